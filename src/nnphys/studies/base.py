@@ -1,0 +1,144 @@
+"""The study contract.
+
+A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` with:
+
+- ``spec``: a pydantic model (subclass of :class:`StudySpec`), every field typed, bounded and
+  documented, ``extra="forbid"``. Field defaults are the spec's [default]s;
+- ``presets``: ``{"quick": {...}, "paper": {...}}``, field overrides per scale;
+- ``jobs(spec) -> list[dict]``: independent, coarse units; each a JSON-able dict of parameters
+  that includes its seed(s) and ``device``;
+- ``run(job) -> dict``: a pure function of the job. It returns JSON-able metrics; numpy arrays
+  may be returned under the key ``"arrays"`` (a ``{name: ndarray}`` dict) and are stored in a
+  per-job ``.npz`` file. Raise :class:`nnphys.errors.Diverged` when the loss turns non-finite;
+- ``analyse(spec, results) -> list[Claim]``: verdicts with evidence. It receives the spec too
+  (unlike the first DESIGN draft) because the pass criteria depend on it and because one store
+  may hold results of several specs of the same study;
+- ``figures(spec, results) -> list[Figure]``.
+
+``claims`` maps each claim id to its one-line statement and tag, for ``nnphys list``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["holds", "fails", "inconclusive"]
+Tag = Literal["paper", "derived", "default"]
+Status = Literal["done", "failed", "diverged"]
+
+
+class StudySpec(BaseModel):
+    """Base of every study's ``Spec``: strict, frozen, and device-aware."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="torch device for training and kernels [default]"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One checked claim.
+
+    ``evidence`` holds the numbers (means, standard errors, CIs, seeds, regime) as JSON-able
+    values; ``summary`` is a one-line human reading of them for the report table.
+    """
+
+    id: str
+    statement: str
+    tag: Tag
+    verdict: Verdict
+    evidence: dict[str, Any]
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in ("holds", "fails", "inconclusive"):
+            raise ValueError(f"verdict must be holds/fails/inconclusive, got {self.verdict!r}")
+        if self.tag not in ("paper", "derived", "default"):
+            raise ValueError(f"tag must be paper/derived/default, got {self.tag!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Figure:
+    """A matplotlib figure with a file stem and a caption; the report writes PNG and PDF."""
+
+    name: str
+    figure: Any  # matplotlib.figure.Figure
+    caption: str = ""
+
+
+@dataclasses.dataclass
+class Result:
+    """One finished job as read back from the store."""
+
+    key: str
+    params: dict[str, Any]
+    status: Status
+    metrics: dict[str, Any]
+    error: str | None = None
+    arrays_path: Path | None = None
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The job's arrays (loaded on demand from its ``.npz``); empty when it has none."""
+        if self.arrays_path is None or not Path(self.arrays_path).exists():
+            return {}
+        with np.load(self.arrays_path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimInfo:
+    statement: str
+    tag: Tag
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A registered study (see the module docstring for the contract)."""
+
+    name: str
+    papers: tuple[str, ...]
+    spec: type[StudySpec]
+    presets: dict[str, dict[str, Any]]
+    jobs: Callable[[StudySpec], list[dict[str, Any]]]
+    run: Callable[[dict[str, Any]], dict[str, Any]]
+    analyse: Callable[[StudySpec, list[Result]], list[Claim]]
+    figures: Callable[[StudySpec, list[Result]], list[Figure]]
+    claims: dict[str, ClaimInfo]
+    schema_version: int = 1
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        missing = {"quick", "paper"} - set(self.presets)
+        if missing:
+            raise ValueError(f"study {self.name}: presets missing scales {sorted(missing)}")
+
+    def make_spec(self, scale: str = "quick", overrides: dict[str, Any] | None = None) -> StudySpec:
+        """Spec at ``scale`` with ``overrides`` on top (pydantic validates every field)."""
+        if scale not in self.presets:
+            from nnphys.errors import ConfigError
+
+            raise ConfigError("scale", f"must be one of {sorted(self.presets)} (got {scale!r})")
+        return self.spec(**{**self.presets[scale], **(overrides or {})})
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, floats by repr. Used for job keys."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
