@@ -89,10 +89,22 @@ class Result:
     arrays_path: Path | None = None
     started: float | None = None
     ended: float | None = None
+    inline_arrays: dict[str, np.ndarray] | None = None  # arrays held in memory (tests, in-process runs)
+
+    @classmethod
+    def from_output(cls, job: dict[str, Any], out: dict[str, Any], key: str = "") -> "Result":
+        """A ``done`` Result straight from ``run(job)``'s output, arrays kept in memory.
+        For tests and notebooks that call a study without the store."""
+        out = dict(out)
+        arrays = out.pop("arrays", None) or {}
+        return cls(key=key, params=dict(job), status="done", metrics=out,
+                   inline_arrays={k: np.asarray(v) for k, v in arrays.items()})
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         """The job's arrays (loaded on demand from its ``.npz``); empty when it has none."""
+        if self.inline_arrays is not None:
+            return self.inline_arrays
         if self.arrays_path is None or not Path(self.arrays_path).exists():
             return {}
         with np.load(self.arrays_path, allow_pickle=False) as z:

@@ -1,0 +1,124 @@
+"""Turning user input (scale, a TOML file, ``--set key=value`` pairs) into a validated Spec.
+
+Every failure is a :class:`~nnphys.errors.ConfigError` whose message is one line naming the
+field and what is allowed; nothing here touches the store.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nnphys.errors import ConfigError
+from nnphys.studies.base import Study, StudySpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: a TOML value if it parses as one (``64``, ``1e-3``, ``true``,
+    ``[1, 2]``, ``"x"``), a list for comma-separated items (``1,2,4,8``), else the raw string."""
+    text = text.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if "," in text:
+        return [parse_value(part) for part in text.split(",") if part.strip() != ""]
+    return text
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["d=64", "depths=1,2,4"]`` -> ``{"d": 64, "depths": [1, 2, 4]}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.replace("_", "a").replace("-", "a").isalnum():
+            raise ConfigError("--set", f"expected key=value with a field name as key (got {_one_line(item)!r})")
+        if value.strip() == "":
+            raise ConfigError(key, f"--set {key}= has no value")
+        out[key.replace("-", "_")] = parse_value(value)
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a flat TOML config (keys = Spec fields; an optional ``scale`` key)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError("--config", f"cannot read {str(p)!r}: {e.strerror or e}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError("--config", f"{str(p)!r} is not valid TOML: {_one_line(e)}") from None
+
+
+def format_validation_error(err: ValidationError, spec_cls: type[StudySpec]) -> ConfigError:
+    """The first pydantic error as a one-line ConfigError naming the field."""
+    errors = err.errors()
+    first = errors[0]
+    field = ".".join(str(x) for x in first.get("loc", ())) or "spec"
+    if first["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(spec_cls.model_fields))
+        msg = f"unknown field; allowed fields: {allowed}"
+    else:
+        msg = _one_line(first["msg"])
+        if "input" in first and first["type"] != "missing":
+            shown = _one_line(repr(first["input"]))
+            msg += f" (got {shown[:80]})"
+        fld = spec_cls.model_fields.get(str(first.get("loc", ("",))[0]))
+        if fld is not None and fld.description:
+            msg += f"; {_one_line(fld.description)}"
+    if len(errors) > 1:
+        msg += f" [and {len(errors) - 1} more error(s)]"
+    return ConfigError(field, msg)
+
+
+def build_spec(
+    study: Study,
+    scale: str = "quick",
+    config: str | Path | None = None,
+    sets: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> StudySpec:
+    """Preset at ``scale``, then the TOML file, then ``--set`` pairs, then ``extra`` (CLI flags
+    such as ``--device``), validated by the study's Spec."""
+    overrides: dict[str, Any] = {}
+    if config is not None:
+        file_values = load_toml(config)
+        scale = file_values.pop("scale", scale)
+        overrides.update(file_values)
+    overrides.update(parse_sets(sets))
+    overrides.update(extra or {})
+    if not isinstance(scale, str) or scale not in study.presets:
+        raise ConfigError("scale", f"must be one of {', '.join(sorted(study.presets))} (got {scale!r})")
+    try:
+        return study.make_spec(scale, overrides)
+    except ValidationError as e:
+        raise format_validation_error(e, study.spec) from None
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError("spec", _one_line(e)) from None
+
+
+def plan_jobs(study: Study, spec: StudySpec) -> list[dict[str, Any]]:
+    """``study.jobs(spec)``, with user-caused failures turned into a ConfigError."""
+    try:
+        return list(study.jobs(spec))
+    except ConfigError:
+        raise
+    except ValidationError as e:
+        raise format_validation_error(e, study.spec) from None

@@ -1,0 +1,67 @@
+"""What a worker runs for one job: the study's ``run`` wrapped so that every outcome comes back
+as data (``done`` / ``failed`` with its traceback / ``diverged``), never as an exception."""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from nnphys.errors import Diverged
+
+
+def versions(device: str | None = None) -> dict[str, str]:
+    """Library versions and the device, for provenance."""
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    import nnphys
+
+    def _v(pkg: str) -> str:
+        try:  # from the installed metadata: no need to import torch for a numpy-only job
+            return version(pkg)
+        except PackageNotFoundError:
+            return "-"
+
+    out = {"nnphys": nnphys.__version__, "torch": _v("torch"), "numpy": _v("numpy"),
+           "python": platform.python_version(), "host": platform.node()}
+    dev = device or "cpu"
+    if dev.startswith("cuda") and "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        dev = f"{dev} ({sys.modules['torch'].cuda.get_device_name(0)})"
+    out["device"] = dev
+    return out
+
+
+def _finite(x: Any) -> bool:
+    if isinstance(x, float):
+        return math.isfinite(x)
+    return True
+
+
+def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any],
+                threads: int | None = None) -> dict[str, Any]:
+    """Run ``run(job)`` and package the outcome:
+    ``{status, metrics, arrays, error, started, ended, versions}``."""
+    if threads and "torch" in sys.modules:  # a study that never imports torch need not pay for it
+        torch = sys.modules["torch"]
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    started = time.time()
+    status, metrics, arrays, error = "done", {}, {}, None
+    try:
+        out = dict(run(job))
+        arrays = out.pop("arrays", None) or {}
+        metrics = out
+        if metrics.get("diverged") is True or not _finite(metrics.get("loss", 0.0)):
+            status = "diverged"
+    except Diverged as e:
+        status, metrics, error = "diverged", e.metrics, str(e)
+    except Exception:  # a raising job is data for the store, and the sweep goes on
+        status, error = "failed", traceback.format_exc()
+    return {
+        "status": status, "metrics": metrics, "arrays": arrays, "error": error,
+        "started": started, "ended": time.time(), "versions": versions(job.get("device")),
+    }

@@ -1,0 +1,160 @@
+"""Store and resume behaviour: nothing runs twice, SIGKILL loses nothing finished, two drivers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnphys.lab.executors import EngineConfig
+from nnphys.lab.runner import keyed_jobs, run_study
+from nnphys.lab.store import Store, job_key
+
+TESTS = Path(__file__).parent
+
+
+def test_job_key_is_canonical_and_versioned():
+    a = {"seed": 1, "d": 2, "xs": [1, 2]}
+    b = {"xs": [1, 2], "d": 2, "seed": 1}
+    assert job_key("s", 1, a) == job_key("s", 1, b)
+    assert job_key("s", 1, a) != job_key("s", 2, a)
+    assert job_key("s", 1, a) != job_key("t", 1, a)
+    assert job_key("s", 1, a) != job_key("s", 1, {**a, "seed": 2})
+
+
+def test_sweep_twice_runs_nothing_twice(tmp_path, toy):
+    spec = toy.make_spec("quick", {"n_jobs": 5})
+    with Store(tmp_path) as store:
+        s1 = run_study(toy, spec, store, progress=False)
+        assert (s1.planned, s1.already, s1.executed) == (5, 0, 5)
+        first = {r.key: r.ended for r in store.results("toy")}
+        s2 = run_study(toy, spec, store, progress=False)
+        assert (s2.planned, s2.already, s2.executed) == (5, 5, 0)
+        assert {r.key: r.ended for r in store.results("toy")} == first
+        # a larger sweep runs only the new jobs
+        s3 = run_study(toy, toy.make_spec("quick", {"n_jobs": 7}), store, progress=False)
+        assert (s3.already, s3.executed) == (5, 2)
+
+
+def test_results_round_trip_with_arrays(tmp_path, toy):
+    spec = toy.make_spec("quick", {"n_jobs": 3, "dim": 5})
+    with Store(tmp_path) as store:
+        run_study(toy, spec, store, progress=False)
+        res = store.results("toy", list(keyed_jobs(toy, toy.jobs(spec))))
+    assert [r.params["seed"] for r in res] == [0, 1, 2]
+    for r in res:
+        x = np.random.default_rng(r.params["seed"]).standard_normal(5)
+        np.testing.assert_array_equal(r.arrays["x"], x)
+        assert r.metrics["mean"] == float(x.mean())
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def _driver_script(results: Path, n_jobs: int, sleep: float) -> str:
+    return textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(TESTS)!r})
+        import toy_study
+        from nnphys.lab.store import Store
+        from nnphys.lab.runner import run_study
+        spec = toy_study.STUDY.make_spec("quick", {{"n_jobs": {n_jobs}, "sleep": {sleep}, "dim": 20000}})
+        with Store({str(results)!r}) as store:
+            s = run_study(toy_study.STUDY, spec, store, progress=False)
+        print("executed", s.executed)
+    """)
+
+
+def _check_store_consistent(root: Path, n_jobs: int) -> int:
+    """Every row is whole and its array loads with the right content; returns the done count."""
+    with Store(root) as store:
+        assert store.integrity_ok()
+        res = store.results("toy")
+    for r in res:
+        assert r.status == "done"
+        x = np.random.default_rng(r.params["seed"]).standard_normal(20000)
+        np.testing.assert_array_equal(r.arrays["x"], x)
+        assert r.metrics["sq"] == float((x**2).sum())
+    assert len({r.key for r in res}) == len(res) <= n_jobs
+    return len(res)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_loses_nothing_and_rerun_completes(tmp_path):
+    n = 40
+    proc = subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.05)])
+    db = tmp_path / "nnphys.sqlite"
+    deadline = time.time() + 60
+    # kill once a few jobs are stored, so the kill lands in the middle of the sweep
+    while time.time() < deadline:
+        time.sleep(0.05)
+        if db.exists():
+            with Store(tmp_path) as s:
+                if len(s.statuses("toy")) >= 5:
+                    break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _check_store_consistent(tmp_path, n)
+    assert 5 <= before < n, "the kill should land mid-sweep"
+    out = subprocess.run([sys.executable, "-c", _driver_script(tmp_path, n, 0.05)], capture_output=True, text=True,
+                         check=True)
+    assert f"executed {n - before}" in out.stdout
+    assert _check_store_consistent(tmp_path, n) == n
+
+
+@pytest.mark.slow
+def test_two_drivers_on_one_store(tmp_path):
+    n = 30
+    procs = [subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.01)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, errout = p.communicate(timeout=120)
+        assert p.returncode == 0, errout
+    assert _check_store_consistent(tmp_path, n) == n
+    with Store(tmp_path) as store:
+        assert len(store.rows("toy")) == n
+
+
+def test_failed_and_diverged_jobs_are_recorded_and_sweep_completes(tmp_path, toy):
+    spec = toy.make_spec("quick", {"n_jobs": 9, "fail_every": 3, "diverge_every": 4})
+    with Store(tmp_path) as store:
+        s = run_study(toy, spec, store, progress=False)
+        assert s.counts == {"done": 4, "failed": 3, "diverged": 2}  # fails: 2,5,8; diverges: 3,7
+        rows = {r.params["seed"]: r for r in store.results("toy")}
+    assert rows[2].status == "failed" and "RuntimeError: job 2 raised on purpose" in rows[2].error
+    assert "Traceback" in rows[2].error
+    assert rows[3].status == "diverged" and rows[3].metrics == {"steps": 3}
+    assert rows[0].status == "done" and rows[0].error is None
+
+
+def test_rerun_failed_only_reruns_failed(tmp_path, toy):
+    spec = toy.make_spec("quick", {"n_jobs": 6, "fail_every": 3})
+    with Store(tmp_path) as store:
+        run_study(toy, spec, store, progress=False)
+        again = run_study(toy, spec, store, progress=False)
+        assert again.executed == 0
+        rerun = run_study(toy, spec, store, progress=False, rerun_failed=True)
+        assert rerun.executed == 2 and rerun.counts["failed"] == 2
+
+
+def test_same_job_twice_is_bit_identical(toy):
+    from nnphys.lab.execute import execute_job
+
+    job = toy.jobs(toy.make_spec("quick", {"n_jobs": 1, "dim": 1000}))[0]
+    a, b = execute_job(toy.run, job), execute_job(toy.run, job)
+    assert a["metrics"] == b["metrics"]
+    np.testing.assert_array_equal(a["arrays"]["x"], b["arrays"]["x"])
+
+
+def test_inline_engine_rejects_many_workers():
+    from nnphys.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--workers"):
+        EngineConfig(engine="inline", workers=2).resolved()
+    with pytest.raises(ConfigError, match="--workers"):
+        EngineConfig(workers=0).resolved()
+    assert EngineConfig(workers=3).resolved().engine == "dask"
