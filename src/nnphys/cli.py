@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nnphys.errors import ConfigError, NnphysError
@@ -48,7 +49,7 @@ def _print_claims(name: str, claims) -> None:
         t.add_column(col, overflow="fold")
     color = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
     for c in claims:
-        t.add_row(c.id, f"[{c.tag}]", f"[{color[c.verdict]}]{c.verdict}[/]", c.summary)
+        t.add_row(escape(c.id), escape(f"[{c.tag}]"), f"[{color[c.verdict]}]{c.verdict}[/]", escape(c.summary))
     out.print(t)
 
 
@@ -63,11 +64,11 @@ def list_cmd() -> None:
     for name, s in registry().items():
         out.print(f"[bold]{name}[/]  (schema v{s.schema_version})")
         for p in s.papers:
-            out.print(f"  paper: {p}")
+            out.print(escape(f"  paper: {p}"))
         if s.description:
-            out.print(f"  {s.description}")
+            out.print(escape(f"  {s.description}"))
         for cid, info in s.claims.items():
-            out.print(f"  {cid:>4} [{info.tag}] {info.statement}")
+            out.print(escape(f"  {cid:>4} [{info.tag}] {info.statement}"))
 
 
 def _run_one(name: str, scale: str, config: Optional[Path], sets: List[str], workers: int, engine: Optional[str],
