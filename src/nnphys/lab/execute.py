@@ -3,6 +3,7 @@ as data (``done`` / ``failed`` with its traceback / ``diverged``), never as an e
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import sys
@@ -13,8 +14,8 @@ from typing import Any, Callable
 from nnphys.errors import Diverged
 
 
-def versions(device: str | None = None) -> dict[str, str]:
-    """Library versions and the device, for provenance."""
+@functools.lru_cache(maxsize=8)
+def _versions(device: str) -> tuple[tuple[str, str], ...]:
     import sys
     from importlib.metadata import PackageNotFoundError, version
 
@@ -32,7 +33,12 @@ def versions(device: str | None = None) -> dict[str, str]:
     if dev.startswith("cuda") and "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
         dev = f"{dev} ({sys.modules['torch'].cuda.get_device_name(0)})"
     out["device"] = dev
-    return out
+    return tuple(out.items())
+
+
+def versions(device: str | None = None) -> dict[str, str]:
+    """Library versions and the device, for provenance (cached per process)."""
+    return dict(_versions(device or "cpu"))
 
 
 def _finite(x: Any) -> bool:

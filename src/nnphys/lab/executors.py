@@ -82,7 +82,7 @@ def open_executor(cfg: EngineConfig) -> Iterator[Executor]:
             raise ConfigError("--address", f"cannot reach a Dask scheduler at {cfg.address!r}: {e}") from None
         try:
             ex = client.get_executor()
-            ex.max_in_flight = max(4, 2 * len(client.scheduler_info().get("workers", {})))
+            ex.max_in_flight = max(32, 4 * len(client.scheduler_info().get("workers", {})))
             yield ex
         finally:
             client.close()
@@ -92,7 +92,8 @@ def open_executor(cfg: EngineConfig) -> Iterator[Executor]:
     client = Client(cluster)
     try:
         ex = client.get_executor()
-        ex.max_in_flight = 2 * cfg.workers
+        # enough queued work to hide the round trip, few enough to keep results flowing back
+        ex.max_in_flight = max(32, 4 * cfg.workers)
         yield ex
     finally:
         client.close()

@@ -3,7 +3,7 @@
 Only the driver process writes. A job's key is the sha256 of the canonical JSON of
 ``{"study", "schema", "job"}``; writing a result is
 
-1. arrays -> ``arrays/<study>/<key>.npz.tmp-<pid>``, fsync, ``os.replace`` to ``<key>.npz``;
+1. arrays -> ``arrays/<study>/<key>.npz.tmp-<pid>``, then ``os.replace`` to ``<key>.npz``;
 2. one ``INSERT OR REPLACE`` of the row, in its own transaction.
 
 A driver killed between 1 and 2 leaves an orphan ``.npz`` that the rerun overwrites; never a
@@ -125,9 +125,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         with open(tmp, "wb") as fh:
+            # no fsync: like SQLite's synchronous=NORMAL, this survives a killed process (the
+            # page cache is the kernel's), not a power cut, and keeps small jobs cheap
             np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
         return str(path.relative_to(self.root))
 
