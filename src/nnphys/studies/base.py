@@ -39,7 +39,7 @@ class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     device: Literal["cpu", "cuda"] = Field(
-        "cpu", description="torch device for training and kernels [default]"
+        "cpu", description="[default] torch device for training and kernels (cpu or cuda)"
     )
 
 
