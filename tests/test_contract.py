@@ -4,6 +4,8 @@ tagged and bounded fields, presets for both scales, JSON-able jobs with seeds an
 from __future__ import annotations
 
 import json
+import re
+import types
 import typing
 
 import pytest
@@ -23,11 +25,29 @@ def test_registry_holds_only_real_studies():
     assert names <= SHIPPED
 
 
-def _numeric(annotation) -> bool:
-    args = typing.get_args(annotation)
-    if args:
-        return all(_numeric(a) for a in args if a is not type(None)) and any(a is not type(None) for a in args)
-    return annotation in (int, float)
+TAG = re.compile(r"^\[(paper|derived|default)(/(paper|derived|default))*\]")
+_BOUNDS_LO, _BOUNDS_HI = {Ge, Gt}, {Le, Lt}
+
+
+def _bounded(annotation, metadata=()) -> bool | None:
+    """None for non-numeric fields; else whether the number (or every element of a list/tuple of
+    numbers) has both a lower and an upper bound."""
+    kinds = {type(m) for m in metadata}
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        inner, *meta = args
+        return _bounded(inner, [*metadata, *meta])
+    if annotation in (int, float):
+        return bool(kinds & _BOUNDS_LO and kinds & _BOUNDS_HI)
+    if origin in (list, tuple, set, frozenset):
+        answers = {_bounded(a, metadata) for a in args if a is not Ellipsis}
+        answers.discard(None)
+        return None if not answers else all(answers)
+    if origin in (typing.Union, types.UnionType):
+        answers = {_bounded(a, metadata) for a in args if a is not type(None)}
+        answers.discard(None)
+        return None if not answers else all(answers)
+    return None
 
 
 @pytest.mark.parametrize("study", STUDIES, ids=lambda s: s.name)
@@ -35,10 +55,8 @@ def test_spec_fields_are_documented_tagged_and_bounded(study: Study):
     assert study.spec.model_config.get("extra") == "forbid"
     for name, f in study.spec.model_fields.items():
         desc = (f.description or "").strip()
-        assert desc.startswith(("[paper]", "[derived]", "[default]")), f"{study.name}.{name}: {desc!r}"
-        if _numeric(f.annotation):
-            bounds = {type(m) for m in f.metadata} & {Ge, Gt, Le, Lt}
-            assert bounds & {Ge, Gt} and bounds & {Le, Lt}, f"{study.name}.{name} has no lower and upper bound"
+        assert TAG.match(desc), f"{study.name}.{name}: description must start with its tag: {desc!r}"
+        assert _bounded(f.annotation, f.metadata) is not False, f"{study.name}.{name} lacks a lower or upper bound"
 
 
 @pytest.mark.parametrize("study", STUDIES, ids=lambda s: s.name)
