@@ -1,0 +1,165 @@
+"""Benchmark: analytic NTK Gram matrix of a deep ReLU net (nnphys.ntk.ntk_kernel).
+
+Default: N = 4096 inputs, d = 32, L = 10 hidden layers, float32 and float64, cube and Gaussian inputs.
+
+Baseline: the straightforward torch implementation of the same recursion
+(``nnphys.ntk._reference_kernel_arccos``): full N x N matrices, clipped-arccos form, no blocking,
+every intermediate matrix kept (speed-up and memory ratios are against it).
+A second reference, ``lean``, runs the same full-matrix arccos code but drops each layer's matrices
+as soon as they are used (shows how much of the gain is memory traffic). Variants of ours:
+
+- ``blocked``: the generic path (upper triangle of the Gram matrix in row blocks of ~2^17 entries,
+  in-place atan2 recursion, diagonals recursed as vectors, one number for q q' when all norms agree);
+- ``cube``: the default path on ±1 inputs (the recursion is run once on the d+1 values of x.x'
+  and the Gram matrix is a look-up; exact, not an approximation).
+
+Memory method: each (variant, dtype, law) runs in a fresh subprocess. The worker builds its inputs,
+warms torch up on a 16-point problem, reads ``VmRSS`` from ``/proc/self/status``, runs the
+kernel once, then reads ``VmHWM`` (the peak resident set size of the process). The reported
+peak is ``VmHWM - VmRSS(before)``: every byte the call made resident, including the output
+matrix, allocator slack and temporaries. (``tracemalloc`` does not see torch's allocations.)
+The target is "peak <= 2x the output matrix".
+
+Run: ``python -m benchmarks.ntk_gram`` (``--quick``: N = 1024, L = 4). Timings on a loaded
+machine are inflated; compare ratios, which are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(key)
+
+
+def _inputs(n: int, d: int, law: str, dtype: torch.dtype) -> torch.Tensor:
+    from nnphys.targets import sample_inputs
+
+    return sample_inputs(n, d, law, torch.Generator().manual_seed(0), dtype=dtype)
+
+
+def _lean_baseline(x: torch.Tensor, depth: int, sw2: float = 2.0, sb2: float = 0.1) -> torch.Tensor:
+    """The baseline's recursion without keeping intermediates (a second, fairer reference point)."""
+    import math
+
+    d = x.shape[1]
+    q = sw2 * (x * x).sum(-1) / d + sb2
+    sig = sw2 * (x @ x.T) / d + sb2
+    ntk = sig
+    for _ in range(depth):
+        norm = torch.sqrt(q[:, None] * q[None, :])
+        rho = torch.clamp(sig / norm, -1.0, 1.0)
+        ang = torch.arccos(rho)
+        k = norm * (torch.sqrt(1.0 - rho * rho) + (math.pi - ang) * rho) / (2 * math.pi)
+        sig = sw2 * k + sb2
+        ntk = sig + sw2 * (math.pi - ang) / (2 * math.pi) * ntk
+        q = sw2 * q / 2 + sb2
+    return ntk
+
+
+def _call(variant: str, x: torch.Tensor, depth: int, dtype: torch.dtype):
+    from nnphys.ntk import _reference_kernel_arccos, ntk_kernel
+
+    if variant == "lean":
+        return _lean_baseline(x, depth)
+    if variant == "baseline":
+        ntk, _ = _reference_kernel_arccos(x, x, depth=depth, sigma_w2=2.0, sigma_b2=0.1)
+        return ntk[-1]
+    return ntk_kernel(x, depth=depth, sigma_b=0.1**0.5, dtype=dtype, fast_cube=(variant == "cube"))
+
+
+def worker(variant: str, dtype_name: str, law: str, n: int, d: int, depth: int, threads: int) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    dtype = getattr(torch, dtype_name)
+    x = _inputs(n, d, law, dtype)
+    _call(variant, _inputs(16, d, law, dtype), depth, dtype)  # warm-up (lazy init of kernels)
+    rss0 = _status("VmRSS")
+    t0 = time.perf_counter()
+    out = _call(variant, x, depth, dtype)
+    dt = time.perf_counter() - t0
+    peak = _status("VmHWM") - rss0
+    print(json.dumps({"time_s": dt, "peak_bytes": peak, "out_bytes": out.numel() * out.element_size()}))
+
+
+def _run_worker(args, variant, dtype_name, law):
+    cmd = [sys.executable, "-m", "benchmarks.ntk_gram", "--worker", variant, dtype_name, law,
+           "--n", str(args.n), "--d", str(args.d), "--depth", str(args.depth), "--threads", str(args.threads)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _check(args) -> None:
+    """Agreement of ours and the baseline on the first 256 rows (float64).
+
+    Off-diagonal entries are compared with the baseline; diagonal entries with the closed form
+    Theta^(L+1)(x,x) = sum_{l=1}^{L+1} q_l, q_l = sigma_w^2 |x|^2/d + l sigma_b^2 (Kdot = 1/2 there),
+    because the baseline's clipped arccos loses ~sqrt(eps) on the diagonal at depth.
+    """
+    from nnphys.ntk import _reference_kernel_arccos, ntk_kernel
+
+    m, sb2 = min(256, args.n), 0.1
+    for law in args.laws:
+        x = _inputs(args.n, args.d, law, torch.float64)
+        ref = _reference_kernel_arccos(x[:m], x, depth=args.depth, sigma_w2=2.0, sigma_b2=sb2)[0][-1]
+        q1 = 2.0 * (x[:m] ** 2).sum(-1) / args.d
+        exact_diag = sum(q1 + l * sb2 for l in range(1, args.depth + 2))
+        off = ~torch.eye(m, args.n, dtype=torch.bool)
+        for fast in ([True, False] if law == "cube" else [False]):
+            ours = ntk_kernel(x[:m], x, depth=args.depth, sigma_b=sb2**0.5, fast_cube=fast)
+            err = ((ours - ref).abs() / ref.abs())[off].max().item()
+            ed = ((ours.diagonal() - exact_diag).abs() / exact_diag).max().item()
+            eb = ((ref.diagonal() - exact_diag).abs() / exact_diag).max().item()
+            print(f"check {law:5s} {'cube' if fast else 'blocked':8s}: off-diagonal max rel diff vs baseline "
+                  f"{err:.1e}; diagonal rel error vs closed form: ours {ed:.1e}, baseline {eb:.1e}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=4096)
+    p.add_argument("--d", type=int, default=32)
+    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--quick", action="store_true", help="N = 1024, L = 4")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: torch default)")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--laws", default="cube,gauss")
+    p.add_argument("--worker", nargs=3, metavar=("VARIANT", "DTYPE", "LAW"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(*args.worker, args.n, args.d, args.depth, args.threads)
+        return
+    if args.quick:
+        args.n, args.depth = 1024, 4
+    args.laws = args.laws.split(",")
+    print(f"NTK Gram matrix: N={args.n}, d={args.d}, L={args.depth}, sigma_w^2=2, sigma_b^2=0.1, "
+          f"torch threads={args.threads or torch.get_num_threads()}")
+    _check(args)
+    print(f"{'law':6s} {'dtype':8s} {'variant':9s} {'time [s]':>9s} {'speedup':>8s} {'peak [MB]':>10s} "
+          f"{'peak/out':>9s} {'mem ratio':>9s} {'vs lean':>8s}")
+    for law in args.laws:
+        for dt in args.dtypes.split(","):
+            base = _run_worker(args, "baseline", dt, law)
+            lean = _run_worker(args, "lean", dt, law)
+            rows = [("baseline", base), ("lean", lean)]
+            for v in (["blocked", "cube"] if law == "cube" else ["blocked"]):
+                rows.append((v, _run_worker(args, v, dt, law)))
+            for v, r in rows:
+                print(f"{law:6s} {dt:8s} {v:9s} {r['time_s']:9.3f} {base['time_s'] / r['time_s']:7.1f}x "
+                      f"{r['peak_bytes'] / 2**20:10.1f} {r['peak_bytes'] / r['out_bytes']:8.2f}x "
+                      f"{base['peak_bytes'] / max(r['peak_bytes'], 1):8.1f}x "
+                      f"{lean['time_s'] / r['time_s']:7.1f}x")
+
+
+if __name__ == "__main__":
+    main()
