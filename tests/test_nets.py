@@ -1,0 +1,112 @@
+"""Tests of nnphys.nets: the stacked ensemble against M plain nn.Module nets (float64 oracle)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nnphys.errors import ConfigError
+from nnphys.nets import MLPEnsemble, ScaledLinear, param_count
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: extra threads only contend on the shared CI cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _oracle_net(seed, d, h, L, d_out, param, bias, sigma_w, sigma_b):
+    """Independent construction of one net from the spec §4 table (float64, nn.Linear/ScaledLinear)."""
+    g = torch.Generator().manual_seed(seed)
+    dims = [d] + [h] * L + [d_out]
+    layers = []
+    for l in range(L + 1):
+        w = torch.randn(dims[l + 1], dims[l], generator=g, dtype=torch.float64)
+        b = torch.randn(dims[l + 1], generator=g, dtype=torch.float64) if bias else None
+        if param == "standard":
+            lin = nn.Linear(dims[l], dims[l + 1], bias=bias, dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(w * sigma_w / math.sqrt(dims[l]))
+                if bias:
+                    lin.bias.copy_(b * sigma_b)
+            layers.append(lin)
+        else:
+            layers.append(ScaledLinear(w, b, sigma_w / math.sqrt(dims[l]), sigma_b if bias else 0.0))
+        if l < L:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("param", ["standard", "ntk"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward_matches_independent_nets(param, bias):
+    d, h, L, d_out, M = 5, 7, 3, 2, 4
+    seeds = [3, 11, 0, 7]
+    sb = 0.3
+    ens = MLPEnsemble(M, d, h, L, d_out, param=param, bias=bias, sigma_b=sb, seeds=seeds, dtype=torch.float64)
+    x = torch.randn(6, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    xm = torch.randn(M, 6, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    out, outm = ens(x), ens(xm)
+    assert out.shape == (M, 6, d_out) and outm.shape == (M, 6, d_out)
+    mods = ens.to_modules()
+    for m, s in enumerate(seeds):
+        ref = _oracle_net(s, d, h, L, d_out, param, bias, 2**0.5, sb)
+        torch.testing.assert_close(out[m], ref(x), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(outm[m], ref(xm[m]), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(mods[m](x), ref(x), rtol=1e-12, atol=1e-12)
+    # a member equals the single net of its seed, whatever the ensemble around it
+    single = MLPEnsemble(1, d, h, L, d_out, param=param, bias=bias, sigma_b=sb, seeds=[seeds[2]], dtype=torch.float64)
+    torch.testing.assert_close(single(x)[0], out[2], rtol=0, atol=0)
+
+
+def test_standard_init_variance():
+    """He init: Var W = sigma_w^2 / n_in; 4-sigma band of the sample variance of 2e5 draws."""
+    ens = MLPEnsemble(2, 100, 1000, 1, param="standard", seeds=[0, 1], dtype=torch.float64)
+    w = ens.weights[0].detach()
+    v = float(w.var())
+    n = w.numel()
+    assert abs(v - 2 / 100) < 4 * (2 / 100) * math.sqrt(2 / n)
+    assert float(ens.biases[0].detach().abs().max()) == 0.0  # b = 0 in the standard parameterisation
+
+
+def test_roundtrip_from_modules():
+    ens = MLPEnsemble(3, 4, 6, 2, param="ntk", seeds=[1, 2, 3], dtype=torch.float64)
+    back = MLPEnsemble.from_modules(ens.to_modules(), param="ntk")
+    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(back(x), ens(x), rtol=0, atol=0)
+    with pytest.raises(ConfigError) as e:
+        MLPEnsemble.from_modules(ens.to_modules(), param="standard")
+    assert e.value.field == "param"
+    std = MLPEnsemble(2, 4, 6, 2, seeds=[1, 2], dtype=torch.float64)
+    assert all(isinstance(mod, (nn.Linear, nn.ReLU)) for net in std.to_modules() for mod in net)
+
+
+def test_param_count_matches_modules():
+    for bias in (True, False):
+        ens = MLPEnsemble(1, 9, 5, 3, bias=bias)
+        assert ens.n_params == sum(p.numel() for p in ens.parameters()) == param_count(9, 5, 3, 1, bias)
+
+
+@pytest.mark.parametrize(
+    "kw,field",
+    [({"depth": 0}, "depth"), ({"width": 0}, "width"), ({"param": "mup"}, "param"),
+     ({"sigma_w": -1.0}, "sigma_w"), ({"seeds": [1]}, "seeds")],
+)
+def test_bad_config(kw, field):
+    args = dict(n_members=2, d_in=3, width=4, depth=2)
+    args.update(kw)
+    with pytest.raises(ConfigError) as e:
+        MLPEnsemble(**args)
+    assert e.value.field == field
+
+
+def test_bad_input_shape():
+    ens = MLPEnsemble(2, 3, 4, 1)
+    with pytest.raises(ValueError):
+        ens(torch.zeros(3, 5, 3))
