@@ -1,0 +1,824 @@
+"""Study ``escape-rate``: the power-law escape rate of SGD, theory against simulation.
+
+Paper: Mori, Ziyin, Liu, Ueda, *Power-law escape rate of SGD* (arXiv 2105.09557, ICML 2022).
+Spec: ``specs/escape-rate.md`` (section and test ids T1-T10 below refer to it).
+
+Top to bottom:
+
+1. ``theory`` job (T1, T2, T5 quadrature part, Table 1, Table 2): formula identities, the exact
+   mean-first-passage quadrature of Eq. 13 on family A against eq. 16, the radial level-set
+   quadrature and its local slopes.
+2. Monte Carlo of the SDE (simulator S1; S2/S3 in T10): the level-set MFPT with its ``dt``
+   convergence (T3), the scale symmetry with common random numbers (T4, also genuine SGD on
+   family C), the log-barrier slope on family A (T5), the ``n``-sweep on family B (T6), the
+   Student-t fit of the stationary law (T7), the instability above ``n_c`` (T8).
+3. Genuine SGD: the stationary exponent against ``phi``, ``phi_disc`` and the Kesten index (T7),
+   noise ∝ loss and the decoupling spectra of an MLP on digits (T9, T9b), and the gap between
+   discrete SGD and the SDE on the paper's regression test (T10, Table 3).
+
+Times are in units of ``t = eta k``. Escape-time estimates report the censored fraction; a run
+with censored chains is estimated by the censored-exponential MLE, never by a plain mean.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from scipy import stats as st
+
+from nnphys import escape as E
+from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
+from nnphys.escape_sim import sample_sde, sample_sgd, simulate_sde, simulate_sgd, simulate_sgd_oracle
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+
+# ================================================================================================
+# spec
+# ================================================================================================
+
+
+class Spec(StudySpec):
+    """Fields carry their provenance tag: [paper], [derived] (spec Sec. 11/12) or [default] (ours)."""
+
+    seed: int = Field(0, ge=0, le=2**31, description="[default] base seed; job k uses seed * 1000 + k")
+    chains: int = Field(2000, ge=20, le=10**7, description="[default] SDE chains per Monte Carlo run (Sec. 10: >= 1000)")
+    dt: float = Field(0.01, gt=0, le=0.1, description="[default] Euler-Maruyama step (units of 1/h*) for S1-S3")
+    correction: bool = Field(True, description="[default] Brownian continuity correction of the barrier (0.5826 sigma sqrt(dt))")
+    tail: float = Field(6.0, ge=2, le=100, description="[default] step cap = tail x predicted mean time; later chains are censored")
+    # T2 / Table 1
+    quad_ratios: list[float] = Field([5.0, 10.0, 20.0], min_length=1, description="[derived] B/(eta h*) of Table 1")
+    quad_cs: list[float] = Field([2.0, 4.0, 8.0], min_length=2, description="[derived] c of Table 1")
+    delta_Ls: list[float] = Field([0.1, 1.0, 10.0], min_length=2, description="[derived] linear barriers at fixed c (knob 1, Sec. 9)")
+    # T3
+    levelset_ratio: float = Field(10.0, gt=0, le=1000, description="[paper] B/(eta h*) of the level-set check (Table 3: B=1, eta=0.1)")
+    levelset_c: float = Field(1.5, gt=1, le=100, description="[derived] c of the level-set check (quadrature 35.6)")
+    levelset_dts: list[float] = Field([0.02, 0.01], min_length=1, description="[default] dt values of the uncorrected convergence runs")
+    # T4 / T5
+    a_ratio: float = Field(2.0, gt=0, le=1000, description="[default] B/(eta h*) of the family-A Monte Carlo")
+    a_cs: list[float] = Field([1.5, 2.0, 3.0], min_length=2, description="[default] c grid of the family-A knob-2 sweep")
+    sym_c: float = Field(1.5, gt=1, le=100, description="[default] fixed c of the knob-1 (scale-symmetry) runs")
+    sym_chains: int = Field(1000, ge=10, le=10**6, description="[default] chains of the common-random-number symmetry runs")
+    # T6
+    b_ratio: float = Field(2.0, gt=0, le=1000, description="[default] B/(eta h*) of the family-B n-sweep (Sec. 11 asks >= 10)")
+    b_ns: list[int] = Field([1, 2, 3], min_length=2, description="[default] outlier dimensions n of family B")
+    b_cs: list[float] = Field([2.0, 3.0], min_length=2, description="[default] c grid of the family-B sweep")
+    b_bulk: int = Field(0, ge=0, le=1000, description="[default] frozen zero-curvature bulk coordinates added to family B")
+    # T7
+    phi_ratios: list[float] = Field([1.0, 2.0, 4.0], min_length=1, description="[paper] B/(eta h*) of the S1 stationary fit (Fig. 3a)")
+    phi_samples: int = Field(10, ge=1, le=10**4, description="[default] samples per chain for the Student-t fit (spaced by 1/h*)")
+    sgd_etas: list[float] = Field([0.1, 0.3], min_length=1, description="[paper] learning rates of the SGD stationary fit (Fig. 3a: three values, unstated)")
+    sgd_Bs: list[int] = Field([1, 2, 4], min_length=1, description="[default] batch sizes of the SGD stationary fit")
+    sgd_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size (Fig. 3a: 1e5; Fig. 3b: 1e4)")
+    sgd_chains: int = Field(200, ge=1, le=10**6, description="[default] SGD chains of the stationary fit")
+    sgd_samples: int = Field(50, ge=2, le=10**5, description="[default] samples per SGD chain, every 100 iterations (Fig. 3a)")
+    # T8
+    nc_ratio: float = Field(1.0, gt=0, le=100, description="[default] B/(eta h*) of the instability check (n_c = 2(r+1))")
+    nc_ns: list[int] = Field([1, 2, 3, 4, 6], min_length=2, description="[default] dimensions of the instability check")
+    nc_times: list[float] = Field([10.0, 20.0], min_length=2, max_length=2, description="[default] two read-out times of <log L>")
+    # T9
+    mlp_width: int = Field(100, ge=1, le=10**5, description="[paper] hidden width (Sec. 13: 784-100-100-1; here digits 64-100-100-1)")
+    mlp_epochs: int = Field(100, ge=4, le=10**5, description="[default] training epochs on digits")
+    mlp_lr: float = Field(0.1, gt=0, le=10, description="[default] SGD learning rate of the MLP (paper: 0.01 on MNIST)")
+    mlp_batch: int = Field(100, ge=1, le=10**5, description="[paper] minibatch size B (Sec. 13: 100)")
+    mlp_n_train: int = Field(1500, ge=20, le=1500, description="[default] digits training images used (all 1500 by default)")
+    mlp_top_k: int = Field(20, ge=1, le=1000, description="[paper] eigenvalues compared in the decoupling check (T9: top-20)")
+    # T10
+    gap_cs: list[float] = Field([1.2, 1.5, 1.75], min_length=2, description="[paper] c of Table 3 (d = 1)")
+    gap_B: int = Field(1, ge=1, le=10**5, description="[paper] batch size of Table 3")
+    gap_eta: float = Field(0.1, gt=0, le=10, description="[paper] learning rate of Table 3")
+    gap_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size of Table 3")
+    gap_chains: int = Field(400, ge=10, le=10**6, description="[default] chains per simulator in T10 (Table 3: 2000)")
+    gap_t_max: float = Field(2000.0, gt=0, le=1e7, description="[default] time cap of the T10 runs (censored beyond)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Spec":
+        for name in ("quad_cs", "a_cs", "b_cs", "gap_cs"):
+            if min(getattr(self, name)) <= 1:
+                raise ValueError(f"{name}: every c must be > 1 (a barrier needs L_s > L*)")
+        for name in ("quad_ratios", "phi_ratios", "delta_Ls", "levelset_dts", "sgd_etas", "nc_times"):
+            if min(getattr(self, name)) <= 0:
+                raise ValueError(f"{name}: values must be > 0")
+        if min(self.b_ns) < 1 or min(self.nc_ns) < 1:
+            raise ValueError("b_ns, nc_ns: dimensions must be >= 1")
+        if min(self.sgd_Bs) < 1 or max(self.sgd_Bs) > self.sgd_N:
+            raise ValueError("sgd_Bs: need 1 <= B <= sgd_N")
+        if self.mlp_batch > self.mlp_n_train or self.mlp_top_k > self.mlp_n_train:
+            raise ValueError("mlp_batch and mlp_top_k must be <= mlp_n_train")
+        if self.nc_times[1] <= self.nc_times[0]:
+            raise ValueError("nc_times: need t1 < t2")
+        return self
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {},
+    "paper": {
+        "chains": 10_000, "dt": 0.002, "levelset_dts": [0.01, 0.003, 0.001], "a_ratio": 5.0,
+        "a_cs": [1.5, 2.0, 3.0, 4.0, 8.0], "sym_chains": 10_000, "b_ratio": 5.0, "b_ns": [1, 2, 3, 4, 5],
+        "b_cs": [2.0, 3.0, 4.0], "phi_ratios": [1.0, 2.0, 4.0, 8.0, 16.0], "phi_samples": 100,
+        "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8, 16], "sgd_N": 100_000, "sgd_chains": 1000,
+        "sgd_samples": 100, "nc_ns": [1, 2, 3, 4, 5, 6, 8], "mlp_epochs": 500,
+        "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 2000, "gap_t_max": 30_000.0,
+    },
+}
+
+
+def _ci(est: dict) -> tuple[float, float]:
+    """s.e. of log(mean) from a 95% CI."""
+    return (math.log(est["hi"]) - math.log(est["lo"])) / (2 * 1.96) if est["lo"] > 0 and math.isfinite(est["hi"]) else float("nan")
+
+
+# ================================================================================================
+# jobs
+# ================================================================================================
+
+
+def jobs(spec: Spec) -> list[dict[str, Any]]:
+    common = {"device": spec.device, "dt": spec.dt, "correction": spec.correction, "tail": spec.tail}
+    out: list[dict[str, Any]] = [{"kind": "theory", "quad_ratios": spec.quad_ratios, "quad_cs": spec.quad_cs,
+                                  "delta_Ls": spec.delta_Ls, "a_ratio": spec.a_ratio, "a_cs": spec.a_cs,
+                                  "levelset_ratio": spec.levelset_ratio, "b_ratio": spec.b_ratio,
+                                  "b_ns": spec.b_ns, "b_cs": spec.b_cs, "device": spec.device}]
+    for dtv in spec.levelset_dts:
+        out.append({"kind": "levelset", "ratio": spec.levelset_ratio, "c": spec.levelset_c, "chains": spec.chains,
+                    **common, "dt": dtv, "correction": False})
+    out.append({"kind": "levelset", "ratio": spec.levelset_ratio, "c": spec.levelset_c, "chains": spec.chains,
+                **common, "dt": spec.dt / 2, "correction": True})
+    out.append({"kind": "symmetry", "ratio": spec.a_ratio, "c": spec.sym_c, "delta_Ls": spec.delta_Ls,
+                "chains": spec.sym_chains, "gap_N": spec.gap_N, **common})
+    for c in spec.a_cs:
+        out.append({"kind": "family_a", "ratio": spec.a_ratio, "c": c, "chains": spec.chains, **common})
+    for n in spec.b_ns:
+        for c in spec.b_cs:
+            out.append({"kind": "family_b", "ratio": spec.b_ratio, "n": n, "c": c, "bulk": spec.b_bulk,
+                        "chains": max(spec.chains // 2, 20), **common, "dt": 2 * spec.dt})
+    out.append({"kind": "phi_sde", "ratios": spec.phi_ratios, "samples": spec.phi_samples, "chains": spec.chains * 2,
+                **common, "dt": min(spec.dt, 0.005)})
+    for eta in spec.sgd_etas:
+        out.append({"kind": "phi_sgd", "eta": eta, "Bs": spec.sgd_Bs, "N": spec.sgd_N, "chains": spec.sgd_chains,
+                    "samples": spec.sgd_samples, "device": spec.device})
+    out.append({"kind": "instability", "ratio": spec.nc_ratio, "ns": spec.nc_ns, "times": spec.nc_times,
+                "chains": spec.chains // 2, **common})
+    out.append({"kind": "mlp", "width": spec.mlp_width, "epochs": spec.mlp_epochs, "lr": spec.mlp_lr,
+                "batch": spec.mlp_batch, "top_k": spec.mlp_top_k, "n_train": spec.mlp_n_train, "device": spec.device})
+    for c in spec.gap_cs:
+        out.append({"kind": "gap", "c": c, "B": spec.gap_B, "eta": spec.gap_eta, "N": spec.gap_N,
+                    "chains": spec.gap_chains, "t_max": spec.gap_t_max, **common, "dt": 2 * spec.dt})
+    for k, j in enumerate(out):
+        j["seed"] = spec.seed * 1000 + k
+    return out
+
+
+# ================================================================================================
+# run
+# ================================================================================================
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    return _RUNNERS[job["kind"]](job)
+
+
+def _run_theory(job: dict) -> dict:
+    # T1: identities (relative errors; the pass criterion is 1e-12)
+    hm, hs = np.diag([1.3, 0.7, 2.0]), np.diag([-0.4, 0.7, 2.0])
+    r, c, Ls = 7.0, 3.0, 0.8
+    id_n1 = abs(E.kappa_nd(c, [[1.3]], [[-0.4]], r, 1.0) / E.kappa_1d(c, 1.3, -0.4, r, 1.0) - 1)
+    lam = 37.0  # invariance under (L*, L_s) -> lambda (L*, L_s): eq. 17 depends on c only
+    id_scale = abs(E.kappa_tau(c, Ls * lam, hm, hs, r, 1.0, 1.3) * Ls * lam
+                   / (E.kappa_tau(c, Ls, hm, hs, r, 1.0, 1.3) * Ls) - 1)
+    id_tau = abs(E.kappa_from_tau(E.kappa_tau(c, Ls, hm, hs, r, 1.0, 1.3), Ls)
+                 / E.kappa_nd(c, hm, hs, r, 1.0, 1.3) - 1)
+    # comparators share eq. 17's leading exponent as c -> 1+: the coefficient of r = B/(eta h*) in
+    # d log kappa / d dL at dL -> 0 (finite differences in dL and in r; tolerance 1e-5)
+    eps = 1e-6
+
+    def s17(rr):
+        return (math.log(E.kappa_nd(1 + 2 * eps, hm, hs, rr * 1.3, 1.0)) - math.log(E.kappa_nd(1 + eps, hm, hs, rr * 1.3, 1.0))) / (eps * Ls)
+
+    def sar(rr):
+        f = lambda d: math.log(E.kappa_arrhenius_frozen(d, Ls, hm, hs, rr * 1.3, 1.0))  # noqa: E731
+        return (f(2 * eps * Ls) - f(eps * Ls)) / (eps * Ls)
+
+    d17, dar = s17(9.0) - s17(4.0), sar(9.0) - sar(4.0)
+    id_arr = abs(dar / d17 - 1)
+    lead = -5.0 / Ls  # exact: -(9 - 4) / L*
+    # T2 / Table 1: quadrature x kappa_eq16 on family A, for every delta_L
+    table1, sym_spread = {}, 0.0
+    for ratio in job["quad_ratios"]:
+        for cc in job["quad_cs"]:
+            vals = [_mfpt_a(dL, cc, ratio) for dL in job["delta_Ls"]]
+            sym_spread = max(sym_spread, float(np.ptp(vals) / np.mean(vals)))
+            table1[f"{ratio:g}|{cc:g}"] = vals[0] * E.kappa_1d(cc, 1.0, -0.5, ratio, 1.0)
+    # T5: quadrature at the Monte Carlo ratio on the c grid, and local slopes at the Table-1 ratios
+    a_quad = {f"{cc:g}": _mfpt_a(1.0, cc, job["a_ratio"]) for cc in job["a_cs"]}
+    slopes = {}
+    for ratio in job["quad_ratios"]:
+        cs = job["quad_cs"]
+        T = [_mfpt_a(1.0, cc, ratio) for cc in cs]
+        slopes[f"{ratio:g}"] = (np.diff(np.log(T)) / np.diff(np.log(cs))).tolist()
+    # Table 2: radial level-set slopes, B/(eta h*) = 10
+    cs2 = [1.5, 2, 3, 5, 10, 20, 50]
+    table2 = {}
+    for n in (1, 5, 10):
+        T = [E.mfpt_levelset(n, cc, 10.0, 1.0) for cc in cs2]
+        table2[str(n)] = (np.diff(np.log(T)) / np.diff(np.log(cs2))).tolist()
+    levelset_quad = E.mfpt_levelset(1, 1.5, job["levelset_ratio"], 1.0)
+    b_pred = {f"{n}|{cc:g}": 1.0 / E.kappa_nd(cc, np.eye(n), np.diag([-0.5] + [1.0] * (n - 1)), job["b_ratio"], 1.0)
+              for n in job["b_ns"] for cc in job["b_cs"]}
+    return {"identities": {"n1": id_n1, "scale": id_scale, "tau": id_tau, "arrhenius_lead": id_arr},
+            "lead_exponent": lead, "d17": d17, "d_arrhenius": dar,
+            "table1": table1, "sym_spread": sym_spread, "a_quad": a_quad, "quad_slopes": slopes,
+            "table2": table2, "levelset_quad": levelset_quad, "b_pred": b_pred}
+
+
+def _mfpt_a(delta_L: float, c: float, ratio: float) -> float:
+    A = family_a(delta_L, c)
+    return E.mfpt_eq13_1d(A.loss_np, -A.w, A.w, -6 * A.w, B=ratio, eta=1.0, h_star=1.0)
+
+
+def _run_levelset(job: dict) -> dict:
+    B, eta = 1.0, 1.0 / job["ratio"]
+    well = QuadraticWell.isotropic(1, 0.5, 1.0, job["c"])
+    quad = E.mfpt_levelset(1, job["c"], B, eta)
+    fp = simulate_sde(well, B=B, eta=eta, dt=job["dt"], n_chains=job["chains"], t_max=job["tail"] * quad,
+                      seed=job["seed"], correction=job["correction"], device=job["device"])
+    return {"estimate": fp.estimate(), "quad": quad, "dt": job["dt"], "correction": job["correction"]}
+
+
+def _run_symmetry(job: dict) -> dict:
+    ratio, c = job["ratio"], job["c"]
+    steps = []
+    ests = []
+    for dL in job["delta_Ls"]:
+        A = family_a(dL, c)
+        quad = _mfpt_a(dL, c, ratio)
+        # correction off: the shifted barrier is not an exact multiple of w (it keeps the symmetry
+        # only up to rounding anyway); CRN so that one chain's fate does not shift others' noise
+        fp = simulate_sde(A, B=ratio, eta=1.0, dt=job["dt"], n_chains=job["chains"], t_max=job["tail"] * quad,
+                          seed=job["seed"], crn=True, device=job["device"])
+        steps.append(np.rint(fp.times / job["dt"]).astype(np.int64))
+        ests.append(fp.estimate())
+    same = np.all(np.stack(steps) == steps[0], axis=0)
+    # genuine SGD on family C with y -> sqrt(lambda) y, common minibatch indices
+    sgd_steps = []
+    for lam in job["delta_Ls"]:
+        lr = LinearRegression.sample(job["gap_N"], 1, seed=job["seed"], scale=lam, device=job["device"])
+        fp = simulate_sgd(lr, B=1, eta=0.1, n_chains=max(job["chains"] // 5, 10), max_steps=1500, seed=job["seed"] + 1,
+                          event=lambda th, lr=lr: lr.loss(th) >= 1.5 * lr.L_star, start=lr.theta_star, crn=True)
+        sgd_steps.append(np.where(fp.event, np.rint(fp.times / 0.1), -1).astype(np.int64))
+    sgd_same = np.all(np.stack(sgd_steps) == sgd_steps[0], axis=0)
+    return {"identical_fraction": float(same.mean()), "sgd_identical_fraction": float(sgd_same.mean()),
+            "estimates": ests, "delta_Ls": job["delta_Ls"], "n_sgd": int(sgd_same.size)}
+
+
+def _run_family_a(job: dict) -> dict:
+    A = family_a(1.0, job["c"])
+    quad = _mfpt_a(1.0, job["c"], job["ratio"])
+    fp = simulate_sde(A, B=job["ratio"], eta=1.0, dt=job["dt"], n_chains=job["chains"], t_max=job["tail"] * quad,
+                      seed=job["seed"], correction=job["correction"], device=job["device"])
+    return {"estimate": fp.estimate(), "quad": quad, "c": job["c"],
+            "kappa16": E.kappa_1d(job["c"], 1.0, -0.5, job["ratio"], 1.0)}
+
+
+def _run_family_b(job: dict) -> dict:
+    n, c, ratio = job["n"], job["c"], job["ratio"]
+    Bw = family_b(n, 1.0, c, n_bulk=job["bulk"])
+    pred = 1.0 / E.kappa_nd(c, Bw.hess_min, Bw.hess_saddle, ratio, 1.0)
+    fp = simulate_sde(Bw, B=ratio, eta=1.0, dt=job["dt"], n_chains=job["chains"], t_max=job["tail"] * pred,
+                      seed=job["seed"], correction=job["correction"], device=job["device"], block=32)
+    return {"estimate": fp.estimate(), "pred17": pred, "n": n, "c": c}
+
+
+
+
+def _run_phi_sde(job: dict) -> dict:
+    out = []
+    for ratio in job["ratios"]:
+        well = QuadraticWell.isotropic(1, 0.5, 1.0, 2.0)
+        z = sample_sde(well, B=ratio, eta=1.0, dt=job["dt"], n_chains=job["chains"], burn_in=10.0,
+                       n_samples=job["samples"], every=1.0, seed=job["seed"], device=job["device"])
+        f = E.fit_phi_student_t(z.reshape(-1).cpu().numpy())
+        out.append({"ratio": ratio, "phi_fit": f["phi"], "phi_lo": f["phi_lo"], "phi_hi": f["phi_hi"],
+                    "phi": E.phi(ratio, 1.0, 1.0), "scale": f["scale"], "n": f["n"]})
+    return {"fits": out}
+
+
+def _run_phi_sgd(job: dict) -> dict:
+    out = []
+    lr = LinearRegression.sample(job["N"], 1, seed=job["seed"], device=job["device"])
+    h = float(lr.curvatures[0])
+    for B in job["Bs"]:
+        eta = job["eta"]
+        th = sample_sgd(lr, B=B, eta=eta, n_chains=job["chains"], burn_in_steps=int(20 / eta) + 100,
+                        n_samples=job["samples"], every=100, seed=job["seed"] + B, start=lr.theta_star)
+        z = (th - lr.theta_star).reshape(-1).cpu().numpy()
+        if not np.all(np.isfinite(z)):
+            out.append({"B": B, "eta": eta, "phi_fit": float("nan"), "diverged": True})
+            continue
+        f = E.fit_phi_student_t(z)
+        out.append({"B": B, "eta": eta, "phi_fit": f["phi"], "phi_lo": f["phi_lo"], "phi_hi": f["phi_hi"],
+                    "phi": E.phi(B, eta, h),
+                    "phi_disc": E.phi_discrete(B, eta, h), "phi_kesten": E.kesten_index(B, eta, h),
+                    "h_star": h, "n": int(z.size)})
+    return {"fits": out}
+
+
+def _run_instability(job: dict) -> dict:
+    out = []
+    r = job["ratio"]
+    t1, t2 = job["times"]
+    for n in job["ns"]:
+        well = QuadraticWell.isotropic(n, 0.5, 1.0, 2.0)
+        z = sample_sde(well, B=r, eta=1.0, dt=job["dt"], n_chains=job["chains"], burn_in=t1, n_samples=2,
+                       every=t2 - t1, seed=job["seed"] + n, device=job["device"])
+        logL = torch.log1p((z * z).sum(-1)).cpu().numpy()  # log(L / L*), L = 1/2 + |z|^2 / 2
+        m = logL.mean(1)
+        se = logL.std(1, ddof=1) / math.sqrt(logL.shape[1])
+        diff = logL[1] - logL[0]
+        out.append({"n": n, "mean_logL": m.tolist(), "se_logL": se.tolist(), "growth": float(diff.mean()),
+                    "growth_se": float(diff.std(ddof=1) / math.sqrt(diff.size)),
+                    "mean_L_theory": E.mean_loss_quadratic(0.5, n, r, 1.0, 1.0),
+                    "finite": bool(np.all(np.isfinite(logL)))})
+    return {"rows": out, "n_c": E.n_critical(r, 1.0, 1.0)}
+
+
+def _run_mlp(job: dict) -> dict:
+    try:
+        from nnphys.gradnoise import decoupling_check, gradient_noise
+    except ImportError:  # pragma: no cover - the meter is another module of this package
+        return {"unavailable": "gradient-noise meter unavailable"}
+    from nnphys.data import load_digits
+
+    device = torch.device(job["device"])
+    ds = load_digits(seed=job["seed"] % 1000)
+    X = ds.x_train[: job["n_train"]].to(device)
+    y = (1.0 - 2.0 * (ds.y_train[: job["n_train"]] % 2).to(torch.float32)).to(device)  # +1 even, -1 odd (Sec. 13)
+    g = torch.Generator().manual_seed(job["seed"])
+    w = job["width"]
+    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], w), torch.nn.ReLU(), torch.nn.Linear(w, w),
+                                torch.nn.ReLU(), torch.nn.Linear(w, 1))
+    for m in model:
+        if isinstance(m, torch.nn.Linear):
+            with torch.no_grad():
+                std = math.sqrt(2.0 / (m.in_features + m.out_features))  # Glorot normal
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
+                m.bias.zero_()
+    model = model.to(device)
+    loss_fn = lambda out, t: 0.5 * (out.reshape(-1) - t) ** 2  # noqa: E731  per-sample MSE
+    N, B, lr = X.shape[0], job["batch"], job["lr"]
+    losses, noise, decoup = [], [], {}
+    checkpoints = {0, job["epochs"] // 10, job["epochs"]}
+    for ep in range(job["epochs"] + 1):
+        gn = gradient_noise(model, loss_fn, X, y, batch_size=B)
+        losses.append(gn.loss)
+        noise.append(gn.trace_cov)
+        if not math.isfinite(gn.loss):
+            from nnphys.errors import Diverged
+
+            raise Diverged("MLP loss became non-finite", {"losses": losses})
+        if ep in checkpoints:
+            dc = decoupling_check(model, loss_fn, X, y, top_k=job["top_k"])
+            decoup[str(ep)] = {"coupled": dc.coupled_eigenvalues.tolist(), "decoupled": dc.decoupled_eigenvalues.tolist(),
+                               "loss": dc.loss}
+        if ep == job["epochs"]:
+            break
+        perm = torch.randperm(N, generator=g).to(device)
+        for i in range(0, N - B + 1, B):
+            idx = perm[i:i + B]
+            model.zero_grad()
+            loss_fn(model(X[idx]), y[idx]).mean().backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= lr * p.grad
+    return {"loss": losses, "noise": noise, "decoupling": decoup, "N": N}
+
+
+def _run_gap(job: dict) -> dict:
+    c, B, eta = job["c"], job["B"], job["eta"]
+    lr = LinearRegression.sample(job["N"], 1, seed=job["seed"] - job["seed"] % 1000, device=job["device"])
+    h, Ls = float(lr.curvatures[0]), lr.L_star
+    max_steps = int(job["t_max"] / eta)
+    well = QuadraticWell(L_star=Ls, h=(h,), c=c)
+    kw = {"n_chains": job["chains"], "seed": job["seed"], "device": job["device"]}
+    q13 = E.mfpt_levelset(1, c, B, eta, h=h, L_star=Ls)
+    t_sde = min(job["t_max"], job["tail"] * q13)  # SDE runs: cap at tail x their own exact mean
+    res = {
+        "S5": simulate_sgd(lr, B=B, eta=eta, max_steps=max_steps, event=lambda th: lr.loss(th) >= c * Ls,
+                           start=lr.theta_star, n_chains=job["chains"], seed=job["seed"]),
+        "S4": simulate_sgd_oracle(well, B=B, eta=eta, max_steps=max_steps, **kw),
+        "S4_exact": simulate_sgd_oracle(well, B=B, eta=eta, max_steps=max_steps, noise="exact", **kw),
+        "S4_rademacher": simulate_sgd_oracle(well, B=B, eta=eta, max_steps=max_steps, noise_kind="rademacher", **kw),
+        "S1": simulate_sde(well, B=B, eta=eta, dt=job["dt"], t_max=t_sde, correction=job["correction"], **kw),
+        "S2": simulate_sde(well, B=B, eta=eta, dt=job["dt"], t_max=t_sde, clock="tau", correction=job["correction"], **kw),
+        "S3": simulate_sde(well, B=B, eta=eta, dt=job["dt"], t_max=t_sde, noise="exact",
+                           correction=job["correction"], **kw),
+    }
+    out = {k: v.estimate() for k, v in res.items()}
+    out["quad_eq13"] = q13
+    out["quad_exact_population"] = E.mfpt_levelset(1, c, B, eta, noise="exact")
+    out["h_star"], out["L_star"], out["c"] = h, Ls, c
+    return out
+
+
+_RUNNERS = {"theory": _run_theory, "levelset": _run_levelset, "symmetry": _run_symmetry,
+            "family_a": _run_family_a, "family_b": _run_family_b, "phi_sde": _run_phi_sde,
+            "phi_sgd": _run_phi_sgd, "instability": _run_instability, "mlp": _run_mlp, "gap": _run_gap}
+
+
+# ================================================================================================
+# analyse
+# ================================================================================================
+
+CLAIMS = {
+    "T1": ClaimInfo("Formula identities: eq. 17 at n=1 is eq. 16; kappa depends on c only; kappa_tau + determinants give eq. 17; "
+                    "frozen Arrhenius shares eq. 17's leading exponent as c -> 1+ (rel. 1e-12)", "derived"),
+    "T2": ClaimInfo("Eq. 16 matches the exact MFPT quadrature of Eq. 13 on family A within 5% for B/(eta h*) >= 5, c >= 2; "
+                    "Table 1 reproduced to 0.002", "derived"),
+    "T3": ClaimInfo("Euler-Maruyama S1 reproduces the exact level-set MFPT within its 95% CI after dt-convergence", "default"),
+    "T4": ClaimInfo("Scale symmetry: at fixed c and Hessians, escape does not depend on dL (S1, genuine SGD with common random numbers: "
+                    ">= 99.9% identical hitting steps)", "derived"),
+    "T5": ClaimInfo("Log barrier: log t is linear in log c with slope 1/2 + B/(eta h*) (eq. 16), not linear in c-1 (frozen Arrhenius)", "paper"),
+    "T6": ClaimInfo("n-dependence: the slope of log t in log c changes by -1/2 per outlier dimension (eq. 17), +-0.15", "paper"),
+    "T7": ClaimInfo("Stationary law P ~ L^-phi with phi = 1 + B/(eta h*) (Student-t fit within 3% for the SDE; SGD reported "
+                    "against phi, phi_disc and the Kesten index)", "paper"),
+    "T8": ClaimInfo("Instability for n >= n_c = 2(B/(eta h*) + 1): L^-phi is not normalisable and <log L> grows", "paper"),
+    "T9": ClaimInfo("Gradient noise is proportional to the loss late in training (log-log slope of tr C vs L in [0.8, 1.2])", "paper"),
+    "T9b": ClaimInfo("Decoupling: top eigenvalues of (1/N) sum l C_f and L (1/N) sum C_f agree within x1.5", "paper"),
+    "T10": ClaimInfo("Genuine SGD follows Eq. 13: level-set first-passage times within 20% of the quadrature (Fig. 3b setting)", "paper"),
+}
+
+
+def _by_kind(results: list[Result]) -> dict[str, list[Result]]:
+    out: dict[str, list[Result]] = {}
+    for r in results:
+        if r.ok:
+            out.setdefault(r.params.get("kind", "?"), []).append(r)
+    return out
+
+
+def _incon(cid: str, why: str, **ev) -> Claim:
+    info = CLAIMS[cid]
+    return Claim(cid, info.statement, info.tag, "inconclusive", {"reason": why, **ev}, why)
+
+
+def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
+    k = _by_kind(results)
+    fns = {"T1": _a_t1, "T2": _a_t2, "T3": _a_t3, "T4": _a_t4, "T5": _a_t5, "T6": _a_t6, "T7": _a_t7,
+           "T8": _a_t8, "T9": _a_t9, "T9b": _a_t9b, "T10": _a_t10}
+    claims = []
+    for cid, f in fns.items():
+        try:
+            claims.append(f(spec, k))
+        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError, np.linalg.LinAlgError) as e:
+            claims.append(_incon(cid, f"missing or failed jobs ({type(e).__name__}: {e})"))
+    return claims
+
+
+def _claim(cid: str, ok: bool, ev: dict, summary: str, inconclusive: bool = False) -> Claim:
+    info = CLAIMS[cid]
+    verdict = "inconclusive" if inconclusive else ("holds" if ok else "fails")
+    return Claim(cid, info.statement, info.tag, verdict, ev, summary)
+
+
+def _theory(k) -> dict:
+    return k["theory"][0].metrics
+
+
+def _a_t1(spec, k) -> Claim:
+    th = _theory(k)
+    ids = th["identities"]
+    ok = max(ids["n1"], ids["scale"], ids["tau"]) < 1e-12 and ids["arrhenius_lead"] < 1e-5
+    # the c -> 1+ comparison is a limit taken by finite differences, hence its looser tolerance; the
+    # full exponents differ by the (1 - n/2)/L* term, which is not part of the leading order
+    ev = {**ids, "coef_of_r_eq17": th["d17"], "coef_of_r_arrhenius": th["d_arrhenius"],
+          "exact_coef": th["lead_exponent"], "tolerance": {"identities": 1e-12, "arrhenius_lead": 1e-5}}
+    return _claim("T1", ok, ev, f"identities max rel. err {max(ids['n1'], ids['scale'], ids['tau']):.1e}; "
+                  f"leading coefficient (of B/(eta h*)) in d log kappa/d dL at c->1+: eq.17 {th['d17']:.4f}, "
+                  f"frozen Arrhenius {th['d_arrhenius']:.4f}, exact {th['lead_exponent']:.4f}")
+
+
+TABLE1 = {"5|2": 1.049, "5|4": 0.971, "5|8": 0.952, "10|2": 1.016, "10|4": 0.983, "10|8": 0.975,
+          "20|2": 1.005, "20|4": 0.991, "20|8": 0.987}
+TABLE2 = {"1": [9.66, 10.06, 10.29, 10.40, 10.46, 10.48], "5": [5.38, 6.31, 7.38, 8.00, 8.27, 8.40],
+          "10": [3.32, 3.19, 3.88, 4.88, 5.51, 5.79]}
+
+
+def _a_t2(spec, k) -> Claim:
+    th = _theory(k)
+    t1 = th["table1"]
+    within5 = {key: v for key, v in t1.items() if float(key.split("|")[0]) >= 5 and float(key.split("|")[1]) >= 2}
+    ok5 = all(abs(v - 1) <= 0.05 for v in within5.values())
+    ref = {key: (t1[key], TABLE1[key], abs(t1[key] - TABLE1[key]) <= 0.002) for key in TABLE1 if key in t1}
+    ref2 = {n: [round(a, 3) for a in th["table2"][n]] for n in th["table2"]}
+    ok2 = all(abs(a - b) <= 0.02 for n in TABLE2 for a, b in zip(th["table2"][n], TABLE2[n]))
+    ok = ok5 and all(v[2] for v in ref.values()) and ok2 and th["sym_spread"] < 1e-10
+    ev = {"mfpt_x_kappa16": t1, "table1_check": ref, "table2_local_slopes": ref2, "table2_ok": ok2,
+          "max_rel_spread_over_dL": th["sym_spread"], "tolerance": "5% (criterion), 0.002 (Table 1), 0.02 (Table 2)"}
+    worst = max(abs(v - 1) for v in within5.values()) if within5 else float("nan")
+    return _claim("T2", ok, ev, f"MFPT x kappa16 in [{min(t1.values()):.3f}, {max(t1.values()):.3f}], worst |dev| {worst:.3f}; "
+                  f"Table 1 {'reproduced' if all(v[2] for v in ref.values()) else 'NOT reproduced'}; Table 2 "
+                  f"{'reproduced' if ok2 else 'NOT reproduced'}; dL spread {th['sym_spread']:.1e}")
+
+
+def _a_t3(spec, k) -> Claim:
+    rows = sorted(k["levelset"], key=lambda r: (r.metrics["correction"], -r.metrics["dt"]))
+    quad = rows[0].metrics["quad"]
+    tab = [{"dt": r.metrics["dt"], "correction": r.metrics["correction"], **r.metrics["estimate"]} for r in rows]
+    corr = [t for t in tab if t["correction"]]
+    if not corr:
+        return _incon("T3", "no corrected run", runs=tab, quad=quad)
+    best = min(corr, key=lambda t: t["dt"])
+    ok = best["lo"] <= quad <= best["hi"] and best["censored_fraction"] < 0.01
+    unc = [t for t in tab if not t["correction"]]
+    mono = all(a["mean"] >= b["mean"] for a, b in zip(unc, unc[1:]))  # bias shrinks with dt
+    ev = {"quadrature": quad, "runs": tab, "uncorrected_decreasing_with_dt": mono,
+          "ci": "95% Student-t CI over chains (censored-exponential chi2 CI if any chain is censored)"}
+    return _claim("T3", ok, ev, f"quadrature {quad:.2f}; S1 dt={best['dt']:g} corrected {best['mean']:.2f} "
+                  f"[{best['lo']:.2f}, {best['hi']:.2f}]; uncorrected " + ", ".join(f"dt={t['dt']:g}: {t['mean']:.1f}" for t in unc))
+
+
+def _a_t4(spec, k) -> Claim:
+    m = k["symmetry"][0].metrics
+    th = _theory(k)
+    ok = m["identical_fraction"] >= 0.999 and m["sgd_identical_fraction"] >= 0.999 and th["sym_spread"] < 1e-10
+    ests = {f"{dl:g}": round(e["mean"], 6) for dl, e in zip(m["delta_Ls"], m["estimates"])}
+    ev = {"S1_identical_fraction": m["identical_fraction"], "S5_identical_fraction": m["sgd_identical_fraction"],
+          "S1_mean_times_by_dL": ests, "quadrature_rel_spread": th["sym_spread"], "c": spec.sym_c,
+          "ratio": spec.a_ratio, "n_sgd_chains": m["n_sgd"], "threshold": 0.999}
+    return _claim("T4", ok, ev, f"identical hitting steps: S1 {m['identical_fraction']:.4f}, SGD {m['sgd_identical_fraction']:.4f}; "
+                  f"mean t by dL {ests}")
+
+
+def _a_t5(spec, k) -> Claim:
+    th = _theory(k)
+    rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
+    cs = np.array([r.metrics["c"] for r in rows])
+    est = [r.metrics["estimate"] for r in rows]
+    t = np.array([e["mean"] for e in est])
+    se = np.array([_ci(e) for e in est])
+    q = np.array([th["a_quad"][f"{c:g}"] for c in cs])
+    lc = np.log(cs)
+    mc_sl = np.diff(np.log(t)) / np.diff(lc)
+    mc_se = np.sqrt(se[1:] ** 2 + se[:-1] ** 2) / np.diff(lc)
+    q_sl = np.diff(np.log(q)) / np.diff(lc)
+    arr_sl = spec.a_ratio * np.diff(cs) / np.diff(lc)  # frozen Arrhenius: log t = r (c - 1) + const
+    agree = bool(np.all(np.abs(mc_sl - q_sl) <= 1.96 * mc_se))
+    r16 = {f"{r}": [s / (0.5 + float(r)) - 1 for s in v] for r, v in th["quad_slopes"].items()}
+    q_ok = all(abs(x) <= 0.05 for r, v in r16.items() if float(r) >= 5 for x in v)
+    arr_rejected = bool(np.all(np.abs(mc_sl - arr_sl) > 1.96 * mc_se))
+    ok = agree and q_ok and arr_rejected
+    ev = {"c": cs.tolist(), "mc_mean_t": t.tolist(), "mc_se_log": se.tolist(), "quad_t": q.tolist(),
+          "mc_local_slopes": mc_sl.tolist(), "mc_slope_se": mc_se.tolist(), "quad_local_slopes": q_sl.tolist(),
+          "eq16_slope": 0.5 + spec.a_ratio, "frozen_arrhenius_slopes": arr_sl.tolist(),
+          "quad_slope_rel_dev_from_eq16_by_ratio": r16, "censored_fraction": [e["censored_fraction"] for e in est],
+          "ratio_mc": spec.a_ratio}
+    return _claim("T5", ok, ev, f"MC slopes {np.round(mc_sl, 2).tolist()} vs quadrature {np.round(q_sl, 2).tolist()} "
+                  f"(eq. 16: {0.5 + spec.a_ratio:g}; frozen Arrhenius {np.round(arr_sl, 2).tolist()}); quadrature slopes "
+                  f"within 5% of eq. 16 for B/(eta h*) >= 5: {q_ok}")
+
+
+def _a_t6(spec, k) -> Claim:
+    rows = k["family_b"]
+    ns = sorted({r.metrics["n"] for r in rows})
+    slopes, ses = [], []
+    table = {}
+    for n in ns:
+        rr = sorted((r for r in rows if r.metrics["n"] == n), key=lambda r: r.metrics["c"])
+        lc = np.log([r.metrics["c"] for r in rr])
+        lt = np.log([r.metrics["estimate"]["mean"] for r in rr])
+        w = 1 / np.array([_ci(r.metrics["estimate"]) for r in rr]) ** 2
+        A = np.stack([np.ones_like(lc), lc], 1)
+        cov = np.linalg.inv(A.T @ (A * w[:, None]))
+        beta = cov @ (A.T @ (w * lt))
+        slopes.append(float(beta[1]))
+        ses.append(float(math.sqrt(cov[1, 1])))
+        table[str(n)] = {"c": [r.metrics["c"] for r in rr], "t": [r.metrics["estimate"]["mean"] for r in rr],
+                         "eq17": [r.metrics["pred17"] for r in rr],
+                         "censored": [r.metrics["estimate"]["censored_fraction"] for r in rr]}
+    ns_a, sl, se = np.array(ns, float), np.array(slopes), np.array(ses)
+    w = 1 / se ** 2
+    A = np.stack([np.ones_like(ns_a), ns_a], 1)
+    cov = np.linalg.inv(A.T @ (A * w[:, None]))
+    beta = cov @ (A.T @ (w * sl))
+    d, d_se = float(beta[1]), float(math.sqrt(cov[1, 1]))
+    ok = abs(d + 0.5) <= 0.15
+    regime_ok = spec.b_ratio >= 10 and max(ns) <= E.n_critical(spec.b_ratio, 1, 1) / 2
+    ev = {"n": ns, "slope_in_log_c": slopes, "slope_se": ses, "eq17_slope": [spec.b_ratio + 1 - n / 2 for n in ns],
+          "d_slope_dn": d, "d_slope_dn_se": d_se, "tolerance": 0.15, "ratio": spec.b_ratio, "runs": table,
+          "spec_regime_(ratio>=10, n<=n_c/2)": regime_ok}
+    return _claim("T6", ok, ev, f"slope per n: {d:.3f} +- {d_se:.3f} (eq. 17: -0.5); slopes {np.round(sl, 2).tolist()} vs eq. 17 "
+                  f"{[spec.b_ratio + 1 - n / 2 for n in ns]}" + ("" if regime_ok else "; outside the spec's B/(eta h*) >= 10 regime"))
+
+
+def _a_t7(spec, k) -> Claim:
+    fits = k["phi_sde"][0].metrics["fits"]
+    rel = [f["phi_fit"] / f["phi"] - 1 for f in fits]
+    ok = all(abs(x) <= 0.03 for x in rel)
+    sgd = [f for r in k.get("phi_sgd", []) for f in r.metrics["fits"]]
+    ev = {"S1": fits, "S1_rel_dev": rel, "tolerance": 0.03, "S5": sgd}
+    s5 = "; ".join(f"eta={f['eta']:g},B={f['B']}: {f['phi_fit']:.3g} [{f['phi_lo']:.3g}, {f['phi_hi']:.3g}] (phi {f.get('phi', float('nan')):.2f}, disc "
+                   f"{f.get('phi_disc', float('nan')):.2f}, Kesten {f.get('phi_kesten', float('nan')):.2f})" for f in sgd)
+    return _claim("T7", ok, ev, f"S1 phi_fit/phi - 1 = {np.round(rel, 3).tolist()}; SGD: {s5}")
+
+
+def _a_t8(spec, k) -> Claim:
+    m = k["instability"][0].metrics
+    nc = m["n_c"]
+    rows = m["rows"]
+    stable = [r for r in rows if r["n"] < nc]
+    unstable = [r for r in rows if r["n"] >= nc]
+    grows = lambda r: r["growth"] > 3 * r["growth_se"] and r["growth"] > 0  # noqa: E731
+    if not stable or not unstable:
+        return _incon("T8", f"need n on both sides of n_c = {nc:g}", rows=rows)
+    ok = all(grows(r) for r in unstable) and not any(grows(r) and r["growth"] > 0.5 for r in stable)
+    ev = {"n_c": nc, "rows": rows, "criterion": "unstable: <log L>(t2) - <log L>(t1) > 3 s.e.; stable: no growth > 0.5"}
+    return _claim("T8", ok, ev, f"n_c = {nc:g}; growth of <log L> between t1 and t2 by n: "
+                  + ", ".join(f"{r['n']}: {r['growth']:.2f}+-{r['growth_se']:.2f}" for r in rows))
+
+
+def _mlp(k) -> dict | None:
+    rr = k.get("mlp", [])
+    if not rr or "unavailable" in rr[0].metrics:
+        return None
+    return rr[0].metrics
+
+
+def _a_t9(spec, k) -> Claim:
+    m = _mlp(k)
+    if m is None:
+        return _incon("T9", "gradient-noise meter unavailable")
+    L, Nn = np.array(m["loss"]), np.array(m["noise"])
+    half = len(L) // 2
+    x, y = np.log(L[half:]), np.log(Nn[half:])
+    fit = st.linregress(x, y)
+    q = st.t.ppf(0.975, max(len(x) - 2, 1))
+    lo, hi = fit.slope - q * fit.stderr, fit.slope + q * fit.stderr
+    ok = 0.8 <= fit.slope <= 1.2 and lo >= 0.6 and hi <= 1.4
+    excluded = hi < 0.8 or lo > 1.2  # the 95% CI misses the criterion band: a clear failure
+    ev = {"slope_last_half": fit.slope, "slope_se": fit.stderr, "slope_ci95": [lo, hi], "r2": fit.rvalue ** 2,
+          "loss_range": [float(L[half:].min()), float(L[half:].max())],
+          "slope_first_half": float(st.linregress(np.log(L[:half]), np.log(Nn[:half])).slope), "criterion": [0.8, 1.2],
+          "verdict_rule": "holds: slope in [0.8, 1.2] with 95% CI inside [0.6, 1.4]; fails: CI outside [0.8, 1.2]; else inconclusive",
+          "data": "digits (sklearn), y = +-1 even/odd, MLP 64-w-w-1, MSE, SGD", "epochs": len(L) - 1}
+    if not ok and not excluded:
+        return _claim("T9", False, ev, f"slope {fit.slope:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] too wide to decide", inconclusive=True)
+    return _claim("T9", ok, ev, f"log-log slope of tr C vs L over the last half: {fit.slope:.3f} +- {fit.stderr:.3f} "
+                  f"(loss {L[half:].max():.2e} -> {L[half:].min():.2e}); first half {ev['slope_first_half']:.2f}")
+
+
+def _a_t9b(spec, k) -> Claim:
+    m = _mlp(k)
+    if m is None:
+        return _incon("T9b", "gradient-noise meter unavailable")
+    per = {}
+    for ep, d in m["decoupling"].items():
+        ce, de = np.array(d["coupled"]), np.array(d["decoupled"])
+        r = ce / de
+        per[ep] = {"max_ratio": float(np.max(np.maximum(r, 1 / r))), "ratios": r.tolist(), "loss": d["loss"]}
+    last = per[max(per, key=int)]
+    ok = last["max_ratio"] <= 1.5
+    ev = {"by_epoch": per, "criterion": "top-k eigenvalue ratios within x1.5 at the end of training",
+          "top_k": spec.mlp_top_k}
+    return _claim("T9b", ok, ev, "max eigenvalue ratio (coupled/decoupled, either way) by epoch: "
+                  + ", ".join(f"{ep}: {v['max_ratio']:.2f}" for ep, v in sorted(per.items(), key=lambda kv: int(kv[0]))))
+
+
+def _a_t10(spec, k) -> Claim:
+    rows = sorted((r.metrics for r in k["gap"]), key=lambda m: m["c"])
+    sims = ["S5", "S4", "S4_exact", "S4_rademacher", "S1", "S2", "S3"]
+    tab = {f"{m['c']:g}": {**{s: m[s]["mean"] for s in sims}, "quad_eq13": m["quad_eq13"],
+                          "quad_exact_population": m["quad_exact_population"],
+                          "S5_censored": m["S5"]["censored_fraction"], "S5_ci": [m["S5"]["lo"], m["S5"]["hi"]]} for m in rows}
+    ratio = {c: v["S5"] / v["quad_eq13"] for c, v in tab.items()}
+    ok = all(abs(r - 1) <= 0.2 for r in ratio.values())
+    cs = np.array([m["c"] for m in rows])
+    s5 = np.array([m["S5"]["mean"] for m in rows])
+    q = np.array([m["quad_eq13"] for m in rows])
+    ev = {"table3": tab, "S5_over_quad": ratio, "S5_local_slopes": (np.diff(np.log(s5)) / np.diff(np.log(cs))).tolist(),
+          "quad_local_slopes": (np.diff(np.log(q)) / np.diff(np.log(cs))).tolist(),
+          "asymptotic_slope": spec.gap_B / (spec.gap_eta * rows[0]["h_star"]) + 0.5, "h_star": rows[0]["h_star"],
+          "L_star": rows[0]["L_star"], "B": spec.gap_B, "eta": spec.gap_eta, "tolerance": 0.2}
+    last = tab[f"{rows[-1]['c']:g}"]
+    return _claim("T10", ok, ev, "SGD / Eq.13 quadrature by c: " + ", ".join(f"{c}: {r:.2f}" for c, r in ratio.items())
+                  + f"; at c={rows[-1]['c']:g}: S5 {last['S5']:.1f}, S4 Gaussian {last['S4']:.1f}, S4 Rademacher "
+                  f"{last['S4_rademacher']:.1f}, S4 exact-cov {last['S4_exact']:.1f}, S1 {last['S1']:.1f}, "
+                  f"quadrature {last['quad_eq13']:.1f}")
+
+
+# ================================================================================================
+# figures
+# ================================================================================================
+
+
+def figures(spec: Spec, results: list[Result]) -> list[Figure]:
+    from matplotlib.figure import Figure as MplFigure
+
+    k = _by_kind(results)
+    figs: list[Figure] = []
+    if "family_a" in k and "theory" in k:
+        fig = MplFigure(figsize=(10, 4))
+        ax, ax2 = fig.subplots(1, 2)
+        rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
+        cs = np.array([r.metrics["c"] for r in rows])
+        t = np.array([r.metrics["estimate"]["mean"] for r in rows])
+        lo = np.array([r.metrics["estimate"]["lo"] for r in rows])
+        hi = np.array([r.metrics["estimate"]["hi"] for r in rows])
+        ax.errorbar(cs, t, yerr=[t - lo, hi - t], fmt="o", label="S1 (Euler-Maruyama)")
+        cg = np.geomspace(cs.min(), cs.max(), 15)
+        ax.plot(cg, [_mfpt_a(1.0, c, spec.a_ratio) for c in cg], "-", label="exact quadrature")
+        ax.plot(cg, [1 / E.kappa_1d(c, 1.0, -0.5, spec.a_ratio, 1.0) for c in cg], "--", label="eq. 16")
+        a0 = t[0] * np.exp(-spec.a_ratio * (cs[0] - 1))
+        ax.plot(cg, a0 * np.exp(spec.a_ratio * (cg - 1)), ":", label="frozen Arrhenius (through first point)")
+        ax.set(xscale="log", yscale="log", xlabel="c = L_s / L*", ylabel="mean escape time t",
+               title=f"family A, B/(eta h*) = {spec.a_ratio:g}")
+        from matplotlib.ticker import NullFormatter
+
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(cs, [f"{c:g}" for c in cs])
+        ax.legend(fontsize=7)
+        if "gap" in k:
+            g = sorted((r.metrics for r in k["gap"]), key=lambda m: m["c"])
+            cs2 = [m["c"] for m in g]
+            for s, mk in (("S5", "o"), ("S4", "s"), ("S4_rademacher", "^"), ("S1", "x"), ("S3", "d")):
+                ax2.plot(cs2, [m[s]["mean"] for m in g], mk, label=s)
+            ax2.plot(cs2, [m["quad_eq13"] for m in g], "-", label="Eq. 13 quadrature")
+            ax2.plot(cs2, [m["quad_exact_population"] for m in g], "--", label="exact-cov. quadrature")
+            ax2.set(xscale="log", yscale="log", xlabel="c", ylabel="level-set first passage t_p",
+                    title=f"1-D regression, B={spec.gap_B}, eta={spec.gap_eta:g}")
+            from matplotlib.ticker import NullFormatter
+
+            ax2.xaxis.set_minor_formatter(NullFormatter())
+            ax2.set_xticks(cs2, [f"{c:g}" for c in cs2])
+            ax2.legend(fontsize=7)
+        figs.append(Figure("escape_vs_c", fig, "Escape time against c (log-log): SDE, genuine SGD and theory."))
+    if "symmetry" in k:
+        m = k["symmetry"][0].metrics
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        dls = np.array(m["delta_Ls"])
+        t = np.array([e["mean"] for e in m["estimates"]])
+        ax.plot(dls, t, "o-", label=f"S1, c = {spec.sym_c:g}")
+        i1 = int(np.argmin(np.abs(dls - 1.0)))
+        L1 = dls[i1] / (spec.sym_c - 1)
+        D = L1 / spec.a_ratio  # fixed temperature calibrated at dL = dls[i1]
+        ax.plot(dls, t[i1] * np.exp((dls - dls[i1]) / D), "--", label="Kramers-Langer, fixed D")
+        ax.set(xscale="log", yscale="log", xlabel="linear barrier dL", ylabel="mean escape time t",
+               title="knob 1: fixed c, varying dL")
+        ax.legend(fontsize=7)
+        figs.append(Figure("escape_vs_deltaL", fig, "Escape time against dL at fixed c (scale symmetry)."))
+    if "family_b" in k:
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        for c in sorted({r.metrics["c"] for r in k["family_b"]}):
+            rr = sorted((r.metrics for r in k["family_b"] if r.metrics["c"] == c), key=lambda m: m["n"])
+            ln = ax.plot([m["n"] for m in rr], [m["estimate"]["mean"] for m in rr], "o", label=f"S1, c={c:g}")
+            ax.plot([m["n"] for m in rr], [m["pred17"] for m in rr], "--", color=ln[0].get_color(), label=f"eq. 17, c={c:g}")
+        ax.set(yscale="log", xlabel="outlier dimension n", ylabel="mean escape time t",
+               title=f"family B, B/(eta h*) = {spec.b_ratio:g}")
+        ax.legend(fontsize=7)
+        figs.append(Figure("escape_vs_n", fig, "Escape time against n (family B) with eq. 17."))
+    if "phi_sde" in k:
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        f1 = k["phi_sde"][0].metrics["fits"]
+        ax.errorbar([f["ratio"] for f in f1], [f["phi_fit"] for f in f1],
+                    yerr=[[max(f["phi_fit"] - f["phi_lo"], 0.0) for f in f1],
+                          [max(min(f["phi_hi"], 1e3) - f["phi_fit"], 0.0) for f in f1]],
+                    fmt="o", label="S1 Student-t fit (95% profile CI)")
+        xmax = max(f["ratio"] for f in f1)
+        for r in k.get("phi_sgd", []):
+            ff = [f for f in r.metrics["fits"] if not f.get("diverged")]
+            if not ff:
+                continue
+            xs = [f["B"] / (f["eta"] * f["h_star"]) for f in ff]
+            xmax = max(xmax, *xs)
+            # fits whose profile interval reaches the Gaussian limit are drawn at the clip value
+            ln = ax.plot(xs, [min(f["phi_fit"], 300.0) for f in ff], "s", label=f"SGD eta={ff[0]['eta']:g} (clipped at 300)")
+            ax.plot(xs, [f["phi_kesten"] for f in ff], "v", mfc="none", color=ln[0].get_color(),
+                    label=f"Kesten index, eta={ff[0]['eta']:g}")
+        xs = np.geomspace(0.5, xmax * 1.2, 50)
+        ax.plot(xs, 1 + xs, "-", label="phi = 1 + B/(eta h*)")
+        ax.set(xlabel="B/(eta h*)", ylabel="phi", title="stationary exponent")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+        figs.append(Figure("phi_vs_B", fig, "Fitted stationary exponent phi against B/eta."))
+    return figs
+
+
+STUDY = Study(
+    name="escape-rate",
+    papers=("Power-law escape rate of SGD (arXiv 2105.09557)",),
+    spec=Spec,
+    presets=PRESETS,
+    jobs=jobs,
+    run=run,
+    analyse=analyse,
+    figures=figures,
+    claims=CLAIMS,
+    schema_version=1,
+    description="Log-barrier escape of the loss-proportional SGD noise SDE: formulas, exact quadrature, "
+                "SDE and genuine-SGD Monte Carlo, stationary law, n_c, noise vs loss on an MLP.",
+)
