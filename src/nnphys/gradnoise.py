@@ -1,0 +1,638 @@
+"""Minibatch gradient-noise statistics of any ``nn.Module`` (minibatch-noise spec §12;
+escape-rate spec §2 and §13).
+
+Public API (stable; other modules and studies call these)::
+
+    gradient_noise(model, loss_fn, X, y, *, batch_size=None, replacement=False, top_k=0,
+                   method="auto", chunk_size=None) -> GradientNoise
+    decoupling_check(model, loss_fn, X, y, top_k=20, *, method="auto", chunk_size=None)
+                   -> DecouplingCheck
+    NoiseTracker(model, loss_fn, X, y, *, batch_size, every=1, ...)   # training callback
+    GradientNoise, DecouplingCheck                                    # frozen dataclasses
+
+Conventions (the minibatch-noise spec's, Prop. 1 and §12):
+
+- ``loss_fn(output, target)`` must return the per-sample losses, shape ``(N,)`` (use
+  ``reduction="none"``; the paper's MSE is ``0.5 * (f - y)**2`` summed over outputs);
+- per-sample gradients ``g_n = ∇ℓ_n``, mean gradient ``ḡ = ∇L = (1/N) Σ_n g_n``;
+- single-sample covariance ``C_1 = (1/N) Σ_n (g_n - ḡ)(g_n - ḡ)ᵀ`` (population convention, divisor
+  N): ``tr C_1 = (1/N) Σ_n ||g_n||² - ||ḡ||²``, the escape-rate spec's ``𝒩`` statistic;
+- minibatch noise covariance at batch size ``B`` (covariance of ``ĝ_B - ∇L``):
+  ``C_B = C_1 / B`` with replacement (Prop. 1, exact for every N, B) and
+  ``C_B = (N - B) / (B (N - 1)) · C_1`` without replacement (finite-population factor,
+  escape-rate Eq. 8). ``batch_size=None`` means ``B = 1`` (then both schemes give ``C_1``);
+- spectra come from the ``N × N`` Gram matrix ``K_nm = <g_n, g_m>`` centred by
+  ``Π = I - 11ᵀ/N``: the non-zero eigenvalues of ``C_1`` are those of ``ΠKΠ / N``.
+  No ``P × P`` matrix is ever formed.
+
+Methods: ``"linear"`` (fast path) records, with hooks, each ``nn.Linear`` / ``nn.Conv2d`` input
+``a_n`` and the back-propagated signal ``δ_n = ∂ℓ_n/∂z_n`` of its output in ONE forward and ONE
+backward pass of ``Σ_n ℓ_n``; then ``||g_n^W||² = ||a_n||² ||δ_n||²`` and
+``K^W_nm = (a_n·a_m)(δ_n·δ_m)``, bias ``δ_n·δ_m`` (layers with a token / spatial axis, or layers
+called several times, materialise their per-sample weight gradients, ``N × fan_in·fan_out``).
+``"vmap"``: ``torch.func.vmap(grad(...))`` for any module (memory ``chunk × P``, plus ``N × P``
+when ``top_k > 0``). ``"loop"``: one ``autograd.grad`` per sample (the naive baseline).
+``"auto"`` picks ``"linear"`` when every trainable parameter belongs directly to an
+``nn.Linear`` or a supported ``nn.Conv2d`` (groups=1, zero padding given as numbers), otherwise
+``"vmap"``.
+
+Samples must not interact: BatchNorm in training mode and active dropout raise ConfigError
+(use ``model.eval()``, GroupNorm or LayerNorm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from nnphys.errors import ConfigError
+
+__all__ = [
+    "GradientNoise",
+    "DecouplingCheck",
+    "gradient_noise",
+    "decoupling_check",
+    "NoiseTracker",
+    "noise_factor",
+]
+
+Method = Literal["auto", "linear", "vmap", "loop"]
+_METHODS = ("auto", "linear", "vmap", "loop")
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientNoise:
+    """Gradient-noise statistics at one parameter point. Tensors are float64 on the CPU.
+
+    Attributes:
+        per_sample_grad_norms: ``(N,)`` ``||∇ℓ_n||``.
+        per_sample_losses: ``(N,)`` ``ℓ_n``.
+        loss: ``L = (1/N) Σ ℓ_n``.
+        grad_norm: ``||∇L||``.
+        trace_cov: ``tr C_1 = (1/N) Σ ||∇ℓ_n - ∇L||²`` (escape-rate ``𝒩``).
+        batch_size, replacement: the sampling scheme of ``C_B``.
+        noise_factor: ``1/B`` (with replacement) or ``(N-B)/(B(N-1))`` (without).
+        trace_noise: ``tr C_B = noise_factor · tr C_1``.
+        cov_eigenvalues: ``(top_k,)`` largest eigenvalues of ``C_1``, descending.
+        noise_eigenvalues: ``(top_k,)`` largest eigenvalues of ``C_B``.
+        n_samples, n_params: ``N`` and the number of trainable parameters ``P``.
+        method: the method actually used.
+    """
+
+    per_sample_grad_norms: Tensor
+    per_sample_losses: Tensor
+    loss: float
+    grad_norm: float
+    trace_cov: float
+    batch_size: int
+    replacement: bool
+    noise_factor: float
+    trace_noise: float
+    cov_eigenvalues: Tensor
+    noise_eigenvalues: Tensor
+    n_samples: int
+    n_params: int
+    method: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DecouplingCheck:
+    """The escape-rate spec's decoupling check (§2 item 3, §13 exp. 1).
+
+    ``C_f^(μ) = Σ_c ∇f_c(x_μ) ∇f_c(x_μ)ᵀ`` (``c`` over model outputs; one term for a scalar
+    model). Compares the spectra of ``coupled = (1/N) Σ_μ ℓ_μ C_f^(μ)`` and
+    ``decoupled = L · (1/N) Σ_μ C_f^(μ)`` (``L = (1/N) Σ ℓ_μ``), both through ``NQ × NQ`` Gram
+    matrices (Q outputs). Tensors float64 on the CPU.
+
+    Attributes:
+        coupled_eigenvalues, decoupled_eigenvalues: ``(top_k,)``, descending.
+        coupled_trace, decoupled_trace: traces of the two matrices.
+        gauss_newton_trace: ``tr (1/N) Σ_μ C_f^(μ) = (1/N) Σ_μ ||∇f_μ||²``.
+        loss: ``L``.
+        ratio: ``coupled_eigenvalues / decoupled_eigenvalues`` (nan where the latter is 0).
+    """
+
+    coupled_eigenvalues: Tensor
+    decoupled_eigenvalues: Tensor
+    coupled_trace: float
+    decoupled_trace: float
+    gauss_newton_trace: float
+    loss: float
+    ratio: Tensor
+    n_samples: int
+    method: str
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def noise_factor(n: int, batch_size: int, replacement: bool) -> float:
+    """``C_B / C_1``: ``1/B`` with replacement (minibatch-noise Prop. 1), ``(N-B)/(B(N-1))``
+    without (escape-rate Eq. 8). Raises ConfigError unless ``1 <= B <= N`` (``B <= N`` is only
+    required without replacement)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError("batch_size", f"must be an integer >= 1 (got {batch_size!r})")
+    if replacement:
+        return 1.0 / batch_size
+    if batch_size > n:
+        raise ConfigError(
+            "batch_size",
+            f"must be <= N = {n} when sampling without replacement (got {batch_size})",
+        )
+    if n == 1:
+        return 0.0
+    return (n - batch_size) / (batch_size * (n - 1))
+
+
+def _check_common(model, X, y, method, top_k, chunk_size) -> int:
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    if not isinstance(X, Tensor) or not isinstance(y, Tensor):
+        raise ConfigError("X", "X and y must be torch tensors")
+    if X.ndim == 0 or y.ndim == 0:
+        raise ConfigError("X", "X and y need a leading sample axis")
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ConfigError("y", f"must have as many samples as X (got X: {n}, y: {y.shape[0]})")
+    if n < 1:
+        raise ConfigError("X", "needs at least one sample")
+    if method not in _METHODS:
+        raise ConfigError("method", f"must be one of {_METHODS} (got {method!r})")
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ConfigError("top_k", f"must be an integer >= 0 (got {top_k!r})")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ConfigError("chunk_size", f"must be None or an integer >= 1 (got {chunk_size!r})")
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training:
+            raise ConfigError(
+                "model",
+                f"BatchNorm {name!r} in training mode couples samples; call model.eval() "
+                "or use GroupNorm/LayerNorm",
+            )
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            raise ConfigError(
+                "model", f"dropout {name!r} is active; call model.eval() for noise statistics"
+            )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError("model", "has no trainable parameters")
+    return n
+
+
+def _check_losses(losses: Tensor, n: int) -> None:
+    if losses.ndim == 0 or tuple(losses.shape) != (n,):
+        raise ConfigError(
+            "loss_fn",
+            f"must return per-sample losses of shape ({n},) (got shape {tuple(losses.shape)}); "
+            "use reduction='none' (e.g. nn.MSELoss(reduction='none')) and sum/mean over "
+            "trailing output dims yourself",
+        )
+
+
+def _conv_supported(m: nn.Module) -> bool:
+    return (
+        isinstance(m, nn.Conv2d)
+        and m.groups == 1
+        and m.padding_mode == "zeros"
+        and not isinstance(m.padding, str)
+    )
+
+
+def _fast_path_ok(model: nn.Module) -> bool:
+    for m in model.modules():
+        own = [p for p in m._parameters.values() if p is not None and p.requires_grad]
+        if own and not (type(m) is nn.Linear or _conv_supported(m)):
+            return False
+    return True
+
+
+def _resolve(model: nn.Module, method: str) -> str:
+    if method == "auto":
+        return "linear" if _fast_path_ok(model) else "vmap"
+    if method == "linear" and not _fast_path_ok(model):
+        raise ConfigError(
+            "method",
+            "'linear' needs every trainable parameter to belong to an nn.Linear or nn.Conv2d "
+            "(groups=1, numeric zero padding); use method='vmap' or 'auto'",
+        )
+    return method
+
+
+def _trainable(model: nn.Module) -> list[tuple[str, Tensor]]:
+    return [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+
+
+# ----------------------------------------------------------------------------- fast path
+
+
+class _Capture:
+    """Forward hooks recording each supported layer's input and a tensor hook recording the
+    gradient of the backpropagated scalar w.r.t. its output, one entry per call."""
+
+    def __init__(self, model: nn.Module):
+        self.records: dict[nn.Module, list[list]] = {}
+        self.handles = []
+        for m in model.modules():
+            if type(m) is nn.Linear or _conv_supported(m):
+                if any(p.requires_grad for p in m.parameters(recurse=False)):
+                    self.handles.append(m.register_forward_hook(self._fwd))
+                    self.records[m] = []
+
+    def _fwd(self, m, inputs, out):
+        rec = [inputs[0].detach(), []]
+        self.records[m].append(rec)
+        if out.requires_grad:
+            out.register_hook(lambda g, rec=rec: rec[1].append(g.detach()))
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _tokens(m: nn.Module, a: Tensor, d: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Per-sample tokens ``a: (n, T, fan_in)``, ``δ: (n, T, fan_out)`` such that the sample's
+    weight gradient is ``Σ_t δ_t a_tᵀ`` (convolutions via unfolded patches)."""
+    if isinstance(m, nn.Conv2d):
+        if a.ndim != 4:
+            raise ConfigError("X", "the fast path needs batched (N, C, H, W) inputs to Conv2d")
+        cols = torch.nn.functional.unfold(
+            a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride
+        )  # (n, C_in k k, L)
+        return cols.transpose(1, 2), d.reshape(d.shape[0], d.shape[1], -1).transpose(1, 2)
+    if a.shape[0] != n:
+        raise ConfigError(
+            "model",
+            f"a Linear layer saw a leading dim {a.shape[0]} != N = {n}; the fast path needs the "
+            "sample axis first in every layer; use method='vmap'",
+        )
+    return a.reshape(n, -1, a.shape[-1]), d.reshape(n, -1, d.shape[-1])
+
+
+def _linear_stats(
+    model: nn.Module, X: Tensor, heads: Callable[[Tensor], Tensor], want_gram: bool
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    """One forward pass; one backward pass per head column.
+
+    ``heads(output) -> (N, Q)`` per-sample scalars ``h_{nq}`` (losses: Q = 1). Returns
+    ``(h (N, Q), sq_norms (N Q,), gram (NQ, NQ) or None, sum_grad_sq ()``) with rows ordered
+    ``r = n Q + q``, all float64; ``sum_grad_sq[q]`` is ``||Σ_n ∇h_{nq}||²`` summed over q.
+    """
+    n = X.shape[0]
+    params = [p for _, p in _trainable(model)]
+    cap = _Capture(model)
+    try:
+        out = model(X)
+        h = heads(out)
+        q_count = h.shape[1]
+        deltas: list[dict] = []
+        sum_sq = torch.zeros((), dtype=torch.float64, device=X.device)
+        for q in range(q_count):
+            for recs in cap.records.values():
+                for rec in recs:
+                    rec[1].clear()
+            grads = torch.autograd.grad(
+                h[:, q].sum(), params, retain_graph=q + 1 < q_count, allow_unused=True
+            )
+            sum_sq = sum_sq + sum(
+                (g.double() ** 2).sum() for g in grads if g is not None
+            )
+            deltas.append({m: [rec[1][0] if rec[1] else None for rec in recs]
+                           for m, recs in cap.records.items()})
+    finally:
+        cap.remove()
+
+    rows = n * q_count
+    dev = X.device
+    sq = torch.zeros(rows, dtype=torch.float64, device=dev)
+    gram = torch.zeros(rows, rows, dtype=torch.float64, device=dev) if want_gram else None
+    for m, recs in cap.records.items():
+        w_on = m.weight.requires_grad
+        b_on = m.bias is not None and m.bias.requires_grad
+        a_list, d_list = [], []
+        for ci, rec in enumerate(recs):
+            ds = [deltas[q][m][ci] for q in range(q_count)]
+            if any(d is None for d in ds):
+                continue  # this call did not reach the heads
+            a_tok, _ = _tokens(m, rec[0], ds[0], n)
+            d_tok = torch.stack([_tokens(m, rec[0], d, n)[1] for d in ds], 1)  # (n, Q, T, out)
+            a_list.append(a_tok)
+            d_list.append(d_tok)
+        if not a_list:
+            continue
+        a = torch.cat(a_list, 1)  # (n, T, in)      several calls = more tokens
+        d = torch.cat(d_list, 2)  # (n, Q, T, out)
+        t_len = a.shape[1]
+        d_rows = d.reshape(rows, t_len, d.shape[-1])
+        if w_on:
+            if t_len == 1:
+                # products in the model's dtype (BLAS speed), accumulation in float64
+                a1, d1 = a[:, 0], d_rows[:, 0]
+                a_sq = (a1 * a1).sum(1).double().repeat_interleave(q_count)
+                sq += a_sq * (d1 * d1).sum(1).double()
+                if want_gram:
+                    aa = (a1 @ a1.T).double()
+                    aa = aa.repeat_interleave(q_count, 0).repeat_interleave(q_count, 1)
+                    gram += aa * (d1 @ d1.T).double()
+            else:
+                # materialise per-sample weight gradients (rows, out*in), chunked over rows
+                a_rep = a.repeat_interleave(q_count, 0)
+                mats = []
+                step = max(1, int(2**26 // max(1, a.shape[-1] * d.shape[-1])))
+                for i in range(0, rows, step):
+                    gw = torch.einsum("rto,rti->roi", d_rows[i:i + step], a_rep[i:i + step])
+                    gw = gw.reshape(gw.shape[0], -1).double()
+                    sq[i:i + step] += (gw * gw).sum(1)
+                    if want_gram:
+                        mats.append(gw)
+                if want_gram:
+                    gw = torch.cat(mats, 0)
+                    gram += gw @ gw.T
+        if b_on:
+            b = d_rows.sum(1)  # (rows, out)
+            sq += (b * b).sum(1).double()
+            if want_gram:
+                gram += (b @ b.T).double()
+    return h.detach().double(), sq, gram, sum_sq
+
+
+# ----------------------------------------------------------------------------- vmap / loop
+
+
+def _rows_vmap(model, X, y, per_sample: Callable, chunk_size: int | None, q_count: int):
+    """Yield ``(start, rows (c Q, P) float64)`` of per-sample gradients via torch.func."""
+    from torch.func import functional_call, grad, jacrev, vmap
+
+    named = _trainable(model)
+    params = {k: p.detach() for k, p in named}
+    frozen = {k: p.detach() for k, p in model.named_parameters() if not p.requires_grad}
+    buffers = dict(model.named_buffers())
+
+    def h(p, x, t):
+        out = functional_call(model, ({**p, **frozen}, buffers), (x.unsqueeze(0),))
+        return per_sample(out, t.unsqueeze(0)).reshape(-1)
+
+    if q_count == 1:
+        fn = vmap(grad(lambda p, x, t: h(p, x, t)[0]), in_dims=(None, 0, 0))
+    else:
+        fn = vmap(jacrev(h), in_dims=(None, 0, 0))
+    n = X.shape[0]
+    cs = chunk_size or n
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Pp]erformance drop.*")
+        for i in range(0, n, cs):
+            g = fn(params, X[i:i + cs], y[i:i + cs])
+            c = min(cs, n - i)
+            flat = torch.cat([g[k].reshape(c * q_count, -1) for k, _ in named], 1)
+            yield i, flat.double()
+
+
+def _rows_loop(model, X, y, per_sample: Callable, q_count: int):
+    """Yield ``(n, rows (Q, P) float64)``: one autograd.grad per sample and head (baseline)."""
+    params = [p for _, p in _trainable(model)]
+    for i in range(X.shape[0]):
+        v = per_sample(model(X[i:i + 1]), y[i:i + 1]).reshape(-1)
+        rows = []
+        for q in range(q_count):
+            gs = torch.autograd.grad(v[q], params, retain_graph=q + 1 < q_count,
+                                     allow_unused=True)
+            rows.append(torch.cat([
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(gs, params)
+            ]))
+        yield i, torch.stack(rows).double()
+
+
+def _generic_stats(model, X, y, per_sample, q_count, method, chunk_size, want_gram):
+    """Norms, Gram and ``||Σ rows||²`` (per head) from materialised per-sample gradient rows."""
+    n = X.shape[0]
+    it = (_rows_vmap(model, X, y, per_sample, chunk_size, q_count) if method == "vmap"
+          else _rows_loop(model, X, y, per_sample, q_count))
+    sq_parts, kept = [], []
+    total = None
+    for _, r in it:
+        sq_parts.append((r * r).sum(1))
+        rs = r.reshape(-1, q_count, r.shape[1]).sum(0)  # (Q, P)
+        total = rs if total is None else total + rs
+        if want_gram:
+            kept.append(r)
+    sq = torch.cat(sq_parts)
+    gram = None
+    if want_gram:
+        rmat = torch.cat(kept)
+        gram = rmat @ rmat.T
+    sum_sq = (total * total).sum()
+    assert sq.shape[0] == n * q_count
+    return sq, gram, sum_sq
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def _top_eigs(mat: Tensor, k: int) -> Tensor:
+    """Largest ``k`` eigenvalues of a symmetric PSD matrix, descending: dense ``eigvalsh`` for
+    small matrices or large ``k``, Lanczos (scipy ``eigsh``) for a few of many."""
+    if k == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    n = mat.shape[0]
+    if n > 512 and k < n // 8:
+        from scipy.sparse.linalg import eigsh
+
+        m = mat.detach().cpu().double().numpy()
+        ev = torch.from_numpy(eigsh(m, k=k, which="LA", return_eigenvectors=False,
+                                    tol=1e-13, v0=np.ones(n)).copy())
+        return torch.sort(ev, descending=True).values.clamp_min(0.0)
+    ev = torch.linalg.eigvalsh(mat)
+    ev = torch.flip(ev, (0,))[:k]
+    if ev.shape[0] < k:  # pad: C has at most N non-zero eigenvalues
+        ev = torch.cat([ev, torch.zeros(k - ev.shape[0], dtype=ev.dtype, device=ev.device)])
+    return ev.clamp_min(0.0).cpu()
+
+
+def gradient_noise(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    X: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int | None = None,
+    replacement: bool = False,
+    top_k: int = 0,
+    method: Method = "auto",
+    chunk_size: int | None = None,
+) -> GradientNoise:
+    """Minibatch-noise statistics of ``model`` on ``(X, y)`` at its current parameters.
+
+    Args:
+        model: any ``nn.Module`` mapping ``X`` ``(N, ...)`` to outputs ``(N, ...)``, samples
+            independent (no train-mode BatchNorm, no active dropout).
+        loss_fn: ``loss_fn(output, target) -> (N,)`` per-sample losses ``ℓ_n``.
+        X, y: ``(N, ...)`` inputs and targets, on the model's device.
+        batch_size: ``B`` of the minibatch noise ``C_B`` (None: ``B = 1``).
+        replacement: ``True``: ``C_B = C_1/B`` (Prop. 1); ``False``: ``(N-B)/(B(N-1)) C_1``.
+        top_k: number of leading eigenvalues of ``C_1`` / ``C_B`` (via the centred ``N × N``
+            Gram matrix, ``O(N²)`` memory, ``O(N³)`` time; 0 skips it).
+        method: ``"auto" | "linear" | "vmap" | "loop"`` (module docstring).
+        chunk_size: samples per vmap call (memory ``chunk × P``); ignored by other methods.
+
+    Returns:
+        :class:`GradientNoise`. Gradients are not accumulated into ``.grad``.
+    """
+    n = _check_common(model, X, y, method, top_k, chunk_size)
+    if top_k > n:
+        raise ConfigError("top_k", f"must be <= N = {n} (got {top_k})")
+    bs = 1 if batch_size is None else batch_size
+    factor = noise_factor(n, bs, replacement)
+    used = _resolve(model, method)
+    n_params = sum(p.numel() for _, p in _trainable(model))
+
+    def per_sample(out, t):
+        v = loss_fn(out, t)
+        _check_losses(v, out.shape[0] if out.ndim else 1)
+        return v
+
+    want_gram = top_k > 0
+    if used == "linear":
+        h, sq, gram, sum_sq = _linear_stats(
+            model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
+        )
+        losses = h[:, 0]
+    else:
+        with torch.no_grad():
+            losses = per_sample(model(X), y).double()
+        sq, gram, sum_sq = _generic_stats(model, X, y, per_sample, 1, used, chunk_size,
+                                          want_gram)
+    mean_sq = sq.mean()
+    gbar_sq = sum_sq / (n * n)
+    trace_cov = float((mean_sq - gbar_sq).clamp_min(0.0))
+    if want_gram:
+        # Π K Π / N: rows and columns centred, so its trace is tr C_1 (same number, Gram route)
+        kc = gram - gram.mean(0, keepdim=True)
+        kc = kc - kc.mean(1, keepdim=True)
+        cov_ev = _top_eigs(0.5 * (kc + kc.T) / n, top_k)
+    else:
+        cov_ev = torch.zeros(0, dtype=torch.float64)
+    return GradientNoise(
+        per_sample_grad_norms=sq.sqrt().cpu(),
+        per_sample_losses=losses.detach().cpu(),
+        loss=float(losses.mean()),
+        grad_norm=float(gbar_sq.sqrt()),
+        trace_cov=trace_cov,
+        batch_size=bs,
+        replacement=bool(replacement),
+        noise_factor=factor,
+        trace_noise=factor * trace_cov,
+        cov_eigenvalues=cov_ev,
+        noise_eigenvalues=cov_ev * factor,
+        n_samples=n,
+        n_params=n_params,
+        method=used,
+    )
+
+
+def decoupling_check(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    X: Tensor,
+    y: Tensor,
+    top_k: int = 20,
+    *,
+    method: Method = "auto",
+    chunk_size: int | None = None,
+) -> DecouplingCheck:
+    """The decoupling approximation (escape-rate spec §2 item 3): spectra of
+    ``(1/N) Σ_μ ℓ_μ C_f^(μ)`` against ``L · (1/N) Σ_μ C_f^(μ)``, ``C_f^(μ) = Σ_c ∇f_c ∇f_cᵀ``.
+
+    Both come from the empirical-NTK Gram ``K_f[(μ,c),(ν,c')] = <∇f_{μc}, ∇f_{νc'}>``
+    (``NQ × NQ`` for Q model outputs; never ``P × P``): coupled = eig of ``D K_f D / N`` with
+    ``D = diag(√ℓ_μ)``, decoupled = eig of ``L K_f / N`` (minibatch-noise spec §12, last item).
+
+    Args:
+        model: outputs ``(N,)``, ``(N, 1)`` or ``(N, Q)``. ``loss_fn``: per-sample ``(N,)``.
+        top_k: eigenvalues kept (<= N Q).
+    """
+    n = _check_common(model, X, y, method, top_k, chunk_size)
+    used = _resolve(model, method)
+    with torch.no_grad():
+        out0 = model(X)
+        losses = loss_fn(out0, y)
+        _check_losses(losses, n)
+    q_count = out0[0].numel() if out0.ndim > 1 else 1
+    if top_k > n * q_count:
+        raise ConfigError("top_k", f"must be <= N·Q = {n * q_count} (got {top_k})")
+
+    if used == "linear":
+        _, sq, gram, _ = _linear_stats(model, X, lambda out: out.reshape(n, -1), True)
+    else:
+        sq, gram, _ = _generic_stats(
+            model, X, y, lambda out, t: out.reshape(-1), q_count, used, chunk_size, True
+        )
+    ell = losses.detach().double().clamp_min(0.0)
+    big_l = float(ell.mean())
+    s = ell.sqrt().repeat_interleave(q_count).to(gram.device)
+    coupled = (s[:, None] * gram * s[None, :]) / n
+    decoupled = big_l * gram / n
+    ce = _top_eigs(0.5 * (coupled + coupled.T), top_k)
+    de = _top_eigs(0.5 * (decoupled + decoupled.T), top_k)
+    ratio = torch.where(de > 0, ce / torch.where(de > 0, de, torch.ones_like(de)),
+                        torch.full_like(de, math.nan))
+    gn = float(sq.sum() / n)
+    return DecouplingCheck(
+        coupled_eigenvalues=ce,
+        decoupled_eigenvalues=de,
+        coupled_trace=float((ell.repeat_interleave(q_count).to(sq.device) * sq).sum() / n),
+        decoupled_trace=big_l * gn,
+        gauss_newton_trace=gn,
+        loss=big_l,
+        ratio=ratio,
+        n_samples=n,
+        method=used,
+    )
+
+
+class NoiseTracker:
+    """Training callback recording ``(step, loss, trace_noise, ...)`` every ``every`` steps.
+
+    >>> tracker = NoiseTracker(model, loss_fn, X, y, batch_size=32, every=50)
+    >>> for step in range(n_steps):
+    ...     ...  # one optimiser step
+    ...     tracker(step)
+    >>> arrs = tracker.as_arrays()  # {"step", "loss", "trace_noise", "trace_cov", "grad_norm"}
+
+    ``X, y`` are the data set on which the noise is measured (typically the training set or a
+    fixed subset of it). Measurement does not touch ``.grad`` nor the model's mode.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, X: Tensor, y: Tensor, *, batch_size: int,
+                 every: int = 1, replacement: bool = False, top_k: int = 0,
+                 method: Method = "auto", chunk_size: int | None = None):
+        if not isinstance(every, int) or every < 1:
+            raise ConfigError("every", f"must be an integer >= 1 (got {every!r})")
+        noise_factor(X.shape[0], batch_size, replacement)  # validate early
+        self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
+        self.kw = dict(batch_size=batch_size, replacement=replacement, top_k=top_k,
+                       method=method, chunk_size=chunk_size)
+        self.every = every
+        self.records: list[dict] = []
+
+    def __call__(self, step: int, force: bool = False) -> GradientNoise | None:
+        if not force and step % self.every:
+            return None
+        gn = gradient_noise(self.model, self.loss_fn, self.X, self.y, **self.kw)
+        self.records.append(dict(step=int(step), loss=gn.loss, trace_noise=gn.trace_noise,
+                                 trace_cov=gn.trace_cov, grad_norm=gn.grad_norm,
+                                 eigenvalues=gn.noise_eigenvalues.tolist()))
+        return gn
+
+    def as_arrays(self) -> dict[str, "object"]:
+        import numpy as np
+
+        keys = ("step", "loss", "trace_noise", "trace_cov", "grad_norm")
+        return {k: np.array([r[k] for r in self.records], dtype=float) for k in keys}

@@ -1,0 +1,1070 @@
+"""Study ``minibatch-noise``: the strength of minibatch noise in SGD.
+
+Paper: Ziyin, Liu, Mori, Ueda, *Strength of Minibatch Noise in SGD* (arXiv 2102.05375, ICLR 2022);
+the noise-measurement parts of Mori et al., *Power-law escape rate of SGD* (arXiv 2105.09557).
+Spec: ``specs/minibatch-noise.md`` (§ numbers below refer to it; rows = its §13 checklist, claims =
+its §14 list) and ``specs/escape-rate.md`` §2, §13 (noise ∝ loss, decoupling).
+
+Top to bottom:
+
+1. Linear-regression theory (claims C1, C2, C4–C11): every closed form of :mod:`nnphys.linreg`
+   against the exact second-moment oracle (spec §3) and against Monte Carlo (R parallel chains,
+   float64, CIs over independent chains), on the §13 rows and on a learning-rate grid that reaches
+   the stability edge.
+2. Neural nets (C3, C12): an MLP trained by SGD on scikit-learn digits (even/odd labels ±1, MSE
+   ``½(f - y)²``); :class:`nnphys.gradnoise.NoiseTracker` records ``𝒩 = tr C_1`` and the loss every
+   epoch; the log–log slope of ``𝒩`` against ``L`` over the second half of training, ``tr C`` against
+   ``(2L/S)·`` Gauss–Newton trace, and the decoupling spectra at the end.
+3. Verdicts (holds / fails / inconclusive) with the pre-registered criteria written in each claim's
+   evidence; figures: Σ and losses vs λ/S, tail exponent vs S, noise trace vs loss, fixed-λ/S Σ vs S.
+
+Sampling schemes are recorded in every job's output: theory checks use i.i.d. (with-replacement)
+indices or fresh online data; the MLP reshuffles every epoch (without replacement).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from scipy import stats as _st
+from torch import nn
+
+from nnphys import linreg as LR
+from nnphys.errors import ConfigError, Diverged
+from nnphys.stats import mean_se, t_ci
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+
+# §13 rows: σ² = 1 unless stated
+A2 = [[1.0, 0.0], [0.0, 0.5]]
+A9 = [[1.0, 0.0], [0.0, 0.4]]
+ONLINE_CASES: dict[str, dict[str, Any]] = {
+    "row2": dict(A=A2, lam=1.5, S=50, mu=0.0),
+    "row3": dict(A=A2, lam=1.5, S=10, mu=0.0),
+    "row5": dict(A=A2, lam=0.5, S=5, mu=0.5),
+    "row6": dict(A=[[1.0]], lam=1.0, S=10, mu=0.0),
+    "row12": dict(A=A2, lam=0.8, S=4, mu=0.0, B_input=[[0.3, 0.0], [0.0, 0.2]], u=[1.0, -0.7],
+                  sigma2=0.0),
+    "row9a": dict(A=A9, lam=0.5, S=1, mu=0.0, gamma=0.1, u=[1.0, 1.0], sigma2=0.0),
+    "row9b": dict(A=A9, lam=0.5, S=1, mu=0.0, gamma=-0.1, u=[1.0, 1.0], sigma2=0.0),
+    "row9c": dict(A=A9, lam=0.6, S=2, mu=0.0, gamma=0.3, u=[1.0, 1.0], sigma2=0.0),
+    "row17": dict(A=A2, lam=0.5, S=10, mu=0.0, newton=True),
+}
+
+
+# ================================================================================================
+# spec
+# ================================================================================================
+
+
+class Spec(StudySpec):
+    """Fields carry their provenance tag: [paper], [derived] or [default] (ours)."""
+
+    seed: int = Field(0, ge=0, le=2**31, description="[default] base seed of every job")
+    sigma2: float = Field(1.0, gt=0, le=100, description="[default] label-noise variance σ² (§13: 1)")
+    n_chains: int = Field(2000, ge=10, le=1_000_000,
+                          description="[default] parallel SGD chains per low-dimensional simulation (§13: >= 2000)")
+    n_steps: int = Field(4000, ge=10, le=10_000_000,
+                         description="[default] post-burn-in steps per chain (§13: 4000)")
+    cases: list[str] = Field(list(ONLINE_CASES), min_length=0,
+                             description="[default] §13 rows simulated online (row2, row3, row5, row6, row12, row9a-c, row17)")
+    grid_a: float = Field(1.0, gt=0, le=100, description="[paper] 1-D curvature a of the λ grid (Fig. 4a: 1)")
+    grid_batch_sizes: list[int] = Field([10, 2], min_length=1,
+                                        description="[paper/default] S of the 1-D λ grids (Fig. 4a: S = 10; 2 is ours)")
+    grid_fractions: list[float] = Field(
+        [0.1, 0.3, 0.5, 0.7, 0.85, 0.93, 0.97], min_length=2,
+        description="[default] grid λ as fractions of the exact stability edge λ_max = 2S/(a(S+2))")
+    prop1_n: int = Field(20, ge=2, le=100_000, description="[default] data points of the Prop. 1 check (row 1)")
+    prop1_S: int = Field(8, ge=1, le=100_000, description="[default] batch size of the Prop. 1 check")
+    prop1_draws: int = Field(200_000, ge=1000, le=100_000_000, description="[default] minibatches drawn in the Prop. 1 check")
+    edge_D: list[int] = Field([2, 8, 32, 128], min_length=1, description="[default] dimensions D of the isotropic edge check (C4)")
+    edge_S: list[int] = Field([1, 4, 16, 64], min_length=1, description="[default] batch sizes of the isotropic edge check (C4)")
+    edge_sim_D: int = Field(8, ge=1, le=512, description="[default] D of the edge simulations (C4)")
+    edge_sim_S: int = Field(4, ge=1, le=4096, description="[default] S of the edge simulations (C4)")
+    l2_cases: list[tuple[float, int]] = Field(
+        [(1.8, 10), (0.7, 1), (0.5, 1), (1.2, 4), (0.9, 4), (1.5, 2)], min_length=1,
+        description="[paper/default] (λ, S) of the 1-D optimal-weight-decay check, a = u = 1 (first three: §6 examples)")
+    hd_D: int = Field(100, ge=4, le=2000,
+                      description="[paper] dimension D of the high-dimensional checks (§13 rows 13–15: 100); N = 4D, 2D, "
+                                  "0.8D and λ = 5/D, 12/D, 6/D, 10/D scale with it")
+    hd_over_burn_in: int = Field(8000, ge=10, le=10_000_000,
+                                 description="[default] burn-in steps of the over-parameterised run from w0 = 0 (row 15)")
+    hd_draws: int = Field(4, ge=1, le=100, description="[default] data draws of the high-dimensional checks (§9: 8)")
+    hd_chains: int = Field(200, ge=2, le=100_000, description="[default] chains of the D = 100 simulations (§13: 200)")
+    hd_steps: int = Field(3000, ge=10, le=1_000_000, description="[default] post-burn-in steps of the D = 100 simulations (§13: 12000)")
+    scaling_c: float = Field(0.1, gt=0, le=10, description="[default] fixed ratio c = λ/S of the scaling check (C8), 1-D a = 1")
+    scaling_S: list[int] = Field([1, 2, 4, 8, 12, 16], min_length=2, description="[default] batch sizes at fixed λ/S (C8)")
+    tail_S: list[int] = Field([1, 2, 3, 4], min_length=1, description="[paper] batch sizes of the tail check at aλ = 1 (row 16)")
+    tail_chains: int = Field(2000, ge=10, le=1_000_000, description="[default] chains of the tail simulations")
+    tail_steps: int = Field(4000, ge=100, le=10_000_000, description="[default] recorded steps per tail chain (every step)")
+    tail_frac: float = Field(0.005, gt=0, le=0.2, description="[default] Hill estimator top fraction (row 16: 0.1–1%)")
+    mlp_seeds: int = Field(4, ge=1, le=100, description="[default] MLP training seeds (C3, C12)")
+    mlp_width: int = Field(128, ge=1, le=8192, description="[default] MLP hidden width (2 hidden ReLU layers)")
+    mlp_lr: float = Field(0.05, gt=0, le=10, description="[default] MLP SGD learning rate")
+    mlp_batch: int = Field(32, ge=1, le=4096, description="[default] MLP batch size B (epoch reshuffling)")
+    mlp_epochs: int = Field(60, ge=2, le=100_000, description="[default] MLP training epochs")
+    mlp_top_k: int = Field(20, ge=1, le=1000, description="[paper] eigenvalues compared in the decoupling check (escape-rate T9: 20)")
+    mlp_n_train: int = Field(1500, ge=10, le=1797, description="[default] digits training rows (the rest is held out)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Spec":
+        unknown = set(self.cases) - set(ONLINE_CASES)
+        if unknown:
+            raise ValueError(f"cases: unknown {sorted(unknown)}; known {list(ONLINE_CASES)}")
+        if any(not 0 < f < 1 for f in self.grid_fractions):
+            raise ValueError(f"grid_fractions must lie in (0, 1) (got {self.grid_fractions})")
+        if self.prop1_S > self.prop1_n:
+            raise ValueError("prop1_S must be <= prop1_n (without-replacement check)")
+        if any(S < 1 for S in self.grid_batch_sizes + self.edge_S + self.scaling_S + self.tail_S):
+            raise ValueError("batch sizes must be >= 1")
+        if self.mlp_top_k > self.mlp_n_train:
+            raise ValueError("mlp_top_k must be <= mlp_n_train")
+        for lam, S in self.l2_cases:
+            if lam <= 0 or S < 1:
+                raise ValueError(f"l2_cases need λ > 0 and S >= 1 (got {(lam, S)})")
+        return self
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": dict(n_chains=1000, n_steps=1500, grid_batch_sizes=[10],
+                  grid_fractions=[0.2, 0.5, 0.8, 0.93], prop1_draws=50_000, edge_D=[2, 8, 32],
+                  edge_S=[1, 4, 16], hd_draws=2, hd_chains=64, hd_steps=800,
+                  scaling_S=[1, 4, 8, 12, 16], tail_chains=1000, tail_steps=1500, mlp_seeds=3,
+                  mlp_epochs=60, mlp_width=64),
+    "paper": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=12000,
+                  tail_chains=4000, tail_steps=4000, mlp_seeds=5, mlp_epochs=200, mlp_width=256),
+}
+
+
+# ================================================================================================
+# jobs
+# ================================================================================================
+
+
+def jobs(spec: Spec) -> list[dict[str, Any]]:
+    base = dict(device=spec.device, sigma2=spec.sigma2)
+    out: list[dict[str, Any]] = [dict(kind="prop1", N=spec.prop1_n, S=spec.prop1_S,
+                                      draws=spec.prop1_draws, seed=spec.seed, **base)]
+    for i, name in enumerate(spec.cases):
+        out.append(dict(kind="online", case=name, n_chains=spec.n_chains, n_steps=spec.n_steps,
+                        seed=spec.seed + 100 + i, **base))
+    for S in spec.grid_batch_sizes:
+        out.append(dict(kind="grid", a=spec.grid_a, S=S, fractions=list(spec.grid_fractions),
+                        n_chains=spec.n_chains, n_steps=spec.n_steps, seed=spec.seed + 200 + S,
+                        **base))
+    out.append(dict(kind="edge", Ds=list(spec.edge_D), Ss=list(spec.edge_S), sim_D=spec.edge_sim_D,
+                    sim_S=spec.edge_sim_S, n_chains=spec.n_chains, n_steps=spec.n_steps,
+                    seed=spec.seed + 300, **base))
+    out.append(dict(kind="l2", cases=[list(c) for c in spec.l2_cases], n_chains=spec.n_chains,
+                    n_steps=spec.n_steps, seed=spec.seed + 400, **base))
+    for d in range(spec.hd_draws):
+        out.append(dict(kind="highdim", draw=d, D=spec.hd_D, over_burn_in=spec.hd_over_burn_in,
+                        n_chains=spec.hd_chains, n_steps=spec.hd_steps,
+                        seed=spec.seed + 500 + d, **base))
+    out.append(dict(kind="scaling", c=spec.scaling_c, Ss=list(spec.scaling_S),
+                    n_chains=spec.n_chains, n_steps=spec.n_steps, seed=spec.seed + 600, **base))
+    out.append(dict(kind="tail", Ss=list(spec.tail_S), n_chains=spec.tail_chains,
+                    n_steps=spec.tail_steps, frac=spec.tail_frac, seed=spec.seed + 700, **base))
+    out.append(dict(kind="defects", draws=spec.prop1_draws, seed=spec.seed + 800, **base))
+    for s in range(spec.mlp_seeds):
+        out.append(dict(kind="mlp", seed=spec.seed + 900 + s, width=spec.mlp_width,
+                        lr=spec.mlp_lr, batch=spec.mlp_batch, epochs=spec.mlp_epochs,
+                        top_k=spec.mlp_top_k, n_train=spec.mlp_n_train, **base))
+    return out
+
+
+# ================================================================================================
+# run
+# ================================================================================================
+
+
+def _se_diag(sim: LR.SimResult) -> tuple[list[float], list[float]]:
+    m, h = sim.sigma_ci(z=1.0)
+    return np.diag(m).tolist(), np.diag(h).tolist()
+
+
+def _mean_se(x) -> tuple[float, float]:
+    m, se = mean_se(np.asarray(x, float))
+    return float(m), float(se)
+
+
+def _run_prop1(job):
+    """Row 1: Prop. 1 vs the empirical covariance of ĝ at a fixed w, both sampling schemes."""
+    rng = np.random.default_rng(job["seed"])
+    N, S, D = job["N"], job["S"], 3
+    X = rng.standard_normal((N, D))
+    y = X @ np.array([1.0, -0.5, 0.3]) + rng.standard_normal(N)
+    w = rng.standard_normal(D)
+    G = X * (X @ w - y)[:, None]  # per-sample gradients of ½(wᵀx - y)²
+    gbar = G.mean(0)
+    out: dict[str, Any] = dict(N=N, S=S, draws=job["draws"])
+    gen = LR._Rng(job["seed"] + 1, torch.device("cpu"))
+    for repl in (True, False):
+        idx = LR.sample_batches(job["draws"], N, S, repl, gen).numpy()
+        dev = G[idx].mean(1) - gbar
+        d2 = (dev**2).sum(1)
+        emp = dev.T @ dev / len(dev)
+        th = LR.prop1_noise(G, S, replacement=repl)
+        th_wr = LR.prop1_noise(G, S, replacement=True)
+        key = "wr" if repl else "wor"
+        out[key] = dict(mc_trace=float(d2.mean()), mc_se=float(d2.std(ddof=1) / math.sqrt(len(d2))),
+                        theory_trace=float(np.trace(th)), naive_wr_trace=float(np.trace(th_wr)),
+                        frob_rel=float(np.linalg.norm(emp - th) / np.linalg.norm(th)))
+    return out
+
+
+def _tail_proxy(c: dict[str, Any]) -> float:
+    """Smallest 1-D Kesten tail index over A's eigen-directions (couplings ignored; momentum
+    enters as λ/(1-μ)): a heuristic for whether chain averages of v² obey the CLT (needs β > 4,
+    a finite kurtosis). Near the edge β < 4 and MC variances are heavy-tailed, biased low."""
+    A = np.asarray(c["A"], float) + (np.asarray(c["B_input"], float) if "B_input" in c else 0.0)
+    lam = c["lam"] / (1 - c["mu"])
+    if c.get("newton"):
+        return LR.kesten_tail_index(1.0, lam, c["S"])
+    return float(min(LR.kesten_tail_index(a, lam, c["S"], c.get("gamma", 0.0))
+                     for a in np.linalg.eigvalsh(A)))
+
+
+def _run_online(job):
+    c = dict(ONLINE_CASES[job["case"]])
+    A = np.asarray(c["A"], float)
+    D = A.shape[0]
+    lam, S, mu = c["lam"], c["S"], c["mu"]
+    sigma2 = c.get("sigma2", job["sigma2"])
+    Lam = lam * np.linalg.inv(A) if c.get("newton") else lam
+    kw = dict(mu=mu, n_chains=job["n_chains"], n_steps=job["n_steps"], seed=job["seed"],
+              device=job["device"])
+    out: dict[str, Any] = dict(case=job["case"], lam=lam, S=S, mu=mu, sigma2=sigma2, D=D,
+                               tail_beta=_tail_proxy(c))
+    if "B_input" in c:
+        B, u = np.asarray(c["B_input"]), np.asarray(c["u"])
+        th = LR.input_noise_sigma(A, B, u, lam, S, sigma2_label=sigma2, mu=mu)
+        sig_eff = LR.input_noise_sigma_eff(A, B, u)
+        orc = LR.moment_oracle_online(A + B, lam, S, sigma2=sig_eff + sigma2, mu=mu)
+        sim = LR.simulate_online(A, lam, S, sigma2, B_input=B, u=u, **kw)
+        out.update(sigma2_eff=sig_eff)
+    elif "gamma" in c:
+        u, g = np.asarray(c["u"]), c["gamma"]
+        th = LR.l2_sigma(A, g, u, lam, S)
+        orc = LR.moment_oracle_online(A, lam, S, sigma2=sigma2, mu=mu, Gamma=g, u=u)
+        sim = LR.simulate_online(A, lam, S, sigma2, Gamma=g, u=u, **kw)
+        eq12 = LR.eq12_sigma(A, g, u, lam, S)
+        out.update(gamma=g, thm4_test=LR.thm4_test_loss(A, g, u, lam, S),
+                   oracle_test=orc.extra["test_loss"], eq12=eq12.tolist(),
+                   sim_test=_mean_se(sim.chain_test[~sim.diverged]))
+    else:
+        if c.get("newton"):
+            th = LR.damped_newton_sigma(A, lam, S, sigma2, mu)
+            thm3 = None
+        else:
+            th = LR.thm2_sigma(A, Lam, S, sigma2, mu)
+            thm3 = LR.thm3_noise(A, Lam, S, sigma2, mu)
+        orc = LR.moment_oracle_online(A, Lam, S, sigma2=sigma2, mu=mu)
+        sim = LR.simulate_online(A, Lam, S, sigma2, **kw)
+        out.update(
+            s_ratio=LR.stability_ratio(A, Lam, S, mu),
+            train_theory=LR.train_loss(A, Lam, S, sigma2, mu),
+            test_theory=LR.test_loss(A, Lam, S, sigma2, mu),
+            oracle_train=orc.extra["train_loss"], oracle_test=orc.extra["test_loss"],
+            sim_train=_mean_se(sim.chain_train[~sim.diverged]),
+            sim_test=_mean_se(sim.chain_test[~sim.diverged]),
+            thm3_vs_oracle=(float(np.abs(thm3 - orc.C).max() / np.abs(orc.C).max())
+                            if thm3 is not None else None),
+            continuous=np.diag(LR.continuous_sigma(A, lam, S, sigma2)).tolist(),
+            hessian_approx=np.diag(LR.hessian_approx_sigma(A, lam, S, sigma2)).tolist(),
+            # Thm 5 leading term 2L/S·A against the exact stationary noise (row 18)
+            thm5_lead_rel=float(np.linalg.norm(orc.C - 2 * orc.extra["train_loss"] / S * A)
+                                / np.linalg.norm(orc.C)),
+        )
+        if D == 1:
+            out["sigma_1d"] = LR.sigma_1d(A[0, 0], lam, S, sigma2, mu)
+    sim_d, sim_se = _se_diag(sim)
+    out.update(theory=th.tolist(), oracle=orc.Sigma.tolist(), oracle_rho=orc.rho,
+               theory_vs_oracle=float(np.abs(th - orc.Sigma).max() / np.abs(orc.Sigma).max()),
+               sim_diag=sim_d, sim_se=sim_se, sim_offdiag=float(sim.Sigma[0, -1]),
+               n_diverged=int(sim.diverged.sum()), sampling=sim.meta["sampling"],
+               burn_in=sim.meta["burn_in"], n_chains=job["n_chains"], n_steps=job["n_steps"])
+    return out
+
+
+def _run_grid(job):
+    """1-D Σ, L_train, L_test vs λ up to the stability edge (Fig. 4a: a = 1, S = 10)."""
+    a, S, s2 = job["a"], job["S"], job["sigma2"]
+    A = np.array([[a]])
+    lam_max = LR.max_lr(A, S)
+    rows = []
+    for i, f in enumerate(job["fractions"]):
+        lam = f * lam_max
+        sim = LR.simulate_online(A, lam, S, s2, n_chains=job["n_chains"], n_steps=job["n_steps"],
+                                 seed=job["seed"] * 1000 + i, device=job["device"])
+        orc = LR.moment_oracle_online(A, lam, S, sigma2=s2)
+        ok = ~sim.diverged
+        rows.append(dict(frac=f, lam=lam, theory=LR.sigma_1d(a, lam, S, s2),
+                         tail_beta=LR.kesten_tail_index(a, lam, S),
+                         oracle=float(orc.Sigma[0, 0]), s_ratio=LR.stability_ratio(A, lam, S),
+                         sim=_mean_se(sim.chain_Sigma[ok, 0, 0]),
+                         train_theory=LR.train_loss(A, lam, S, s2),
+                         test_theory=LR.test_loss(A, lam, S, s2),
+                         sim_train=_mean_se(sim.chain_train[ok]),
+                         sim_test=_mean_se(sim.chain_test[ok]),
+                         continuous=lam * s2 / (2 * S),
+                         hessian_approx=lam * s2 / (S * (2 - lam * a)),
+                         n_diverged=int(sim.diverged.sum())))
+    return dict(a=a, S=S, lam_max=lam_max, lam_max_formula=2 * S / (a * (S + 2)), rows=rows)
+
+
+def _run_edge(job):
+    """C4: isotropic edge 2S/(a(D+S+1)); oracle ρ across it; simulations below/above it."""
+    table = []
+    for D in job["Ds"]:
+        for S in job["Ss"]:
+            A = np.eye(D)
+            lm = LR.max_lr(A, S)
+            fo = LR.max_lr_isotropic(1.0, D, S)
+            rho_lo = LR.moment_oracle_online(A, 0.97 * fo, S).rho if D <= 32 else None
+            rho_hi = LR.moment_oracle_online(A, 1.03 * fo, S).rho if D <= 32 else None
+            table.append(dict(D=D, S=S, bisect=lm, formula=fo, rho_below=rho_lo, rho_above=rho_hi))
+    D, S = job["sim_D"], job["sim_S"]
+    A = np.eye(D)
+    fo = LR.max_lr_isotropic(1.0, D, S)
+    sims = []
+    for i, f in enumerate((0.8, 1.25)):
+        sim = LR.simulate_online(A, f * fo, S, job["sigma2"], n_chains=job["n_chains"] // 2,
+                                 n_steps=job["n_steps"], seed=job["seed"] + i,
+                                 device=job["device"])
+        ok = ~sim.diverged
+        tr = np.trace(sim.chain_Sigma[ok], axis1=1, axis2=2) if ok.any() else np.array([np.inf])
+        sims.append(dict(frac=f, theory_trace=float(np.trace(LR.thm2_sigma(A, f * fo, S,
+                                                                             job["sigma2"]))),
+                         sim_trace=_mean_se(tr) if ok.sum() > 1 else (math.inf, math.nan),
+                         sim_median_trace=float(np.median(tr)),
+                         frac_diverged=float(sim.diverged.mean())))
+    return dict(table=table, sims=sims, sim_D=D, sim_S=S)
+
+
+def _run_l2(job):
+    """C5: 1-D γ* = argmin L_test (Cor. 1), the §6 sign conditions, and simulations at γ*."""
+    rows = []
+    for i, (lam, S) in enumerate(job["cases"]):
+        S = int(S)
+        g_star, L_star = LR.optimal_weight_decay_1d(1.0, 1.0, lam, S)
+        g0_stable = LR.l2_stable_1d(1.0, 0.0, lam, S)
+        predicted_negative = (lam >= 2 * S / (S + 2)) and lam > 1
+        row = dict(lam=lam, S=S, gamma_star=g_star, L_star=L_star, gamma0_stable=g0_stable,
+                   predicted_negative=bool(predicted_negative))
+        if math.isfinite(g_star):
+            orc = LR.moment_oracle_online(np.eye(1), lam, S, sigma2=0.0, Gamma=g_star, u=[1.0])
+            row["oracle_L_star"] = orc.extra["test_loss"]
+            row["tail_beta"] = LR.kesten_tail_index(1.0, lam, S, g_star)
+            sim = LR.simulate_online(np.eye(1), lam, S, 0.0, Gamma=g_star, u=[1.0],
+                                     n_chains=job["n_chains"] // 2, n_steps=job["n_steps"],
+                                     seed=job["seed"] + i, device=job["device"])
+            row["sim_L_star"] = _mean_se(sim.chain_test[~sim.diverged])
+        rows.append(row)
+    return dict(rows=rows)
+
+
+def _run_highdim(job):
+    """C6, C7: fixed-data regression, N = 400 / 200 / 80, D = 100 (rows 13–15)."""
+    rng = np.random.default_rng(job["seed"])
+    D, s2 = job["D"], job["sigma2"]
+    u = rng.standard_normal(D) / math.sqrt(D)
+    out: dict[str, Any] = dict(draw=job["draw"], D=D)
+    settings = [("far", 4 * D, 8, 5 / D), ("near", 4 * D, 8, 12 / D), ("near_small", 2 * D, 4, 6 / D)]
+    for name, N, S, lam in settings:
+        X = rng.standard_normal((N, D))
+        y = X @ u + math.sqrt(s2) * rng.standard_normal(N)
+        orc = LR.moment_oracle_finite(X, y, lam, S)
+        Ah = orc.extra["A_hat"]
+        res = orc.extra["residual_var"]
+        row = dict(N=N, S=S, lam=lam, alpha=N / D, oracle=orc.extra["tr_A_Sigma"], rho=orc.rho,
+                   thm6_realised=LR.thm6_trace(Ah, lam, S, residual_var=res),
+                   thm6_sigma=LR.thm6_trace(Ah, lam, S, s2, alpha=N / D),
+                   residual_var=res, sigma_under=s2 * (1 - D / N),
+                   lam_max_highdim=LR.max_lr_highdim(Ah, S))
+        # the (1 + 1/S) variant of Ĝ (Gaussian-kurtosis sign) for claim C11
+        G_plus = 2 * np.eye(D) - lam * (1 + 1 / S) * Ah
+        trp = float(np.trace(np.linalg.solve(G_plus, Ah)))
+        row["thm6_plus_variant"] = lam / S * res * trp / (1 - lam / S * trp)
+        if name == "far" or job["n_chains"] >= 100:
+            sim = LR.simulate_finite(X, y, lam, S, n_chains=job["n_chains"],
+                                     n_steps=job["n_steps"], seed=job["seed"] * 10 + len(out),
+                                     device=job["device"])
+            ok = ~sim.diverged
+            tr = np.einsum("rde,ed->r", sim.chain_Sigma[ok], Ah)
+            row["sim"] = _mean_se(tr)
+        out[name] = row
+    # over-parameterised: N = 80 < D, start at 0 -> min-norm interpolator, zero fluctuation
+    N, S, lam = int(0.8 * D), 8, 10 / D
+    X = rng.standard_normal((N, D))
+    y = X @ u + math.sqrt(s2) * rng.standard_normal(N)
+    orc = LR.moment_oracle_finite(X, y, lam, S)
+    out["over"] = dict(N=N, S=S, lam=lam, oracle=orc.extra["tr_A_Sigma"],
+                       thm6=LR.thm6_trace(orc.extra["A_hat"], lam, S, s2, alpha=N / D))
+    if job["draw"] == 0:  # the slow part (smallest non-zero curvature ~ 0.014): one draw
+        sim = LR.simulate_finite(X, y, lam, S, n_chains=16, n_steps=200, burn_in=job["over_burn_in"],
+                                 seed=job["seed"] * 10 + 9, w0=np.zeros(D), device=job["device"])
+        w_mn = np.linalg.pinv(X) @ y
+        dist = np.linalg.norm(sim.v_final + sim.w_star - w_mn, axis=1) / np.linalg.norm(w_mn)
+        out["over"].update(sim_train_max=float(sim.chain_train.max()),
+                           rel_dist_min_norm_max=float(dist.max()), burn_in=sim.meta["burn_in"])
+    return out
+
+
+def _run_scaling(job):
+    """C8: Σ vs S at fixed c = λ/S, 1-D a = 1 (linear scaling predicts Σ constant)."""
+    c, s2 = job["c"], job["sigma2"]
+    rows = []
+    for i, S in enumerate(job["Ss"]):
+        lam = c * S
+        th = LR.fixed_ratio_sigma_1d(1.0, c, S, s2)
+        row = dict(S=S, lam=lam, theory=th, continuous=c * s2 / 2)
+        if math.isfinite(th):
+            sim = LR.simulate_online(np.eye(1), lam, S, s2, n_chains=job["n_chains"] // 2,
+                                     n_steps=job["n_steps"], seed=job["seed"] + i,
+                                     device=job["device"])
+            row["sim"] = _mean_se(sim.chain_Sigma[~sim.diverged, 0, 0])
+        rows.append(row)
+    S_div = LR.fixed_ratio_divergence_S(1.0, c)
+    Sd = math.floor(S_div)
+    return dict(c=c, rows=rows, S_div=S_div,
+                stable_below=LR.is_stable(np.eye(1), c * max(Sd - 1, 1), max(Sd - 1, 1)),
+                unstable_above=not LR.is_stable(np.eye(1), c * (math.ceil(S_div) + 1),
+                                                math.ceil(S_div) + 1))
+
+
+def _run_tail(job):
+    """C9 / row 16: Hill tail index of the 1-D stationary law at aλ = 1 vs Kesten / paper."""
+    rows = []
+    for i, S in enumerate(job["Ss"]):
+        sim = LR.simulate_online(np.eye(1), 1.0, S, job["sigma2"], n_chains=job["n_chains"],
+                                 n_steps=job["n_steps"], burn_in=50, seed=job["seed"] + i,
+                                 record_every=1, device=job["device"], blowup=1e30)
+        smp = sim.samples[:, :, 0]  # (steps, chains)
+        groups = np.array_split(np.arange(smp.shape[1]), 5)
+        hills = [LR.hill_estimator(smp[:, g], job["frac"]) for g in groups]
+        m, se = _mean_se(hills)
+        rows.append(dict(S=S, hill=LR.hill_estimator(smp, job["frac"]), hill_groups_mean=m,
+                         hill_se=se, kesten=LR.kesten_tail_index(1.0, 1.0, S),
+                         paper=LR.tail_exponent_paper(1.0, 1.0, S),
+                         continuous=LR.tail_exponent_continuous(1.0, 1.0, S),
+                         n_diverged=int(sim.diverged.sum())))
+    return dict(rows=rows, frac=job["frac"])
+
+
+def _run_defects(job):
+    """C11: Eq. 12's off-diagonal (row 10) and the sign of Thm 5's rank-1 term (row 18)."""
+    A = np.array(A9)
+    u = np.array([1.0, 1.0])
+    orc = LR.moment_oracle_online(A, 0.5, 1, sigma2=0.0, Gamma=0.1, u=u)
+    eq12 = LR.eq12_sigma(A, 0.1, u, 0.5, 1)
+    # Thm 5 sign: MC covariance of the minibatch gradient at a fixed w (online Gaussian data)
+    rng = np.random.default_rng(job["seed"])
+    A2m = np.array(A2)
+    S, s2 = 4, 0.1
+    z = np.array([1.0, 0.0])  # w - u
+    n = job["draws"]
+    x = rng.standard_normal((n, S, 2)) * np.sqrt(np.diag(A2m))
+    eps = math.sqrt(s2) * rng.standard_normal((n, S))
+    g = np.einsum("nsd,ns->nd", x, x @ z - eps) / S
+    gbar = A2m @ z
+    dev = g - gbar
+    emp = dev.T @ dev / n
+    se00 = float((dev[:, 0] ** 2).std(ddof=1) / math.sqrt(n))
+    L0 = 0.5 * (s2 + z @ A2m @ z)
+    exact = LR.regression_noise_exact(A2m, L0, gbar, S)
+    thm5 = LR.thm5_noise(L0, A2m, gbar, S)
+    return dict(eq12=eq12.tolist(), oracle=orc.Sigma.tolist(),
+                eq12_asym=float(abs(eq12[0, 1] - eq12[1, 0])),
+                eq12_diag_err=float(np.abs(np.diag(eq12) - np.diag(orc.Sigma)).max()),
+                eq12_offdiag_err=float(max(abs(eq12[0, 1] - orc.Sigma[0, 1]),
+                                           abs(eq12[1, 0] - orc.Sigma[1, 0]))),
+                l2_sigma_err=float(np.abs(LR.l2_sigma(A, 0.1, u, 0.5, 1) - orc.Sigma).max()),
+                mc_C00=float(emp[0, 0]), mc_C00_se=se00, exact_C00=float(exact[0, 0]),
+                thm5_C00=float(thm5[0, 0]), S=S, sigma2=s2)
+
+
+# ---- MLP (C3, C12) ---------------------------------------------------------------------------
+
+
+def _mlp(width: int, gen: torch.Generator, device) -> nn.Module:
+    model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                          nn.Linear(width, 1)).to(device)
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, nn.Linear):  # Glorot uniform (escape-rate §13), seeded
+                b = math.sqrt(6 / (m.in_features + m.out_features))
+                m.weight.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1) * b)
+                m.bias.zero_()
+    return model
+
+
+def _half_mse(out, t):
+    return 0.5 * ((out - t) ** 2).reshape(out.shape[0], -1).sum(1)
+
+
+def _run_mlp(job):
+    from nnphys.data import load_digits
+    from nnphys.gradnoise import NoiseTracker, decoupling_check
+
+    dev = torch.device(job["device"])
+    ds = load_digits(n_test=1797 - job["n_train"], seed=0)
+    X = ds.x_train.to(dev)
+    y = ((ds.y_train % 2 == 0).float() * 2 - 1).reshape(-1, 1).to(dev)  # even/odd -> ±1
+    N, B = X.shape[0], job["batch"]
+    gen = torch.Generator().manual_seed(job["seed"])
+    model = _mlp(job["width"], gen, dev)
+    opt = torch.optim.SGD(model.parameters(), lr=job["lr"])
+    steps_per_epoch = N // B
+    tracker = NoiseTracker(model, _half_mse, X, y, batch_size=B, every=steps_per_epoch)
+    step = 0
+    tracker(0, force=True)
+    checks = {"init": decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])}
+    for ep in range(job["epochs"]):
+        if ep == job["epochs"] // 2:
+            checks["mid"] = decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])
+        perm = torch.randperm(N, generator=gen).to(dev)
+        for k in range(steps_per_epoch):
+            idx = perm[k * B:(k + 1) * B]
+            opt.zero_grad()
+            loss = _half_mse(model(X[idx]), y[idx]).mean()
+            if not torch.isfinite(loss):
+                raise Diverged("MLP loss became non-finite", dict(step=step))
+            loss.backward()
+            opt.step()
+            step += 1
+        tracker(step)
+    arr = tracker.as_arrays()
+    dc = checks["end"] = decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])
+    gn_end = dc.gauss_newton_trace
+    L_end = float(arr["loss"][-1])
+    half = len(arr["loss"]) // 2
+    Ls, Ns = arr["loss"][half:], arr["trace_cov"][half:]
+    good = (Ls > 0) & (Ns > 0)
+    slope = float(np.polyfit(np.log(Ls[good]), np.log(Ns[good]), 1)[0]) if good.sum() > 2 else math.nan
+    return dict(
+        N=N, B=B, epochs=job["epochs"], sampling="epoch reshuffling (without replacement)",
+        slope_second_half=slope, final_loss=L_end, final_trace_cov=float(arr["trace_cov"][-1]),
+        # 𝒩 against its decoupled prediction 2L·(1/N)Σ|∇f|² (the noise ∝ loss statement)
+        noise_over_2L_gn=float(arr["trace_cov"][-1] / (2 * L_end * gn_end)),
+        coupled_over_decoupled_trace=dc.coupled_trace / dc.decoupled_trace,
+        top_ratio=dc.ratio.tolist(), coupled_top=dc.coupled_eigenvalues.tolist(),
+        decoupled_top=dc.decoupled_eigenvalues.tolist(),
+        decoupling={k: dict(top_ratio=v.ratio.tolist(), trace_ratio=v.coupled_trace / v.decoupled_trace,
+                            loss=v.loss) for k, v in checks.items()},
+        arrays=dict(step=arr["step"], loss=arr["loss"], trace_cov=arr["trace_cov"],
+                    trace_noise=arr["trace_noise"]),
+    )
+
+
+_RUNNERS = dict(prop1=_run_prop1, online=_run_online, grid=_run_grid, edge=_run_edge, l2=_run_l2,
+                highdim=_run_highdim, scaling=_run_scaling, tail=_run_tail, defects=_run_defects,
+                mlp=_run_mlp)
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    kind = job.get("kind")
+    if kind not in _RUNNERS:
+        raise ConfigError("kind", f"must be one of {sorted(_RUNNERS)} (got {kind!r})")
+    out = _RUNNERS[kind](job)
+    out["kind"] = kind
+    return out
+
+
+# ================================================================================================
+# analyse
+# ================================================================================================
+
+CLAIMS = {
+    "C1": ClaimInfo("Prop. 1 is exact with replacement; without replacement C is multiplied by (N-S)/(N-1)", "paper"),
+    "C2": ClaimInfo("Thm 2/3 (Σ, C, L_train, L_test) are exact for online Gaussian regression up to the stability edge; "
+                    "continuous-time and discrete Hessian approximations fail at small S", "paper"),
+    "C3": ClaimInfo("Near a minimum the noise is ∝ the training loss, C ≈ (2L/S)H: exact regression (leading term) "
+                    "and 𝒩 ∝ L late in training of an MLP on real data", "paper"),
+    "C4": ClaimInfo("The maximal stable learning rate scales as S/D (isotropic edge 2S/(a(D+S+1)))", "paper"),
+    "C5": ClaimInfo("The optimal weight decay can be negative at large λ, only under the §6 conditions", "paper"),
+    "C6": ClaimInfo("Over-parameterised regression has zero stationary fluctuation; under-parameterised noise "
+                    "∝ σ²(1-1/α)", "paper"),
+    "C7": ClaimInfo("Thm 6 is accurate far from the stability edge and degraded near it", "derived"),
+    "C8": ClaimInfo("The linear learning-rate–batch-size scaling rule fails (Σ grows with S at fixed λ/S and "
+                    "diverges at S = 2/(ca) - 2)", "paper"),
+    "C9": ClaimInfo("The discrete-time tail is heavier than the continuous one; β = 2S/(aλ) - S is accurate only "
+                    "near β ≈ 2", "paper"),
+    "C10": ClaimInfo("Input noise maps exactly onto label noise with σ²_eff = Tr[AK⁻¹BU]", "derived"),
+    "C11": ClaimInfo("Printed-formula defects: Eq. 12 off-diagonals, the sign of Thm 5's rank-1 term", "derived"),
+    "C12": ClaimInfo("Decoupling approximation: spectra of (1/N)Σ ℓ_μ C_f and L·(1/N)Σ C_f agree (top 20 within ×1.5)",
+                     "paper"),
+}
+
+
+def _by_kind(results: list[Result]) -> dict[str, list[Result]]:
+    out: dict[str, list[Result]] = {}
+    for r in results:
+        if r.ok:
+            out.setdefault(r.metrics.get("kind", r.params.get("kind")), []).append(r)
+    return out
+
+
+def _z(m: int, level: float = 0.05) -> float:
+    """Bonferroni two-sided z for m comparisons."""
+    return float(_st.norm.ppf(1 - level / (2 * max(m, 1))))
+
+
+def _claim(cid: str, verdict: str, evidence: dict, summary: str) -> Claim:
+    info = CLAIMS[cid]
+    return Claim(cid, info.statement, info.tag, verdict, evidence, summary)
+
+
+def _missing(cid: str, what: str) -> Claim:
+    return _claim(cid, "inconclusive", dict(missing=what), f"no results ({what} jobs missing or failed)")
+
+
+def _f(x, nd=4):
+    return float(np.round(x, nd)) if x is not None and np.isfinite(x) else x
+
+
+def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
+    R = _by_kind(results)
+    claims = [_c1(R), _c2(spec, R), _c3(R), _c4(R), _c5(R), _c6(R), _c7(R), _c8(R), _c9(R),
+              _c10(R), _c11(R), _c12(R)]
+    return claims
+
+
+def _c1(R):
+    if "prop1" not in R:
+        return _missing("C1", "prop1")
+    m = R["prop1"][0].metrics
+    z = _z(3)
+    ev = {k: m[k] for k in ("wr", "wor")}
+    ok_wr = abs(m["wr"]["mc_trace"] - m["wr"]["theory_trace"]) <= z * m["wr"]["mc_se"]
+    ok_wor = abs(m["wor"]["mc_trace"] - m["wor"]["theory_trace"]) <= z * m["wor"]["mc_se"]
+    naive_rejected = abs(m["wor"]["mc_trace"] - m["wor"]["naive_wr_trace"]) > z * m["wor"]["mc_se"]
+    ev.update(N=m["N"], S=m["S"], draws=m["draws"], z_bonferroni=z,
+              criterion="|MC - formula| <= z·se for both schemes; the with-replacement formula is rejected for "
+                        "without-replacement draws")
+    verdict = "holds" if ok_wr and ok_wor and naive_rejected else "fails"
+    s = (f"tr C: with repl MC {m['wr']['mc_trace']:.4g}±{m['wr']['mc_se']:.2g} vs {m['wr']['theory_trace']:.4g}; "
+         f"without MC {m['wor']['mc_trace']:.4g}±{m['wor']['mc_se']:.2g} vs {m['wor']['theory_trace']:.4g} "
+         f"(naive {m['wor']['naive_wr_trace']:.4g})")
+    return _claim("C1", verdict, ev, s)
+
+
+def _c2(spec, R):
+    online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
+    grids = [r.metrics for r in R.get("grid", [])]
+    plain = [c for c in ("row2", "row3", "row5", "row6") if c in online]
+    if not plain:
+        return _missing("C2", "online rows 2/3/5/6")
+    comps, exact_err, table = [], [], {}
+    for c in plain:
+        m = online[c]
+        exact_err.append(m["theory_vs_oracle"])
+        if m.get("thm3_vs_oracle") is not None:
+            exact_err.append(m["thm3_vs_oracle"])
+        exact_err.append(abs(m["train_theory"] - m["oracle_train"]) / m["oracle_train"])
+        th = np.diag(np.asarray(m["theory"]))
+        for j, (sv, se) in enumerate(zip(m["sim_diag"], m["sim_se"])):
+            comps.append((c, j, th[j], sv, se, m["tail_beta"]))
+        comps.append((c, "train", m["train_theory"], *m["sim_train"], m["tail_beta"]))
+        table[c] = dict(theory_diag=th.tolist(), sim_diag=m["sim_diag"], sim_se=m["sim_se"],
+                        s_ratio=m["s_ratio"], tail_beta=m["tail_beta"], train_theory=m["train_theory"],
+                        sim_train=m["sim_train"],
+                        oracle_rho=m["oracle_rho"])
+    for g in grids:
+        for row in g["rows"]:
+            exact_err.append(abs(row["theory"] - row["oracle"]) / row["oracle"])
+            comps.append((f"grid S={g['S']}", row["frac"], row["theory"], *row["sim"], row["tail_beta"]))
+            comps.append((f"grid S={g['S']} train", row["frac"], row["train_theory"], *row["sim_train"],
+                          row["tail_beta"]))
+    z = _z(len(comps))
+    far = [c for c in comps if c[5] > 4]  # finite kurtosis: the chain-average CI is valid
+    near = [c for c in comps if not c[5] > 4]
+    bad_far = [c for c in far if abs(c[3] - c[2]) > z * c[4]]
+    bad_near = [dict(case=c[0], idx=c[1], theory=c[2], sim=c[3], se=c[4], s=c[5]) for c in near
+                if abs(c[3] - c[2]) > z * c[4]]
+    baselines = {}
+    if "row3" in online:
+        m = online["row3"]
+        sim0, se0 = m["sim_diag"][0], m["sim_se"][0]
+        baselines = dict(theory=np.diag(np.asarray(m["theory"])).tolist(), sim=m["sim_diag"], sim_se=m["sim_se"],
+                         continuous=m["continuous"], hessian_approx=m["hessian_approx"],
+                         continuous_ratio=m["theory"][0][0] / m["continuous"][0],
+                         hessian_ratio=m["theory"][0][0] / m["hessian_approx"][0],
+                         baselines_rejected=bool(abs(sim0 - m["continuous"][0]) > z * se0
+                                                 and abs(sim0 - m["hessian_approx"][0]) > z * se0))
+    max_exact = float(max(exact_err))
+    ev = dict(max_rel_err_closed_form_vs_oracle=max_exact, z_bonferroni=z, n_comparisons=len(comps),
+              far_from_edge_mismatches=[dict(case=c[0], idx=c[1], theory=c[2], sim=c[3], se=c[4]) for c in bad_far],
+              near_edge_mismatches=bad_near, rows=table, baselines_row3=baselines,
+              criterion="closed forms = oracle to 1e-8; MC within Bonferroni z·se wherever the (1-D proxy) Kesten "
+                        "tail index exceeds 4 (finite kurtosis; closer to the edge the stationary law is heavy-"
+                        "tailed and MC is biased low: reported only); at S = 10 the continuous and Hessian "
+                        "baselines lie outside the MC CI")
+    exact_ok = max_exact < 1e-8
+    base_ok = baselines.get("baselines_rejected", False)
+    if not exact_ok or bad_far:
+        verdict = "fails"
+    elif base_ok:
+        verdict = "holds"
+    else:
+        verdict = "inconclusive"
+    s = (f"closed form vs oracle max rel err {max_exact:.1e}; {len(far) - len(bad_far)}/{len(far)} MC checks with "
+         f"β > 4 pass, {len(near) - len(bad_near)}/{len(near)} heavy-tailed (β <= 4); row 3 baselines off by "
+         f"{baselines.get('continuous_ratio', float('nan')):.1f}x (continuous) / "
+         f"{baselines.get('hessian_ratio', float('nan')):.1f}x (Hessian)")
+    return _claim("C2", verdict, ev, s)
+
+
+def _c3(R):
+    online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
+    reg = {c: online[c]["thm5_lead_rel"] for c in ("row2", "row3", "row6") if c in online}
+    mlps = [r.metrics for r in R.get("mlp", [])]
+    ev: dict[str, Any] = dict(regression_rel_dev_of_2L_over_S_A=reg)
+    if not mlps:
+        ev["mlp"] = "missing"
+        return _claim("C3", "inconclusive", ev, "MLP jobs missing; regression leading-term deviation " + str(reg))
+    slopes = np.array([m["slope_second_half"] for m in mlps], float)
+    ratios = np.array([m["noise_over_2L_gn"] for m in mlps], float)
+    ev.update(mlp_slopes=slopes.tolist(), mlp_noise_over_2L_gn=ratios.tolist(),
+              mlp_final_loss=[m["final_loss"] for m in mlps], seeds=len(mlps),
+              criterion="mean log–log slope of 𝒩 vs L over the second half of training, 95% t-CI inside "
+                        "[0.8, 1.2] -> holds; CI disjoint from it -> fails (escape-rate T9)")
+    finite = slopes[np.isfinite(slopes)]
+    if len(finite) == 0:
+        return _claim("C3", "inconclusive", ev, "no finite slope")
+    if len(finite) > 1:
+        m, lo, hi = (float(v) for v in t_ci(finite))
+    else:
+        m = lo = hi = float(finite[0])
+    ev["slope_mean_ci"] = [m, lo, hi]
+    if 0.8 <= lo and hi <= 1.2:
+        verdict = "holds"
+    elif hi < 0.8 or lo > 1.2:
+        verdict = "fails"
+    else:
+        verdict = "inconclusive"
+    s = (f"MLP slope d log𝒩/d log L = {m:.3f} [{lo:.3f}, {hi:.3f}] over {len(finite)} seeds; "
+         f"𝒩/(2L·GN) = {np.mean(ratios):.3f}; regression |C - 2L/S A|/|C| = "
+         + ", ".join(f"{k} {v:.3f}" for k, v in reg.items()))
+    return _claim("C3", verdict, ev, s)
+
+
+def _c4(R):
+    if "edge" not in R:
+        return _missing("C4", "edge")
+    m = R["edge"][0].metrics
+    errs = [abs(t["bisect"] - t["formula"]) / t["formula"] for t in m["table"]]
+    rho_ok = all((t["rho_below"] is None or t["rho_below"] < 1) and (t["rho_above"] is None or t["rho_above"] >= 1)
+                 for t in m["table"])
+    below, above = m["sims"]
+    mu_b, se_b = below["sim_trace"]
+    below_ok = abs(mu_b - below["theory_trace"]) <= _z(1) * se_b if np.isfinite(se_b) else False
+    above_blows = above["frac_diverged"] > 0.5 or above["sim_median_trace"] > 10 * below["theory_trace"] or not \
+        np.isfinite(above["sim_trace"][0])
+    ev = dict(max_rel_err_edge_formula=float(max(errs)), table=m["table"], sims=m["sims"],
+              sim_D=m["sim_D"], sim_S=m["sim_S"], width_trend_fig1="not tested",
+              criterion="bisection edge = 2S/(a(D+S+1)) to 1e-6; oracle ρ < 1 at 0.97 edge and >= 1 at 1.03 edge; "
+                        "MC matches Thm 2 at 0.8 edge and blows up (or median trace > 10x) at 1.25 edge")
+    verdict = "holds" if max(errs) < 1e-6 and rho_ok and below_ok and above_blows else "fails"
+    s = (f"edge formula exact (max rel err {max(errs):.1e}), ρ crosses 1 at the edge: {rho_ok}; "
+         f"D={m['sim_D']}, S={m['sim_S']}: 0.8·edge MC tr Σ {mu_b:.4g}±{se_b:.2g} vs {below['theory_trace']:.4g}; "
+         f"1.25·edge diverged fraction {above['frac_diverged']:.2f}; Fig. 1 width trend not tested")
+    return _claim("C4", verdict, ev, s)
+
+
+REF_GAMMA = {(1.8, 10): -0.170, (0.7, 1): 0.354, (0.5, 1): 0.0}
+
+
+def _c5(R):
+    if "l2" not in R:
+        return _missing("C5", "l2")
+    rows = R["l2"][0].metrics["rows"]
+    ref_ok, sign_ok, sim_ok = True, True, True
+    for r in rows:
+        key = (r["lam"], r["S"])
+        if key in REF_GAMMA:
+            ref_ok &= abs(r["gamma_star"] - REF_GAMMA[key]) <= 0.005
+        if math.isfinite(r["gamma_star"]):
+            neg = r["gamma_star"] < -1e-6
+            sign_ok &= (neg == r["predicted_negative"]) or (not neg and not r["predicted_negative"])
+            if neg and not r["predicted_negative"]:
+                sign_ok = False
+            if "sim_L_star" in r:
+                m, se = r["sim_L_star"]
+                if r["L_star"] > 1e-12 and np.isfinite(se) and r["tail_beta"] > 4:
+                    sim_ok &= abs(m - r["L_star"]) <= max(_z(len(rows)) * se, 0.02 * r["L_star"])
+    ev = dict(rows=rows, reference=dict((f"{k}", v) for k, v in REF_GAMMA.items()),
+              criterion="grid argmin within ±0.005 of the §6 references; γ* < 0 exactly when λa >= 2S/(S+2) and "
+                        "λa > 1; MC L_test at γ* within z·se (or 2%) of theory where the Kesten index > 4 (else "
+                        "the MC is heavy-tailed and only reported)")
+    verdict = "holds" if ref_ok and sign_ok and sim_ok else "fails"
+    s = "; ".join(f"(λ={r['lam']}, S={r['S']}): γ*={_f(r['gamma_star'], 3)}" for r in rows)
+    s += f"; refs ok {ref_ok}, sign rule ok {sign_ok}, MC ok {sim_ok}"
+    return _claim("C5", verdict, ev, s)
+
+
+def _c6(R):
+    hd = [r.metrics for r in R.get("highdim", [])]
+    if not hd:
+        return _missing("C6", "highdim")
+    sims = [m["over"] for m in hd if "sim_train_max" in m["over"]]
+    over_train = max((o["sim_train_max"] for o in sims), default=math.nan)
+    over_dist = max((o["rel_dist_min_norm_max"] for o in sims), default=math.nan)
+    over_oracle = max(m["over"]["oracle"] for m in hd)
+    res = np.array([m["far"]["residual_var"] for m in hd])
+    under = hd[0]["far"]["sigma_under"]
+    ev = dict(over_sim_train_loss_max=over_train, over_dist_to_min_norm_max=over_dist,
+              over_oracle_trace=over_oracle, under_residual_var=res.tolist(), under_sigma2_1_minus_1_over_alpha=under,
+              draws=len(hd),
+              criterion="over: oracle Tr[ÂΣ] = 0 (< 1e-12), MC train loss < 1e-6 after the burn-in, relative "
+                        "distance to the min-norm interpolator < 1e-3 (from w0 = 0); under: mean realised ‖e‖²/N "
+                        "within 2.5 se (or 5%) of σ²(1-1/α)")
+    over_ok = over_oracle < 1e-12 and over_train < 1e-6 and over_dist < 1e-3
+    if len(res) > 1:
+        m, se = _mean_se(res)
+        under_ok = abs(m - under) <= max(2.5 * se, 0.05 * under)
+    else:
+        m, se = float(res[0]), math.nan
+        under_ok = abs(m - under) <= 0.15 * under
+    verdict = "holds" if over_ok and under_ok else ("fails" if not over_ok else "inconclusive")
+    s = (f"over (N={hd[0]['over']['N']}, D={hd[0]['D']}): MC train loss max {over_train:.1e}, ‖w - w_mn‖/‖w_mn‖ max {over_dist:.1e}, oracle "
+         f"Tr[ÂΣ] {over_oracle:.1e}; under: ‖e‖²/N = {m:.4f}±{se:.4f} vs σ²(1-1/α) = {under:.4f}")
+    return _claim("C6", verdict, ev, s)
+
+
+def _c7(R):
+    hd = [r.metrics for r in R.get("highdim", [])]
+    if not hd:
+        return _missing("C7", "highdim")
+    far = [(m["far"]["thm6_realised"] / m["far"]["oracle"] - 1) for m in hd]
+    near = [(m["near"]["thm6_realised"] / m["near"]["oracle"] - 1) for m in hd] + \
+           [(m["near_small"]["thm6_realised"] / m["near_small"]["oracle"] - 1) for m in hd]
+    sig_form = [(m["far"]["thm6_sigma"] / m["far"]["oracle"] - 1) for m in hd]
+    sims = [dict(oracle=m["far"]["oracle"], sim=m["far"].get("sim")) for m in hd]
+    ev = dict(far_rel_err=far, near_rel_err=near, far_sigma_form_rel_err=sig_form, far_oracle_vs_sim=sims,
+              D=hd[0]["D"],
+              criterion="far (N=4D, S=8, λ=5/D; D=100 is row 13): realised-residual Thm 6 within 3% of the oracle "
+                        "per draw; near (λ=12/D; N=2D, S=4, λ=6/D): error > 3% (degraded)")
+    far_ok = all(abs(e) <= 0.03 for e in far)
+    near_deg = all(abs(e) > 0.03 for e in near)
+    verdict = "holds" if far_ok and near_deg else ("fails" if not far_ok else "inconclusive")
+    s = (f"far: Thm 6 vs oracle {min(far):+.1%}..{max(far):+.1%} (σ²(1-1/α) form {min(sig_form):+.1%}.."
+         f"{max(sig_form):+.1%}); near edge {min(near):+.1%}..{max(near):+.1%}")
+    return _claim("C7", verdict, ev, s)
+
+
+def _c8(R):
+    if "scaling" not in R:
+        return _missing("C8", "scaling")
+    m = R["scaling"][0].metrics
+    rows = [r for r in m["rows"] if "sim" in r]
+    z = _z(len(rows))
+    match = all(abs(r["sim"][0] - r["theory"]) <= z * r["sim"][1] for r in rows if r["S"] < 0.7 * m["S_div"])
+    first, last = rows[0], rows[-1]
+    grows = (last["sim"][0] - first["sim"][0]) > z * math.hypot(last["sim"][1], first["sim"][1])
+    ev = dict(c=m["c"], rows=m["rows"], S_divergence=m["S_div"], stable_below=m["stable_below"],
+              unstable_above=m["unstable_above"], z_bonferroni=z,
+              criterion="MC Σ at the largest S exceeds Σ at the smallest S significantly, MC matches the exact "
+                        "formula (S < 0.7·S_div), and the moments are unstable beyond S = 2/(ca) - 2")
+    verdict = "holds" if grows and match and m["stable_below"] and m["unstable_above"] else "fails"
+    s = (f"c = λ/S = {m['c']}: MC Σ {first['sim'][0]:.4f} (S={first['S']}) -> {last['sim'][0]:.4f} (S={last['S']}), "
+         f"theory {first['theory']:.4f} -> {last['theory']:.4f}, linear rule {first['continuous']:.4f}; diverges "
+         f"at S = {m['S_div']:.1f}")
+    return _claim("C8", verdict, ev, s)
+
+
+def _c9(R):
+    if "tail" not in R:
+        return _missing("C9", "tail")
+    rows = R["tail"][0].metrics["rows"]
+    heavier = all(r["hill"] + 2 * (r["hill_se"] if np.isfinite(r["hill_se"]) else 0) < r["continuous"] for r in rows)
+    kesten_ok = all(abs(r["hill"] - r["kesten"]) <= 0.15 * max(1, r["kesten"] / 2) for r in rows)
+    paper_dev = {r["S"]: r["paper"] - r["kesten"] for r in rows}
+    near2 = [abs(d) for S, d in paper_dev.items() if S == 2]
+    far = [abs(d) for S, d in paper_dev.items() if S >= 4]
+    accurate_near_2_only = bool(near2 and far and max(near2) < 0.05 < min(far))
+    ev = dict(rows=rows, paper_minus_kesten=paper_dev, frac=R["tail"][0].metrics["frac"],
+              criterion="Hill + 2 se < continuous β for every S; Hill within ±0.15 (scaled by β/2 above β=2) of the "
+                        "Kesten index; |paper - Kesten| < 0.05 at S = 2 but > 0.05 at S >= 4")
+    verdict = "holds" if heavier and accurate_near_2_only and kesten_ok else (
+        "fails" if not heavier else "inconclusive")
+    s = "; ".join(f"S={r['S']}: Hill {r['hill']:.2f} Kesten {r['kesten']:.2f} paper {r['paper']:.0f} cont. "
+                  f"{r['continuous']:.0f}" for r in rows)
+    return _claim("C9", verdict, ev, s)
+
+
+def _c10(R):
+    online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
+    if "row12" not in online:
+        return _missing("C10", "online row12")
+    m = online["row12"]
+    th = np.diag(np.asarray(m["theory"]))
+    z = _z(2)
+    ok = all(abs(s - t) <= z * se for s, t, se in zip(m["sim_diag"], th, m["sim_se"]))
+    ev = dict(sigma2_eff=m["sigma2_eff"], theory=th.tolist(), sim=m["sim_diag"], sim_se=m["sim_se"],
+              theory_vs_oracle=m["theory_vs_oracle"],
+              criterion="MC diag Σ within Bonferroni z·se of the mapped Thm 2; mapped formula = oracle to 1e-8")
+    verdict = "holds" if ok and m["theory_vs_oracle"] < 1e-8 else "fails"
+    s = (f"σ²_eff = {m['sigma2_eff']:.5f}; Σ theory {th.round(5).tolist()} vs MC "
+         f"{np.round(m['sim_diag'], 5).tolist()} ± {np.round(m['sim_se'], 5).tolist()}")
+    return _claim("C10", verdict, ev, s)
+
+
+def _c11(R):
+    if "defects" not in R:
+        return _missing("C11", "defects")
+    m = R["defects"][0].metrics
+    hd = [r.metrics for r in R.get("highdim", [])]
+    eq12_defect = m["eq12_asym"] > 1e-4 and m["eq12_diag_err"] < 1e-10 and m["eq12_offdiag_err"] > 1e-4
+    z = _z(2)
+    sign_ok = abs(m["mc_C00"] - m["exact_C00"]) <= z * m["mc_C00_se"] and \
+        abs(m["mc_C00"] - m["thm5_C00"]) > z * m["mc_C00_se"]
+    ev = dict(eq12=m["eq12"], oracle=m["oracle"], l2_sigma_err=m["l2_sigma_err"], mc_C00=m["mc_C00"],
+              mc_C00_se=m["mc_C00_se"], exact_plus_sign_C00=m["exact_C00"], thm5_minus_sign_C00=m["thm5_C00"],
+              thm6_minus_vs_plus_variant=[dict(oracle=h["far"]["oracle"], minus=h["far"]["thm6_realised"],
+                                               plus=h["far"]["thm6_plus_variant"]) for h in hd],
+              criterion="Eq. 12 exact on the diagonal but asymmetric and wrong off it, the entrywise form exact; "
+                        "MC noise at fixed w matches the + sign and rejects Thm 5's - sign")
+    verdict = "holds" if eq12_defect and sign_ok and m["l2_sigma_err"] < 1e-10 else "fails"
+    s = (f"Eq. 12 off-diag {m['eq12'][0][1]:.5f}/{m['eq12'][1][0]:.5f} vs true {m['oracle'][0][1]:.5f}; "
+         f"C_00 MC {m['mc_C00']:.4f}±{m['mc_C00_se']:.4f} vs + sign {m['exact_C00']:.4f}, Thm 5 {m['thm5_C00']:.4f}")
+    return _claim("C11", verdict, ev, s)
+
+
+def _c12(R):
+    mlps = [r.metrics for r in R.get("mlp", [])]
+    if not mlps:
+        return _missing("C12", "mlp")
+
+    def worst(ratios):
+        r = np.array(ratios, float)
+        return float(np.nanmax(np.maximum(r, 1 / r)))
+
+    per = {k: [worst(m["decoupling"][k]["top_ratio"]) for m in mlps] for k in mlps[0]["decoupling"]}
+    ev = dict(worst_factor_per_checkpoint_and_seed=per,
+              trace_ratio={k: [m["decoupling"][k]["trace_ratio"] for m in mlps] for k in per},
+              loss={k: [m["decoupling"][k]["loss"] for m in mlps] for k in per},
+              top_k=len(mlps[0]["top_ratio"]),
+              criterion="every top-k eigenvalue ratio within ×1.5 at every checkpoint (init, mid, end of "
+                        "training), every seed (escape-rate T9)")
+    ok = {k: max(v) <= 1.5 for k, v in per.items()}
+    verdict = "holds" if all(ok.values()) else "fails"
+    s = "worst top-k eigenvalue factor: " + "; ".join(
+        f"{k} {np.round(v, 2).tolist()}" for k, v in per.items())
+    return _claim("C12", verdict, ev, s)
+
+
+# ================================================================================================
+# figures
+# ================================================================================================
+
+
+def figures(spec: Spec, results: list[Result]) -> list[Figure]:
+    from matplotlib.figure import Figure as MplFigure
+
+    R = _by_kind(results)
+    figs: list[Figure] = []
+    grids = [r.metrics for r in R.get("grid", [])]
+    if grids:
+        fig = MplFigure(figsize=(10, 4))
+        ax1, ax2 = fig.subplots(1, 2)
+        for g in grids:
+            rows = g["rows"]
+            lam = np.array([r["lam"] for r in rows])
+            fine = np.linspace(0.02, 0.995, 200) * g["lam_max"]
+            ax1.plot(fine, [LR.sigma_1d(g["a"], l, g["S"], spec.sigma2) for l in fine], label=f"exact, S={g['S']}")
+            ax1.plot(fine, fine * spec.sigma2 / (2 * g["S"]), "--", label=f"continuous, S={g['S']}")
+            ax1.errorbar(lam, [r["sim"][0] for r in rows], yerr=[1.96 * r["sim"][1] for r in rows], fmt="o",
+                         label=f"SGD MC, S={g['S']}")
+            ax1.axvline(g["lam_max"], color="grey", lw=0.8)
+            x = fine / g["S"]
+            ax2.plot(x, [LR.train_loss(np.eye(1) * g["a"], l, g["S"], spec.sigma2) for l in fine],
+                     label=f"L_train theory, S={g['S']}")
+            ax2.plot(x, [LR.test_loss(np.eye(1) * g["a"], l, g["S"], spec.sigma2) for l in fine],
+                     label=f"L_test theory, S={g['S']}")
+            ax2.errorbar(lam / g["S"], [r["sim_train"][0] for r in rows],
+                         yerr=[1.96 * r["sim_train"][1] for r in rows], fmt="o")
+            ax2.errorbar(lam / g["S"], [r["sim_test"][0] for r in rows],
+                         yerr=[1.96 * r["sim_test"][1] for r in rows], fmt="s")
+        ax1.set(xlabel="λ", ylabel="Σ", yscale="log", title="1-D stationary fluctuation (a = 1)")
+        ax2.set(xlabel="λ/S", ylabel="loss", yscale="log", title="training / test loss at stationarity")
+        ax1.legend(fontsize=7)
+        ax2.legend(fontsize=7)
+        figs.append(Figure("sigma_loss_vs_lr", fig, "Exact theory (Thm 2, [paper]/[derived]) vs SGD Monte Carlo "
+                                                     "(95% CI over chains) up to the stability edge (grey)"))
+    online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
+    if online:
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        for c, m in online.items():
+            th = np.diag(np.asarray(m["theory"]))
+            ax.errorbar(th, m["sim_diag"], yerr=1.96 * np.asarray(m["sim_se"]), fmt="o", label=c)
+        lim = [min(min(np.diag(np.asarray(m["theory"]))) for m in online.values()) * 0.8,
+               max(max(np.diag(np.asarray(m["theory"]))) for m in online.values()) * 1.2]
+        ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="theory Σ_ii", ylabel="SGD Monte Carlo Σ_ii",
+               title="§13 rows: theory vs simulation")
+        ax.legend(fontsize=6)
+        figs.append(Figure("sigma_rows", fig, "Diagonal of Σ, closed forms vs Monte Carlo (95% CI)"))
+    if "tail" in R:
+        rows = R["tail"][0].metrics["rows"]
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        S = np.array([r["S"] for r in rows])
+        ax.errorbar(S, [r["hill"] for r in rows], yerr=[1.96 * r["hill_se"] for r in rows], fmt="o", label="Hill (MC)")
+        ax.plot(S, [r["kesten"] for r in rows], "s-", label="Kesten index (exact)")
+        ax.plot(S, [r["paper"] for r in rows], "--", label="2S/(aλ) - S (paper)")
+        ax.plot(S, [r["continuous"] for r in rows], ":", label="2S/(aλ) + 1 (continuous)")
+        ax.set(xlabel="batch size S", ylabel="tail index β", title="1-D tail at aλ = 1")
+        ax.legend(fontsize=7)
+        figs.append(Figure("tail_exponent", fig, "Tail index of the stationary law vs S"))
+    mlps = [r for r in R.get("mlp", [])]
+    if mlps:
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        for r in mlps:
+            a = r.arrays
+            if "loss" in a:
+                ax.loglog(a["loss"], a["trace_cov"], ".-", ms=3, label=f"seed {r.params['seed']}")
+        xs = np.array([min(r.arrays["loss"].min() for r in mlps if "loss" in r.arrays),
+                       max(r.arrays["loss"].max() for r in mlps if "loss" in r.arrays)])
+        ax.loglog(xs, xs * mlps[0].arrays["trace_cov"][-1] / mlps[0].arrays["loss"][-1], "k--", lw=0.8,
+                  label="slope 1")
+        ax.set(xlabel="training loss L", ylabel="𝒩 = tr C_1", title="noise strength vs loss (digits MLP)")
+        ax.legend(fontsize=7)
+        figs.append(Figure("noise_vs_loss", fig, "Gradient-noise trace against training loss, every epoch"))
+    if "scaling" in R:
+        m = R["scaling"][0].metrics
+        fig = MplFigure(figsize=(5, 4))
+        ax = fig.subplots()
+        rows = [r for r in m["rows"] if "sim" in r]
+        ax.errorbar([r["S"] for r in rows], [r["sim"][0] for r in rows], yerr=[1.96 * r["sim"][1] for r in rows],
+                    fmt="o", label="SGD MC")
+        Sf = np.linspace(1, m["S_div"] * 0.99, 200)
+        ax.plot(Sf, m["c"] / (2 - m["c"] * (Sf + 2)), label="exact 1-D")
+        ax.axhline(m["c"] / 2, ls="--", color="k", label="linear scaling (cσ²/2)")
+        ax.axvline(m["S_div"], color="grey", lw=0.8)
+        ax.set(xlabel="S (λ = cS)", ylabel="Σ", yscale="log", title=f"fixed λ/S = {m['c']}")
+        ax.legend(fontsize=7)
+        figs.append(Figure("fixed_ratio_scaling", fig, "Σ at fixed λ/S: the linear scaling rule fails"))
+    return figs
+
+
+STUDY = Study(
+    name="minibatch-noise",
+    papers=("Strength of Minibatch Noise in SGD (arXiv 2102.05375)",
+            "Power-law escape rate of SGD (arXiv 2105.09557), noise-measurement parts"),
+    spec=Spec,
+    presets=PRESETS,
+    jobs=jobs,
+    run=run,
+    analyse=analyse,
+    figures=figures,
+    claims=CLAIMS,
+    schema_version=1,
+    description="Exact minibatch-noise theory of linear regression vs oracle and Monte Carlo; "
+                "noise ∝ loss and the decoupling check on an MLP.",
+)

@@ -1,0 +1,277 @@
+"""gradient_noise / decoupling_check against a naive float64 oracle (one autograd.grad per
+sample, flattened gradients, dense numpy algebra on an N x P matrix)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nnphys.errors import ConfigError
+from nnphys.gradnoise import NoiseTracker, decoupling_check, gradient_noise
+
+DT = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: extra torch threads only thrash on shared CI cores (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def mse(out, t):
+    """Paper's per-sample MSE 0.5 (f - y)^2, summed over outputs -> (N,)."""
+    return 0.5 * ((out - t) ** 2).reshape(out.shape[0], -1).sum(1)
+
+
+def oracle_rows(model, f, X, y):
+    """(N, P) per-sample gradients of f(model(x_n), y_n) (scalar), float64 loop."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    for i in range(X.shape[0]):
+        v = f(model(X[i:i + 1]), y[i:i + 1]).sum()
+        g = torch.autograd.grad(v, params, allow_unused=True)
+        rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1)
+                               for gi, p in zip(g, params)]))
+    return torch.stack(rows).detach().numpy()
+
+
+def oracle_stats(model, X, y, B, replacement, k):
+    G = oracle_rows(model, mse, X, y)
+    n = G.shape[0]
+    gbar = G.mean(0)
+    M = G - gbar
+    C1 = M.T @ M / n  # P x P: fine for the tiny test nets
+    fac = 1 / B if replacement else (n - B) / (B * (n - 1))
+    ev = np.sort(np.linalg.eigvalsh(C1))[::-1][:k]
+    return dict(norms=np.linalg.norm(G, axis=1), gbar=np.linalg.norm(gbar),
+                tr=np.trace(C1), trB=fac * np.trace(C1), ev=ev, G=G)
+
+
+def mlp(bias=True, din=5, width=7, dout=1, seed=0, act=nn.Tanh):
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(din, width, bias=bias), act(),
+                             nn.Linear(width, width, bias=bias), act(),
+                             nn.Linear(width, dout, bias=bias)).to(DT)
+
+
+def data(n=24, din=5, dout=1, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, din, generator=g, dtype=DT), torch.randn(n, dout, generator=g, dtype=DT)
+
+
+def rel(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+@pytest.mark.parametrize("bias,act", [(True, nn.Tanh), (False, nn.Tanh),
+                                      (True, lambda: nn.ReLU(inplace=True))])
+@pytest.mark.parametrize("replacement", [True, False])
+def test_fast_path_matches_loop_oracle(bias, act, replacement):
+    model = mlp(bias=bias, dout=3, act=act)
+    X, y = data(dout=3)
+    o = oracle_stats(model, X, y, 5, replacement, 6)
+    gn = gradient_noise(model, mse, X, y, batch_size=5, replacement=replacement, top_k=6)
+    assert gn.method == "linear"
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+    assert rel(gn.grad_norm, o["gbar"]) <= 1e-10
+    assert rel(gn.trace_cov, o["tr"]) <= 1e-10
+    assert rel(gn.trace_noise, o["trB"]) <= 1e-10
+    assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+    # Gram route: the sum of all N eigenvalues of the centred Gram equals tr C_1
+    full = gradient_noise(model, mse, X, y, top_k=X.shape[0])
+    assert rel(full.cov_eigenvalues.sum(), o["tr"]) <= 1e-10
+
+
+def test_lanczos_spectrum_path_matches_dense():
+    """N > 512 with few eigenvalues uses Lanczos (scipy eigsh) instead of dense eigvalsh."""
+    model = mlp(din=3, width=4)
+    X, y = data(n=600, din=3)
+    few = gradient_noise(model, mse, X, y, top_k=5).cov_eigenvalues
+    dense = gradient_noise(model, mse, X, y, top_k=200).cov_eigenvalues[:5]
+    assert rel(few, dense) <= 1e-10
+
+
+def test_mean_gradient_normalisation():
+    """(1/N) Σ ∇ℓ_n = ∇L with ℓ = 0.5 (f - y)^2 (spec §12: unit-test the normalisation)."""
+    model = mlp()
+    X, y = data()
+    G = oracle_rows(model, mse, X, y)
+    L = mse(model(X), y).mean()
+    g = torch.autograd.grad(L, list(model.parameters()))
+    full = torch.cat([t.reshape(-1) for t in g]).detach().numpy()
+    assert rel(G.mean(0), full) < 1e-12
+    gn = gradient_noise(model, mse, X, y)
+    assert rel(gn.grad_norm, np.linalg.norm(full)) < 1e-12
+    assert abs(gn.loss - float(L.detach())) < 1e-12
+
+
+class ScaledLinear(nn.Module):
+    """A module with a raw nn.Parameter used directly: no fast path."""
+
+    def __init__(self, din, dout):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.w = nn.Parameter(torch.randn(dout, din, generator=g, dtype=DT) / din**0.5)
+        self.s = nn.Parameter(torch.ones(dout, dtype=DT))
+
+    def forward(self, x):
+        return torch.tanh(x @ self.w.T) * self.s
+
+
+@pytest.mark.parametrize("method", ["auto", "vmap", "loop"])
+def test_fallback_matches_oracle(method):
+    model = nn.Sequential(ScaledLinear(5, 6), nn.LayerNorm(6, dtype=DT), nn.Linear(6, 2, dtype=DT))
+    X, y = data(dout=2)
+    o = oracle_stats(model, X, y, 4, False, 5)
+    gn = gradient_noise(model, mse, X, y, batch_size=4, top_k=5, method=method, chunk_size=7)
+    assert gn.method == ("vmap" if method == "auto" else method)
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+    assert rel(gn.trace_noise, o["trB"]) <= 1e-10
+    assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+
+
+def test_sequence_and_shared_layers_fast_path():
+    """Token axis and a layer called twice: per-sample gradients sum over tokens and calls."""
+
+    class Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4, dtype=DT)
+            self.b = nn.Linear(4, 1, dtype=DT)
+
+        def forward(self, x):  # x: (N, T, 4)
+            h = torch.tanh(self.a(torch.tanh(self.a(x))))  # self.a shared
+            return self.b(h).mean(1)
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = Seq()
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(10, 3, 4, generator=g, dtype=DT)
+    y = torch.randn(10, 1, generator=g, dtype=DT)
+    o = oracle_stats(model, X, y, 2, True, 4)
+    gn = gradient_noise(model, mse, X, y, batch_size=2, replacement=True, top_k=4)
+    assert gn.method == "linear"
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+    assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+
+
+def test_conv2d_fast_path():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, stride=2), nn.ReLU(),
+                              nn.Conv2d(3, 2, 2, dilation=2), nn.Flatten(),
+                              nn.Linear(2 * 2 * 2, 1)).to(DT)
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(9, 2, 8, 8, generator=g, dtype=DT)
+    y = torch.randn(9, 1, generator=g, dtype=DT)
+    o = oracle_stats(model, X, y, 3, False, 4)
+    gn = gradient_noise(model, mse, X, y, batch_size=3, top_k=4)
+    assert gn.method == "linear"
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+    assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+
+
+def test_frozen_parameters_are_excluded():
+    model = mlp()
+    model[2].weight.requires_grad_(False)
+    X, y = data()
+    o = oracle_stats(model, X, y, 1, True, 3)
+    gn = gradient_noise(model, mse, X, y, top_k=3)
+    assert gn.n_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+
+
+@pytest.mark.parametrize("method", ["linear", "vmap"])
+def test_decoupling_check_matches_dense(method):
+    """Dense P x P versions of (1/N) Σ ℓ C_f and L (1/N) Σ C_f against the Gram route."""
+    model = mlp(dout=2)
+    X, y = data(dout=2)
+    params = list(model.parameters())
+    n = X.shape[0]
+    ell = mse(model(X), y).detach().numpy()
+    coupled = 0
+    gn = 0
+    for i in range(n):
+        out = model(X[i:i + 1]).reshape(-1)
+        for c in range(out.shape[0]):
+            g = torch.autograd.grad(out[c], params, retain_graph=True)
+            v = torch.cat([t.reshape(-1) for t in g]).detach().numpy()
+            coupled = coupled + ell[i] * np.outer(v, v) / n
+            gn = gn + np.outer(v, v) / n
+    dec = ell.mean() * gn
+    k = 6
+    res = decoupling_check(model, mse, X, y, top_k=k, method=method)
+    assert rel(res.coupled_eigenvalues, np.sort(np.linalg.eigvalsh(coupled))[::-1][:k]) < 1e-10
+    assert rel(res.decoupled_eigenvalues, np.sort(np.linalg.eigvalsh(dec))[::-1][:k]) < 1e-10
+    assert rel(res.coupled_trace, np.trace(coupled)) < 1e-10
+    assert rel(res.gauss_newton_trace, np.trace(gn)) < 1e-10
+
+
+def test_minibatch_covariance_monte_carlo():
+    """tr C_B is the variance of an actual minibatch gradient (both sampling schemes):
+    Monte Carlo over 4000 minibatches, tolerance 5 standard errors of the MC variance."""
+    model = mlp(width=4)
+    X, y = data(n=12)
+    G = oracle_rows(model, mse, X, y)
+    gbar = G.mean(0)
+    rng = np.random.default_rng(0)
+    B, R = 4, 4000
+    for replacement in (True, False):
+        if replacement:
+            idx = rng.integers(0, 12, size=(R, B))
+        else:
+            idx = np.argsort(rng.random((R, 12)), axis=1)[:, :B]
+        dev = G[idx].mean(1) - gbar
+        d2 = (dev**2).sum(1)
+        gn = gradient_noise(model, mse, X, y, batch_size=B, replacement=replacement)
+        se = d2.std(ddof=1) / np.sqrt(R)
+        assert abs(d2.mean() - gn.trace_noise) < 5 * se, (replacement, d2.mean(), gn.trace_noise)
+
+
+def test_noise_tracker_records():
+    model = mlp()
+    X, y = data()
+    tr = NoiseTracker(model, mse, X, y, batch_size=4, every=2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for step in range(6):
+        opt.zero_grad()
+        mse(model(X), y).mean().backward()
+        opt.step()
+        tr(step)
+    arr = tr.as_arrays()
+    assert list(arr["step"]) == [0, 2, 4]
+    assert np.all(arr["trace_noise"] > 0) and np.all(np.diff(arr["loss"]) < 0)
+
+
+def test_bad_inputs_raise_config_errors():
+    model = mlp()
+    X, y = data(n=10)
+    with pytest.raises(ConfigError, match="batch_size"):
+        gradient_noise(model, mse, X, y, batch_size=11)
+    with pytest.raises(ConfigError, match="batch_size"):
+        gradient_noise(model, mse, X, y, batch_size=0)
+    with pytest.raises(ConfigError, match="y"):
+        gradient_noise(model, mse, X, y[:9])
+    with pytest.raises(ConfigError, match="loss_fn.*reduction='none'"):
+        gradient_noise(model, nn.MSELoss(), X, y)
+    with pytest.raises(ConfigError, match="loss_fn"):
+        gradient_noise(model, nn.MSELoss(), X, y, method="vmap")
+    with pytest.raises(ConfigError, match="method"):
+        gradient_noise(model, mse, X, y, method="fast")
+    with pytest.raises(ConfigError, match="top_k"):
+        gradient_noise(model, mse, X, y, top_k=11)
+    bn = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)).to(DT)
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        gradient_noise(bn, mse, X, y)
+    with pytest.raises(ConfigError, match="method"):
+        gradient_noise(nn.Sequential(ScaledLinear(5, 1)), mse, X, y, method="linear")
+    # with replacement any B >= 1 is fine
+    assert gradient_noise(model, mse, X, y, batch_size=11, replacement=True).trace_noise > 0
