@@ -10,6 +10,7 @@ import typing
 
 import pytest
 from annotated_types import Ge, Gt, Le, Lt
+from pydantic.fields import FieldInfo
 
 from nnphys.lab.runner import keyed_jobs
 from nnphys.studies import registry
@@ -36,10 +37,11 @@ def _bounded(annotation, metadata=()) -> bool | None:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         inner, *meta = args
-        return _bounded(inner, [*metadata, *meta])
+        flat = [x for m in meta for x in (m.metadata if isinstance(m, FieldInfo) else [m])]
+        return _bounded(inner, [*metadata, *flat])
     if annotation in (int, float):
         return bool(kinds & _BOUNDS_LO and kinds & _BOUNDS_HI)
-    if origin in (list, tuple, set, frozenset):
+    if origin in (list, tuple, set, frozenset, dict):
         answers = {_bounded(a, metadata) for a in args if a is not Ellipsis}
         answers.discard(None)
         return None if not answers else all(answers)
@@ -77,3 +79,10 @@ def test_claims_listed_with_tags(study: Study):
     assert study.papers and study.claims
     for cid, info in study.claims.items():
         assert info.tag in ("paper", "derived", "default") and info.statement
+
+
+def test_public_api_resolves():
+    import nnphys
+
+    for name in nnphys.__all__:
+        assert getattr(nnphys, name) is not None, name

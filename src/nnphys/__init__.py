@@ -18,25 +18,54 @@ _EXPORTS: dict[str, str] = {
     "NnphysError": "nnphys.errors",
     "ConfigError": "nnphys.errors",
     "Diverged": "nnphys.errors",
-    # targets / nets / kernels / training (depth-locality)
+    # targets (depth-locality)
     "sample_inputs": "nnphys.targets",
     "k_local": "nnphys.targets",
     "k_global": "nnphys.targets",
+    "sign_labels": "nnphys.targets",
     "make_dataset": "nnphys.targets",
+    "label_stats": "nnphys.targets",
+    # nets and training
     "MLPEnsemble": "nnphys.nets",
+    "param_count": "nnphys.nets",
+    "train_ensemble": "nnphys.train",
+    "TrainResult": "nnphys.train",
+    # kernels
     "ntk_kernel": "nnphys.ntk",
     "kernel_regression": "nnphys.ntk",
+    "kernel_predict": "nnphys.ntk",
+    "hypercube_kernel": "nnphys.ntk",
     "hypercube_eigenvalues": "nnphys.ntk",
     "empirical_ntk": "nnphys.ntk",
-    "train_ensemble": "nnphys.train",
     # noise enhancement
     "NoiseEnhancedSGD": "nnphys.optim",
     "alpha_for": "nnphys.optim",
-    # minibatch noise
+    "effective_batch_size": "nnphys.optim",
+    "ne_update_": "nnphys.optim",
+    # gradient-noise meter
     "gradient_noise": "nnphys.gradnoise",
+    "GradientNoise": "nnphys.gradnoise",
+    "decoupling_check": "nnphys.gradnoise",
+    "DecouplingCheck": "nnphys.gradnoise",
+    "NoiseTracker": "nnphys.gradnoise",
+    # minibatch noise in linear regression
+    "moment_oracle_online": "nnphys.linreg",
+    "moment_oracle_finite": "nnphys.linreg",
+    "simulate_online": "nnphys.linreg",
+    "simulate_finite": "nnphys.linreg",
+    # escape rate
+    "kappa_1d": "nnphys.escape",
+    "kappa_nd": "nnphys.escape",
+    "mfpt_1d": "nnphys.escape",
+    "simulate_sde": "nnphys.escape_sim",
+    "simulate_sgd": "nnphys.escape_sim",
     # data
     "load_digits": "nnphys.data",
     "load_mnist1d": "nnphys.data",
+    "load_idx": "nnphys.data",
+    "load_fashion_mnist": "nnphys.data",
+    "load_cifar10": "nnphys.data",
+    "train_val_split": "nnphys.data",
     # studies
     "registry": "nnphys.studies",
     "get_study": "nnphys.studies",

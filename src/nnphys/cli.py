@@ -30,10 +30,10 @@ err = Console(stderr=True)
 RESULTS = typer.Option(Path("results"), "--results", "-r", help="Results directory (SQLite store, arrays, report).")
 
 
-def _engine(workers: int, engine: Optional[str], address: Optional[str]):
+def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int] = None):
     from nnphys.lab.executors import EngineConfig
 
-    return EngineConfig(engine=engine, workers=workers, address=address).resolved()
+    return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
 
 
 def _print_summary(summary, claims=None) -> None:
@@ -73,7 +73,7 @@ def list_cmd() -> None:
 
 def _run_one(name: str, scale: str, config: Optional[Path], sets: List[str], workers: int, engine: Optional[str],
              address: Optional[str], device: Optional[str], results: Path, rerun: Optional[str],
-             quiet: bool) -> None:
+             quiet: bool, threads: Optional[int] = None) -> None:
     from nnphys.lab.config import build_spec, plan_jobs
     from nnphys.lab.runner import check_device, run_study
     from nnphys.lab.store import Store
@@ -87,7 +87,7 @@ def _run_one(name: str, scale: str, config: Optional[Path], sets: List[str], wor
         raise ConfigError("--device", f"must be cpu or cuda (got {device!r})")
     spec = build_spec(study, scale, config, sets, extra)
     jobs = plan_jobs(study, spec)
-    eng = _engine(workers, engine, address)
+    eng = _engine(workers, engine, address, threads)
     check_device(spec, eng)
     # everything a user can get wrong has been checked: only now touch the store
     with Store(results) as store:
@@ -114,13 +114,14 @@ def run_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (overrides the spec's device)."),
     results: Path = RESULTS,
     rerun: Optional[str] = typer.Option(None, "--rerun", help="'failed': run failed jobs again."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch/BLAS threads per job (default: cores // workers)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no claims table."),
 ) -> None:
     """Run one study's sweep (resumable: finished jobs are never run twice).
 
     Example: nnphys run depth-locality --set d=64 --set depths=1,2,4,8 --workers 2
     """
-    _run_one(study, scale, config, sets, workers, engine, address, device, results, rerun, quiet)
+    _run_one(study, scale, config, sets, workers, engine, address, device, results, rerun, quiet, threads)
 
 
 @app.command("reproduce")
@@ -132,6 +133,7 @@ def reproduce_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
     results: Path = RESULTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or claims tables."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch/BLAS threads per job (default: cores // workers)."),
 ) -> None:
     """Run every registered study at one scale, then write the report.
 
@@ -140,7 +142,7 @@ def reproduce_cmd(
     from nnphys.studies import registry
 
     for name in registry():
-        _run_one(name, scale, None, [], workers, engine, address, device, results, None, quiet)
+        _run_one(name, scale, None, [], workers, engine, address, device, results, None, quiet, threads)
     _report(results)
 
 

@@ -37,8 +37,11 @@ class EngineConfig:
     engine: str | None = None
     workers: int = 1
     address: str | None = None
+    threads: int | None = None  # torch/BLAS threads per job; None: cores // workers locally
 
     def resolved(self) -> "EngineConfig":
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ConfigError("--threads", f"must lie in [1, 1024] (got {self.threads})")
         if self.workers < 1:
             raise ConfigError("--workers", f"must be >= 1 (got {self.workers})")
         engine = self.engine
@@ -50,10 +53,13 @@ class EngineConfig:
             raise ConfigError("--workers", "the inline engine runs one job at a time; use --engine dask for N > 1")
         if engine == "inline" and self.address:
             raise ConfigError("--address", "needs --engine dask")
-        return EngineConfig(engine, self.workers, self.address)
+        return EngineConfig(engine, self.workers, self.address, self.threads)
 
     def threads_per_job(self) -> int | None:
-        """torch threads for each job: the local cores shared out among local workers."""
+        """torch/BLAS threads for each job: as asked, else the local cores shared out among local
+        workers (a remote cluster's workers keep their own setting)."""
+        if self.threads is not None:
+            return self.threads
         if self.address:
             return None  # a remote cluster's workers know their own machines
         return max(1, (os.cpu_count() or 1) // self.workers)
@@ -88,7 +94,7 @@ def open_executor(cfg: EngineConfig) -> Iterator[Executor]:
             client.close()
         return
     cluster = LocalCluster(n_workers=cfg.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         ex = client.get_executor()

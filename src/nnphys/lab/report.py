@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -74,6 +75,22 @@ def study_report(store: Store, study: Study, fig_dir: Path) -> StudyReport | Non
     return rep
 
 
+def _finite_json(obj: Any) -> Any:
+    """NaN and infinities as null: claims.json is standard JSON for any reader."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_json(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            return _finite_json(obj.item())
+        except (TypeError, ValueError):
+            return str(obj)
+    return obj
+
+
 def _fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
@@ -95,7 +112,7 @@ def write_report(store: Store, studies: list[Study]) -> tuple[Path, Path, list[S
     md_path.write_text("\n".join(md))
     html_path.write_text(_html(reports, root))
     claims = {rep.study.name: [c.to_dict() for c in rep.claims] for rep in reports}
-    (root / "claims.json").write_text(to_json(claims))
+    (root / "claims.json").write_text(json.dumps(_finite_json(claims), default=str, sort_keys=True, indent=1))
     return md_path, html_path, reports
 
 

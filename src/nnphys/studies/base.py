@@ -23,12 +23,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 Verdict = Literal["holds", "fails", "inconclusive"]
+
+# bounded element types for list-valued spec fields (every number a user sets has bounds)
+PosInt = Annotated[int, Field(ge=1, le=1_000_000_000)]
+PosFloat = Annotated[float, Field(gt=0, le=1e12)]
+NonNegFloat = Annotated[float, Field(ge=0, le=1e12)]
 Tag = Literal["paper", "derived", "default"]
 Status = Literal["done", "failed", "diverged"]
 

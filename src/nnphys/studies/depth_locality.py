@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -47,28 +47,28 @@ class Spec(StudySpec):
     """Every field carries its provenance tag (§0): [paper], [derived] or [default] (ours)."""
 
     # --- targets and data (§2, §3) ---
-    ks: list[int] = Field([2, 3], min_length=1, description="[default] target orders k (§10: 2 and 3)")
+    ks: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 3], min_length=1, description="[default] target orders k (§10: 2 and 3)")
     d: int = Field(32, ge=2, le=4096, description="[default] input dimension d (§10: 32; 16 in CI; needs d >= k+1)")
     input_law: Literal["cube", "gauss"] = Field("cube", description="[default] input law (§2; cube is primary)")
     target_kind: Literal["regression", "sign"] = Field(
         "regression", description="[default] regression targets (primary) or their sign labels (§3)")
     sign_loss: Literal["logistic", "mse"] = Field(
         "logistic", description="[default] loss of the sign variant: BCE-with-logits or MSE on ±1 labels (§4)")
-    block_start: int = Field(1, ge=1, description="[default] 1-based start of the local window (§3)")
+    block_start: int = Field(1, ge=1, le=4096, description="[default] 1-based start of the local window (§3)")
     global_norm: Literal["sqrt_d", "none"] = Field("sqrt_d", description="[default] k-global normalisation (§3)")
     tie_break: float | None = Field(
-        None, description="[default] sgn(0) for the sign variant; required (+1 or -1) for even d (§3)")
-    n_train: list[int] = Field(
+        None, ge=-1, le=1, description="[default] sgn(0) for the sign variant; required (+1 or -1) for even d (§3)")
+    n_train: list[Annotated[int, Field(ge=1, le=10_000_000)]] = Field(
         [250, 500, 1000, 2000, 5000, 10000], min_length=1,
         description="[default] training-set sizes N (§10 learning-curve grid); used for every k "
                     "unless n_train_by_k names that k")
-    n_train_by_k: dict[int, list[int]] = Field(
+    n_train_by_k: dict[Annotated[int, Field(ge=1, le=64)], list[Annotated[int, Field(ge=1, le=10_000_000)]]] = Field(
         {}, description="[default] per-k override of n_train; pick N with the §10 hard-regime rule "
                         "(L=1 error of either target in [0.2, 0.8] x trivial) plus one easy N")
     n_val: int = Field(2000, ge=0, le=1_000_000, description="[default] validation draws, used only to select lr (§10)")
     n_test: int = Field(10_000, ge=10, le=10_000_000, description="[default] fresh i.i.d. test draws per run (§10)")
     # --- nets (§4) ---
-    depths: list[int] = Field([1, 2, 3, 4, 6, 8, 10], min_length=2, description="[default] depths L (hidden layers) (§4)")
+    depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([1, 2, 3, 4, 6, 8, 10], min_length=2, description="[default] depths L (hidden layers) (§4)")
     width: int = Field(512, ge=1, le=65536, description="[default] hidden width H (§4)")
     param: Literal["standard", "ntk"] = Field("standard", description="[default] parameterisation (§4)")
     allow_no_bias_odd_k: bool = Field(
@@ -79,7 +79,7 @@ class Spec(StudySpec):
         None, ge=0, le=100, description="[default] bias variance sigma_b^2 (None: 0 standard, 0.1 ntk) (§4)")
     # --- training (§10) ---
     lr_mode: Literal["tuned", "fixed"] = Field("tuned", description="[default] lr tuned per job on validation, or fixed (§10)")
-    lr_grid: list[float] | None = Field(
+    lr_grid: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
         None, description="[default] lr grid (None: {0.003,0.01,0.03,0.05,0.1} standard, {0.03,0.1,0.3,1} ntk) (§10)")
     lr_fixed: float = Field(0.05, gt=0, le=100, description="[default] lr of lr_mode='fixed' (§10 sensitivity run)")
     batch_size: int = Field(32, ge=1, le=1_000_000, description="[default] minibatch size (§10)")
@@ -92,15 +92,15 @@ class Spec(StudySpec):
     kernel_baseline: bool = Field(True, description="[default] analytic NTK and NNGP regression on the same data (§6, C4)")
     kernel_sigma_b2: float | None = Field(
         None, ge=0, le=100, description="[default] sigma_b^2 of the analytic kernels, ntk param. (None: 0.1 with bias, 0 without)")
-    alphas: list[float] = Field([1.0, 10.0, 100.0], description="[default] lazy scales alpha for C6 (§4); alpha=1 is the main run")
-    lazy_lr_grid: list[float] | None = Field(
+    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field([1.0, 10.0, 100.0], description="[default] lazy scales alpha for C6 (§4); alpha=1 is the main run")
+    lazy_lr_grid: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
         None, description="[default] lr grid of the alpha>1 runs (None: the main grid plus each value / 10, "
                           "because the linearised model cannot catapult and diverges at lrs a deep alpha=1 net survives)")
-    width_sweep: list[int] = Field(
+    width_sweep: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
         [128, 512, 2048], description="[default] widths of the C6 width control (ntk param., alpha=1); [] skips it")
-    control_depths: list[int] | None = Field(
+    control_depths: list[Annotated[int, Field(ge=1, le=1000)]] | None = Field(
         None, description="[default] depths of the C6/C7/X1/X2 runs (None: min and max of depths)")
-    control_n_by_k: dict[int, int] = Field(
+    control_n_by_k: dict[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=10_000_000)]] = Field(
         {}, description="[default] N of the C6/C7/X1/X2 runs per k (missing k: the smallest N of that k)")
     robustness: list[Literal["lr_other", "batch16", "batch256", "law_other", "sign"]] = Field(
         list(ROBUST_VARIANTS), description="[default] C7 variants run (each changes one thing of the main run; §11)")

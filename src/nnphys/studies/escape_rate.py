@@ -33,7 +33,7 @@ from scipy import stats as st
 from nnphys import escape as E
 from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
 from nnphys.escape_sim import sample_sde, sample_sgd, simulate_sde, simulate_sgd, simulate_sgd_oracle
-from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, PosFloat, PosInt
 
 # ================================================================================================
 # spec
@@ -49,35 +49,35 @@ class Spec(StudySpec):
     correction: bool = Field(True, description="[default] Brownian continuity correction of the barrier (0.5826 sigma sqrt(dt))")
     tail: float = Field(6.0, ge=2, le=100, description="[default] step cap = tail x predicted mean time; later chains are censored")
     # T2 / Table 1
-    quad_ratios: list[float] = Field([5.0, 10.0, 20.0], min_length=1, description="[derived] B/(eta h*) of Table 1")
-    quad_cs: list[float] = Field([2.0, 4.0, 8.0], min_length=2, description="[derived] c of Table 1")
-    delta_Ls: list[float] = Field([0.1, 1.0, 10.0], min_length=2, description="[derived] linear barriers at fixed c (knob 1, Sec. 9)")
+    quad_ratios: list[PosFloat] = Field([5.0, 10.0, 20.0], min_length=1, description="[derived] B/(eta h*) of Table 1")
+    quad_cs: list[PosFloat] = Field([2.0, 4.0, 8.0], min_length=2, description="[derived] c of Table 1")
+    delta_Ls: list[PosFloat] = Field([0.1, 1.0, 10.0], min_length=2, description="[derived] linear barriers at fixed c (knob 1, Sec. 9)")
     # T3
     levelset_ratio: float = Field(10.0, gt=0, le=1000, description="[paper] B/(eta h*) of the level-set check (Table 3: B=1, eta=0.1)")
     levelset_c: float = Field(1.5, gt=1, le=100, description="[derived] c of the level-set check (quadrature 35.6)")
-    levelset_dts: list[float] = Field([0.02, 0.01], min_length=1, description="[default] dt values of the uncorrected convergence runs")
+    levelset_dts: list[PosFloat] = Field([0.02, 0.01], min_length=1, description="[default] dt values of the uncorrected convergence runs")
     # T4 / T5
     a_ratio: float = Field(2.0, gt=0, le=1000, description="[default] B/(eta h*) of the family-A Monte Carlo")
-    a_cs: list[float] = Field([1.5, 2.0, 3.0], min_length=2, description="[default] c grid of the family-A knob-2 sweep")
+    a_cs: list[PosFloat] = Field([1.5, 2.0, 3.0], min_length=2, description="[default] c grid of the family-A knob-2 sweep")
     sym_c: float = Field(1.5, gt=1, le=100, description="[default] fixed c of the knob-1 (scale-symmetry) runs")
     sym_chains: int = Field(1000, ge=10, le=10**6, description="[default] chains of the common-random-number symmetry runs")
     # T6
     b_ratio: float = Field(2.0, gt=0, le=1000, description="[default] B/(eta h*) of the family-B n-sweep (Sec. 11 asks >= 10)")
-    b_ns: list[int] = Field([1, 2, 3], min_length=2, description="[default] outlier dimensions n of family B")
-    b_cs: list[float] = Field([2.0, 3.0], min_length=2, description="[default] c grid of the family-B sweep")
+    b_ns: list[PosInt] = Field([1, 2, 3], min_length=2, description="[default] outlier dimensions n of family B")
+    b_cs: list[PosFloat] = Field([2.0, 3.0], min_length=2, description="[default] c grid of the family-B sweep")
     b_bulk: int = Field(0, ge=0, le=1000, description="[default] frozen zero-curvature bulk coordinates added to family B")
     # T7
-    phi_ratios: list[float] = Field([1.0, 2.0, 4.0], min_length=1, description="[paper] B/(eta h*) of the S1 stationary fit (Fig. 3a)")
+    phi_ratios: list[PosFloat] = Field([1.0, 2.0, 4.0], min_length=1, description="[paper] B/(eta h*) of the S1 stationary fit (Fig. 3a)")
     phi_samples: int = Field(10, ge=1, le=10**4, description="[default] samples per chain for the Student-t fit (spaced by 1/h*)")
-    sgd_etas: list[float] = Field([0.1, 0.3], min_length=1, description="[paper] learning rates of the SGD stationary fit (Fig. 3a: three values, unstated)")
-    sgd_Bs: list[int] = Field([1, 2, 4], min_length=1, description="[default] batch sizes of the SGD stationary fit")
+    sgd_etas: list[PosFloat] = Field([0.1, 0.3], min_length=1, description="[paper] learning rates of the SGD stationary fit (Fig. 3a: three values, unstated)")
+    sgd_Bs: list[PosInt] = Field([1, 2, 4], min_length=1, description="[default] batch sizes of the SGD stationary fit")
     sgd_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size (Fig. 3a: 1e5; Fig. 3b: 1e4)")
     sgd_chains: int = Field(200, ge=1, le=10**6, description="[default] SGD chains of the stationary fit")
     sgd_samples: int = Field(50, ge=2, le=10**5, description="[default] samples per SGD chain, every 100 iterations (Fig. 3a)")
     # T8
     nc_ratio: float = Field(1.0, gt=0, le=100, description="[default] B/(eta h*) of the instability check (n_c = 2(r+1))")
-    nc_ns: list[int] = Field([1, 2, 3, 4, 6], min_length=2, description="[default] dimensions of the instability check")
-    nc_times: list[float] = Field([10.0, 20.0], min_length=2, max_length=2, description="[default] two read-out times of <log L>")
+    nc_ns: list[PosInt] = Field([1, 2, 3, 4, 6], min_length=2, description="[default] dimensions of the instability check")
+    nc_times: list[PosFloat] = Field([10.0, 20.0], min_length=2, max_length=2, description="[default] two read-out times of <log L>")
     # T9
     mlp_width: int = Field(100, ge=1, le=10**5, description="[paper] hidden width (Sec. 13: 784-100-100-1; here digits 64-100-100-1)")
     mlp_epochs: int = Field(100, ge=4, le=10**5, description="[default] training epochs on digits")
@@ -86,7 +86,7 @@ class Spec(StudySpec):
     mlp_n_train: int = Field(1500, ge=20, le=1500, description="[default] digits training images used (all 1500 by default)")
     mlp_top_k: int = Field(20, ge=1, le=1000, description="[paper] eigenvalues compared in the decoupling check (T9: top-20)")
     # T10
-    gap_cs: list[float] = Field([1.2, 1.5, 1.75], min_length=2, description="[paper] c of Table 3 (d = 1)")
+    gap_cs: list[PosFloat] = Field([1.2, 1.5, 1.75], min_length=2, description="[paper] c of Table 3 (d = 1)")
     gap_B: int = Field(1, ge=1, le=10**5, description="[paper] batch size of Table 3")
     gap_eta: float = Field(0.1, gt=0, le=10, description="[paper] learning rate of Table 3")
     gap_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size of Table 3")

@@ -25,7 +25,7 @@ indices or fresh online data; the MLP reshuffles every epoch (without replacemen
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from torch import nn
 from nnphys import linreg as LR
 from nnphys.errors import ConfigError, Diverged
 from nnphys.stats import mean_se, t_ci
-from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, PosFloat, PosInt
 
 # §13 rows: σ² = 1 unless stated
 A2 = [[1.0, 0.0], [0.0, 0.5]]
@@ -72,19 +72,19 @@ class Spec(StudySpec):
     cases: list[str] = Field(list(ONLINE_CASES), min_length=0,
                              description="[default] §13 rows simulated online (row2, row3, row5, row6, row12, row9a-c, row17)")
     grid_a: float = Field(1.0, gt=0, le=100, description="[paper] 1-D curvature a of the λ grid (Fig. 4a: 1)")
-    grid_batch_sizes: list[int] = Field([10, 2], min_length=1,
+    grid_batch_sizes: list[PosInt] = Field([10, 2], min_length=1,
                                         description="[paper/default] S of the 1-D λ grids (Fig. 4a: S = 10; 2 is ours)")
-    grid_fractions: list[float] = Field(
+    grid_fractions: list[PosFloat] = Field(
         [0.1, 0.3, 0.5, 0.7, 0.85, 0.93, 0.97], min_length=2,
         description="[default] grid λ as fractions of the exact stability edge λ_max = 2S/(a(S+2))")
     prop1_n: int = Field(20, ge=2, le=100_000, description="[default] data points of the Prop. 1 check (row 1)")
     prop1_S: int = Field(8, ge=1, le=100_000, description="[default] batch size of the Prop. 1 check")
     prop1_draws: int = Field(200_000, ge=1000, le=100_000_000, description="[default] minibatches drawn in the Prop. 1 check")
-    edge_D: list[int] = Field([2, 8, 32, 128], min_length=1, description="[default] dimensions D of the isotropic edge check (C4)")
-    edge_S: list[int] = Field([1, 4, 16, 64], min_length=1, description="[default] batch sizes of the isotropic edge check (C4)")
+    edge_D: list[PosInt] = Field([2, 8, 32, 128], min_length=1, description="[default] dimensions D of the isotropic edge check (C4)")
+    edge_S: list[PosInt] = Field([1, 4, 16, 64], min_length=1, description="[default] batch sizes of the isotropic edge check (C4)")
     edge_sim_D: int = Field(8, ge=1, le=512, description="[default] D of the edge simulations (C4)")
     edge_sim_S: int = Field(4, ge=1, le=4096, description="[default] S of the edge simulations (C4)")
-    l2_cases: list[tuple[float, int]] = Field(
+    l2_cases: list[tuple[Annotated[float, Field(ge=-100, le=100)], PosInt]] = Field(
         [(1.8, 10), (0.7, 1), (0.5, 1), (1.2, 4), (0.9, 4), (1.5, 2)], min_length=1,
         description="[paper/default] (λ, S) of the 1-D optimal-weight-decay check, a = u = 1 (first three: §6 examples)")
     hd_D: int = Field(100, ge=4, le=2000,
@@ -96,8 +96,8 @@ class Spec(StudySpec):
     hd_chains: int = Field(200, ge=2, le=100_000, description="[default] chains of the D = 100 simulations (§13: 200)")
     hd_steps: int = Field(3000, ge=10, le=1_000_000, description="[default] post-burn-in steps of the D = 100 simulations (§13: 12000)")
     scaling_c: float = Field(0.1, gt=0, le=10, description="[default] fixed ratio c = λ/S of the scaling check (C8), 1-D a = 1")
-    scaling_S: list[int] = Field([1, 2, 4, 8, 12, 16], min_length=2, description="[default] batch sizes at fixed λ/S (C8)")
-    tail_S: list[int] = Field([1, 2, 3, 4], min_length=1, description="[paper] batch sizes of the tail check at aλ = 1 (row 16)")
+    scaling_S: list[PosInt] = Field([1, 2, 4, 8, 12, 16], min_length=2, description="[default] batch sizes at fixed λ/S (C8)")
+    tail_S: list[PosInt] = Field([1, 2, 3, 4], min_length=1, description="[paper] batch sizes of the tail check at aλ = 1 (row 16)")
     tail_chains: int = Field(2000, ge=10, le=1_000_000, description="[default] chains of the tail simulations")
     tail_steps: int = Field(4000, ge=100, le=10_000_000, description="[default] recorded steps per tail chain (every step)")
     tail_frac: float = Field(0.005, gt=0, le=0.2, description="[default] Hill estimator top fraction (row 16: 0.1–1%)")

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator, model_validator
 from nnphys.errors import ConfigError, Diverged
 from nnphys.optim import alpha_for, effective_batch_size, ne_update_, noise_factor
 from nnphys.stats import mean_se, significant
-from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, NonNegFloat, PosFloat
 
 TASKS = ("digits", "mnist1d", "depth_locality", "fashion_mnist", "cifar10")
 ARMS = ("S", "L", "NE", "L2", "LS")
@@ -69,13 +69,13 @@ class Spec(StudySpec):
     seed: int = Field(0, ge=0, le=2**31, description="[default] first seed; seeds are seed..seed+n_seeds-1")
     batch_small: int = Field(128, ge=1, le=65536, description="[default] B_s of arm S (§9)")
     batch_large: int = Field(1024, ge=2, le=65536, description="[default] B_l of arms L, NE, LS (§9); L2 uses 2 B_l")
-    alphas: list[float] = Field(
+    alphas: list[NonNegFloat] = Field(
         [0.5, 1.0, 2.0, 3.0], min_length=0, description="[default] NE sweep alphas (§9 NE-sweep)")
     alpha_match: float | None = Field(
         None, ge=0, le=100, description="[derived] NE alpha giving B_eff = B_s at B_l (None: alpha_for(B_l, B_s), §4)")
     ne_sampling: Literal["split", "independent", "replacement"] = Field(
         "split", description="[default] how B and B' are drawn (§3)")
-    lr_grid: list[float] = Field(
+    lr_grid: list[PosFloat] = Field(
         [0.01, 0.02, 0.05, 0.1, 0.2], min_length=1,
         description="[default] learning rates; one is selected per task on arm S's validation error (§9)")
     ls_warmup_epochs: float = Field(5.0, ge=0, le=1000, description="[default] linear warmup of the LS variant (§9)")
@@ -100,7 +100,7 @@ class Spec(StudySpec):
     t3_n_train: int = Field(2000, ge=10, le=1_000_000, description="[default] T3 training rows")
     t3_n_val: int = Field(500, ge=1, le=1_000_000, description="[default] T3 validation rows")
     t3_n_test: int = Field(2000, ge=1, le=1_000_000, description="[default] T3 test rows")
-    t3_lr_grid: list[float] | None = Field(
+    t3_lr_grid: list[PosFloat] | None = Field(
         None, description="[default] learning rates of T3 (MSE regression); None: lr_grid")
     paper_n_val: int = Field(5000, ge=1, le=100_000, description="[default] validation rows carved from Fashion-MNIST / CIFAR-10 train")
     data_root: str | None = Field(
@@ -182,7 +182,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # the spec's scale (§9): Fashion-MNIST and CIFAR-10 from local files, 20k steps, 100 epochs
     "paper": {
-        "tasks": ["digits", "mnist1d", "fashion_mnist", "cifar10"],
+        # digits (1200 training rows) cannot hold two large batches of 1024: the paper scale
+        # uses MNIST-1D at 20k rows and the local Fashion-MNIST / CIFAR-10 files
+        "tasks": ["mnist1d", "fashion_mnist", "cifar10"],
+        "mnist1d_n_train": 20_000,
         "n_seeds": 5,
         "batch_small": 128,
         "batch_large": 1024,
