@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-import torch
 
 from nnphys.studies import get_study
 from nnphys.studies.base import Result
@@ -19,12 +18,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.slow

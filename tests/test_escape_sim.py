@@ -17,14 +17,6 @@ from nnphys.escape_sim import (FirstPassage, minibatch_indices, sample_sde, samp
                                simulate_sgd, simulate_sgd_oracle)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny chain vectors: intra-op threading only adds synchronisation cost (and is
-    # catastrophically slow on a loaded 2-core machine); restore the setting afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ------------------------------------------------------------------ fast path vs naive oracle

@@ -14,13 +14,6 @@ from nnphys.gradnoise import NoiseTracker, decoupling_check, gradient_noise
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: extra torch threads only thrash on shared CI cores (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def mse(out, t):

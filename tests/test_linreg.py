@@ -18,20 +18,6 @@ A9 = np.diag([1.0, 0.4])
 U9 = np.array([1.0, 1.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small tensors and matrices: extra BLAS / torch threads only thrash on shared CI cores
-    (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-    else:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    torch.set_num_threads(n)
 
 
 def close(a, b, rtol):

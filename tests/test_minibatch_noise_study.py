@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-import torch
 
 from nnphys.errors import ConfigError
 from nnphys.studies import get_study
@@ -16,12 +15,6 @@ TINY = dict(n_chains=40, n_steps=60, cases=["row2", "row6", "row12", "row9a"], g
             tail_steps=300, tail_frac=0.02, mlp_seeds=1, mlp_epochs=3, mlp_width=8, mlp_top_k=4, mlp_n_train=200)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.slow

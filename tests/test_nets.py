@@ -12,13 +12,6 @@ from nnphys.errors import ConfigError
 from nnphys.nets import MLPEnsemble, ScaledLinear, param_count
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only contend on the shared CI cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _oracle_net(seed, d, h, L, d_out, param, bias, sigma_w, sigma_b):

@@ -26,14 +26,6 @@ from nnphys.targets import k_global, k_local, make_dataset, sample_inputs
 SQ2 = math.sqrt(2.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small LAPACK calls (150 x 150 Cholesky, 256 x 256 eigh) are up to 300x slower with 2 OpenMP
-    threads on a loaded machine (spin-waiting); these problems gain nothing from threads."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cube(d: int) -> torch.Tensor:

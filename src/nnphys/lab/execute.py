@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import math
 import platform
-import sys
 import time
 import traceback
 from typing import Any, Callable

@@ -983,7 +983,7 @@ def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
                             "shape_basis": f"top {pm.get('shape_top_m')} eigenvectors of C, holding "
                                            f"{pm.get('shape_top_m_trace_fraction', float('nan')):.3f} of tr C"}
     for cid, ok, ev in (("C1", c1_ok, c1_ev), ("C2", c2_ok, c2_ev)):
-        have_toy, have_nets = bool(toy), bool(probes)
+        have_toy = bool(toy)
         if not ok or not have_toy:
             v = "inconclusive"
         else:
