@@ -31,6 +31,9 @@ def overhead(n_jobs: int) -> None:
 
     toy = register(toy_study.STUDY)
     spec = toy.make_spec("quick", {"n_jobs": n_jobs, "dim": 1})
+    from nnphys.lab.execute import execute_job
+
+    execute_job(toy.run, toy.jobs(spec)[0], threads=1)  # one-time imports (torch) out of the timing
     for label, eng in [("inline", EngineConfig("inline")), ("dask LocalCluster(2)", EngineConfig("dask", workers=2))]:
         with tempfile.TemporaryDirectory() as d, Store(d) as store:
             t0 = time.perf_counter()

@@ -46,21 +46,27 @@ def _finite(x: Any) -> bool:
     return True
 
 
+_blas_threads: int | None = None
+
+
 def _limit_threads(threads: int) -> None:
     """Pin torch's and the BLAS libraries' thread pools of this process to ``threads``.
 
     Oversubscribed pools (two 2-thread jobs on 2 cores, or one next to another busy process)
     make small tensor ops 10-300x slower, so the runner always sets them explicitly."""
+    global _blas_threads
     import torch
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
+    if _blas_threads != threads:  # threadpoolctl scans the loaded libraries: ~20 ms, so once
+        try:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=threads)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
+            threadpool_limits(limits=threads)
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            pass
+        _blas_threads = threads
 
 
 def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any],
