@@ -184,15 +184,20 @@ def is_stable(A, lam, S: int, mu: float = 0.0) -> bool:
     return stability_ratio(A, lam, S, mu) < 1
 
 
+def _stationary_inputs(A, lam, S: int, mu: float):
+    """Validated ``(A, Λ, S, μ)`` of the online stationary formulas and their stability ratio s."""
+    A = _sym("A", A)
+    S, mu = _batch(S), _mom(mu)
+    Lam = _lr_matrix(lam, A.shape[0])
+    return A, Lam, S, mu, stability_ratio(A, Lam, S, mu)
+
+
 def thm2_sigma(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0) -> np.ndarray:
     """Stationary fluctuation, online label-noise regression (MBN, Thm 2), ``[Λ, A] = 0``:
     ``Σ = σ²/S (1 + κ_μ/S) Λ G_μ⁻¹ = σ² Λ G_μ⁻¹ / (S (1 - s_μ))``. ``(D, D)``; inf outside the
     stability region."""
-    A = _sym("A", A)
-    S, mu = _batch(S), _mom(mu)
+    A, Lam, S, mu, s = _stationary_inputs(A, lam, S, mu)
     D = A.shape[0]
-    Lam = _lr_matrix(lam, D)
-    s = stability_ratio(A, Lam, S, mu)
     if not s < 1:
         return _inf_like(D)
     G = _G_mu(A, Lam, S, mu)
@@ -202,11 +207,8 @@ def thm2_sigma(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0) -> np.ndarr
 def thm3_noise(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0) -> np.ndarray:
     """Stationary noise (MBN, Thm 3): ``C = σ²A/S + σ²/S² (1 + κ_μ/S)(ΛAG_μ⁻¹ +
     Tr[ΛAG_μ⁻¹] I) A``; inf outside the stability region."""
-    A = _sym("A", A)
-    S, mu = _batch(S), _mom(mu)
+    A, Lam, S, mu, s = _stationary_inputs(A, lam, S, mu)
     D = A.shape[0]
-    Lam = _lr_matrix(lam, D)
-    s = stability_ratio(A, Lam, S, mu)
     if not s < 1:
         return _inf_like(D)
     M = Lam @ A @ np.linalg.inv(_G_mu(A, Lam, S, mu))
