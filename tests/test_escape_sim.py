@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from nnphys import escape as E
+from nnphys import escape_kernels
 from nnphys.errors import ConfigError
 from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
 from nnphys.escape_sim import (FirstPassage, minibatch_indices, sample_sde, sample_sgd, simulate_sde,
                                simulate_sgd, simulate_sgd_oracle)
 
-
+needs_numba = pytest.mark.skipif(not escape_kernels.available(), reason="numba not installed")
 
 
 # ------------------------------------------------------------------ fast path vs naive oracle
@@ -50,7 +51,8 @@ def _naive_hits(land, r, dt, R, seed, block, t_max, thr):
 @pytest.mark.parametrize("fused", [True, False])
 def test_s1_hitting_times_match_naive_loop(fused):
     A = family_a(1.0, 1.5)
-    fp = simulate_sde(A, B=2.0, eta=1.0, dt=0.02, n_chains=6, t_max=200.0, seed=3, crn=True, block=16, fused=fused)
+    fp = simulate_sde(A, B=2.0, eta=1.0, dt=0.02, n_chains=6, t_max=200.0, seed=3, crn=True, block=16, fused=fused,
+                      engine="torch")
     ref = _naive_hits(A, 2.0, 0.02, 6, 3, 16, 200.0, A.w)
     assert all(h is not None for h in ref) and fp.event.all()
     np.testing.assert_allclose(fp.times, ref, rtol=0, atol=1e-9)
@@ -58,8 +60,9 @@ def test_s1_hitting_times_match_naive_loop(fused):
 
 def test_levelset_fused_vs_generic_same_stream():
     q = QuadraticWell.isotropic(1, 0.5, 1.0, 1.3)
-    a = simulate_sde(q, B=1.0, eta=0.25, dt=0.01, n_chains=300, t_max=200.0, seed=5, crn=True)
-    b = simulate_sde(q, B=1.0, eta=0.25, dt=0.01, n_chains=300, t_max=200.0, seed=5, crn=True, fused=False)
+    a = simulate_sde(q, B=1.0, eta=0.25, dt=0.01, n_chains=300, t_max=200.0, seed=5, crn=True, engine="torch")
+    b = simulate_sde(q, B=1.0, eta=0.25, dt=0.01, n_chains=300, t_max=200.0, seed=5, crn=True, fused=False,
+                     engine="torch")
     assert np.mean(np.isclose(a.times, b.times, atol=1e-9)) >= 0.99  # rounding may move a rare threshold crossing
 
 
@@ -91,12 +94,14 @@ def test_s1_levelset_matches_quadrature_within_ci():
 
 
 @pytest.mark.slow
-def test_s1_family_a_escape_matches_quadrature_within_ci():
+@pytest.mark.parametrize("engine", ["torch", pytest.param("compiled", marks=needs_numba)])
+def test_s1_family_a_escape_matches_quadrature_within_ci(engine):
     """Escape to the other minimum of family A (B/(eta h*) = 2, c = 1.5): 95% CI of 2000 chains
-    (dt = 0.01, corrected) contains the exact MFPT."""
+    (dt = 0.01, corrected) contains the exact MFPT, on both engines."""
     A = family_a(1.0, 1.5)
     quad = E.mfpt_eq13_1d(A.loss_np, -A.w, A.w, -6 * A.w, B=2.0, eta=1.0, h_star=1.0)
-    est = simulate_sde(A, B=2.0, eta=1.0, dt=0.01, n_chains=2000, t_max=8 * quad, seed=2, correction=True).estimate()
+    est = simulate_sde(A, B=2.0, eta=1.0, dt=0.01, n_chains=2000, t_max=8 * quad, seed=2, correction=True,
+                       engine=engine).estimate()
     assert est["lo"] <= quad <= est["hi"], (est, quad)
 
 
@@ -124,11 +129,13 @@ def test_s2_tau_sde_agrees_with_quadrature():
 
 
 # ------------------------------------------------------------------ scale symmetry (T4)
-def test_scale_symmetry_s1_shared_seed():
+@pytest.mark.parametrize("engine", ["torch", pytest.param("compiled", marks=needs_numba)])
+def test_scale_symmetry_s1_shared_seed(engine):
     """Eq. 13 on family A at fixed c: hitting steps identical for dL in {0.1, 1, 10} (>= 99.9%)."""
     steps = []
     for dL in (0.1, 1.0, 10.0):
-        fp = simulate_sde(family_a(dL, 1.5), B=2.0, eta=1.0, dt=0.02, n_chains=1000, t_max=400.0, seed=7, crn=True)
+        fp = simulate_sde(family_a(dL, 1.5), B=2.0, eta=1.0, dt=0.02, n_chains=1000, t_max=400.0, seed=7, crn=True,
+                          engine=engine)
         steps.append(np.rint(fp.times / 0.02))
     same = np.all(np.stack(steps) == steps[0], axis=0)
     assert same.mean() >= 0.999
@@ -146,10 +153,11 @@ def test_scale_symmetry_genuine_sgd_common_random_numbers():
 
 
 # ------------------------------------------------------------------ S4 / S5
-def test_s4_gaussian_is_euler_maruyama_at_dt_eta():
+@pytest.mark.parametrize("engine", ["torch", pytest.param("compiled", marks=needs_numba)])
+def test_s4_gaussian_is_euler_maruyama_at_dt_eta(engine):
     q = QuadraticWell.isotropic(1, 0.5, 1.0, 1.5)
-    a = simulate_sgd_oracle(q, B=1, eta=0.1, n_chains=200, max_steps=5000, seed=2)
-    b = simulate_sde(q, B=1, eta=0.1, dt=0.1, n_chains=200, t_max=500.0, seed=2)
+    a = simulate_sgd_oracle(q, B=1, eta=0.1, n_chains=200, max_steps=5000, seed=2, engine=engine)
+    b = simulate_sde(q, B=1, eta=0.1, dt=0.1, n_chains=200, t_max=500.0, seed=2, engine=engine)
     np.testing.assert_array_equal(a.times, b.times)
 
 
@@ -218,7 +226,7 @@ def test_stationary_student_t_phi_within_3_percent():
 
 
 @pytest.mark.parametrize("kw", [dict(dt=0.0), dict(eta=0.0), dict(eta=-0.1), dict(B=0.0), dict(n_chains=0),
-                                dict(noise="bogus"), dict(clock="x")])
+                                dict(noise="bogus"), dict(clock="x"), dict(engine="jit")])
 def test_simulator_bad_input(kw):
     base = dict(B=1.0, eta=0.1, dt=0.01, n_chains=10, t_max=1.0, seed=0)
     with pytest.raises(ConfigError):

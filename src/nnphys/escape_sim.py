@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from scipy import stats as st
 
+from nnphys import escape_kernels
 from nnphys.errors import ConfigError
 from nnphys.escape_landscapes import DoubleWell, QuadraticWell
 
@@ -192,7 +193,7 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                  event: str = "auto", noise: str = "eq13", clock: str = "t", correction: bool = False,
                  crn: bool = False, block: int = 64, dtype=torch.float64, device="cpu",
                  noise_kind: str = "gaussian", start: torch.Tensor | None = None, fused: bool = True,
-                 rng_dtype=None) -> FirstPassage:
+                 rng_dtype=None, engine: str = "auto", threads: int | None = None) -> FirstPassage:
     """First passage of Eq. 13 (S1), Eq. 15 (S2, ``clock="tau"``, ``dt`` is then ``dtau``) or the
     exact-covariance SDE (S3, ``noise="exact"``) from the minimum of ``land`` to its escape event
     (``DoubleWell``: the other minimum, or ``event="saddle"``; ``QuadraticWell``: ``L >= c L*``).
@@ -201,8 +202,17 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
     censored. 1-D problems run a fused in-place kernel (a handful of ops per step over the
     chain vector; ``fused=False`` forces the generic update, for tests); ``n``-D ones the generic
     update. ``rng_dtype=torch.float32`` draws the normals in single precision (about 4x cheaper
-    on CPU, the bottleneck) and casts them to ``dtype``; the default draws in ``dtype``."""
+    on CPU, the bottleneck) and casts them to ``dtype``; the default draws in ``dtype``.
+
+    ``engine``: ``"torch"`` (the vectorised path above), ``"compiled"`` (the per-chain numba kernel
+    of :mod:`nnphys.escape_kernels`, float64, its own per-chain random streams, so every chain's path
+    is common to all calls with the same seed whatever ``crn``; 1-D Eq. 13 in the ``t`` clock with
+    Gaussian noise from the minimum on the CPU only) or ``"auto"`` (compiled when numba is installed
+    and the problem qualifies). ``threads``: threads of the compiled kernel (default: torch's
+    intra-op thread count, which the lab pins per job)."""
     _check_common(B, eta, n_chains, t_max)
+    if engine not in ("auto", "torch", "compiled"):
+        raise ConfigError("engine", f"must be 'auto', 'torch' or 'compiled' (got {engine!r})")
     if not (dt > 0 and math.isfinite(dt)):
         raise ConfigError("dt", f"must be > 0 (got {dt})")
     if noise not in ("eq13", "exact"):
@@ -215,6 +225,12 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
         raise ConfigError("clock", "the tau-SDE (Eq. 15) exists for Eq. 13 noise only")
     kind, thr = _event_spec(land, event, dt, B, eta, correction, clock)
     R, P = int(n_chains), land.P
+    why_not = _compiled_refusal(land, P, clock, noise, noise_kind, start, device)
+    if engine == "compiled" and why_not:
+        raise ConfigError("engine", f"the compiled kernel does not cover this problem: {why_not}")
+    if engine == "compiled" or (engine == "auto" and not why_not and escape_kernels.available()):
+        return _simulate_compiled(land, kind, thr, B=B, eta=eta, dt=dt, n_chains=R, t_max=t_max, seed=seed,
+                                  threads=threads)
     z = (land.start(R, dtype, device) if start is None else start.to(device=device, dtype=dtype).clone())
     hsq = torch.as_tensor(np.sqrt(land.hess_diag_full), dtype=dtype, device=device)
     rng = _Noise(R, P + (noise == "exact"), block, seed, dtype, device, crn, noise_kind, int(B), rng_dtype)
@@ -289,6 +305,40 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                         t_max=float(t_cens))
 
 
+def _compiled_refusal(land, P, clock, noise, noise_kind, start, device) -> str:
+    """Why the compiled kernel cannot run this problem ("" when it can)."""
+    if P != 1:
+        return f"it is 1-D only (P = {P})"
+    if clock != "t" or noise != "eq13" or noise_kind != "gaussian":
+        return "it runs Eq. 13 with Gaussian noise in the t clock only"
+    if start is not None:
+        return "it starts every chain at the minimum"
+    if torch.device(device).type != "cpu":
+        return "it runs on the CPU"
+    if not isinstance(land, (DoubleWell, QuadraticWell)):
+        return f"unsupported landscape {type(land).__name__}"
+    return ""
+
+
+def _simulate_compiled(land, kind: str, thr: float, *, B, eta, dt, n_chains, t_max, seed, threads) -> FirstPassage:
+    n_steps = int(math.ceil(t_max / dt - 1e-9))
+    threads = threads or torch.get_num_threads()  # the job's thread budget (lab.execute pins torch's)
+    a2 = 2 * eta / B * dt * float(land.hess_diag_full[0])
+    if isinstance(land, DoubleWell):
+        z0 = float(land.start(1, torch.float64, "cpu")[0, 0])
+        steps = escape_kernels.first_passage_steps(
+            "double_well", n_chains=n_chains, seed=seed, n_steps=n_steps, z0=z0, thr=thr, a2=a2, dt=dt,
+            params=(1.0 / land.w ** 2, land.delta_L, land.L_star), threads=threads)
+    else:
+        steps = escape_kernels.first_passage_steps(
+            "quadratic", n_chains=n_chains, seed=seed, n_steps=n_steps, z0=0.0, thr=thr, a2=a2, dt=dt,
+            params=(float(land.h[0]), land.L_star, 0.0), threads=threads)
+    event = steps >= 0
+    t_cens = float(n_steps * dt)
+    times = np.where(event, steps * dt, t_cens)
+    return FirstPassage(times=times, event=event, dt=float(dt), t_max=t_cens)
+
+
 def _fused_block_1d(land, z: torch.Tensor, xi: torch.Tensor, out: torch.Tensor, a2: float, dt: float,
                     kind: str) -> None:
     """``K`` Euler-Maruyama steps of 1-D Eq. 13 for a chain vector ``z`` ``(m,)``; writes the
@@ -324,16 +374,18 @@ def _fused_block_1d(land, z: torch.Tensor, xi: torch.Tensor, out: torch.Tensor, 
 
 def simulate_sgd_oracle(land, *, B: int, eta: float, n_chains: int, max_steps: int, seed: int,
                         noise_kind: str = "gaussian", noise: str = "eq13", crn: bool = False,
-                        device="cpu", dtype=torch.float64, block: int = 64) -> FirstPassage:
+                        device="cpu", dtype=torch.float64, block: int = 64, engine: str = "auto") -> FirstPassage:
     """S4, the synthetic-SGD oracle: ``z <- z - eta (grad L + sqrt(2L) xi_B)`` with ``xi_B`` the
     mean of ``B`` zero-mean draws of covariance ``H*`` (``noise_kind``: ``"gaussian"`` or
     ``"rademacher"``, i.e. ``H*^(1/2) r``); ``noise="exact"`` adds the rank-one regression term.
     It is Euler-Maruyama with ``dt = eta`` and a chosen noise law; the hitting step is the
-    definition (no monitoring correction). Times are ``t = eta k``."""
+    definition (no monitoring correction). Times are ``t = eta k``. ``engine``: as in
+    :func:`simulate_sde` (the compiled kernel covers the 1-D Gaussian case)."""
     if int(B) != B or B < 1:
         raise ConfigError("B", f"must be an integer >= 1 (got {B})")
     return simulate_sde(land, B=B, eta=eta, dt=eta, n_chains=n_chains, t_max=max_steps * eta, seed=seed,
-                        noise=noise, crn=crn, device=device, dtype=dtype, block=block, noise_kind=noise_kind)
+                        noise=noise, crn=crn, device=device, dtype=dtype, block=block, noise_kind=noise_kind,
+                        engine=engine)
 
 
 # --------------------------------------------------------------------------- S5

@@ -1,0 +1,312 @@
+"""Compiled first-passage kernels for the 1-D SDE of Eq. 13 (spec ``escape-rate.md`` S1), on the CPU.
+
+The vectorised torch simulator (:func:`nnphys.escape_sim.simulate_sde`) is bound by the generation
+of normals (torch's CPU ``randn`` gives about 50-100 M/s) and by memory traffic: every step reads and
+writes the whole chain vector several times. Here each chain lives in registers for its whole life
+and draws its own normals as it goes:
+
+- uniform bits: xoshiro256** (Blackman & Vigna 2018), one stream per chain, its state seeded by
+  SplitMix64 from ``(seed, chain index)``; a chain's path therefore depends on nothing but the seed
+  and its index (common random numbers across calls, threads and chain counts, for free);
+- normals: the Marsaglia-Tsang ziggurat (J. Stat. Softw. 5(8), 2000) with 256 layers, 52-bit
+  magnitudes and the layer index taken from separate bits (Doornik 2005), the exact tail
+  by Marsaglia's 1964 method;
+- time steps: the same Euler-Maruyama update as the torch kernel (``z <- z - L'(z) dt +
+  sqrt(2 eta h* L(z) dt / B) xi``), checked against the event after every step;
+- latency hiding: a thread advances ``LANES`` chains in turn, so consecutive steps of different
+  chains overlap in the CPU pipeline; a lane whose chain has finished takes the next chain of its
+  chunk. Chunks of chains are spread over the threads.
+
+Only the step count of each chain leaves the kernel (``-1`` for a censored chain). This module
+needs ``numba`` (the ``fast`` extra); :func:`available` says whether it is installed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+try:  # optional: the torch path works without it
+    import numba
+    from numba import njit, prange
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+
+__all__ = ["available", "first_passage_steps", "normals", "ziggurat_tables", "LANES"]
+
+LANES = 8
+_CHUNK = 512
+_LOCK = threading.Lock()  # numba's default threading layer must not be entered by two threads at once
+
+# ziggurat constants for 256 layers of equal area V under exp(-x^2/2) (Marsaglia & Tsang 2000)
+_ZIG_R = 3.6541528853610088
+_ZIG_V = 0.00492867323399
+
+
+def available() -> bool:
+    """``True`` when ``numba`` is importable, so the compiled kernels can run."""
+    return numba is not None
+
+
+def ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(k, w, f)``, each ``(256,)``: acceptance thresholds on the 52-bit magnitude (uint64),
+    the magnitude-to-``x`` scale of each layer, and ``exp(-x_i^2/2)`` at each layer's right edge
+    ``x_i``. Layer 0 is the base strip with the tail; layer 255 has edge ``r``; layer 1 is the top."""
+    m1 = 2.0 ** 52
+    k = np.zeros(256, dtype=np.float64)
+    w = np.zeros(256, dtype=np.float64)
+    f = np.zeros(256, dtype=np.float64)
+    dn = tn = _ZIG_R
+    q = _ZIG_V / math.exp(-0.5 * dn * dn)
+    k[0] = (dn / q) * m1
+    k[1] = 0.0
+    w[0] = q / m1
+    w[255] = dn / m1
+    f[0] = 1.0
+    f[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(_ZIG_V / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = (dn / tn) * m1
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m1
+    return np.floor(k).astype(np.uint64), w, f
+
+
+if numba is not None:
+    _U = np.uint64
+
+    @njit(inline="always")
+    def _rotl(x, k):
+        return (x << _U(k)) | (x >> _U(64 - k))
+
+    @njit(inline="always")
+    def _splitmix(x):
+        """SplitMix64 step: ``(new state, output)``."""
+        x = x + _U(0x9E3779B97F4A7C15)
+        z = x
+        z = (z ^ (z >> _U(30))) * _U(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U(27))) * _U(0x94D049BB133111EB)
+        return x, z ^ (z >> _U(31))
+
+    @njit(inline="always")
+    def _seed_lane(st, j, seed, chain):
+        x = _U(seed) * _U(0xD1B54A32D192ED03) ^ (_U(chain) + _U(0x632BE59BD9B4E019))
+        for i in range(4):
+            x, o = _splitmix(x)
+            st[j, i] = o
+
+    @njit(inline="always")
+    def _next(st, j):
+        """xoshiro256** output of lane ``j``'s stream."""
+        s0, s1, s2, s3 = st[j, 0], st[j, 1], st[j, 2], st[j, 3]
+        out = _rotl(s1 * _U(5), 7) * _U(9)
+        t = s1 << _U(17)
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = _rotl(s3, 45)
+        st[j, 0], st[j, 1], st[j, 2], st[j, 3] = s0, s1, s2, s3
+        return out
+
+    @njit(inline="always")
+    def _unif(st, j):
+        """Uniform on ``(0, 1]`` (53 bits), never 0 so that ``log`` is finite."""
+        return (float(_next(st, j) >> _U(11)) + 1.0) * (1.0 / 9007199254740992.0)
+
+    @njit(inline="always")
+    def _candidate(st, j, wt):
+        """One 64-bit draw split into a layer index (8 bits), a sign (1 bit) and a 52-bit magnitude
+        ``u``: ``(layer, u, x = +-u w[layer])``."""
+        r = _next(st, j)
+        idx = int(r & _U(0xFF))
+        r >>= _U(8)
+        u = r >> _U(1) & _U(0x000FFFFFFFFFFFFF)
+        x = float(u) * wt[idx]
+        if (r & _U(1)) != _U(0):
+            x = -x
+        return idx, u, x
+
+    @njit
+    def _normal_slow(st, j, idx, x, kt, wt, ft):
+        """Ziggurat rejection branch (< 1 % of draws): the tail, or a wedge test, then retry."""
+        while True:
+            if idx == 0:  # tail beyond r (Marsaglia 1964)
+                while True:
+                    xx = -math.log(_unif(st, j)) / 3.6541528853610088
+                    yy = -math.log(_unif(st, j))
+                    if yy + yy >= xx * xx:
+                        break
+                return (3.6541528853610088 + xx) * (1.0 if x >= 0 else -1.0)
+            if ft[idx] + _unif(st, j) * (ft[idx - 1] - ft[idx]) < math.exp(-0.5 * x * x):
+                return x
+            idx, u, x = _candidate(st, j, wt)
+            if u < kt[idx]:
+                return x
+
+    @njit(inline="always")
+    def _normal(st, j, kt, wt, ft):
+        idx, u, x = _candidate(st, j, wt)
+        if u < kt[idx]:
+            return x
+        return _normal_slow(st, j, idx, x, kt, wt, ft)
+
+    @njit(cache=True)
+    def _normals_kernel(n, seed, chain, kt, wt, ft):
+        st = np.empty((1, 4), dtype=np.uint64)
+        _seed_lane(st, 0, seed, chain)
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = _normal(st, 0, kt, wt, ft)
+        return out
+
+    @njit(parallel=True, cache=True)
+    def _normal_sum_kernel(n_groups, n, seed, kt, wt, ft):
+        """Sum of ``n_groups * n * LANES`` normals drawn lane by lane as the first-passage kernel
+        draws them (the same parallel structure, which LLVM optimises better than a serial loop):
+        the generator's throughput without the Euler step, for benchmarks."""
+        out = np.zeros(n_groups)
+        for c in prange(n_groups):
+            st = np.empty((LANES, 4), dtype=np.uint64)
+            for j in range(LANES):
+                _seed_lane(st, j, seed, c * LANES + j)
+            acc = 0.0
+            for _ in range(n):
+                for j in range(LANES):
+                    acc += _normal(st, j, kt, wt, ft)
+            out[c] = acc
+        return out.sum()
+
+    @njit(parallel=True, cache=True)
+    def _fp_kernel(kind, n_chains, seed, n_steps, z0, thr, coef, p0, p1, p2, kt, wt, ft, chunk):
+        """Step counts of ``n_chains`` chains (``-1``: censored at ``n_steps``).
+
+        ``kind`` 0, double well: ``s = p0 z^2 - 1``, ``L = p2 + p1 s^2``, event ``z >= thr``;
+        ``kind`` 1, quadratic well: ``L = p2 + p1 z^2 / 2``, event ``L >= thr``.
+        ``coef = (a2, b)``: ``a2`` the noise variance per unit loss and step (``2 eta h* dt / B``);
+        ``b`` the drift factor, ``4 p1 p0 dt`` (double well: ``z -= b z s``) or ``1 - h dt``
+        (quadratic: ``z *= b``)."""
+        out = np.full(n_chains, -1, dtype=np.int64)
+        n_chunks = (n_chains + chunk - 1) // chunk
+        for c in prange(n_chunks):
+            lo = c * chunk
+            hi = min(lo + chunk, n_chains)
+            st = np.empty((LANES, 4), dtype=np.uint64)
+            z = np.empty(LANES)
+            lvl = np.empty(LANES)
+            k = np.zeros(LANES, dtype=np.int64)
+            who = np.full(LANES, -1, dtype=np.int64)
+            nxt = lo
+            active = 0
+            for j in range(LANES):
+                if nxt < hi:
+                    who[j] = nxt
+                    _seed_lane(st, j, seed, nxt)
+                    z[j] = z0
+                    lvl[j] = p2 + 0.5 * p1 * z0 * z0
+                    nxt += 1
+                    active += 1
+            while active > 0:
+                for j in range(LANES):
+                    if who[j] < 0:
+                        continue
+                    xi = _normal(st, j, kt, wt, ft)
+                    zj = z[j]
+                    if kind == 0:
+                        s = p0 * zj * zj - 1.0
+                        zj = zj - coef[1] * zj * s + math.sqrt(coef[0] * (p2 + p1 * s * s)) * xi
+                        hit = zj >= thr
+                    else:
+                        zj = zj * coef[1] + math.sqrt(coef[0] * lvl[j]) * xi
+                        lv = p2 + 0.5 * p1 * zj * zj
+                        lvl[j] = lv
+                        hit = lv >= thr
+                    z[j] = zj
+                    kj = k[j] + 1
+                    k[j] = kj
+                    if hit or kj >= n_steps:
+                        if hit:
+                            out[who[j]] = kj
+                        if nxt < hi:
+                            who[j] = nxt
+                            _seed_lane(st, j, seed, nxt)
+                            z[j] = z0
+                            lvl[j] = p2 + 0.5 * p1 * z0 * z0
+                            k[j] = 0
+                            nxt += 1
+                        else:
+                            who[j] = -1
+                            active -= 1
+        return out
+
+
+_TABLES: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _tables():
+    global _TABLES
+    if _TABLES is None:
+        _TABLES = ziggurat_tables()
+    return _TABLES
+
+
+def _require() -> None:
+    if numba is None:
+        from nnphys.errors import ConfigError
+
+        raise ConfigError("engine", "the compiled kernel needs numba: pip install 'nnphys[fast]'")
+
+
+def normals(n: int, seed: int, chain: int = 0) -> np.ndarray:
+    """``(n,)`` standard normals of chain ``chain``'s stream (the draws the kernel uses), for tests."""
+    _require()
+    return _normals_kernel(int(n), int(seed), int(chain), *_tables())
+
+
+def normal_throughput(n: int, seed: int = 0) -> float:
+    """Sum of about ``n`` normals drawn in ``LANES`` interleaved streams on one thread (benchmarks
+    time it against the first-passage kernel)."""
+    _require()
+    with _LOCK:
+        old = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return float(_normal_sum_kernel(2, max(int(n) // (2 * LANES), 1), int(seed), *_tables()))
+        finally:
+            numba.set_num_threads(old)
+
+
+def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, z0: float, thr: float,
+                        a2: float, dt: float, params: tuple[float, float, float],
+                        threads: int | None = None) -> np.ndarray:
+    """``(n_chains,)`` int64: the step (``1..n_steps``) at which each chain first reaches the event,
+    ``-1`` when it never does (censored).
+
+    ``kind="double_well"``: ``params = (1/w^2, delta_L, L*)``, ``L = L* + delta_L (z^2/w^2 - 1)^2``,
+    event ``z >= thr``; ``kind="quadratic"``: ``params = (h, L*)`` padded to three, ``L = L* + h z^2/2``,
+    event ``L >= thr``. ``a2 = 2 eta h* dt / B``. ``threads``: numba threads (default: numba's)."""
+    _require()
+    kt, wt, ft = _tables()
+    if kind == "double_well":
+        iw2, dL, L0 = params
+        code, p0, p1, p2 = 0, iw2, dL, L0
+        coef = np.array([a2, 4.0 * dL * iw2 * dt])
+    elif kind == "quadratic":
+        h, L0 = params[0], params[1]
+        code, p0, p1, p2 = 1, 0.0, h, L0
+        coef = np.array([a2, 1.0 - h * dt])
+    else:  # pragma: no cover - callers pass one of the two
+        raise ValueError(kind)
+    with _LOCK:
+        old = numba.get_num_threads()
+        if threads:
+            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        try:
+            return _fp_kernel(code, int(n_chains), int(seed), int(n_steps), float(z0), float(thr), coef,
+                              float(p0), float(p1), float(p2), kt, wt, ft, _CHUNK)
+        finally:
+            numba.set_num_threads(old)
