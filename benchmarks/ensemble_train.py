@@ -1,8 +1,13 @@
 """Benchmark: stacked-ensemble SGD (nnphys.train.train_step) against a loop of nn.Module nets.
 
-1. Speedup: ``M = 32`` MLPs ``d_in=32 -> 256 x 4 hidden -> 1``, batch 32, MSE. The ensemble does one
-   batched step for all members; the baseline loops over ``M`` ``nn.Sequential`` nets, each with
-   ``torch.optim.SGD`` (zero_grad, forward, MSE, backward, step), on the same batches. Target >= 15x.
+1. Speedup: ``M = 32`` MLPs ``d_in=32 -> H x 4 hidden -> 1`` for widths ``H`` from 32 to 256, batch 32,
+   MSE. The ensemble does one batched step for all members; the baseline loops over ``M``
+   ``nn.Sequential`` nets, each with ``torch.optim.SGD`` (zero_grad, forward, MSE, backward, step), on
+   the same batches. Target >= 15x. Each row also prints the compute ceiling: the step's flops
+   timed at the machine's matmul peak (``torch.bmm`` of ``(8, 256, 1024) @ (8, 1024, 1024)``,
+   measured once), and ``t_loop`` over that floor,
+   the largest speedup any batched implementation could show against this loop on this machine
+   (where the loop is compute-bound, as on a CPU at width >= 128, the target is out of reach).
 2. Efficiency: at width 1024 the achieved GFLOP/s of the ensemble step (``6 B P_w M`` flops: forward,
    input gradient and weight gradient, minus the input gradient of the first layer) against ``torch.bmm``
    of the hidden-layer shape ``(M, B, H) @ (M, H, H)`` on the same machine. Target >= 50 %.
@@ -37,7 +42,21 @@ def _time(fn, reps: int, dev: torch.device) -> float:
     return (time.perf_counter() - t) / reps
 
 
-def speedup(M: int, d: int, H: int, L: int, B: int, steps: int, dev: torch.device) -> None:
+def _step_flops(M: int, d: int, H: int, L: int, B: int) -> int:
+    """Forward, input gradient and weight gradient of every layer, less the first layer's input gradient."""
+    pw = d * H + (L - 1) * H * H + H
+    return M * B * (6 * pw - 2 * d * H)
+
+
+def _bmm_gflops(M: int, B: int, H: int, reps: int, dev: torch.device) -> float:
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(M, B, H, generator=g).to(dev)
+    w = torch.randn(M, H, H, generator=g).to(dev)
+    t = _time(lambda: [torch.bmm(a, w) for _ in range(reps)], 3, dev) / reps
+    return 2 * M * B * H * H / t / 1e9
+
+
+def speedup(M: int, d: int, H: int, L: int, B: int, steps: int, dev: torch.device, peak: float) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(M, B * steps, d, generator=g).to(dev)
     y = torch.randn(M, B * steps, 1, generator=g).to(dev)
@@ -62,8 +81,10 @@ def speedup(M: int, d: int, H: int, L: int, B: int, steps: int, dev: torch.devic
 
     te = _time(run_ens, 3, dev) / steps
     tl = _time(run_loop, 3, dev) / steps
-    print(f"[speedup] M={M} d={d} H={H} L={L} B={B} on {dev}: ensemble {te * 1e3:.3f} ms/step, "
-          f"loop of nn.Module+SGD {tl * 1e3:.3f} ms/step -> speedup {tl / te:.1f}x (target >= 15x)")
+    floor = _step_flops(M, d, H, L, B) / (peak * 1e9)
+    print(f"[speedup] M={M} d={d} H={H:4d} L={L} B={B} on {dev}: ensemble {te * 1e3:8.3f} ms/step, "
+          f"loop of nn.Module+SGD {tl * 1e3:8.3f} ms/step -> speedup {tl / te:5.1f}x (target >= 15x); "
+          f"compute floor {floor * 1e3:7.3f} ms -> ceiling {tl / floor:5.1f}x, ensemble at {floor / te:4.0%} of it")
 
 
 def efficiency(M: int, d: int, H: int, L: int, B: int, steps: int, dev: torch.device) -> None:
@@ -72,8 +93,7 @@ def efficiency(M: int, d: int, H: int, L: int, B: int, steps: int, dev: torch.de
     y = torch.randn(M, B, 1, generator=g).to(dev)
     ens = MLPEnsemble(M, d, H, L, seeds=list(range(M)), device=dev)
     lr = torch.full((M, 1, 1), 1e-4, device=dev)
-    pw = d * H + (L - 1) * H * H + H
-    flops = M * B * (6 * pw - 2 * d * H)
+    flops = _step_flops(M, d, H, L, B)
     t_step = _time(lambda: [train_step(ens, x, y, lr) for _ in range(steps)], 2, dev) / steps
     a = torch.randn(M, B, H, generator=g).to(dev)
     w = torch.randn(M, H, H, generator=g).to(dev)
@@ -95,7 +115,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")
-    speedup(32, 32, 256, 4, 32, 3 if args.quick else 10, dev)
+    peak = _bmm_gflops(8, 256, 1024, 3, dev)
+    print(f"matmul peak (torch.bmm (8,256,1024)@(8,1024,1024)): {peak:.1f} GFLOP/s")
+    for H in (32, 256) if args.quick else (32, 64, 128, 256):
+        speedup(32, 32, H, 4, 32, 3 if args.quick else 10, dev, peak)
     efficiency(8 if args.quick else 32, 32, 1024, 4, 32, 2 if args.quick else 5, dev)
 
 
