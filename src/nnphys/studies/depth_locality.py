@@ -230,7 +230,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d": 12, "ks": [2, 3], "n_train": [100], "n_train_by_k": {2: [100], 3: [300]},
         "n_val": 500, "n_test": 2000, "depths": [1, 2, 4, 6, 8], "width": 128,
         "lr_grid": [0.01, 0.03], "max_epochs": 400, "n_seeds": 3,
-        "alphas": [1.0, 100.0], "width_sweep": [], "robustness": ["batch256", "sign"],
+        "alphas": [1.0, 100.0], "width_sweep": [], "robustness": list(ROBUST_VARIANTS),
         "control_k1": True, "control_permutation": True,
         "blind_datasets": 200, "blind_n": 100, "blind_n_test": 500, "blind_chunk": 200,
         "min_hard_n": 1,
