@@ -1,4 +1,5 @@
-"""Compiled first-passage kernels for the 1-D SDE of Eq. 13 (spec ``escape-rate.md`` S1), on the CPU.
+"""Compiled first-passage kernels for the SDE of Eq. 13 (spec ``escape-rate.md`` S1) on families A, B
+(double wells, any ``n``) and the level-set well, on the CPU.
 
 The vectorised torch simulator (:func:`nnphys.escape_sim.simulate_sde`) is bound by the generation
 of normals (torch's CPU ``randn`` gives about 50-100 M/s) and by memory traffic: every step reads and
@@ -181,22 +182,31 @@ if numba is not None:
             out[c] = acc
         return out.sum()
 
-    @njit(parallel=True, cache=True)
-    def _fp_kernel(kind, n_chains, seed, n_steps, z0, thr, coef, p0, p1, p2, kt, wt, ft, chunk):
-        """Step counts of ``n_chains`` chains (``-1``: censored at ``n_steps``).
+    @njit(inline="always")
+    def _start(z, lvl, j, z0, kind, L0, ca):
+        for i in range(z.shape[1]):
+            z[j, i] = 0.0
+        z[j, 0] = z0
+        lvl[j] = L0 + ca[0] * z0 * z0 if kind == 1 else 0.0
 
-        ``kind`` 0, double well: ``s = p0 z^2 - 1``, ``L = p2 + p1 s^2``, event ``z >= thr``;
-        ``kind`` 1, quadratic well: ``L = p2 + p1 z^2 / 2``, event ``L >= thr``.
-        ``coef = (a2, b)``: ``a2`` the noise variance per unit loss and step (``2 eta h* dt / B``);
-        ``b`` the drift factor, ``4 p1 p0 dt`` (double well: ``z -= b z s``) or ``1 - h dt``
-        (quadratic: ``z *= b``)."""
+    @njit(parallel=True, cache=True)
+    def _fp_kernel(kind, n_chains, seed, n_steps, z0, thr, iw, dL, L0, ca, cz, cn, kt, wt, ft, chunk):
+        """Step counts of ``n_chains`` chains in ``P = ca.size`` dimensions (``-1``: censored).
+
+        ``kind`` 0, double well (families A, B): ``u = iw z``, ``s = u_0^2 - 1``,
+        ``L = L0 + dL (s^2 + sum_{i>=1} ca_i u_i^2)``; ``z_0 -= cz_0 u_0 s``, ``z_i -= cz_i u_i``;
+        event ``z_0 >= thr``.
+        ``kind`` 1, quadratic well: ``L = L0 + sum_i ca_i z_i^2``, ``z_i *= cz_i``; event ``L >= thr``.
+        Both add ``sqrt(L) cn_i xi_i`` with ``L`` at the start of the step (Euler-Maruyama), so
+        ``cn_i = sqrt(2 eta h_i dt / B)``; the chain starts at ``(z0, 0, ..., 0)``."""
+        P = ca.size
         out = np.full(n_chains, -1, dtype=np.int64)
         n_chunks = (n_chains + chunk - 1) // chunk
         for c in prange(n_chunks):
             lo = c * chunk
             hi = min(lo + chunk, n_chains)
             st = np.empty((LANES, 4), dtype=np.uint64)
-            z = np.empty(LANES)
+            z = np.empty((LANES, P))
             lvl = np.empty(LANES)
             k = np.zeros(LANES, dtype=np.int64)
             who = np.full(LANES, -1, dtype=np.int64)
@@ -206,26 +216,41 @@ if numba is not None:
                 if nxt < hi:
                     who[j] = nxt
                     _seed_lane(st, j, seed, nxt)
-                    z[j] = z0
-                    lvl[j] = p2 + 0.5 * p1 * z0 * z0
+                    _start(z, lvl, j, z0, kind, L0, ca)
                     nxt += 1
                     active += 1
             while active > 0:
                 for j in range(LANES):
                     if who[j] < 0:
                         continue
-                    xi = _normal(st, j, kt, wt, ft)
-                    zj = z[j]
-                    if kind == 0:
-                        s = p0 * zj * zj - 1.0
-                        zj = zj - coef[1] * zj * s + math.sqrt(coef[0] * (p2 + p1 * s * s)) * xi
-                        hit = zj >= thr
+                    if kind == 0 and P == 1:  # family A: the hot 1-D case, kept free of inner loops
+                        u0 = z[j, 0] * iw
+                        s = u0 * u0 - 1.0
+                        z0n = z[j, 0] - cz[0] * u0 * s + math.sqrt(L0 + dL * s * s) * cn[0] * _normal(st, j, kt, wt, ft)
+                        z[j, 0] = z0n
+                        hit = z0n >= thr
+                    elif kind == 0:
+                        u0 = z[j, 0] * iw
+                        s = u0 * u0 - 1.0
+                        G = s * s
+                        for i in range(1, P):
+                            ui = z[j, i] * iw
+                            G += ca[i] * ui * ui
+                        amp = math.sqrt(L0 + dL * G)
+                        z0n = z[j, 0] - cz[0] * u0 * s + amp * cn[0] * _normal(st, j, kt, wt, ft)
+                        for i in range(1, P):
+                            z[j, i] += -cz[i] * (z[j, i] * iw) + amp * cn[i] * _normal(st, j, kt, wt, ft)
+                        z[j, 0] = z0n
+                        hit = z0n >= thr
                     else:
-                        zj = zj * coef[1] + math.sqrt(coef[0] * lvl[j]) * xi
-                        lv = p2 + 0.5 * p1 * zj * zj
+                        amp = math.sqrt(lvl[j])
+                        lv = L0
+                        for i in range(P):
+                            zi = z[j, i] * cz[i] + amp * cn[i] * _normal(st, j, kt, wt, ft)
+                            z[j, i] = zi
+                            lv += ca[i] * zi * zi
                         lvl[j] = lv
                         hit = lv >= thr
-                    z[j] = zj
                     kj = k[j] + 1
                     k[j] = kj
                     if hit or kj >= n_steps:
@@ -234,8 +259,7 @@ if numba is not None:
                         if nxt < hi:
                             who[j] = nxt
                             _seed_lane(st, j, seed, nxt)
-                            z[j] = z0
-                            lvl[j] = p2 + 0.5 * p1 * z0 * z0
+                            _start(z, lvl, j, z0, kind, L0, ca)
                             k[j] = 0
                             nxt += 1
                         else:
@@ -280,25 +304,30 @@ def normal_throughput(n: int, seed: int = 0) -> float:
             numba.set_num_threads(old)
 
 
-def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, z0: float, thr: float,
-                        a2: float, dt: float, params: tuple[float, float, float],
-                        threads: int | None = None) -> np.ndarray:
+def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, thr: float, dt: float,
+                        noise: np.ndarray, delta_L: float = 0.0, w: float = 1.0, L_star: float,
+                        curv: np.ndarray, threads: int | None = None) -> np.ndarray:
     """``(n_chains,)`` int64: the step (``1..n_steps``) at which each chain first reaches the event,
-    ``-1`` when it never does (censored).
+    ``-1`` when it never does (censored). ``P = len(curv)`` coordinates.
 
-    ``kind="double_well"``: ``params = (1/w^2, delta_L, L*)``, ``L = L* + delta_L (z^2/w^2 - 1)^2``,
-    event ``z >= thr``; ``kind="quadratic"``: ``params = (h, L*)`` padded to three, ``L = L* + h z^2/2``,
-    event ``L >= thr``. ``a2 = 2 eta h* dt / B``. ``threads``: numba threads (default: numba's)."""
+    ``kind="double_well"`` (families A/B, start ``(-w, 0, ...)``): ``u = z / w``,
+    ``L = L* + delta_L ((u_0^2 - 1)^2 + sum_{i>=1} curv_i u_i^2)``, event ``z_0 >= thr``
+    (``curv_i = 4 h_i / h*``: the transverse coefficients of :class:`DoubleWell`, ``curv_0`` unused).
+    ``kind="quadratic"`` (start 0): ``L = L* + sum_i curv_i z_i^2 / 2`` (``curv = h``), event ``L >= thr``.
+    ``noise``: ``(P,)`` per-step noise scale per unit ``sqrt(L)``, ``sqrt(2 eta h_i dt / B)``.
+    ``threads``: numba threads (default: numba's)."""
     _require()
     kt, wt, ft = _tables()
+    curv = np.ascontiguousarray(curv, dtype=np.float64)
+    noise = np.ascontiguousarray(noise, dtype=np.float64)
     if kind == "double_well":
-        iw2, dL, L0 = params
-        code, p0, p1, p2 = 0, iw2, dL, L0
-        coef = np.array([a2, 4.0 * dL * iw2 * dt])
+        iw = 1.0 / w
+        code, z0, ca = 0, -w, curv.copy()
+        cz = 2.0 * delta_L * iw * dt * curv
+        cz[0] = 4.0 * delta_L * iw * dt
     elif kind == "quadratic":
-        h, L0 = params[0], params[1]
-        code, p0, p1, p2 = 1, 0.0, h, L0
-        coef = np.array([a2, 1.0 - h * dt])
+        code, z0, iw, ca = 1, 0.0, 1.0, 0.5 * curv
+        cz = 1.0 - curv * dt
     else:  # pragma: no cover - callers pass one of the two
         raise ValueError(kind)
     with _LOCK:
@@ -306,7 +335,7 @@ def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, z0
         if threads:
             numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         try:
-            return _fp_kernel(code, int(n_chains), int(seed), int(n_steps), float(z0), float(thr), coef,
-                              float(p0), float(p1), float(p2), kt, wt, ft, _CHUNK)
+            return _fp_kernel(code, int(n_chains), int(seed), int(n_steps), float(z0), float(thr), float(iw),
+                              float(delta_L), float(L_star), ca, cz, noise, kt, wt, ft, _CHUNK)
         finally:
             numba.set_num_threads(old)

@@ -206,8 +206,8 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
 
     ``engine``: ``"torch"`` (the vectorised path above), ``"compiled"`` (the per-chain numba kernel
     of :mod:`nnphys.escape_kernels`, float64, its own per-chain random streams, so every chain's path
-    is common to all calls with the same seed whatever ``crn``; 1-D Eq. 13 in the ``t`` clock with
-    Gaussian noise from the minimum on the CPU only) or ``"auto"`` (compiled when numba is installed
+    is common to all calls with the same seed whatever ``crn``; Eq. 13 in the ``t`` clock with
+    Gaussian noise from the minimum, on the CPU only) or ``"auto"`` (compiled when numba is installed
     and the problem qualifies). ``threads``: threads of the compiled kernel (default: torch's
     intra-op thread count, which the lab pins per job)."""
     _check_common(B, eta, n_chains, t_max)
@@ -225,7 +225,7 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
         raise ConfigError("clock", "the tau-SDE (Eq. 15) exists for Eq. 13 noise only")
     kind, thr = _event_spec(land, event, dt, B, eta, correction, clock)
     R, P = int(n_chains), land.P
-    why_not = _compiled_refusal(land, P, clock, noise, noise_kind, start, device)
+    why_not = _compiled_refusal(land, clock, noise, noise_kind, start, device)
     if engine == "compiled" and why_not:
         raise ConfigError("engine", f"the compiled kernel does not cover this problem: {why_not}")
     if engine == "compiled" or (engine == "auto" and not why_not and escape_kernels.available()):
@@ -305,10 +305,8 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                         t_max=float(t_cens))
 
 
-def _compiled_refusal(land, P, clock, noise, noise_kind, start, device) -> str:
+def _compiled_refusal(land, clock, noise, noise_kind, start, device) -> str:
     """Why the compiled kernel cannot run this problem ("" when it can)."""
-    if P != 1:
-        return f"it is 1-D only (P = {P})"
     if clock != "t" or noise != "eq13" or noise_kind != "gaussian":
         return "it runs Eq. 13 with Gaussian noise in the t clock only"
     if start is not None:
@@ -323,16 +321,17 @@ def _compiled_refusal(land, P, clock, noise, noise_kind, start, device) -> str:
 def _simulate_compiled(land, kind: str, thr: float, *, B, eta, dt, n_chains, t_max, seed, threads) -> FirstPassage:
     n_steps = int(math.ceil(t_max / dt - 1e-9))
     threads = threads or torch.get_num_threads()  # the job's thread budget (lab.execute pins torch's)
-    a2 = 2 * eta / B * dt * float(land.hess_diag_full[0])
+    kw = dict(n_chains=n_chains, seed=seed, n_steps=n_steps, thr=thr, dt=dt, L_star=land.L_star, threads=threads)
     if isinstance(land, DoubleWell):
-        z0 = float(land.start(1, torch.float64, "cpu")[0, 0])
-        steps = escape_kernels.first_passage_steps(
-            "double_well", n_chains=n_chains, seed=seed, n_steps=n_steps, z0=z0, thr=thr, a2=a2, dt=dt,
-            params=(1.0 / land.w ** 2, land.delta_L, land.L_star), threads=threads)
+        # the zero-curvature bulk neither drifts nor diffuses under Eq. 13: only the n outlier
+        # coordinates are simulated
+        h = land.curvatures
+        curv = 4.0 * h / land.h_star
+        steps = escape_kernels.first_passage_steps("double_well", noise=np.sqrt(2 * eta / B * dt * h), curv=curv,
+                                                   delta_L=land.delta_L, w=land.w, **kw)
     else:
-        steps = escape_kernels.first_passage_steps(
-            "quadratic", n_chains=n_chains, seed=seed, n_steps=n_steps, z0=0.0, thr=thr, a2=a2, dt=dt,
-            params=(float(land.h[0]), land.L_star, 0.0), threads=threads)
+        h = np.asarray(land.h, dtype=np.float64)
+        steps = escape_kernels.first_passage_steps("quadratic", noise=np.sqrt(2 * eta / B * dt * h), curv=h, **kw)
     event = steps >= 0
     t_cens = float(n_steps * dt)
     times = np.where(event, steps * dt, t_cens)

@@ -63,13 +63,13 @@ class Spec(StudySpec):
     sym_c: float = Field(1.5, gt=1, le=100, description="[default] fixed c of the knob-1 (scale-symmetry) runs")
     sym_chains: int = Field(1000, ge=10, le=10**6, description="[default] chains of the common-random-number symmetry runs")
     # T6
-    b_ratio: float = Field(2.0, gt=0, le=1000, description="[default] B/(eta h*) of the family-B n-sweep (Sec. 11 asks >= 10)")
+    b_ratio: float = Field(10.0, gt=0, le=1000, description="[derived] B/(eta h*) of the family-B n-sweep (Sec. 11: >= 10)")
     b_ns: list[PosInt] = Field([1, 2, 3], min_length=2, description="[default] outlier dimensions n of family B")
-    b_cs: list[PosFloat] = Field([2.0, 3.0], min_length=2, description="[default] c grid of the family-B sweep")
+    b_cs: list[PosFloat] = Field([1.2, 1.5, 2.0], min_length=2, description="[default] c grid of the family-B sweep (mean times 50-13000 at B/(eta h*) = 10)")
     b_bulk: int = Field(0, ge=0, le=1000, description="[default] frozen zero-curvature bulk coordinates added to family B")
     # T7
     phi_ratios: list[PosFloat] = Field([1.0, 2.0, 4.0], min_length=1, description="[paper] B/(eta h*) of the S1 stationary fit (Fig. 3a)")
-    phi_samples: int = Field(10, ge=1, le=10**4, description="[default] samples per chain for the Student-t fit (spaced by 1/h*)")
+    phi_samples: int = Field(100, ge=1, le=10**4, description="[default] samples per chain for the Student-t fit (spaced by 1/h*; 100 x 4000 chains resolve phi to about 1-2 %)")
     sgd_etas: list[PosFloat] = Field([0.1, 0.3], min_length=1, description="[paper] learning rates of the SGD stationary fit (Fig. 3a: three values, unstated)")
     sgd_Bs: list[PosInt] = Field([1, 2, 4], min_length=1, description="[default] batch sizes of the SGD stationary fit")
     sgd_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size (Fig. 3a: 1e5; Fig. 3b: 1e4)")
@@ -117,8 +117,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {},
     "paper": {
         "chains": 10_000, "sde_chains": 100_000, "dt": 0.002, "levelset_dts": [0.01, 0.003, 0.001], "a_ratio": 5.0,
-        "a_cs": [1.5, 2.0, 3.0, 4.0, 8.0], "sym_chains": 10_000, "b_ratio": 5.0, "b_ns": [1, 2, 3, 4, 5],
-        "b_cs": [2.0, 3.0, 4.0], "phi_ratios": [1.0, 2.0, 4.0, 8.0, 16.0], "phi_samples": 100,
+        "a_cs": [1.5, 2.0, 3.0, 4.0, 8.0], "sym_chains": 10_000, "b_ratio": 10.0, "b_ns": [1, 2, 3, 4, 5],
+        "b_cs": [1.2, 1.5, 1.75, 2.0], "phi_ratios": [1.0, 2.0, 4.0, 8.0, 16.0], "phi_samples": 100,
         "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8, 16], "sgd_N": 100_000, "sgd_chains": 1000,
         "sgd_samples": 100, "nc_ns": [1, 2, 3, 4, 5, 6, 8], "mlp_epochs": 500,
         "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 2000, "gap_t_max": 30_000.0,
@@ -616,12 +616,20 @@ def _a_t6(spec, k) -> Claim:
 def _a_t7(spec, k) -> Claim:
     fits = k["phi_sde"][0].metrics["fits"]
     rel = [f["phi_fit"] / f["phi"] - 1 for f in fits]
-    ok = all(abs(x) <= 0.03 for x in rel)
+    # "within 3 %" is decided by the 95% profile CI of each fit, not by the point estimate alone:
+    # holds when every CI lies inside the band, fails when one lies wholly outside it
+    tol = 0.03
+    ci_rel = [(f["phi_lo"] / f["phi"] - 1, f["phi_hi"] / f["phi"] - 1) for f in fits]
+    inside = all(lo >= -tol and hi <= tol for lo, hi in ci_rel)
+    outside = any(hi < -tol or lo > tol for lo, hi in ci_rel)
     sgd = [f for r in k.get("phi_sgd", []) for f in r.metrics["fits"]]
-    ev = {"S1": fits, "S1_rel_dev": rel, "tolerance": 0.03, "S5": sgd}
+    ev = {"S1": fits, "S1_rel_dev": rel, "S1_rel_ci95": ci_rel, "tolerance": tol, "S5": sgd,
+          "rule": "holds: every 95% CI of phi_fit/phi - 1 inside [-tol, tol]; fails: one wholly outside; else inconclusive"}
     s5 = "; ".join(f"eta={f['eta']:g},B={f['B']}: {f['phi_fit']:.3g} [{f['phi_lo']:.3g}, {f['phi_hi']:.3g}] (phi {f.get('phi', float('nan')):.2f}, disc "
                    f"{f.get('phi_disc', float('nan')):.2f}, Kesten {f.get('phi_kesten', float('nan')):.2f})" for f in sgd)
-    return _claim("T7", ok, ev, f"S1 phi_fit/phi - 1 = {np.round(rel, 3).tolist()}; SGD: {s5}")
+    cis = ", ".join(f"{r:+.3f} [{lo:+.3f}, {hi:+.3f}]" for r, (lo, hi) in zip(rel, ci_rel))
+    return _claim("T7", inside, ev, f"S1 phi_fit/phi - 1 (95% CI) = {cis}, band +-{tol:g}; SGD: {s5}",
+                  inconclusive=not inside and not outside)
 
 
 def _a_t8(spec, k) -> Claim:
