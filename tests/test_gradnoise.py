@@ -206,6 +206,29 @@ def test_decoupling_check_matches_dense(method):
     assert rel(res.decoupled_eigenvalues, np.sort(np.linalg.eigvalsh(dec))[::-1][:k]) < 1e-10
     assert rel(res.coupled_trace, np.trace(coupled)) < 1e-10
     assert rel(res.gauss_newton_trace, np.trace(gn)) < 1e-10
+    # C-H alignment, H's top eigenvalues and C along H's eigenvectors, all in P x P
+    align = np.sum(coupled * gn) / (np.linalg.norm(coupled) * np.linalg.norm(gn))
+    assert abs(res.alignment - align) < 1e-10
+    hv, V = np.linalg.eigh(gn)
+    order = np.argsort(hv)[::-1][:k]
+    c_along = np.einsum("pi,pq,qi->i", V[:, order], coupled, V[:, order])
+    assert rel(res.gn_eigenvalues, hv[order]) < 1e-10
+    assert rel(res.coupled_along_gn, c_along) < 1e-8
+    gamma = np.polyfit(np.log(hv[order]), np.log(c_along), 1)[0]
+    assert abs(res.gamma - gamma) < 1e-6
+    assert 0 < res.alignment < 1  # the losses differ across samples
+
+
+def test_alignment_is_one_when_every_sample_has_the_same_loss():
+    """Decoupling is exact when ℓ_μ is constant: C = L H, so alignment 1 and gamma 1."""
+    model = mlp()
+    X, _ = data()
+    with torch.no_grad():
+        y = model(X) + 0.5  # every residual is -0.5
+    res = decoupling_check(model, mse, X, y, top_k=4)
+    assert abs(res.alignment - 1) < 1e-12
+    assert abs(res.gamma - 1) < 1e-9
+    assert rel(res.coupled_along_gn, res.loss * res.gn_eigenvalues) < 1e-10
 
 
 def test_minibatch_covariance_monte_carlo():

@@ -119,6 +119,16 @@ class DecouplingCheck:
         gauss_newton_trace: ``tr (1/N) Σ_μ C_f^(μ) = (1/N) Σ_μ ||∇f_μ||²``.
         loss: ``L``.
         ratio: ``coupled_eigenvalues / decoupled_eigenvalues`` (nan where the latter is 0).
+        alignment: ``<C, H> / (||C|| ||H||)`` (Frobenius) between ``C = coupled`` and the
+            Gauss-Newton ``H = (1/N) Σ_μ C_f^(μ)``; 1 when the loss is the same on every sample.
+        gn_eigenvalues: ``(top_k,)`` top eigenvalues ``h_i`` of ``H``, descending.
+        coupled_along_gn: ``(top_k,)`` ``c_i = v_iᵀ C v_i`` along ``H``'s eigenvectors ``v_i``.
+        gamma: least-squares slope of ``log c_i`` on ``log h_i`` (the exponent of ``C ∝ H^γ`` in
+            ``H``'s top eigenspace; exactly 1 under decoupling); nan with fewer than 2 positive pairs.
+
+    The ``C``-``H`` quantities need no ``P x P`` matrix: with ``K = J Jᵀ`` the Gram,
+    ``D = diag(ℓ)`` and ``K u_i = N h_i u_i``, ``<C, H> = tr(D K²)/N²``, ``||H||² = tr K²/N²``,
+    ``||C||² = tr(D K D K)/N²`` and ``c_i = h_i Σ_μ ℓ_μ u_{iμ}²``.
     """
 
     coupled_eigenvalues: Tensor
@@ -130,6 +140,10 @@ class DecouplingCheck:
     ratio: Tensor
     n_samples: int
     method: str
+    alignment: float = math.nan
+    gn_eigenvalues: Tensor | None = None
+    coupled_along_gn: Tensor | None = None
+    gamma: float = math.nan
 
 
 # ----------------------------------------------------------------------------- checks
@@ -436,6 +450,41 @@ def _generic_stats(model, X, y, per_sample, q_count, method, chunk_size, want_gr
 # ----------------------------------------------------------------------------- public
 
 
+def _top_eigh(mat: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``(values (k,), vectors (n, k))`` of the ``k`` largest eigenvalues of a symmetric matrix,
+    descending, float64 on the CPU (dense ``eigh`` up to n = 4096, Lanczos beyond)."""
+    n = mat.shape[0]
+    m = mat.detach().cpu().double()
+    if n > 4096 and k < n // 8:
+        from scipy.sparse.linalg import eigsh
+
+        ev, vec = eigsh(m.numpy(), k=k, which="LA", tol=1e-13, v0=np.ones(n))
+        ev, vec = torch.from_numpy(ev.copy()), torch.from_numpy(vec.copy())
+    else:
+        ev, vec = torch.linalg.eigh(m)
+    order = torch.argsort(ev, descending=True)[:k]
+    return ev[order], vec[:, order]
+
+
+def _ch_alignment(gram: Tensor, ell_rep: Tensor, n: int, k: int) -> tuple[float, Tensor, Tensor, float]:
+    """C-H alignment from the Gram (see :class:`DecouplingCheck`): ``(alignment, h (k,), c (k,), gamma)``."""
+    K = 0.5 * (gram + gram.T).detach().cpu().double()
+    d = ell_rep.detach().cpu().double()
+    K2 = K * K
+    dk = d @ K2
+    align = float((dk.sum()) / torch.sqrt(K2.sum() * (dk @ d))) if float(K2.sum()) > 0 and float(dk @ d) > 0 else math.nan
+    h, U = _top_eigh(K / n, min(k, K.shape[0]))
+    c = h * (d[:, None] * U * U).sum(0)
+    pos = (h > 0) & (c > 0)
+    gamma = math.nan
+    if int(pos.sum()) >= 2:
+        lh, lc = torch.log(h[pos]), torch.log(c[pos])
+        lh0 = lh - lh.mean()
+        if float((lh0 * lh0).sum()) > 0:
+            gamma = float((lh0 * (lc - lc.mean())).sum() / (lh0 * lh0).sum())
+    return align, h.clamp_min(0.0), c, gamma
+
+
 def _top_eigs(mat: Tensor, k: int) -> Tensor:
     """Largest ``k`` eigenvalues of a symmetric PSD matrix, descending: dense ``eigvalsh`` for
     small matrices or large ``k``, Lanczos (scipy ``eigsh``) for a few of many."""
@@ -584,6 +633,7 @@ def decoupling_check(
     ratio = torch.where(de > 0, ce / torch.where(de > 0, de, torch.ones_like(de)),
                         torch.full_like(de, math.nan))
     gn = float(sq.sum() / n)
+    align, gn_ev, c_along, gamma = _ch_alignment(gram, s * s, n, top_k)
     return DecouplingCheck(
         coupled_eigenvalues=ce,
         decoupled_eigenvalues=de,
@@ -594,6 +644,10 @@ def decoupling_check(
         ratio=ratio,
         n_samples=n,
         method=used,
+        alignment=align,
+        gn_eigenvalues=gn_ev,
+        coupled_along_gn=c_along,
+        gamma=gamma,
     )
 
 
