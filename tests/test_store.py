@@ -158,3 +158,23 @@ def test_inline_engine_rejects_many_workers():
     with pytest.raises(ConfigError, match="--workers"):
         EngineConfig(workers=0).resolved()
     assert EngineConfig(workers=3).resolved().engine == "dask"
+
+
+@pytest.mark.slow
+def test_many_processes_create_one_store_at_once(tmp_path):
+    """Six processes open the same fresh store at the same instant (after their imports), two
+    rounds: none may fail to switch the file to WAL. Two connections that both switch a fresh
+    file to WAL can deadlock, and SQLite then answers "database is locked" to one of them at once,
+    without its busy handler (seen when two drivers started together)."""
+    script = ("import sys, time; from nnphys.lab.store import Store\n"
+              "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+              "with Store(sys.argv[1]) as s:\n"
+              "    assert s._conn.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'\n")
+    for r in range(2):
+        root = tmp_path / f"r{r}"
+        start = time.time() + 4.0
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(root), str(start)], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(6)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err

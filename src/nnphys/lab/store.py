@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -75,6 +76,24 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, sort_keys=True)
 
 
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode (persistent in the file). Switching the journal mode needs an
+    exclusive lock, and SQLite may answer SQLITE_BUSY at once, without the busy handler, while
+    another process is creating the same file: so retry with jittered back-off until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if not ("locked" in str(e) or "busy" in str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(2 * delay, 0.5)
+
+
 class Store:
     """Results of every study under ``root`` (created on first use)."""
 
@@ -83,9 +102,9 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / DB_NAME
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=60000")
+        _enable_wal(self._conn, timeout=60.0)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._write():
             for stmt in _SCHEMA.strip().split(";"):
                 if stmt.strip():
