@@ -1033,7 +1033,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
                        max(r.arrays["loss"].max() for r in mlps if "loss" in r.arrays)])
         ax.loglog(xs, xs * mlps[0].arrays["trace_cov"][-1] / mlps[0].arrays["loss"][-1], "k--", lw=0.8,
                   label="slope 1")
-        ax.set(xlabel="training loss L", ylabel="𝒩 = tr C_1", title="noise strength vs loss (digits MLP)")
+        ax.set(xlabel="training loss L", ylabel=r"$\mathcal{N} = \mathrm{tr}\, C_1$", title="noise strength vs loss (digits MLP)")
         ax.legend(fontsize=7)
         figs.append(Figure("noise_vs_loss", fig, "Gradient-noise trace against training loss, every epoch"))
     if "scaling" in R:
