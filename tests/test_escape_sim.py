@@ -58,6 +58,17 @@ def test_s1_hitting_times_match_naive_loop(fused):
     np.testing.assert_allclose(fp.times, ref, rtol=0, atol=1e-9)
 
 
+def test_torch_engine_keeps_a_crossing_when_the_chain_diverges_later_in_its_block():
+    """dt = 0.5 on family A: Euler-Maruyama overshoots and many chains reach nan a few steps
+    after crossing, inside the same block; each must still be an event at its first crossing."""
+    A, dt = family_a(1.0, 1.5), 0.5
+    fp = simulate_sde(A, B=1.0, eta=1.0, dt=dt, n_chains=60, t_max=100 * dt, seed=0, crn=True, block=64,
+                      engine="torch")
+    ref = _naive_hits(A, 1.0, dt, 60, 0, 64, 100 * dt, A.w)
+    assert all(h is not None for h in ref) and fp.event.all()
+    np.testing.assert_allclose(fp.times, ref, rtol=0, atol=1e-9)
+
+
 def test_levelset_fused_vs_generic_same_stream():
     q = QuadraticWell.isotropic(1, 0.5, 1.0, 1.3)
     a = simulate_sde(q, B=1.0, eta=0.25, dt=0.01, n_chains=300, t_max=200.0, seed=5, crn=True, engine="torch")

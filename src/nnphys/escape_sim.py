@@ -208,7 +208,9 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
     of :mod:`nnphys.escape_kernels`, float64, its own per-chain random streams, so every chain's path
     is common to all calls with the same seed whatever ``crn``; Eq. 13 in the ``t`` clock with
     Gaussian noise from the minimum, on the CPU only) or ``"auto"`` (compiled when numba is installed
-    and the problem qualifies). ``threads``: threads of the compiled kernel (default: torch's
+    and the problem qualifies). On the compiled path ``dtype``, ``rng_dtype``, ``block`` and
+    ``fused`` (torch-path knobs) are ignored, and ``crn`` always holds; pass ``engine="torch"`` to
+    get them. ``threads``: threads of the compiled kernel (default: torch's
     intra-op thread count, which the lab pins per job)."""
     _check_common(B, eta, n_chains, t_max)
     if engine not in ("auto", "torch", "compiled"):
@@ -273,7 +275,7 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                 else:  # the level-set statistic is the next step's L: compute it once
                     stat[k] = land.loss(z)
         # first hit inside the block
-        anyhit = stat.amax(0) >= thr
+        anyhit = (stat >= thr).any(0)  # not amax: a chain that diverges to nan after crossing keeps its hit
         tt = torch.zeros(m, dtype=torch.float64, device=device)
         cols = anyhit.nonzero()[:, 0]
         if cols.numel() > 0:  # first crossing step, only for the (few) chains that crossed

@@ -125,6 +125,9 @@ class DecouplingCheck:
         coupled_along_gn: ``(top_k,)`` ``c_i = v_iᵀ C v_i`` along ``H``'s eigenvectors ``v_i``.
         gamma: least-squares slope of ``log c_i`` on ``log h_i`` (the exponent of ``C ∝ H^γ`` in
             ``H``'s top eigenspace; exactly 1 under decoupling); nan with fewer than 2 positive pairs.
+            Where ``H`` has repeated eigenvalues (e.g. ``Q`` outputs sharing one Jacobian) the ``c_i``
+            of a repeated group depend on the basis the solver picks, and ``top_k`` may split a group:
+            read ``coupled_along_gn`` per group then (``alignment`` is basis-free).
 
     The ``C``-``H`` quantities need no ``P x P`` matrix: with ``K = J Jᵀ`` the Gram,
     ``D = diag(ℓ)`` and ``K u_i = N h_i u_i``, ``<C, H> = tr(D K²)/N²``, ``||H||² = tr K²/N²``,

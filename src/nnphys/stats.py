@@ -52,3 +52,26 @@ def binom_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     c = (p + z * z / (2 * n)) / den
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return (max(0.0, c - h), min(1.0, c + h))
+
+
+def design_effect(x, cut: float = 0.05) -> float:
+    """Variance inflation of a mean over correlated samples: ``1 + 2 sum_k rho_k``.
+
+    ``x``: ``(S, R)``, ``R`` independent chains of ``S`` equally spaced samples. ``rho_k`` is the
+    lag-``k`` autocorrelation pooled over chains (centred by the grand mean); the sum stops at the
+    first ``rho_k < cut`` or at ``k = S // 4`` (a truncated integrated autocorrelation time). A
+    confidence interval computed as if the ``S R`` samples were independent should be widened by
+    ``sqrt(design_effect)``. Returns 1 for ``S < 2``."""
+    x = np.asarray(x, dtype=float)
+    S = x.shape[0]
+    xc = x - x.mean()
+    v = float((xc * xc).mean())
+    deff = 1.0
+    if S < 2 or v == 0:
+        return deff
+    for k in range(1, max(S // 4, 1) + 1):
+        rho = float((xc[k:] * xc[:-k]).mean()) / v
+        if rho < cut:
+            break
+        deff += 2.0 * rho
+    return deff
