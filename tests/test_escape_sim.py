@@ -183,6 +183,48 @@ def test_s4_rademacher_noise_moments():
         assert set(np.unique(x.numpy()).round(6)) <= {round((2 * k - B) / math.sqrt(B), 6) for k in range(B + 1)}
 
 
+def test_s4_pool_of_two_points_is_the_rademacher_law():
+    """A pool {-1, +1} (B = 3): each draw is (2 Bin(3, 1/2) - 3) / sqrt(3); frequencies of the four
+    values within 5 binomial s.e. over 20000 x 8 draws."""
+    from scipy import stats
+
+    from nnphys.escape_sim import _Noise
+
+    nz = _Noise(20000, 1, 8, 0, torch.float64, "cpu", False, "pool", 3, pool=torch.tensor([[-1.0], [1.0]]))
+    x = nz.draw(torch.arange(20000)).reshape(-1).numpy()
+    n = x.size
+    for k in range(4):
+        p = stats.binom.pmf(k, 3, 0.5)
+        f = np.mean(np.isclose(x, (2 * k - 3) / math.sqrt(3)))
+        assert abs(f - p) < 5 * math.sqrt(p * (1 - p) / n), (k, f, p)
+
+
+def test_s4_pool_is_whitened():
+    """A correlated, shifted 2-D pool: draws have mean 0 and identity covariance (5 s.e.)."""
+    from nnphys.escape_sim import _Noise
+
+    g = torch.Generator().manual_seed(3)
+    pool = torch.randn(500, 2, generator=g, dtype=torch.float64) @ torch.tensor([[2.0, 0.0], [1.5, 0.3]], dtype=torch.float64) + 7.0
+    xi = _Noise(4000, 2, 16, 1, torch.float64, "cpu", False, "pool", 2, pool=pool).draw(torch.arange(4000))
+    x = xi.reshape(-1, 2).numpy()
+    n = x.shape[0]
+    assert np.all(np.abs(x.mean(0)) < 5 / math.sqrt(n))
+    np.testing.assert_allclose(np.cov(x.T), np.eye(2), atol=5 * math.sqrt(2 / n))
+
+
+def test_s4_pool_of_gaussian_samples_matches_gaussian_s4():
+    """A pool of 5000 standard normals behaves like Gaussian noise: mean level-set passage times of
+    the two oracles (2000 chains each, uncensored) within 3.5 combined s.e."""
+    q = QuadraticWell.isotropic(1, 0.5, 1.0, 1.5)
+    pool = torch.randn(5000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kw = dict(B=1, eta=0.1, n_chains=2000, max_steps=20000, seed=5)
+    a = simulate_sgd_oracle(q, noise_kind="pool", pool=pool, **kw)
+    b = simulate_sgd_oracle(q, **kw)
+    assert a.n_events == b.n_events == 2000
+    se = math.sqrt(a.times.var() / a.n + b.times.var() / b.n)
+    assert abs(a.times.mean() - b.times.mean()) < 3.5 * se
+
+
 def test_minibatch_indices_distinct_and_uniform():
     g = torch.Generator().manual_seed(0)
     idx = minibatch_indices(g, 5000, 20, 6)
@@ -237,7 +279,9 @@ def test_stationary_student_t_phi_within_3_percent():
 
 
 @pytest.mark.parametrize("kw", [dict(dt=0.0), dict(eta=0.0), dict(eta=-0.1), dict(B=0.0), dict(n_chains=0),
-                                dict(noise="bogus"), dict(clock="x"), dict(engine="jit")])
+                                dict(noise="bogus"), dict(clock="x"), dict(engine="jit"),
+                                dict(noise_kind="pool"), dict(noise_kind="pool", pool=torch.ones(5, 1)),
+                                dict(noise_kind="pool", pool=torch.randn(5, 2))])
 def test_simulator_bad_input(kw):
     base = dict(B=1.0, eta=0.1, dt=0.01, n_chains=10, t_max=1.0, seed=0)
     with pytest.raises(ConfigError):

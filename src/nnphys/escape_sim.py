@@ -162,29 +162,51 @@ def _event_spec(land, event: str, dt: float, B: float, eta: float, correction: b
     raise ConfigError("landscape", f"unsupported landscape {type(land).__name__}")
 
 
+def _whiten_pool(pool: torch.Tensor, P: int) -> torch.Tensor:
+    """``(M, P)`` pool centred and whitened to identity covariance (population, 1/M), so that a draw
+    from it has the covariance of a standard normal; the step scales it by ``H*^(1/2)``."""
+    pool = torch.as_tensor(pool, dtype=torch.float64)
+    if pool.ndim == 1:
+        pool = pool[:, None]
+    if pool.ndim != 2 or pool.shape[1] != P or pool.shape[0] < 2:
+        raise ConfigError("pool", f"needs shape (M >= 2, {P}) (got {tuple(pool.shape)})")
+    pc = pool - pool.mean(0)
+    cov = pc.T @ pc / pc.shape[0]
+    try:
+        chol = torch.linalg.cholesky(cov)
+    except RuntimeError:
+        raise ConfigError("pool", "its covariance is singular: the pool must span all P directions") from None
+    return torch.linalg.solve_triangular(chol, pc.T, upper=False).T
+
+
 class _Noise:
     """Block-wise normal draws, either for the surviving chains only or (``crn``) for all chains
     followed by a gather, so that each chain's stream is independent of the others' fate."""
 
     def __init__(self, R: int, P: int, block: int, seed: int, dtype, device, crn: bool, kind: str, B: int,
-                 rng_dtype=None):
+                 rng_dtype=None, pool: torch.Tensor | None = None):
         self.g = torch.Generator(device=device).manual_seed(int(seed))
         self.R, self.P, self.block, self.dtype, self.device = R, P, block, dtype, device
         self.crn, self.kind, self.B = crn, kind, B
         self.rng_dtype = dtype if rng_dtype is None else rng_dtype
+        self.pool = None if pool is None else _whiten_pool(pool, P).to(device=device, dtype=dtype)
 
     def draw(self, alive: torch.Tensor, K: int | None = None) -> torch.Tensor:
         m = self.R if self.crn else alive.numel()
         shape = (self.block if K is None else K, m, self.P)
         if self.kind == "gaussian":
             xi = torch.randn(shape, generator=self.g, dtype=self.rng_dtype, device=self.device).to(self.dtype)
+        elif self.kind == "pool":
+            # sqrt(B) x the mean of B rows drawn uniformly, with replacement, from the whitened pool
+            idx = torch.randint(0, self.pool.shape[0], (*shape[:2], self.B), generator=self.g, device=self.device)
+            xi = self.pool[idx].sum(-2) / math.sqrt(self.B)
         elif self.kind == "rademacher":
             # mean of B Rademacher draws, scaled to unit variance: (2 Bin(B, 1/2) - B) / sqrt(B)
             cnt = torch.full(shape, float(self.B), dtype=self.dtype, device=self.device)
             k = torch.binomial(cnt, torch.full_like(cnt, 0.5), generator=self.g)
             xi = (2 * k - self.B) / math.sqrt(self.B)
         else:
-            raise ConfigError("noise_kind", f"must be 'gaussian' or 'rademacher' (got {self.kind!r})")
+            raise ConfigError("noise_kind", f"must be 'gaussian', 'rademacher' or 'pool' (got {self.kind!r})")
         return xi[:, alive] if self.crn else xi
 
 
@@ -193,7 +215,8 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                  event: str = "auto", noise: str = "eq13", clock: str = "t", correction: bool = False,
                  crn: bool = False, block: int = 64, dtype=torch.float64, device="cpu",
                  noise_kind: str = "gaussian", start: torch.Tensor | None = None, fused: bool = True,
-                 rng_dtype=None, engine: str = "auto", threads: int | None = None) -> FirstPassage:
+                 rng_dtype=None, engine: str = "auto", threads: int | None = None,
+                 pool: torch.Tensor | None = None) -> FirstPassage:
     """First passage of Eq. 13 (S1), Eq. 15 (S2, ``clock="tau"``, ``dt`` is then ``dtau``) or the
     exact-covariance SDE (S3, ``noise="exact"``) from the minimum of ``land`` to its escape event
     (``DoubleWell``: the other minimum, or ``event="saddle"``; ``QuadraticWell``: ``L >= c L*``).
@@ -235,7 +258,11 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                                   threads=threads)
     z = (land.start(R, dtype, device) if start is None else start.to(device=device, dtype=dtype).clone())
     hsq = torch.as_tensor(np.sqrt(land.hess_diag_full), dtype=dtype, device=device)
-    rng = _Noise(R, P + (noise == "exact"), block, seed, dtype, device, crn, noise_kind, int(B), rng_dtype)
+    if (noise_kind == "pool") != (pool is not None):
+        raise ConfigError("pool", "give a pool exactly when noise_kind='pool'")
+    if noise_kind == "pool" and noise != "eq13":
+        raise ConfigError("noise_kind", "the pool noise exists for Eq. 13 noise only")
+    rng = _Noise(R, P + (noise == "exact"), block, seed, dtype, device, crn, noise_kind, int(B), rng_dtype, pool)
     alive = torch.arange(R, device=device)
     times = torch.full((R,), float("nan"), dtype=torch.float64, device=device)
     tcur = torch.zeros(R, dtype=torch.float64, device=device) if clock == "tau" else None
@@ -375,10 +402,14 @@ def _fused_block_1d(land, z: torch.Tensor, xi: torch.Tensor, out: torch.Tensor, 
 
 def simulate_sgd_oracle(land, *, B: int, eta: float, n_chains: int, max_steps: int, seed: int,
                         noise_kind: str = "gaussian", noise: str = "eq13", crn: bool = False,
-                        device="cpu", dtype=torch.float64, block: int = 64, engine: str = "auto") -> FirstPassage:
+                        device="cpu", dtype=torch.float64, block: int = 64, engine: str = "auto",
+                        pool: torch.Tensor | None = None) -> FirstPassage:
     """S4, the synthetic-SGD oracle: ``z <- z - eta (grad L + sqrt(2L) xi_B)`` with ``xi_B`` the
-    mean of ``B`` zero-mean draws of covariance ``H*`` (``noise_kind``: ``"gaussian"`` or
-    ``"rademacher"``, i.e. ``H*^(1/2) r``); ``noise="exact"`` adds the rank-one regression term.
+    mean of ``B`` zero-mean draws of covariance ``H*`` (``noise_kind``: ``"gaussian"``,
+    ``"rademacher"``, i.e. ``H*^(1/2) r``, or ``"pool"``: ``H*^(1/2) p`` with ``p`` drawn uniformly
+    from the rows of ``pool`` ``(M, P)`` after centring and whitening, e.g. the per-sample gradients
+    of a data set at its minimum, which keeps the data's noise shape and only that);
+    ``noise="exact"`` adds the rank-one regression term.
     It is Euler-Maruyama with ``dt = eta`` and a chosen noise law; the hitting step is the
     definition (no monitoring correction). Times are ``t = eta k``. ``engine``: as in
     :func:`simulate_sde` (the compiled kernel covers the 1-D Gaussian case)."""
@@ -386,7 +417,7 @@ def simulate_sgd_oracle(land, *, B: int, eta: float, n_chains: int, max_steps: i
         raise ConfigError("B", f"must be an integer >= 1 (got {B})")
     return simulate_sde(land, B=B, eta=eta, dt=eta, n_chains=n_chains, t_max=max_steps * eta, seed=seed,
                         noise=noise, crn=crn, device=device, dtype=dtype, block=block, noise_kind=noise_kind,
-                        engine=engine)
+                        engine=engine, pool=pool)
 
 
 # --------------------------------------------------------------------------- S5
