@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from scipy import stats as st
 
-from nnphys import escape_kernels
 from nnphys.errors import ConfigError
 from nnphys.escape_landscapes import DoubleWell, QuadraticWell
 
@@ -253,7 +252,7 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
     why_not = _compiled_refusal(land, clock, noise, noise_kind, start, device)
     if engine == "compiled" and why_not:
         raise ConfigError("engine", f"the compiled kernel does not cover this problem: {why_not}")
-    if engine == "compiled" or (engine == "auto" and not why_not and escape_kernels.available()):
+    if engine == "compiled" or (engine == "auto" and not why_not and _kernels().available()):
         return _simulate_compiled(land, kind, thr, B=B, eta=eta, dt=dt, n_chains=R, t_max=t_max, seed=seed,
                                   threads=threads)
     z = (land.start(R, dtype, device) if start is None else start.to(device=device, dtype=dtype).clone())
@@ -334,6 +333,14 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
                         t_max=float(t_cens))
 
 
+def _kernels():
+    """:mod:`nnphys.escape_kernels`, imported on first use: importing numba costs about 0.4 s, which
+    every CLI call that merely lists the studies would otherwise pay."""
+    from nnphys import escape_kernels
+
+    return escape_kernels
+
+
 def _compiled_refusal(land, clock, noise, noise_kind, start, device) -> str:
     """Why the compiled kernel cannot run this problem ("" when it can)."""
     if clock != "t" or noise != "eq13" or noise_kind != "gaussian":
@@ -356,11 +363,11 @@ def _simulate_compiled(land, kind: str, thr: float, *, B, eta, dt, n_chains, t_m
         # coordinates are simulated
         h = land.curvatures
         curv = 4.0 * h / land.h_star
-        steps = escape_kernels.first_passage_steps("double_well", noise=np.sqrt(2 * eta / B * dt * h), curv=curv,
-                                                   delta_L=land.delta_L, w=land.w, **kw)
+        steps = _kernels().first_passage_steps("double_well", noise=np.sqrt(2 * eta / B * dt * h), curv=curv,
+                                               delta_L=land.delta_L, w=land.w, **kw)
     else:
         h = np.asarray(land.h, dtype=np.float64)
-        steps = escape_kernels.first_passage_steps("quadratic", noise=np.sqrt(2 * eta / B * dt * h), curv=h, **kw)
+        steps = _kernels().first_passage_steps("quadratic", noise=np.sqrt(2 * eta / B * dt * h), curv=h, **kw)
     event = steps >= 0
     t_cens = float(n_steps * dt)
     times = np.where(event, steps * dt, t_cens)
