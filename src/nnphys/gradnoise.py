@@ -630,13 +630,13 @@ def decoupling_check(
     big_l = float(ell.mean())
     s = ell.sqrt().repeat_interleave(q_count).to(gram.device)
     coupled = (s[:, None] * gram * s[None, :]) / n
-    decoupled = big_l * gram / n
     ce = _top_eigs(0.5 * (coupled + coupled.T), top_k)
-    de = _top_eigs(0.5 * (decoupled + decoupled.T), top_k)
+    # the decoupled matrix is L times the Gauss-Newton one: its spectrum comes with the C-H eigenpairs
+    align, gn_ev, c_along, gamma = _ch_alignment(gram, s * s, n, top_k)
+    de = big_l * gn_ev
     ratio = torch.where(de > 0, ce / torch.where(de > 0, de, torch.ones_like(de)),
                         torch.full_like(de, math.nan))
     gn = float(sq.sum() / n)
-    align, gn_ev, c_along, gamma = _ch_alignment(gram, s * s, n, top_k)
     return DecouplingCheck(
         coupled_eigenvalues=ce,
         decoupled_eigenvalues=de,
