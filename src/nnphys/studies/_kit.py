@@ -1,0 +1,222 @@
+"""The study kit: what every study's analysis and figures share.
+
+- :class:`ClaimBook` builds :class:`~nnphys.studies.base.Claim` objects from a study's ``CLAIMS``
+  table (statement and tag come from there, so a claim's wording lives in one place);
+- :class:`Missing` is the one exception an analysis may turn into ``inconclusive``: it names the
+  data that is missing. Every other exception is a bug and propagates (:meth:`ClaimBook.guard`);
+- verdict rules: :func:`band_verdict` (the three-way CI-in-band rule), :func:`all_of`,
+  :func:`significant`, :func:`spearman`, :func:`spearman_test`;
+- result grouping: :func:`by_kind`, :func:`need`;
+- figure helpers: :func:`subplots` (legends >= 8 pt), :func:`errorbar`, :func:`band`,
+  :func:`mark_diverged`, :func:`log_ticks`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+from nnphys.stats import mean_se, significant, spearman  # noqa: F401  (re-exported)
+from nnphys.studies.base import Claim, ClaimInfo, Result, Verdict
+
+__all__ = [
+    "ClaimBook", "Missing", "band_verdict", "all_of", "significant", "spearman", "spearman_test",
+    "mean_se", "fnum", "by_kind", "need", "subplots", "errorbar", "band", "mark_diverged", "log_ticks",
+    "legend", "LEGEND_PT",
+]
+
+
+# ================================================================================================
+# claims
+# ================================================================================================
+
+
+class Missing(Exception):
+    """Raised inside a claim function when data it needs is absent (jobs missing, failed or
+    diverged). :meth:`ClaimBook.guard` turns it into an ``inconclusive`` claim that says what."""
+
+    def __init__(self, what: str):
+        self.what = what
+        super().__init__(what)
+
+
+class ClaimBook:
+    """Claim builders bound to a study's ``CLAIMS`` table (``{id: ClaimInfo}``)."""
+
+    def __init__(self, claims: Mapping[str, ClaimInfo]):
+        self.claims = claims
+
+    def make(self, cid: str, verdict: Verdict, evidence: dict[str, Any], summary: str = "") -> Claim:
+        info = self.claims[cid]
+        return Claim(cid, info.statement, info.tag, verdict, evidence, summary)
+
+    def holds_if(self, cid: str, ok: bool | None, evidence: dict[str, Any], summary: str = "") -> Claim:
+        """``holds`` when ``ok``, ``fails`` when not, ``inconclusive`` when ``ok is None``."""
+        verdict: Verdict = "inconclusive" if ok is None else ("holds" if ok else "fails")
+        return self.make(cid, verdict, evidence, summary)
+
+    def inconclusive(self, cid: str, why: str, **evidence: Any) -> Claim:
+        return self.make(cid, "inconclusive", {"reason": why, **evidence}, why)
+
+    def missing(self, cid: str, what: str) -> Claim:
+        return self.make(cid, "inconclusive", {"missing": what}, f"no data: {what}")
+
+    def guard(self, cid: str, fn: Callable[..., Claim], *args: Any, **kwargs: Any) -> Claim:
+        """``fn(*args, **kwargs)``; a :class:`Missing` becomes ``inconclusive`` naming what is
+        missing. Any other exception propagates: an analysis bug must not look like a result."""
+        try:
+            return fn(*args, **kwargs)
+        except Missing as e:
+            return self.missing(cid, e.what)
+
+
+# ================================================================================================
+# verdict rules
+# ================================================================================================
+
+
+def band_verdict(lo: float, hi: float, band_lo: float, band_hi: float) -> Verdict:
+    """The three-way rule for a confidence interval ``[lo, hi]`` against a band:
+    ``holds`` if the CI lies inside the band, ``fails`` if it lies wholly outside, else
+    ``inconclusive``. A non-finite end makes it ``inconclusive``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "inconclusive"
+    if lo > hi:
+        lo, hi = hi, lo
+    if band_lo <= lo and hi <= band_hi:
+        return "holds"
+    if hi < band_lo or lo > band_hi:
+        return "fails"
+    return "inconclusive"
+
+
+def all_of(verdicts: Iterable[Verdict]) -> Verdict:
+    """Conjunction of verdicts: ``fails`` if any fails, ``holds`` if all hold (and there is at
+    least one), else ``inconclusive``."""
+    vs = list(verdicts)
+    if any(v == "fails" for v in vs):
+        return "fails"
+    if vs and all(v == "holds" for v in vs):
+        return "holds"
+    return "inconclusive"
+
+
+def spearman_test(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Spearman's rho and its two-sided p-value (exact permutation p for n <= 9, else the
+    t approximation). ``(nan, nan)`` when either input is constant or n < 3."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    if len(x) <= 9:
+        res = _st.spearmanr(x, y)
+        rho = float(res.statistic)
+        perm = _st.permutation_test((y,), lambda yy: _st.spearmanr(x, yy).statistic,
+                                    permutation_type="pairings", n_resamples=np.inf)
+        return rho, float(perm.pvalue)
+    res = _st.spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def fnum(v: Any, nd: int = 5) -> Any:
+    """A JSON-able rounded number; ``None`` stays ``None``, nan/inf stay floats."""
+    if v is None:
+        return None
+    v = float(v)
+    return round(v, nd) if math.isfinite(v) else v
+
+
+# ================================================================================================
+# results
+# ================================================================================================
+
+
+def by_kind(results: Iterable[Result], key: str = "kind", ok_only: bool = True) -> dict[str, list[Result]]:
+    """Results grouped by ``params[key]`` (done ones only unless ``ok_only=False``)."""
+    out: dict[str, list[Result]] = {}
+    for r in results:
+        if r.ok or not ok_only:
+            out.setdefault(r.params.get(key, "?"), []).append(r)
+    return out
+
+
+def need(groups: Mapping[str, list[Result]], kind: str) -> list[Result]:
+    """``groups[kind]``, or :class:`Missing` naming the kind when there are none."""
+    rs = groups.get(kind)
+    if not rs:
+        raise Missing(f"{kind} jobs (none done)")
+    return rs
+
+
+# ================================================================================================
+# figures
+# ================================================================================================
+
+LEGEND_PT = 8  # the smallest legend font the report accepts
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.2, **kw: Any):
+    """``(fig, axes)`` with the lab's sizes: ``width`` x ``height`` inches per panel, legend and
+    tick labels >= 8 pt, constrained layout. ``axes`` is always a flat array."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"legend.fontsize": LEGEND_PT, "xtick.labelsize": LEGEND_PT,
+                         "ytick.labelsize": LEGEND_PT, "axes.labelsize": 9, "axes.titlesize": 9}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                                 layout="constrained", squeeze=False, **kw)
+    return fig, axes.ravel()
+
+
+def legend(ax, **kw: Any):
+    """``ax.legend`` at >= 8 pt (unless a larger size is asked for)."""
+    kw["fontsize"] = max(float(kw.get("fontsize", LEGEND_PT)), LEGEND_PT)
+    return ax.legend(**kw)
+
+
+def errorbar(ax, x, mean, se=None, *, z: float = 1.0, **kw: Any):
+    """Points with ``z * se`` error bars; non-finite means are skipped (mark them with
+    :func:`mark_diverged`)."""
+    x, mean = np.asarray(x, float), np.asarray(mean, float)
+    se = np.zeros_like(mean) if se is None else np.nan_to_num(np.asarray(se, float), nan=0.0)
+    keep = np.isfinite(mean) & np.isfinite(x)
+    kw.setdefault("capsize", 2)
+    kw.setdefault("marker", "o")
+    kw.setdefault("ms", 4)
+    return ax.errorbar(x[keep], mean[keep], yerr=z * se[keep], **kw)
+
+
+def band(ax, x, lo, hi, *, alpha: float = 0.2, **kw: Any):
+    """A shaded band between ``lo`` and ``hi`` (e.g. mean +- se over seeds)."""
+    x, lo, hi = np.asarray(x, float), np.asarray(lo, float), np.asarray(hi, float)
+    keep = np.isfinite(lo) & np.isfinite(hi)
+    return ax.fill_between(x[keep], lo[keep], hi[keep], alpha=alpha, lw=0, **kw)
+
+
+def mark_diverged(ax, x, y, *, label: str | None = "diverged", **kw: Any):
+    """Diverged or censored runs as red crosses at ``(x, y)`` (``y`` e.g. the axis top), so a
+    missing point is visible instead of vanishing."""
+    x, y = np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float))
+    if x.size == 0:
+        return None
+    kw.setdefault("color", "red")
+    kw.setdefault("marker", "x")
+    kw.setdefault("s", 30)
+    kw.setdefault("zorder", 5)
+    return ax.scatter(x, y, label=label, **kw)
+
+
+def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:
+    """Log-scaled ``axis`` with major ticks labelled at ``values`` and no minor labels."""
+    from matplotlib.ticker import NullFormatter
+
+    vals = sorted({float(v) for v in values if v is not None and float(v) > 0})
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if vals:
+        (ax.set_xticks if axis == "x" else ax.set_yticks)(vals, [f"{v:g}" for v in vals])
+    a.set_minor_formatter(NullFormatter())
