@@ -95,3 +95,14 @@ def test_guard_turns_only_missing_into_inconclusive():
         book.guard("C1", buggy)
     with pytest.raises(Missing):
         need({}, "x")
+
+
+def test_take_members_reindexes_only_member_lists():
+    from nnphys.studies._kit import resample_result, take_members
+
+    m = {"err": [0.1, 0.2, 0.3], "depths": [1, 2], "final": {"e": np.array([1.0, 2.0, 3.0])}, "n": 3}
+    out = take_members(m, np.array([2, 2, 0]), 3)
+    assert out["err"] == [0.3, 0.3, 0.1] and out["depths"] == [1, 2] and out["n"] == 3
+    assert out["final"]["e"].tolist() == [3.0, 3.0, 1.0]
+    r = resample_result(Result("k", {}, "done", m), np.array([1, 1, 1]), 3)
+    assert r.metrics["err"] == [0.2, 0.2, 0.2] and m["err"] == [0.1, 0.2, 0.3]

@@ -24,7 +24,7 @@ from nnphys.studies.base import Claim, ClaimInfo, Result, Verdict
 
 __all__ = [
     "ClaimBook", "Missing", "band_verdict", "all_of", "significant", "spearman", "spearman_test",
-    "mean_se", "fnum", "by_kind", "need", "subplots", "errorbar", "band", "mark_diverged", "log_ticks",
+    "mean_se", "fnum", "by_kind", "need", "take_members", "resample_result", "subplots", "errorbar", "band", "mark_diverged", "log_ticks",
     "legend", "LEGEND_PT",
 ]
 
@@ -140,6 +140,28 @@ def by_kind(results: Iterable[Result], key: str = "kind", ok_only: bool = True) 
         if r.ok or not ok_only:
             out.setdefault(r.params.get(key, "?"), []).append(r)
     return out
+
+
+def take_members(obj: Any, idx: np.ndarray, n_members: int) -> Any:
+    """``obj`` with every list (or 1-D array) of length ``n_members`` re-indexed by ``idx``,
+    recursing into dicts and into lists of other lengths. For bootstrap resampling of the seeds
+    (members) of an ensemble job's metrics: ``take_members(r.metrics, idx, len(seeds))``."""
+    if isinstance(obj, dict):
+        return {k: take_members(v, idx, n_members) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray) and obj.ndim >= 1 and obj.shape[0] == n_members:
+        return obj[idx]
+    if isinstance(obj, list):
+        if len(obj) == n_members:
+            return [obj[int(i)] for i in idx]
+        return [take_members(v, idx, n_members) for v in obj]
+    return obj
+
+
+def resample_result(r: Result, idx: np.ndarray, n_members: int) -> Result:
+    """A copy of ``r`` whose member-indexed metrics are re-indexed by ``idx`` (arrays untouched)."""
+    import dataclasses
+
+    return dataclasses.replace(r, metrics=take_members(r.metrics, idx, n_members))
 
 
 def need(groups: Mapping[str, list[Result]], kind: str) -> list[Result]:

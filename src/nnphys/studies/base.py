@@ -13,7 +13,13 @@ A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` wi
 - ``analyse(spec, results) -> list[Claim]``: verdicts with evidence. It receives the spec too
   (unlike the first DESIGN draft) because the pass criteria depend on it and because one store
   may hold results of several specs of the same study;
-- ``figures(spec, results) -> list[Figure]``.
+- ``figures(spec, results) -> list[Figure]``;
+- ``resample(results, rng) -> list[Result]`` (optional): the same results with the seeds drawn
+  with replacement (e.g. ensemble members re-indexed by one draw shared by every job of a seed
+  grid, see :func:`nnphys.studies._kit.take_members`). The report's verdict-stability bootstrap
+  calls ``analyse(spec, resample(results, rng))`` a few hundred times, so it must be cheap and
+  must not touch arrays on disk unless the claims need them. ``None``: the study's verdicts are
+  not computed from seeds (or it has not said how), and its stability is reported as n/a.
 
 ``claims`` maps each claim id to its one-line statement and tag, for ``nnphys list``.
 """
@@ -141,6 +147,7 @@ class Study:
     claims: dict[str, ClaimInfo]
     schema_version: int = 1
     description: str = ""
+    resample: Callable[[list[Result], np.random.Generator], list[Result]] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)
