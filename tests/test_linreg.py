@@ -205,7 +205,7 @@ def test_prop1_monte_carlo_both_schemes():
     rng = np.random.default_rng(0)
     G = rng.standard_normal((12, 3)) + np.array([1.0, 0, 0])
     gbar = G.mean(0)
-    gen = L._Rng(1, torch.device("cpu"))
+    gen = L.SimRng(1, torch.device("cpu"))
     for repl in (True, False):
         idx = L.sample_batches(40000, 12, 5, repl, gen).numpy()
         if not repl:
@@ -217,7 +217,7 @@ def test_prop1_monte_carlo_both_schemes():
 
 
 def test_without_replacement_sampler_is_uniform():
-    gen = L._Rng(3, torch.device("cpu"))
+    gen = L.SimRng(3, torch.device("cpu"))
     for N, S in [(10, 3), (20, 15)]:  # Floyd branch and sort branch
         idx = L.sample_batches(20000, N, S, False, gen).numpy()
         assert all(len(set(r)) == S for r in idx[:500])

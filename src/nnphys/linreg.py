@@ -811,7 +811,7 @@ def moment_oracle_finite(X, y, lam, S: int, mu: float = 0.0, gamma: float = 0.0,
 # ----------------------------------------------------------------------------- simulator
 
 
-class _Rng:
+class SimRng:
     """Seeded draws for the simulators: numpy's ziggurat on the CPU (torch's float64 ``randn``
     is several times slower there), a ``torch.Generator`` on other devices. float64."""
 
@@ -845,7 +845,7 @@ class _Rng:
                                                 device=self.device), generator=self.tg) * 2
 
 
-def sample_batches(n_chains: int, N: int, S: int, replacement: bool, rng: "_Rng") -> torch.Tensor:
+def sample_batches(n_chains: int, N: int, S: int, replacement: bool, rng: "SimRng") -> torch.Tensor:
     """Minibatch indices ``(R, S)`` for R chains in one call: i.i.d. uniform (with replacement),
     or S distinct indices per chain (a uniform S-subset), by vectorised Floyd sampling
     (``O(R S²)``, S steps) when ``S² <= 4N``, else the S smallest of R x N uniform keys."""
@@ -984,7 +984,7 @@ def simulate_online(A, lam, S: int, sigma2: float = 1.0, *, mu: float = 0.0, Gam
         lmin = np.linalg.eigvalsh(Lam @ (K + Gm)).min()
         burn_in = int(math.ceil(5 / max(lmin, 1e-12)))
     dev = torch.device(device)
-    g = _Rng(seed, dev)
+    g = SimRng(seed, dev)
     t = lambda M: torch.as_tensor(M, dtype=torch.float64, device=dev)  # noqa: E731
     Ah, Bh = t(linalg.sqrtm(A).real), t(linalg.sqrtm(Bn).real) if B_input is not None else None
     ut, ws, Gt, Lam_t = t(uu), t(w_star), t(Gm), t(Lam)
@@ -1066,7 +1066,7 @@ def simulate_finite(X, y, lam, S: int, *, mu: float = 0.0, gamma: float = 0.0,
         lmin = ev[ev > 1e-9 * ev.max()].min()
         burn_in = int(math.ceil(5 / lmin))
     dev = torch.device(device)
-    g = _Rng(seed, dev)
+    g = SimRng(seed, dev)
     t = lambda M: torch.as_tensor(M, dtype=torch.float64, device=dev)  # noqa: E731
     Xt, yt, ws, Lam_t = t(Xn), t(yn), t(w_star), t(Lam)
     R = int(n_chains)

@@ -31,9 +31,12 @@ from pydantic import Field, model_validator
 from scipy import stats as st
 
 from nnphys import escape as E
+from nnphys.digits_noise import DigitsNoiseConfig, decoupling_by_epoch, late_slope, run_digits_noise
 from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
 from nnphys.escape_sim import sample_sde, sample_sgd, simulate_sde, simulate_sgd, simulate_sgd_oracle
+from nnphys.seeding import derive
 from nnphys.stats import design_effect
+from nnphys.studies._kit import ClaimBook, Missing, all_of, band_verdict, by_kind, need
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, PosFloat, PosInt
 
 # ================================================================================================
@@ -44,7 +47,7 @@ from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySp
 class Spec(StudySpec):
     """Fields carry their provenance tag: [paper], [derived] (spec Sec. 11/12) or [default] (ours)."""
 
-    seed: int = Field(0, ge=0, le=2**31, description="[default] base seed; job k uses seed * 1000 + k")
+    seed: int = Field(0, ge=0, le=2**31, description="[default] base seed; a job's seed is derive(seed, kind, its swept values) (nnphys.seeding)")
     chains: int = Field(2000, ge=20, le=10**7, description="[default] SDE chains per Monte Carlo run (Sec. 10: >= 1000)")
     sde_chains: int = Field(20_000, ge=20, le=10**8, description="[default] chains of the 1-D Eq. 13 runs (T3 level set, T5 family A): cheap on the compiled kernel")
     dt: float = Field(0.01, gt=0, le=0.1, description="[default] Euler-Maruyama step (units of 1/h*) for S1-S3")
@@ -164,16 +167,33 @@ def jobs(spec: Spec) -> list[dict[str, Any]]:
                     "samples": spec.sgd_samples, "device": spec.device})
     out.append({"kind": "instability", "ratio": spec.nc_ratio, "ns": spec.nc_ns, "times": spec.nc_times,
                 "chains": spec.chains // 2, **common})
-    out.append({"kind": "mlp", "width": spec.mlp_width, "epochs": spec.mlp_epochs, "lr": spec.mlp_lr,
-                "batch": spec.mlp_batch, "top_k": spec.mlp_top_k, "n_train": spec.mlp_n_train, "device": spec.device,
-                "ch_alignment": True})  # part of the key: stores from before the C-H print rerun this job
+    out.append({"kind": "mlp", "member": 0, "width": spec.mlp_width, "epochs": spec.mlp_epochs, "lr": spec.mlp_lr,
+                "batch": spec.mlp_batch, "top_k": spec.mlp_top_k, "n_train": spec.mlp_n_train, "device": spec.device})
     for c in spec.gap_cs:
         out.append({"kind": "gap", "c": c, "B": spec.gap_B, "eta": spec.gap_eta, "N": spec.gap_N,
                     "chains": spec.gap_chains, "t_max": spec.gap_t_max, **common, "dt": 2 * spec.dt,
                     "s4_pool": True})
-    for k, j in enumerate(out):
-        j["seed"] = spec.seed * 1000 + k
+    for j in out:
+        j["seed"] = derive(spec.seed, j["kind"], *_seed_labels(j))
+        if j["kind"] == "gap":  # Table 3: one data set shared by every c (its own stream)
+            j["data_seed"] = derive(spec.seed, "gap", "data")
     return out
+
+
+def _seed_labels(job: dict[str, Any]) -> tuple:
+    """The values that tell a job apart from the others of its kind (never its position)."""
+    kind = job["kind"]
+    if kind == "levelset":
+        return (float(job["dt"]), bool(job["correction"]))
+    if kind in ("family_a", "gap"):
+        return (float(job["c"]),)
+    if kind == "family_b":
+        return (int(job["n"]), float(job["c"]))
+    if kind == "phi_sgd":
+        return (float(job["eta"]),)
+    if kind == "mlp":  # member 0 of minibatch-noise's MLP seeds: one run, the same numbers in both studies
+        return (0,)
+    return ()
 
 
 # ================================================================================================
@@ -269,8 +289,10 @@ def _run_symmetry(job: dict) -> dict:
     # genuine SGD on family C with y -> sqrt(lambda) y, common minibatch indices
     sgd_steps = []
     for lam in job["delta_Ls"]:
-        lr = LinearRegression.sample(job["gap_N"], 1, seed=job["seed"], scale=lam, device=job["device"])
-        fp = simulate_sgd(lr, B=1, eta=0.1, n_chains=max(job["chains"] // 5, 10), max_steps=1500, seed=job["seed"] + 1,
+        lr = LinearRegression.sample(job["gap_N"], 1, seed=derive(job["seed"], "data"), scale=lam,
+                                     device=job["device"])
+        fp = simulate_sgd(lr, B=1, eta=0.1, n_chains=max(job["chains"] // 5, 10), max_steps=1500,
+                          seed=derive(job["seed"], "sgd"),
                           event=lambda th, lr=lr: lr.loss(th) >= 1.5 * lr.L_star, start=lr.theta_star, crn=True)
         sgd_steps.append(np.where(fp.event, np.rint(fp.times / 0.1), -1).astype(np.int64))
     sgd_same = np.all(np.stack(sgd_steps) == sgd_steps[0], axis=0)
@@ -316,12 +338,12 @@ def _run_phi_sde(job: dict) -> dict:
 
 def _run_phi_sgd(job: dict) -> dict:
     out = []
-    lr = LinearRegression.sample(job["N"], 1, seed=job["seed"], device=job["device"])
+    lr = LinearRegression.sample(job["N"], 1, seed=derive(job["seed"], "data"), device=job["device"])
     h = float(lr.curvatures[0])
     for B in job["Bs"]:
         eta = job["eta"]
         th = sample_sgd(lr, B=B, eta=eta, n_chains=job["chains"], burn_in_steps=int(20 / eta) + 100,
-                        n_samples=job["samples"], every=100, seed=job["seed"] + B, start=lr.theta_star)
+                        n_samples=job["samples"], every=100, seed=derive(job["seed"], "B", B), start=lr.theta_star)
         z = (th - lr.theta_star).reshape(-1).cpu().numpy()
         if not np.all(np.isfinite(z)):
             out.append({"B": B, "eta": eta, "phi_fit": float("nan"), "diverged": True})
@@ -341,7 +363,7 @@ def _run_instability(job: dict) -> dict:
     for n in job["ns"]:
         well = QuadraticWell.isotropic(n, 0.5, 1.0, 2.0)
         z = sample_sde(well, B=r, eta=1.0, dt=job["dt"], n_chains=job["chains"], burn_in=t1, n_samples=2,
-                       every=t2 - t1, seed=job["seed"] + n, device=job["device"])
+                       every=t2 - t1, seed=derive(job["seed"], "n", n), device=job["device"])
         logL = torch.log1p((z * z).sum(-1)).cpu().numpy()  # log(L / L*), L = 1/2 + |z|^2 / 2
         m = logL.mean(1)
         se = logL.std(1, ddof=1) / math.sqrt(logL.shape[1])
@@ -354,61 +376,21 @@ def _run_instability(job: dict) -> dict:
 
 
 def _run_mlp(job: dict) -> dict:
-    try:
-        from nnphys.gradnoise import decoupling_check, gradient_noise
-    except ImportError:  # pragma: no cover - the meter is another module of this package
-        return {"unavailable": "gradient-noise meter unavailable"}
-    from nnphys.data import load_digits
+    """T9, T9b: the shared digits-MLP experiment (:mod:`nnphys.digits_noise`), probed at init,
+    ``epochs // 10`` and the end (spec §13 exp. 1: init, 50 and 500 epochs)."""
+    return run_digits_noise(mlp_config(job))
 
-    device = torch.device(job["device"])
-    ds = load_digits(seed=job["seed"] % 1000)
-    X = ds.x_train[: job["n_train"]].to(device)
-    y = (1.0 - 2.0 * (ds.y_train[: job["n_train"]] % 2).to(torch.float32)).to(device)  # +1 even, -1 odd (Sec. 13)
-    g = torch.Generator().manual_seed(job["seed"])
-    w = job["width"]
-    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], w), torch.nn.ReLU(), torch.nn.Linear(w, w),
-                                torch.nn.ReLU(), torch.nn.Linear(w, 1))
-    for m in model:
-        if isinstance(m, torch.nn.Linear):
-            with torch.no_grad():
-                std = math.sqrt(2.0 / (m.in_features + m.out_features))  # Glorot normal
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
-                m.bias.zero_()
-    model = model.to(device)
-    loss_fn = lambda out, t: 0.5 * (out.reshape(-1) - t) ** 2  # noqa: E731  per-sample MSE
-    N, B, lr = X.shape[0], job["batch"], job["lr"]
-    losses, noise, decoup = [], [], {}
-    checkpoints = {0, job["epochs"] // 10, job["epochs"]}
-    for ep in range(job["epochs"] + 1):
-        gn = gradient_noise(model, loss_fn, X, y, batch_size=B)
-        losses.append(gn.loss)
-        noise.append(gn.trace_cov)
-        if not math.isfinite(gn.loss):
-            from nnphys.errors import Diverged
 
-            raise Diverged("MLP loss became non-finite", {"losses": losses})
-        if ep in checkpoints:
-            dc = decoupling_check(model, loss_fn, X, y, top_k=job["top_k"])
-            decoup[str(ep)] = {"coupled": dc.coupled_eigenvalues.tolist(), "decoupled": dc.decoupled_eigenvalues.tolist(),
-                               "loss": dc.loss, "ch_alignment": dc.alignment, "ch_gamma": dc.gamma,
-                               "gn_eigenvalues": dc.gn_eigenvalues.tolist(),
-                               "coupled_along_gn": dc.coupled_along_gn.tolist()}
-        if ep == job["epochs"]:
-            break
-        perm = torch.randperm(N, generator=g).to(device)
-        for i in range(0, N - B + 1, B):
-            idx = perm[i:i + B]
-            model.zero_grad()
-            loss_fn(model(X[idx]), y[idx]).mean().backward()
-            with torch.no_grad():
-                for p in model.parameters():
-                    p -= lr * p.grad
-    return {"loss": losses, "noise": noise, "decoupling": decoup, "N": N}
+def mlp_config(job: dict) -> DigitsNoiseConfig:
+    e = job["epochs"]
+    return DigitsNoiseConfig(width=job["width"], epochs=e, lr=job["lr"], batch=job["batch"], n_train=job["n_train"],
+                             top_k=job["top_k"], seed=job["seed"], checkpoints=tuple(sorted({0, e // 10, e})),
+                             device=job["device"])
 
 
 def _run_gap(job: dict) -> dict:
     c, B, eta = job["c"], job["B"], job["eta"]
-    lr = LinearRegression.sample(job["N"], 1, seed=job["seed"] - job["seed"] % 1000, device=job["device"])
+    lr = LinearRegression.sample(job["N"], 1, seed=job["data_seed"], device=job["device"])
     h, Ls = float(lr.curvatures[0]), lr.L_star
     max_steps = int(job["t_max"] / eta)
     well = QuadraticWell(L_star=Ls, h=(h,), c=c)
@@ -464,40 +446,20 @@ CLAIMS = {
 }
 
 
-def _by_kind(results: list[Result]) -> dict[str, list[Result]]:
-    out: dict[str, list[Result]] = {}
-    for r in results:
-        if r.ok:
-            out.setdefault(r.params.get("kind", "?"), []).append(r)
-    return out
-
-
-def _incon(cid: str, why: str, **ev) -> Claim:
-    info = CLAIMS[cid]
-    return Claim(cid, info.statement, info.tag, "inconclusive", {"reason": why, **ev}, why)
+BOOK = ClaimBook(CLAIMS)
 
 
 def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
-    k = _by_kind(results)
+    """Every claim from the done jobs. Missing data (a :class:`_kit.Missing`) makes a claim
+    ``inconclusive`` naming what is missing; any other exception is a bug and propagates."""
+    k = by_kind(results)
     fns = {"T1": _a_t1, "T2": _a_t2, "T3": _a_t3, "T4": _a_t4, "T5": _a_t5, "T6": _a_t6, "T7": _a_t7,
            "T8": _a_t8, "T9": _a_t9, "T9b": _a_t9b, "T10": _a_t10}
-    claims = []
-    for cid, f in fns.items():
-        try:
-            claims.append(f(spec, k))
-        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError, np.linalg.LinAlgError) as e:
-            claims.append(_incon(cid, f"missing or failed jobs ({type(e).__name__}: {e})"))
-    return claims
-
-
-def _claim(cid: str, ok: bool, ev: dict, summary: str, inconclusive: bool = False) -> Claim:
-    info = CLAIMS[cid]
-    verdict = "inconclusive" if inconclusive else ("holds" if ok else "fails")
-    return Claim(cid, info.statement, info.tag, verdict, ev, summary)
+    return [BOOK.guard(cid, f, spec, k) for cid, f in fns.items()]
 
 
 def _theory(k) -> dict:
-    return k["theory"][0].metrics
+    return need(k, "theory")[0].metrics
 
 
 def _a_t1(spec, k) -> Claim:
@@ -508,7 +470,7 @@ def _a_t1(spec, k) -> Claim:
     # full exponents differ by the (1 - n/2)/L* term, which is not part of the leading order
     ev = {**ids, "coef_of_r_eq17": th["d17"], "coef_of_r_arrhenius": th["d_arrhenius"],
           "exact_coef": th["lead_exponent"], "tolerance": {"identities": 1e-12, "arrhenius_lead": 1e-5}}
-    return _claim("T1", ok, ev, f"identities max rel. err {max(ids['n1'], ids['scale'], ids['tau']):.1e}; "
+    return BOOK.holds_if("T1", ok, ev, f"identities max rel. err {max(ids['n1'], ids['scale'], ids['tau']):.1e}; "
                   f"leading coefficient (of B/(eta h*)) in d log kappa/d dL at c->1+: eq.17 {th['d17']:.4f}, "
                   f"frozen Arrhenius {th['d_arrhenius']:.4f}, exact {th['lead_exponent']:.4f}")
 
@@ -531,43 +493,45 @@ def _a_t2(spec, k) -> Claim:
     ev = {"mfpt_x_kappa16": t1, "table1_check": ref, "table2_local_slopes": ref2, "table2_ok": ok2,
           "max_rel_spread_over_dL": th["sym_spread"], "tolerance": "5% (criterion), 0.002 (Table 1), 0.02 (Table 2)"}
     worst = max(abs(v - 1) for v in within5.values()) if within5 else float("nan")
-    return _claim("T2", ok, ev, f"MFPT x kappa16 in [{min(t1.values()):.3f}, {max(t1.values()):.3f}], worst |dev| {worst:.3f}; "
+    return BOOK.holds_if("T2", ok, ev, f"MFPT x kappa16 in [{min(t1.values()):.3f}, {max(t1.values()):.3f}], worst |dev| {worst:.3f}; "
                   f"Table 1 {'reproduced' if all(v[2] for v in ref.values()) else 'NOT reproduced'}; Table 2 "
                   f"{'reproduced' if ok2 else 'NOT reproduced'}; dL spread {th['sym_spread']:.1e}")
 
 
 def _a_t3(spec, k) -> Claim:
-    rows = sorted(k["levelset"], key=lambda r: (r.metrics["correction"], -r.metrics["dt"]))
+    rows = sorted(need(k, "levelset"), key=lambda r: (r.metrics["correction"], -r.metrics["dt"]))
     quad = rows[0].metrics["quad"]
     tab = [{"dt": r.metrics["dt"], "correction": r.metrics["correction"], **r.metrics["estimate"]} for r in rows]
     corr = [t for t in tab if t["correction"]]
     if not corr:
-        return _incon("T3", "no corrected run", runs=tab, quad=quad)
+        return BOOK.inconclusive("T3", "no corrected run", runs=tab, quad=quad)
     best = min(corr, key=lambda t: t["dt"])
     ok = best["lo"] <= quad <= best["hi"] and best["censored_fraction"] < 0.01
     unc = [t for t in tab if not t["correction"]]
     mono = all(a["mean"] >= b["mean"] for a, b in zip(unc, unc[1:]))  # bias shrinks with dt
     ev = {"quadrature": quad, "runs": tab, "uncorrected_decreasing_with_dt": mono,
           "ci": "95% Student-t CI over chains (censored-exponential chi2 CI if any chain is censored)"}
-    return _claim("T3", ok, ev, f"quadrature {quad:.2f}; S1 dt={best['dt']:g} corrected {best['mean']:.2f} "
+    return BOOK.holds_if("T3", ok, ev, f"quadrature {quad:.2f}; S1 dt={best['dt']:g} corrected {best['mean']:.2f} "
                   f"[{best['lo']:.2f}, {best['hi']:.2f}]; uncorrected " + ", ".join(f"dt={t['dt']:g}: {t['mean']:.1f}" for t in unc))
 
 
 def _a_t4(spec, k) -> Claim:
-    m = k["symmetry"][0].metrics
+    m = need(k, "symmetry")[0].metrics
     th = _theory(k)
     ok = m["identical_fraction"] >= 0.999 and m["sgd_identical_fraction"] >= 0.999 and th["sym_spread"] < 1e-10
     ests = {f"{dl:g}": round(e["mean"], 6) for dl, e in zip(m["delta_Ls"], m["estimates"])}
     ev = {"S1_identical_fraction": m["identical_fraction"], "S5_identical_fraction": m["sgd_identical_fraction"],
           "S1_mean_times_by_dL": ests, "quadrature_rel_spread": th["sym_spread"], "c": spec.sym_c,
           "ratio": spec.a_ratio, "n_sgd_chains": m["n_sgd"], "threshold": 0.999}
-    return _claim("T4", ok, ev, f"identical hitting steps: S1 {m['identical_fraction']:.4f}, SGD {m['sgd_identical_fraction']:.4f}; "
+    return BOOK.holds_if("T4", ok, ev, f"identical hitting steps: S1 {m['identical_fraction']:.4f}, SGD {m['sgd_identical_fraction']:.4f}; "
                   f"mean t by dL {ests}")
 
 
 def _a_t5(spec, k) -> Claim:
     th = _theory(k)
-    rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
+    rows = sorted(need(k, "family_a"), key=lambda r: r.metrics["c"])
+    if len(rows) < 2:
+        raise Missing(f"family_a jobs at two or more c (have {len(rows)})")
     cs = np.array([r.metrics["c"] for r in rows])
     est = [r.metrics["estimate"] for r in rows]
     t = np.array([e["mean"] for e in est])
@@ -588,14 +552,17 @@ def _a_t5(spec, k) -> Claim:
           "eq16_slope": 0.5 + spec.a_ratio, "frozen_arrhenius_slopes": arr_sl.tolist(),
           "quad_slope_rel_dev_from_eq16_by_ratio": r16, "censored_fraction": [e["censored_fraction"] for e in est],
           "ratio_mc": spec.a_ratio}
-    return _claim("T5", ok, ev, f"MC slopes {np.round(mc_sl, 2).tolist()} vs quadrature {np.round(q_sl, 2).tolist()} "
+    return BOOK.holds_if("T5", ok, ev, f"MC slopes {np.round(mc_sl, 2).tolist()} vs quadrature {np.round(q_sl, 2).tolist()} "
                   f"(eq. 16: {0.5 + spec.a_ratio:g}; frozen Arrhenius {np.round(arr_sl, 2).tolist()}); quadrature slopes "
                   f"within 5% of eq. 16 for B/(eta h*) >= 5: {q_ok}")
 
 
 def _a_t6(spec, k) -> Claim:
-    rows = k["family_b"]
+    rows = need(k, "family_b")
     ns = sorted({r.metrics["n"] for r in rows})
+    per_n = {n: sum(r.metrics["n"] == n for r in rows) for n in ns}
+    if len(ns) < 2 or min(per_n.values()) < 2:
+        raise Missing(f"family_b jobs at two or more c for two or more n (have {per_n})")
     slopes, ses = [], []
     table = {}
     for n in ns:
@@ -622,102 +589,87 @@ def _a_t6(spec, k) -> Claim:
     ev = {"n": ns, "slope_in_log_c": slopes, "slope_se": ses, "eq17_slope": [spec.b_ratio + 1 - n / 2 for n in ns],
           "d_slope_dn": d, "d_slope_dn_se": d_se, "tolerance": 0.15, "ratio": spec.b_ratio, "runs": table,
           "spec_regime_(ratio>=10, n<=n_c/2)": regime_ok}
-    return _claim("T6", ok, ev, f"slope per n: {d:.3f} +- {d_se:.3f} (eq. 17: -0.5); slopes {np.round(sl, 2).tolist()} vs eq. 17 "
+    return BOOK.holds_if("T6", ok, ev, f"slope per n: {d:.3f} +- {d_se:.3f} (eq. 17: -0.5); slopes {np.round(sl, 2).tolist()} vs eq. 17 "
                   f"{[spec.b_ratio + 1 - n / 2 for n in ns]}" + ("" if regime_ok else "; outside the spec's B/(eta h*) >= 10 regime"))
 
 
 def _a_t7(spec, k) -> Claim:
-    fits = k["phi_sde"][0].metrics["fits"]
+    fits = need(k, "phi_sde")[0].metrics["fits"]
     rel = [f["phi_fit"] / f["phi"] - 1 for f in fits]
     # "within 3 %" is decided by the 95% CI of each fit (profile CI widened for the correlation of
-    # samples along a chain), not by the point estimate alone:
-    # holds when every CI lies inside the band, fails when one lies wholly outside it
+    # samples along a chain), not by the point estimate alone: the three-way band rule per fit
     tol = 0.03
     ci_rel = [(f["phi_lo"] / f["phi"] - 1, f["phi_hi"] / f["phi"] - 1) for f in fits]
-    inside = all(lo >= -tol and hi <= tol for lo, hi in ci_rel)
-    outside = any(hi < -tol or lo > tol for lo, hi in ci_rel)
+    verdict = all_of(band_verdict(lo, hi, -tol, tol) for lo, hi in ci_rel)
     sgd = [f for r in k.get("phi_sgd", []) for f in r.metrics["fits"]]
     ev = {"S1": fits, "S1_rel_dev": rel, "S1_rel_ci95": ci_rel, "tolerance": tol, "S5": sgd,
           "rule": "holds: every 95% CI of phi_fit/phi - 1 inside [-tol, tol]; fails: one wholly outside; else inconclusive"}
-    s5 = "; ".join(f"eta={f['eta']:g},B={f['B']}: {f['phi_fit']:.3g} [{f['phi_lo']:.3g}, {f['phi_hi']:.3g}] (phi {f.get('phi', float('nan')):.2f}, disc "
-                   f"{f.get('phi_disc', float('nan')):.2f}, Kesten {f.get('phi_kesten', float('nan')):.2f})" for f in sgd)
+    s5 = "; ".join(f"eta={f['eta']:g},B={f['B']}: {f['phi_fit']:.3g} [{f.get('phi_lo', math.nan):.3g}, "
+                   f"{f.get('phi_hi', math.nan):.3g}] (phi {f.get('phi', math.nan):.2f}, disc "
+                   f"{f.get('phi_disc', math.nan):.2f}, Kesten {f.get('phi_kesten', math.nan):.2f})" for f in sgd)
     cis = ", ".join(f"{r:+.3f} [{lo:+.3f}, {hi:+.3f}]" for r, (lo, hi) in zip(rel, ci_rel))
-    return _claim("T7", inside, ev, f"S1 phi_fit/phi - 1 (95% CI) = {cis}, band +-{tol:g}; SGD: {s5}",
-                  inconclusive=not inside and not outside)
+    return BOOK.make("T7", verdict, ev, f"S1 phi_fit/phi - 1 (95% CI) = {cis}, band +-{tol:g}; SGD: {s5}")
 
 
 def _a_t8(spec, k) -> Claim:
-    m = k["instability"][0].metrics
+    m = need(k, "instability")[0].metrics
     nc = m["n_c"]
     rows = m["rows"]
     stable = [r for r in rows if r["n"] < nc]
     unstable = [r for r in rows if r["n"] >= nc]
     grows = lambda r: r["growth"] > 3 * r["growth_se"] and r["growth"] > 0  # noqa: E731
     if not stable or not unstable:
-        return _incon("T8", f"need n on both sides of n_c = {nc:g}", rows=rows)
+        return BOOK.inconclusive("T8", f"need n on both sides of n_c = {nc:g}", rows=rows)
     ok = all(grows(r) for r in unstable) and not any(grows(r) and r["growth"] > 0.5 for r in stable)
     ev = {"n_c": nc, "rows": rows, "criterion": "unstable: <log L>(t2) - <log L>(t1) > 3 s.e.; stable: no growth > 0.5"}
-    return _claim("T8", ok, ev, f"n_c = {nc:g}; growth of <log L> between t1 and t2 by n: "
+    return BOOK.holds_if("T8", ok, ev, f"n_c = {nc:g}; growth of <log L> between t1 and t2 by n: "
                   + ", ".join(f"{r['n']}: {r['growth']:.2f}+-{r['growth_se']:.2f}" for r in rows))
 
 
-def _mlp(k) -> dict | None:
-    rr = k.get("mlp", [])
-    if not rr or "unavailable" in rr[0].metrics:
-        return None
-    return rr[0].metrics
+def _mlp(k) -> dict:
+    return need(k, "mlp")[0].metrics
 
 
 def _a_t9(spec, k) -> Claim:
     m = _mlp(k)
-    if m is None:
-        return _incon("T9", "gradient-noise meter unavailable")
-    L, Nn = np.array(m["loss"]), np.array(m["noise"])
-    half = len(L) // 2
-    x, y = np.log(L[half:]), np.log(Nn[half:])
-    fit = st.linregress(x, y)
-    q = st.t.ppf(0.975, max(len(x) - 2, 1))
-    lo, hi = fit.slope - q * fit.stderr, fit.slope + q * fit.stderr
-    ok = 0.8 <= fit.slope <= 1.2 and lo >= 0.6 and hi <= 1.4
-    excluded = hi < 0.8 or lo > 1.2  # the 95% CI misses the criterion band: a clear failure
-    ev = {"slope_last_half": fit.slope, "slope_se": fit.stderr, "slope_ci95": [lo, hi], "r2": fit.rvalue ** 2,
-          "loss_range": [float(L[half:].min()), float(L[half:].max())],
-          "slope_first_half": float(st.linregress(np.log(L[:half]), np.log(Nn[:half])).slope), "criterion": [0.8, 1.2],
-          "verdict_rule": "holds: slope in [0.8, 1.2] with 95% CI inside [0.6, 1.4]; fails: CI outside [0.8, 1.2]; else inconclusive",
-          "data": "digits (sklearn), y = +-1 even/odd, MLP 64-w-w-1, MSE, SGD", "epochs": len(L) - 1}
+    fit = late_slope(m["loss"], m["trace_cov"])
+    slope, se = fit["slope"], fit["se"]
+    if not math.isfinite(se):
+        raise Missing(f"a late-training slope (only {fit['n']} positive (L, tr C) points)")
+    q = st.t.ppf(0.975, max(fit["n"] - 2, 1))
+    lo, hi = slope - q * se, slope + q * se
+    ok = 0.8 <= slope <= 1.2 and lo >= 0.6 and hi <= 1.4
+    excluded = band_verdict(lo, hi, 0.8, 1.2) == "fails"  # the 95% CI misses the criterion band
+    ev = {"slope_last_half": slope, "slope_se": se, "slope_ci95": [lo, hi], "r2": fit["r2"],
+          "loss_range": fit["loss_range"], "slope_first_half": fit["slope_early"], "criterion": [0.8, 1.2],
+          "verdict_rule": "holds: slope in [0.8, 1.2] with 95% CI inside [0.6, 1.4]; fails: CI outside [0.8, 1.2]; "
+                          "else inconclusive",
+          "data": "digits (sklearn), y = +-1 even/odd, MLP 64-w-w-1 (Glorot uniform), MSE, SGD (nnphys.digits_noise)",
+          "epochs": len(m["loss"]) - 1}
     if not ok and not excluded:
-        return _claim("T9", False, ev, f"slope {fit.slope:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] too wide to decide", inconclusive=True)
-    return _claim("T9", ok, ev, f"log-log slope of tr C vs L over the last half: {fit.slope:.3f} +- {fit.stderr:.3f} "
-                  f"(loss {L[half:].max():.2e} -> {L[half:].min():.2e}); first half {ev['slope_first_half']:.2f}")
+        return BOOK.inconclusive("T9", f"slope {slope:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] too wide to decide", **ev)
+    return BOOK.holds_if("T9", ok, ev, f"log-log slope of tr C vs L over the last half: {slope:.3f} +- {se:.3f} "
+                         f"(loss {fit['loss_range'][1]:.2e} -> {fit['loss_range'][0]:.2e}); first half "
+                         f"{fit['slope_early']:.2f}")
 
 
 def _a_t9b(spec, k) -> Claim:
-    m = _mlp(k)
-    if m is None:
-        return _incon("T9b", "gradient-noise meter unavailable")
-    per = {}
-    for ep, d in m["decoupling"].items():
-        ce, de = np.array(d["coupled"]), np.array(d["decoupled"])
-        r = ce / de
-        per[ep] = {"max_ratio": float(np.max(np.maximum(r, 1 / r))), "ratios": r.tolist(), "loss": d["loss"],
-                   # spec Sec. 14: print the C-H alignment (C ∝ H^gamma, 1 <= gamma <= 2 reported elsewhere)
-                   "ch_alignment": d.get("ch_alignment", float("nan")), "ch_gamma": d.get("ch_gamma", float("nan"))}
+    per = decoupling_by_epoch(_mlp(k))
     last = per[max(per, key=int)]
     ok = last["max_ratio"] <= 1.5
     ev = {"by_epoch": per, "criterion": "top-k eigenvalue ratios within x1.5 at the end of training",
-          "top_k": spec.mlp_top_k,
+          "top_k": spec.mlp_top_k, "comparison": "Gauss-Newton (full Hessian: not yet, see nnphys.digits_noise)",
           "ch_definitions": "alignment = <C, H>_F / (|C| |H|) with C = (1/N) sum l_mu grad f grad f^T and H the "
                             "Gauss-Newton matrix; gamma = slope of log(v_i^T C v_i) on log h_i over H's top-k "
                             "eigenpairs (1 under decoupling)"}
-    by = sorted(per.items(), key=lambda kv: int(kv[0]))
-    return _claim("T9b", ok, ev, "max eigenvalue ratio (coupled/decoupled, either way) by epoch: "
-                  + ", ".join(f"{ep}: {v['max_ratio']:.2f}" for ep, v in by)
-                  + "; C-H alignment (gamma) by epoch: "
-                  + ", ".join(f"{ep}: {v['ch_alignment']:.3f} ({v['ch_gamma']:.2f})" for ep, v in by))
+    return BOOK.holds_if("T9b", ok, ev, "max eigenvalue ratio (coupled/decoupled, either way) by epoch: "
+                         + ", ".join(f"{ep}: {v['max_ratio']:.2f}" for ep, v in per.items())
+                         + "; C-H alignment (gamma) by epoch: "
+                         + ", ".join(f"{ep}: {v['ch_alignment']:.3f} ({v['ch_gamma']:.2f})" for ep, v in per.items()))
 
 
 def _a_t10(spec, k) -> Claim:
-    rows = sorted((r.metrics for r in k["gap"]), key=lambda m: m["c"])
+    rows = sorted((r.metrics for r in need(k, "gap")), key=lambda m: m["c"])
     sims = ["S5", "S4", "S4_exact", "S4_rademacher", "S4_pool", "S1", "S2", "S3"]
     tab = {f"{m['c']:g}": {**{s: m[s]["mean"] for s in sims if s in m}, "quad_eq13": m["quad_eq13"],
                           "quad_exact_population": m["quad_exact_population"],
@@ -732,7 +684,7 @@ def _a_t10(spec, k) -> Claim:
           "asymptotic_slope": spec.gap_B / (spec.gap_eta * rows[0]["h_star"]) + 0.5, "h_star": rows[0]["h_star"],
           "L_star": rows[0]["L_star"], "B": spec.gap_B, "eta": spec.gap_eta, "tolerance": 0.2}
     last = tab[f"{rows[-1]['c']:g}"]
-    return _claim("T10", ok, ev, "SGD / Eq.13 quadrature by c: " + ", ".join(f"{c}: {r:.2f}" for c, r in ratio.items())
+    return BOOK.holds_if("T10", ok, ev, "SGD / Eq.13 quadrature by c: " + ", ".join(f"{c}: {r:.2f}" for c, r in ratio.items())
                   + f"; at c={rows[-1]['c']:g}: S5 {last['S5']:.1f}, S4 Gaussian {last['S4']:.1f}, S4 Rademacher "
                   f"{last['S4_rademacher']:.1f}, S4 data pool {last.get('S4_pool', float('nan')):.1f}, "
                   f"S4 exact-cov {last['S4_exact']:.1f}, S1 {last['S1']:.1f}, "
@@ -747,12 +699,12 @@ def _a_t10(spec, k) -> Claim:
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     from matplotlib.figure import Figure as MplFigure
 
-    k = _by_kind(results)
+    k = by_kind(results)
     figs: list[Figure] = []
     if "family_a" in k and "theory" in k:
         fig = MplFigure(figsize=(10, 4))
         ax, ax2 = fig.subplots(1, 2)
-        rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
+        rows = sorted(need(k, "family_a"), key=lambda r: r.metrics["c"])
         cs = np.array([r.metrics["c"] for r in rows])
         t = np.array([r.metrics["estimate"]["mean"] for r in rows])
         lo = np.array([r.metrics["estimate"]["lo"] for r in rows])
@@ -771,7 +723,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
         ax.set_xticks(cs, [f"{c:g}" for c in cs])
         ax.legend(fontsize=7)
         if "gap" in k:
-            g = sorted((r.metrics for r in k["gap"]), key=lambda m: m["c"])
+            g = sorted((r.metrics for r in need(k, "gap")), key=lambda m: m["c"])
             cs2 = [m["c"] for m in g]
             for s, mk in (("S5", "o"), ("S4", "s"), ("S4_rademacher", "^"), ("S4_pool", "v"), ("S1", "x"), ("S3", "d")):
                 if all(s in m for m in g):  # stores from before S4_pool lack it
@@ -787,7 +739,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
             ax2.legend(fontsize=7)
         figs.append(Figure("escape_vs_c", fig, "Escape time against c (log-log): SDE, genuine SGD and theory."))
     if "symmetry" in k:
-        m = k["symmetry"][0].metrics
+        m = need(k, "symmetry")[0].metrics
         fig = MplFigure(figsize=(5, 4))
         ax = fig.subplots()
         dls = np.array(m["delta_Ls"])
@@ -804,8 +756,8 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     if "family_b" in k:
         fig = MplFigure(figsize=(5, 4))
         ax = fig.subplots()
-        for c in sorted({r.metrics["c"] for r in k["family_b"]}):
-            rr = sorted((r.metrics for r in k["family_b"] if r.metrics["c"] == c), key=lambda m: m["n"])
+        for c in sorted({r.metrics["c"] for r in need(k, "family_b")}):
+            rr = sorted((r.metrics for r in need(k, "family_b") if r.metrics["c"] == c), key=lambda m: m["n"])
             ln = ax.plot([m["n"] for m in rr], [m["estimate"]["mean"] for m in rr], "o", label=f"S1, c={c:g}")
             ax.plot([m["n"] for m in rr], [m["pred17"] for m in rr], "--", color=ln[0].get_color(), label=f"eq. 17, c={c:g}")
         ax.set(yscale="log", xlabel="outlier dimension n", ylabel="mean escape time t",
@@ -815,7 +767,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     if "phi_sde" in k:
         fig = MplFigure(figsize=(5, 4))
         ax = fig.subplots()
-        f1 = k["phi_sde"][0].metrics["fits"]
+        f1 = need(k, "phi_sde")[0].metrics["fits"]
         ax.errorbar([f["ratio"] for f in f1], [f["phi_fit"] for f in f1],
                     yerr=[[max(f["phi_fit"] - f["phi_lo"], 0.0) for f in f1],
                           [max(min(f["phi_hi"], 1e3) - f["phi_fit"], 0.0) for f in f1]],
@@ -851,7 +803,7 @@ STUDY = Study(
     analyse=analyse,
     figures=figures,
     claims=CLAIMS,
-    schema_version=1,
+    schema_version=2,  # 2: seeds from nnphys.seeding.derive over job labels; one digits-MLP experiment (nnphys.digits_noise)
     description="Log-barrier escape of the loss-proportional SGD noise SDE: formulas, exact quadrature, "
                 "SDE and genuine-SGD Monte Carlo, stationary law, n_c, noise vs loss on an MLP.",
 )

@@ -31,11 +31,13 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 from scipy import stats as _st
-from torch import nn
 
 from nnphys import linreg as LR
+from nnphys.digits_noise import DigitsNoiseConfig, decoupling_by_epoch, late_slope, run_digits_noise
 from nnphys.errors import ConfigError, Diverged
+from nnphys.seeding import derive
 from nnphys.stats import mean_se, t_ci
+from nnphys.studies._kit import ClaimBook, Missing, band_verdict, by_kind, fnum, need
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, PosFloat, PosInt
 
 # §13 rows: σ² = 1 unless stated
@@ -107,7 +109,7 @@ class Spec(StudySpec):
     mlp_batch: int = Field(32, ge=1, le=4096, description="[default] MLP batch size B (epoch reshuffling)")
     mlp_epochs: int = Field(60, ge=2, le=100_000, description="[default] MLP training epochs")
     mlp_top_k: int = Field(20, ge=1, le=1000, description="[paper] eigenvalues compared in the decoupling check (escape-rate T9: 20)")
-    mlp_n_train: int = Field(1500, ge=10, le=1797, description="[default] digits training rows (the rest is held out)")
+    mlp_n_train: int = Field(1500, ge=10, le=1796, description="[default] digits training rows (the rest is held out)")
 
     @model_validator(mode="after")
     def _check(self) -> "Spec":
@@ -147,30 +149,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 def jobs(spec: Spec) -> list[dict[str, Any]]:
     base = dict(device=spec.device, sigma2=spec.sigma2)
     out: list[dict[str, Any]] = [dict(kind="prop1", N=spec.prop1_n, S=spec.prop1_S,
-                                      draws=spec.prop1_draws, seed=spec.seed, **base)]
+                                      draws=spec.prop1_draws, seed=derive(spec.seed, "prop1"), **base)]
     for i, name in enumerate(spec.cases):
         out.append(dict(kind="online", case=name, n_chains=spec.n_chains, n_steps=spec.n_steps,
-                        seed=spec.seed + 100 + i, **base))
+                        seed=derive(spec.seed, "online", name), **base))
     for S in spec.grid_batch_sizes:
         out.append(dict(kind="grid", a=spec.grid_a, S=S, fractions=list(spec.grid_fractions),
-                        n_chains=spec.n_chains, n_steps=spec.n_steps, seed=spec.seed + 200 + S,
+                        n_chains=spec.n_chains, n_steps=spec.n_steps, seed=derive(spec.seed, "grid", S),
                         **base))
     out.append(dict(kind="edge", Ds=list(spec.edge_D), Ss=list(spec.edge_S), sim_D=spec.edge_sim_D,
                     sim_S=spec.edge_sim_S, n_chains=spec.n_chains, n_steps=spec.n_steps,
-                    seed=spec.seed + 300, **base))
+                    seed=derive(spec.seed, "edge"), **base))
     out.append(dict(kind="l2", cases=[list(c) for c in spec.l2_cases], n_chains=spec.n_chains,
-                    n_steps=spec.n_steps, seed=spec.seed + 400, **base))
+                    n_steps=spec.n_steps, seed=derive(spec.seed, "l2"), **base))
     for d in range(spec.hd_draws):
         out.append(dict(kind="highdim", draw=d, D=spec.hd_D, over_burn_in=spec.hd_over_burn_in,
                         n_chains=spec.hd_chains, n_steps=spec.hd_steps,
-                        seed=spec.seed + 500 + d, **base))
+                        seed=derive(spec.seed, "highdim", d), **base))
     out.append(dict(kind="scaling", c=spec.scaling_c, Ss=list(spec.scaling_S),
-                    n_chains=spec.n_chains, n_steps=spec.n_steps, seed=spec.seed + 600, **base))
+                    n_chains=spec.n_chains, n_steps=spec.n_steps, seed=derive(spec.seed, "scaling"), **base))
     out.append(dict(kind="tail", Ss=list(spec.tail_S), n_chains=spec.tail_chains,
-                    n_steps=spec.tail_steps, frac=spec.tail_frac, seed=spec.seed + 700, **base))
-    out.append(dict(kind="defects", draws=spec.prop1_draws, seed=spec.seed + 800, **base))
+                    n_steps=spec.tail_steps, frac=spec.tail_frac, seed=derive(spec.seed, "tail"), **base))
+    out.append(dict(kind="defects", draws=spec.prop1_draws, seed=derive(spec.seed, "defects"), **base))
     for s in range(spec.mlp_seeds):
-        out.append(dict(kind="mlp", seed=spec.seed + 900 + s, width=spec.mlp_width,
+        out.append(dict(kind="mlp", member=s, seed=derive(spec.seed, "mlp", s), width=spec.mlp_width,
                         lr=spec.mlp_lr, batch=spec.mlp_batch, epochs=spec.mlp_epochs,
                         top_k=spec.mlp_top_k, n_train=spec.mlp_n_train, **base))
     return out
@@ -201,7 +203,7 @@ def _run_prop1(job):
     G = X * (X @ w - y)[:, None]  # per-sample gradients of ½(wᵀx - y)²
     gbar = G.mean(0)
     out: dict[str, Any] = dict(N=N, S=S, draws=job["draws"])
-    gen = LR._Rng(job["seed"] + 1, torch.device("cpu"))
+    gen = LR.SimRng(derive(job["seed"], "batches"), torch.device("cpu"))
     for repl in (True, False):
         idx = LR.sample_batches(job["draws"], N, S, repl, gen).numpy()
         dev = G[idx].mean(1) - gbar
@@ -299,7 +301,7 @@ def _run_grid(job):
     for i, f in enumerate(job["fractions"]):
         lam = f * lam_max
         sim = LR.simulate_online(A, lam, S, s2, n_chains=job["n_chains"], n_steps=job["n_steps"],
-                                 seed=job["seed"] * 1000 + i, device=job["device"])
+                                 seed=derive(job["seed"], "frac", f), device=job["device"])
         orc = LR.moment_oracle_online(A, lam, S, sigma2=s2)
         ok = ~sim.diverged
         rows.append(dict(frac=f, lam=lam, theory=LR.sigma_1d(a, lam, S, s2),
@@ -333,7 +335,7 @@ def _run_edge(job):
     sims = []
     for i, f in enumerate((0.8, 1.25)):
         sim = LR.simulate_online(A, f * fo, S, job["sigma2"], n_chains=job["n_chains"] // 2,
-                                 n_steps=job["n_steps"], seed=job["seed"] + i,
+                                 n_steps=job["n_steps"], seed=derive(job["seed"], "frac", f),
                                  device=job["device"])
         ok = ~sim.diverged
         tr = np.trace(sim.chain_Sigma[ok], axis1=1, axis2=2) if ok.any() else np.array([np.inf])
@@ -361,7 +363,7 @@ def _run_l2(job):
             row["tail_beta"] = LR.kesten_tail_index(1.0, lam, S, g_star)
             sim = LR.simulate_online(np.eye(1), lam, S, 0.0, Gamma=g_star, u=[1.0],
                                      n_chains=job["n_chains"] // 2, n_steps=job["n_steps"],
-                                     seed=job["seed"] + i, device=job["device"])
+                                     seed=derive(job["seed"], "case", i), device=job["device"])
             row["sim_L_star"] = _mean_se(sim.chain_test[~sim.diverged])
         rows.append(row)
     return dict(rows=rows)
@@ -391,7 +393,7 @@ def _run_highdim(job):
         row["thm6_plus_variant"] = lam / S * res * trp / (1 - lam / S * trp)
         if name == "far" or job["n_chains"] >= 100:
             sim = LR.simulate_finite(X, y, lam, S, n_chains=job["n_chains"],
-                                     n_steps=job["n_steps"], seed=job["seed"] * 10 + len(out),
+                                     n_steps=job["n_steps"], seed=derive(job["seed"], name),
                                      device=job["device"])
             ok = ~sim.diverged
             tr = np.einsum("rde,ed->r", sim.chain_Sigma[ok], Ah)
@@ -406,7 +408,7 @@ def _run_highdim(job):
                        thm6=LR.thm6_trace(orc.extra["A_hat"], lam, S, s2, alpha=N / D))
     if job["draw"] == 0:  # the slow part (smallest non-zero curvature ~ 0.014): one draw
         sim = LR.simulate_finite(X, y, lam, S, n_chains=16, n_steps=200, burn_in=job["over_burn_in"],
-                                 seed=job["seed"] * 10 + 9, w0=np.zeros(D), device=job["device"])
+                                 seed=derive(job["seed"], "over"), w0=np.zeros(D), device=job["device"])
         w_mn = np.linalg.pinv(X) @ y
         dist = np.linalg.norm(sim.v_final + sim.w_star - w_mn, axis=1) / np.linalg.norm(w_mn)
         out["over"].update(sim_train_max=float(sim.chain_train.max()),
@@ -424,7 +426,7 @@ def _run_scaling(job):
         row = dict(S=S, lam=lam, theory=th, continuous=c * s2 / 2)
         if math.isfinite(th):
             sim = LR.simulate_online(np.eye(1), lam, S, s2, n_chains=job["n_chains"] // 2,
-                                     n_steps=job["n_steps"], seed=job["seed"] + i,
+                                     n_steps=job["n_steps"], seed=derive(job["seed"], "S", S),
                                      device=job["device"])
             row["sim"] = _mean_se(sim.chain_Sigma[~sim.diverged, 0, 0])
         rows.append(row)
@@ -441,7 +443,7 @@ def _run_tail(job):
     rows = []
     for i, S in enumerate(job["Ss"]):
         sim = LR.simulate_online(np.eye(1), 1.0, S, job["sigma2"], n_chains=job["n_chains"],
-                                 n_steps=job["n_steps"], burn_in=50, seed=job["seed"] + i,
+                                 n_steps=job["n_steps"], burn_in=50, seed=derive(job["seed"], "S", S),
                                  record_every=1, device=job["device"], blowup=1e30)
         smp = sim.samples[:, :, 0]  # (steps, chains)
         groups = np.array_split(np.arange(smp.shape[1]), 5)
@@ -490,74 +492,23 @@ def _run_defects(job):
 # ---- MLP (C3, C12) ---------------------------------------------------------------------------
 
 
-def _mlp(width: int, gen: torch.Generator, device) -> nn.Module:
-    model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                          nn.Linear(width, 1)).to(device)
-    with torch.no_grad():
-        for m in model:
-            if isinstance(m, nn.Linear):  # Glorot uniform (escape-rate §13), seeded
-                b = math.sqrt(6 / (m.in_features + m.out_features))
-                m.weight.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1) * b)
-                m.bias.zero_()
-    return model
-
-
-def _half_mse(out, t):
-    return 0.5 * ((out - t) ** 2).reshape(out.shape[0], -1).sum(1)
+def mlp_config(job) -> DigitsNoiseConfig:
+    e = job["epochs"]
+    return DigitsNoiseConfig(width=job["width"], epochs=e, lr=job["lr"], batch=job["batch"], n_train=job["n_train"],
+                             top_k=job["top_k"], seed=job["seed"], checkpoints=tuple(sorted({0, e // 2, e})),
+                             device=job["device"])
 
 
 def _run_mlp(job):
-    from nnphys.data import load_digits
-    from nnphys.gradnoise import NoiseTracker, decoupling_check
-
-    dev = torch.device(job["device"])
-    ds = load_digits(n_test=1797 - job["n_train"], seed=0)
-    X = ds.x_train.to(dev)
-    y = ((ds.y_train % 2 == 0).float() * 2 - 1).reshape(-1, 1).to(dev)  # even/odd -> ±1
-    N, B = X.shape[0], job["batch"]
-    gen = torch.Generator().manual_seed(job["seed"])
-    model = _mlp(job["width"], gen, dev)
-    opt = torch.optim.SGD(model.parameters(), lr=job["lr"])
-    steps_per_epoch = N // B
-    tracker = NoiseTracker(model, _half_mse, X, y, batch_size=B, every=steps_per_epoch)
-    step = 0
-    tracker(0, force=True)
-    checks = {"init": decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])}
-    for ep in range(job["epochs"]):
-        if ep == job["epochs"] // 2:
-            checks["mid"] = decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])
-        perm = torch.randperm(N, generator=gen).to(dev)
-        for k in range(steps_per_epoch):
-            idx = perm[k * B:(k + 1) * B]
-            opt.zero_grad()
-            loss = _half_mse(model(X[idx]), y[idx]).mean()
-            if not torch.isfinite(loss):
-                raise Diverged("MLP loss became non-finite", dict(step=step))
-            loss.backward()
-            opt.step()
-            step += 1
-        tracker(step)
-    arr = tracker.as_arrays()
-    dc = checks["end"] = decoupling_check(model, _half_mse, X, y, top_k=job["top_k"])
-    gn_end = dc.gauss_newton_trace
-    L_end = float(arr["loss"][-1])
-    half = len(arr["loss"]) // 2
-    Ls, Ns = arr["loss"][half:], arr["trace_cov"][half:]
-    good = (Ls > 0) & (Ns > 0)
-    slope = float(np.polyfit(np.log(Ls[good]), np.log(Ns[good]), 1)[0]) if good.sum() > 2 else math.nan
-    return dict(
-        N=N, B=B, epochs=job["epochs"], sampling="epoch reshuffling (without replacement)",
-        slope_second_half=slope, final_loss=L_end, final_trace_cov=float(arr["trace_cov"][-1]),
-        # 𝒩 against its decoupled prediction 2L·(1/N)Σ|∇f|² (the noise ∝ loss statement)
-        noise_over_2L_gn=float(arr["trace_cov"][-1] / (2 * L_end * gn_end)),
-        coupled_over_decoupled_trace=dc.coupled_trace / dc.decoupled_trace,
-        top_ratio=dc.ratio.tolist(), coupled_top=dc.coupled_eigenvalues.tolist(),
-        decoupled_top=dc.decoupled_eigenvalues.tolist(),
-        decoupling={k: dict(top_ratio=v.ratio.tolist(), trace_ratio=v.coupled_trace / v.decoupled_trace,
-                            loss=v.loss) for k, v in checks.items()},
-        arrays=dict(step=arr["step"], loss=arr["loss"], trace_cov=arr["trace_cov"],
-                    trace_noise=arr["trace_noise"]),
-    )
+    """C3, C12: the shared digits-MLP experiment (:mod:`nnphys.digits_noise`, the same one as
+    escape-rate T9/T9b), probed at init, mid-training and the end."""
+    out = run_digits_noise(mlp_config(job))
+    end = out["checkpoints"][str(job["epochs"])]["gauss_newton"]
+    fit = late_slope(out["loss"], out["trace_cov"])
+    # 𝒩 against its decoupled prediction 2L·(1/N)Σ|∇f|² (the noise ∝ loss statement)
+    out.update(slope_second_half=fit["slope"], final_loss=out["loss"][-1], final_trace_cov=out["trace_cov"][-1],
+               noise_over_2L_gn=out["trace_cov"][-1] / (2 * out["loss"][-1] * end["gauss_newton_trace"]))
+    return out
 
 
 _RUNNERS = dict(prop1=_run_prop1, online=_run_online, grid=_run_grid, edge=_run_edge, l2=_run_l2,
@@ -600,42 +551,26 @@ CLAIMS = {
 }
 
 
-def _by_kind(results: list[Result]) -> dict[str, list[Result]]:
-    out: dict[str, list[Result]] = {}
-    for r in results:
-        if r.ok:
-            out.setdefault(r.metrics.get("kind", r.params.get("kind")), []).append(r)
-    return out
-
-
 def _z(m: int, level: float = 0.05) -> float:
     """Bonferroni two-sided z for m comparisons."""
     return float(_st.norm.ppf(1 - level / (2 * max(m, 1))))
 
 
-def _claim(cid: str, verdict: str, evidence: dict, summary: str) -> Claim:
-    info = CLAIMS[cid]
-    return Claim(cid, info.statement, info.tag, verdict, evidence, summary)
-
-
-def _missing(cid: str, what: str) -> Claim:
-    return _claim(cid, "inconclusive", dict(missing=what), f"no results ({what} jobs missing or failed)")
-
-
-def _f(x, nd=4):
-    return float(np.round(x, nd)) if x is not None and np.isfinite(x) else x
+BOOK = ClaimBook(CLAIMS)
 
 
 def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
-    R = _by_kind(results)
-    claims = [_c1(R), _c2(spec, R), _c3(R), _c4(R), _c5(R), _c6(R), _c7(R), _c8(R), _c9(R),
-              _c10(R), _c11(R), _c12(R)]
-    return claims
+    """Every claim from the done jobs; missing data (:class:`_kit.Missing`) -> ``inconclusive``
+    naming it, any other exception propagates."""
+    R = by_kind(results)
+    fns = dict(C1=_c1, C2=lambda R: _c2(spec, R), C3=_c3, C4=_c4, C5=_c5, C6=_c6, C7=_c7, C8=_c8, C9=_c9,
+               C10=_c10, C11=_c11, C12=_c12)
+    return [BOOK.guard(cid, f, R) for cid, f in fns.items()]
 
 
 def _c1(R):
     if "prop1" not in R:
-        return _missing("C1", "prop1")
+        raise Missing("prop1 jobs (none done)")
     m = R["prop1"][0].metrics
     z = _z(3)
     ev = {k: m[k] for k in ("wr", "wor")}
@@ -649,7 +584,7 @@ def _c1(R):
     s = (f"tr C: with repl MC {m['wr']['mc_trace']:.4g}±{m['wr']['mc_se']:.2g} vs {m['wr']['theory_trace']:.4g}; "
          f"without MC {m['wor']['mc_trace']:.4g}±{m['wor']['mc_se']:.2g} vs {m['wor']['theory_trace']:.4g} "
          f"(naive {m['wor']['naive_wr_trace']:.4g})")
-    return _claim("C1", verdict, ev, s)
+    return BOOK.make("C1", verdict, ev, s)
 
 
 def _c2(spec, R):
@@ -657,7 +592,7 @@ def _c2(spec, R):
     grids = [r.metrics for r in R.get("grid", [])]
     plain = [c for c in ("row2", "row3", "row5", "row6") if c in online]
     if not plain:
-        return _missing("C2", "online rows 2/3/5/6")
+        raise Missing("online rows 2/3/5/6 jobs (none done)")
     comps, exact_err, table = [], [], {}
     for c in plain:
         m = online[c]
@@ -715,7 +650,7 @@ def _c2(spec, R):
          f"β > 4 pass, {len(near) - len(bad_near)}/{len(near)} heavy-tailed (β <= 4); row 3 baselines off by "
          f"{baselines.get('continuous_ratio', float('nan')):.1f}x (continuous) / "
          f"{baselines.get('hessian_ratio', float('nan')):.1f}x (Hessian)")
-    return _claim("C2", verdict, ev, s)
+    return BOOK.make("C2", verdict, ev, s)
 
 
 def _c3(R):
@@ -725,7 +660,7 @@ def _c3(R):
     ev: dict[str, Any] = dict(regression_rel_dev_of_2L_over_S_A=reg)
     if not mlps:
         ev["mlp"] = "missing"
-        return _claim("C3", "inconclusive", ev, "MLP jobs missing; regression leading-term deviation " + str(reg))
+        return BOOK.make("C3", "inconclusive", ev, "MLP jobs missing; regression leading-term deviation " + str(reg))
     slopes = np.array([m["slope_second_half"] for m in mlps], float)
     ratios = np.array([m["noise_over_2L_gn"] for m in mlps], float)
     ev.update(mlp_slopes=slopes.tolist(), mlp_noise_over_2L_gn=ratios.tolist(),
@@ -734,27 +669,22 @@ def _c3(R):
                         "[0.8, 1.2] -> holds; CI disjoint from it -> fails (escape-rate T9)")
     finite = slopes[np.isfinite(slopes)]
     if len(finite) == 0:
-        return _claim("C3", "inconclusive", ev, "no finite slope")
+        return BOOK.make("C3", "inconclusive", ev, "no finite slope")
     if len(finite) > 1:
         m, lo, hi = (float(v) for v in t_ci(finite))
     else:
         m = lo = hi = float(finite[0])
     ev["slope_mean_ci"] = [m, lo, hi]
-    if 0.8 <= lo and hi <= 1.2:
-        verdict = "holds"
-    elif hi < 0.8 or lo > 1.2:
-        verdict = "fails"
-    else:
-        verdict = "inconclusive"
+    verdict = band_verdict(lo, hi, 0.8, 1.2)
     s = (f"MLP slope d log𝒩/d log L = {m:.3f} [{lo:.3f}, {hi:.3f}] over {len(finite)} seeds; "
          f"𝒩/(2L·GN) = {np.mean(ratios):.3f}; regression |C - 2L/S A|/|C| = "
          + ", ".join(f"{k} {v:.3f}" for k, v in reg.items()))
-    return _claim("C3", verdict, ev, s)
+    return BOOK.make("C3", verdict, ev, s)
 
 
 def _c4(R):
     if "edge" not in R:
-        return _missing("C4", "edge")
+        raise Missing("edge jobs (none done)")
     m = R["edge"][0].metrics
     errs = [abs(t["bisect"] - t["formula"]) / t["formula"] for t in m["table"]]
     rho_ok = all((t["rho_below"] is None or t["rho_below"] < 1) and (t["rho_above"] is None or t["rho_above"] >= 1)
@@ -772,7 +702,7 @@ def _c4(R):
     s = (f"edge formula exact (max rel err {max(errs):.1e}), ρ crosses 1 at the edge: {rho_ok}; "
          f"D={m['sim_D']}, S={m['sim_S']}: 0.8·edge MC tr Σ {mu_b:.4g}±{se_b:.2g} vs {below['theory_trace']:.4g}; "
          f"1.25·edge diverged fraction {above['frac_diverged']:.2f}; Fig. 1 width trend not tested")
-    return _claim("C4", verdict, ev, s)
+    return BOOK.make("C4", verdict, ev, s)
 
 
 REF_GAMMA = {(1.8, 10): -0.170, (0.7, 1): 0.354, (0.5, 1): 0.0}
@@ -780,7 +710,7 @@ REF_GAMMA = {(1.8, 10): -0.170, (0.7, 1): 0.354, (0.5, 1): 0.0}
 
 def _c5(R):
     if "l2" not in R:
-        return _missing("C5", "l2")
+        raise Missing("l2 jobs (none done)")
     rows = R["l2"][0].metrics["rows"]
     ref_ok, sign_ok, sim_ok = True, True, True
     for r in rows:
@@ -801,15 +731,15 @@ def _c5(R):
                         "λa > 1; MC L_test at γ* within z·se (or 2%) of theory where the Kesten index > 4 (else "
                         "the MC is heavy-tailed and only reported)")
     verdict = "holds" if ref_ok and sign_ok and sim_ok else "fails"
-    s = "; ".join(f"(λ={r['lam']}, S={r['S']}): γ*={_f(r['gamma_star'], 3)}" for r in rows)
+    s = "; ".join(f"(λ={r['lam']}, S={r['S']}): γ*={fnum(r['gamma_star'], 3)}" for r in rows)
     s += f"; refs ok {ref_ok}, sign rule ok {sign_ok}, MC ok {sim_ok}"
-    return _claim("C5", verdict, ev, s)
+    return BOOK.make("C5", verdict, ev, s)
 
 
 def _c6(R):
     hd = [r.metrics for r in R.get("highdim", [])]
     if not hd:
-        return _missing("C6", "highdim")
+        raise Missing("highdim jobs (none done)")
     sims = [m["over"] for m in hd if "sim_train_max" in m["over"]]
     over_train = max((o["sim_train_max"] for o in sims), default=math.nan)
     over_dist = max((o["rel_dist_min_norm_max"] for o in sims), default=math.nan)
@@ -832,13 +762,13 @@ def _c6(R):
     verdict = "holds" if over_ok and under_ok else ("fails" if not over_ok else "inconclusive")
     s = (f"over (N={hd[0]['over']['N']}, D={hd[0]['D']}): MC train loss max {over_train:.1e}, ‖w - w_mn‖/‖w_mn‖ max {over_dist:.1e}, oracle "
          f"Tr[ÂΣ] {over_oracle:.1e}; under: ‖e‖²/N = {m:.4f}±{se:.4f} vs σ²(1-1/α) = {under:.4f}")
-    return _claim("C6", verdict, ev, s)
+    return BOOK.make("C6", verdict, ev, s)
 
 
 def _c7(R):
     hd = [r.metrics for r in R.get("highdim", [])]
     if not hd:
-        return _missing("C7", "highdim")
+        raise Missing("highdim jobs (none done)")
     far = [(m["far"]["thm6_realised"] / m["far"]["oracle"] - 1) for m in hd]
     near = [(m["near"]["thm6_realised"] / m["near"]["oracle"] - 1) for m in hd] + \
            [(m["near_small"]["thm6_realised"] / m["near_small"]["oracle"] - 1) for m in hd]
@@ -853,12 +783,12 @@ def _c7(R):
     verdict = "holds" if far_ok and near_deg else ("fails" if not far_ok else "inconclusive")
     s = (f"far: Thm 6 vs oracle {min(far):+.1%}..{max(far):+.1%} (σ²(1-1/α) form {min(sig_form):+.1%}.."
          f"{max(sig_form):+.1%}); near edge {min(near):+.1%}..{max(near):+.1%}")
-    return _claim("C7", verdict, ev, s)
+    return BOOK.make("C7", verdict, ev, s)
 
 
 def _c8(R):
     if "scaling" not in R:
-        return _missing("C8", "scaling")
+        raise Missing("scaling jobs (none done)")
     m = R["scaling"][0].metrics
     rows = [r for r in m["rows"] if "sim" in r]
     z = _z(len(rows))
@@ -873,12 +803,12 @@ def _c8(R):
     s = (f"c = λ/S = {m['c']}: MC Σ {first['sim'][0]:.4f} (S={first['S']}) -> {last['sim'][0]:.4f} (S={last['S']}), "
          f"theory {first['theory']:.4f} -> {last['theory']:.4f}, linear rule {first['continuous']:.4f}; diverges "
          f"at S = {m['S_div']:.1f}")
-    return _claim("C8", verdict, ev, s)
+    return BOOK.make("C8", verdict, ev, s)
 
 
 def _c9(R):
     if "tail" not in R:
-        return _missing("C9", "tail")
+        raise Missing("tail jobs (none done)")
     rows = R["tail"][0].metrics["rows"]
     heavier = all(r["hill"] + 2 * (r["hill_se"] if np.isfinite(r["hill_se"]) else 0) < r["continuous"] for r in rows)
     kesten_ok = all(abs(r["hill"] - r["kesten"]) <= 0.15 * max(1, r["kesten"] / 2) for r in rows)
@@ -893,13 +823,13 @@ def _c9(R):
         "fails" if not heavier else "inconclusive")
     s = "; ".join(f"S={r['S']}: Hill {r['hill']:.2f} Kesten {r['kesten']:.2f} paper {r['paper']:.0f} cont. "
                   f"{r['continuous']:.0f}" for r in rows)
-    return _claim("C9", verdict, ev, s)
+    return BOOK.make("C9", verdict, ev, s)
 
 
 def _c10(R):
     online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
     if "row12" not in online:
-        return _missing("C10", "online row12")
+        raise Missing("online row12 jobs (none done)")
     m = online["row12"]
     th = np.diag(np.asarray(m["theory"]))
     z = _z(2)
@@ -910,12 +840,12 @@ def _c10(R):
     verdict = "holds" if ok and m["theory_vs_oracle"] < 1e-8 else "fails"
     s = (f"σ²_eff = {m['sigma2_eff']:.5f}; Σ theory {th.round(5).tolist()} vs MC "
          f"{np.round(m['sim_diag'], 5).tolist()} ± {np.round(m['sim_se'], 5).tolist()}")
-    return _claim("C10", verdict, ev, s)
+    return BOOK.make("C10", verdict, ev, s)
 
 
 def _c11(R):
     if "defects" not in R:
-        return _missing("C11", "defects")
+        raise Missing("defects jobs (none done)")
     m = R["defects"][0].metrics
     hd = [r.metrics for r in R.get("highdim", [])]
     eq12_defect = m["eq12_asym"] > 1e-4 and m["eq12_diag_err"] < 1e-10 and m["eq12_offdiag_err"] > 1e-4
@@ -931,30 +861,23 @@ def _c11(R):
     verdict = "holds" if eq12_defect and sign_ok and m["l2_sigma_err"] < 1e-10 else "fails"
     s = (f"Eq. 12 off-diag {m['eq12'][0][1]:.5f}/{m['eq12'][1][0]:.5f} vs true {m['oracle'][0][1]:.5f}; "
          f"C_00 MC {m['mc_C00']:.4f}±{m['mc_C00_se']:.4f} vs + sign {m['exact_C00']:.4f}, Thm 5 {m['thm5_C00']:.4f}")
-    return _claim("C11", verdict, ev, s)
+    return BOOK.make("C11", verdict, ev, s)
 
 
 def _c12(R):
-    mlps = [r.metrics for r in R.get("mlp", [])]
-    if not mlps:
-        return _missing("C12", "mlp")
-
-    def worst(ratios):
-        r = np.array(ratios, float)
-        return float(np.nanmax(np.maximum(r, 1 / r)))
-
-    per = {k: [worst(m["decoupling"][k]["top_ratio"]) for m in mlps] for k in mlps[0]["decoupling"]}
+    mlps = [r.metrics for r in need(R, "mlp")]
+    per_run = [decoupling_by_epoch(m) for m in mlps]
+    per = {ep: [p[ep]["max_ratio"] for p in per_run] for ep in per_run[0]}
+    gn = lambda m, ep: m["checkpoints"][ep]["gauss_newton"]  # noqa: E731
     ev = dict(worst_factor_per_checkpoint_and_seed=per,
-              trace_ratio={k: [m["decoupling"][k]["trace_ratio"] for m in mlps] for k in per},
-              loss={k: [m["decoupling"][k]["loss"] for m in mlps] for k in per},
-              top_k=len(mlps[0]["top_ratio"]),
-              criterion="every top-k eigenvalue ratio within ×1.5 at every checkpoint (init, mid, end of "
-                        "training), every seed (escape-rate T9)")
-    ok = {k: max(v) <= 1.5 for k, v in per.items()}
-    verdict = "holds" if all(ok.values()) else "fails"
-    s = "worst top-k eigenvalue factor: " + "; ".join(
-        f"{k} {np.round(v, 2).tolist()}" for k, v in per.items())
-    return _claim("C12", verdict, ev, s)
+              trace_ratio={ep: [gn(m, ep)["coupled_trace"] / gn(m, ep)["decoupled_trace"] for m in mlps] for ep in per},
+              loss={ep: [gn(m, ep)["loss"] for m in mlps] for ep in per},
+              top_k=len(gn(mlps[0], next(iter(per)))["ratio"]), comparison="Gauss-Newton (full Hessian: not yet)",
+              criterion="every top-k eigenvalue ratio within ×1.5 at every checkpoint epoch (init, mid, end of "
+                        "training), every seed (escape-rate T9b reads the same probe at the end)")
+    ok = all(max(v) <= 1.5 for v in per.values())
+    s = "worst top-k eigenvalue factor by epoch: " + "; ".join(f"{ep} {np.round(v, 2).tolist()}" for ep, v in per.items())
+    return BOOK.holds_if("C12", ok, ev, s)
 
 
 # ================================================================================================
@@ -965,7 +888,7 @@ def _c12(R):
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     from matplotlib.figure import Figure as MplFigure
 
-    R = _by_kind(results)
+    R = by_kind(results)
     figs: list[Figure] = []
     grids = [r.metrics for r in R.get("grid", [])]
     if grids:
@@ -1026,12 +949,10 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
         fig = MplFigure(figsize=(5, 4))
         ax = fig.subplots()
         for r in mlps:
-            a = r.arrays
-            if "loss" in a:
-                ax.loglog(a["loss"], a["trace_cov"], ".-", ms=3, label=f"seed {r.params['seed']}")
-        xs = np.array([min(r.arrays["loss"].min() for r in mlps if "loss" in r.arrays),
-                       max(r.arrays["loss"].max() for r in mlps if "loss" in r.arrays)])
-        ax.loglog(xs, xs * mlps[0].arrays["trace_cov"][-1] / mlps[0].arrays["loss"][-1], "k--", lw=0.8,
+            ax.loglog(r.metrics["loss"], r.metrics["trace_cov"], ".-", ms=3, label=f"seed #{r.params.get('member', 0)}")
+        xs = np.array([min(min(r.metrics["loss"]) for r in mlps), max(max(r.metrics["loss"]) for r in mlps)])
+        m0 = mlps[0].metrics
+        ax.loglog(xs, xs * m0["trace_cov"][-1] / m0["loss"][-1], "k--", lw=0.8,
                   label="slope 1")
         ax.set(xlabel="training loss L", ylabel=r"$\mathcal{N} = \mathrm{tr}\, C_1$", title="noise strength vs loss (digits MLP)")
         ax.legend(fontsize=7)
@@ -1064,7 +985,7 @@ STUDY = Study(
     analyse=analyse,
     figures=figures,
     claims=CLAIMS,
-    schema_version=1,
+    schema_version=2,  # 2: seeds from nnphys.seeding.derive over job labels; one digits-MLP experiment (nnphys.digits_noise)
     description="Exact minibatch-noise theory of linear regression vs oracle and Monte Carlo; "
                 "noise ∝ loss and the decoupling check on an MLP.",
 )

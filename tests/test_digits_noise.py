@@ -1,0 +1,105 @@
+"""The shared digits-MLP noise experiment: one init, deterministic, thread-count independent, and
+escape-rate T9/T9b and minibatch-noise C3/C12 read the same numbers from the same run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nnphys.digits_noise import (PROBES, DigitsNoiseConfig, decoupling_by_epoch, glorot_uniform_mlp, late_slope,
+                                 run_digits_noise, worst_factor)
+from nnphys.errors import ConfigError
+from nnphys.studies import get_study
+from nnphys.studies.base import Result
+
+SMALL = dict(width=8, epochs=4, lr=0.05, batch=50, n_train=200, top_k=3, seed=7, checkpoints=(0, 2, 4))
+
+
+def test_glorot_uniform_bounds_and_variance():
+    g = torch.Generator().manual_seed(0)
+    m = glorot_uniform_mlp(64, 300, g)
+    W = m[2].weight.detach()  # 300 x 300
+    b = math.sqrt(6 / 600)
+    assert float(W.abs().max()) <= b
+    # U(-b, b) has variance b^2/3; 90000 draws: relative s.e. of the variance ~ 0.3 %
+    assert abs(float(W.var()) / (b * b / 3) - 1) < 0.015
+    assert all(float(layer.bias.detach().abs().max()) == 0 for layer in m if isinstance(layer, torch.nn.Linear))
+
+
+def test_late_slope_recovers_a_power_law():
+    L = np.geomspace(1.0, 1e-3, 41)
+    rng = np.random.default_rng(0)
+    N = 2.5 * L ** 1.3 * np.exp(0.01 * rng.standard_normal(41))
+    f = late_slope(L, N)
+    assert abs(f["slope"] - 1.3) < 4 * f["se"] and f["se"] < 0.02 and f["n"] == 21
+    exact = late_slope(L, 2.5 * L ** 0.7)
+    assert exact["slope"] == pytest.approx(0.7, abs=1e-12) and exact["slope_early"] == pytest.approx(0.7, abs=1e-12)
+    assert math.isnan(late_slope([1.0, 0.5], [1.0, 0.5])["slope"])
+
+
+def test_worst_factor():
+    assert worst_factor([1.0, 2.0, 0.25]) == 4.0
+    assert worst_factor([1.0, float("nan"), 1.2]) == pytest.approx(1.2)
+    assert worst_factor([0.0, 1.0]) == math.inf  # a vanished coupled eigenvalue is a mismatch
+    assert math.isnan(worst_factor([float("nan")]))
+
+
+@pytest.mark.parametrize("bad", [dict(n_train=1797), dict(batch=201), dict(top_k=0), dict(checkpoints=(5,))])
+def test_config_rejects(bad):
+    with pytest.raises(ConfigError):
+        DigitsNoiseConfig(**{**SMALL, **bad})
+
+
+def test_run_deterministic_thread_independent_and_probe_seam():
+    cfg = DigitsNoiseConfig(**SMALL)
+    calls = []
+
+    def probe(model, loss_fn, X, y, top_k):
+        calls.append(top_k)
+        return {"n": int(X.shape[0])}
+
+    n0 = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = run_digits_noise(cfg, probes={**PROBES, "extra": probe})
+        torch.set_num_threads(1)
+        b = run_digits_noise(cfg)
+    finally:
+        torch.set_num_threads(n0)
+    assert torch.get_num_threads() == n0
+    assert a["loss"] == b["loss"] and a["trace_cov"] == b["trace_cov"]
+    for ep in ("0", "2", "4"):
+        assert a["checkpoints"][ep]["gauss_newton"] == b["checkpoints"][ep]["gauss_newton"]
+        assert a["checkpoints"][ep]["extra"] == {"n": 200}
+    assert calls == [3, 3, 3] and set(b["checkpoints"]["4"]) == {"gauss_newton"}
+    assert len(a["loss"]) == 5 and a["N"] == 200 and a["loss"][-1] < a["loss"][0]
+    # another seed changes the init: different numbers
+    c = run_digits_noise(DigitsNoiseConfig(**{**SMALL, "seed": 8}))
+    assert c["loss"][0] != a["loss"][0]
+    per = decoupling_by_epoch(a)
+    assert list(per) == ["0", "2", "4"]
+    assert per["4"]["max_ratio"] == worst_factor(a["checkpoints"]["4"]["gauss_newton"]["ratio"])
+
+
+def test_both_studies_report_the_same_run():
+    """T9/T9b (escape-rate) and C3/C12 (minibatch-noise) on one configuration: one run, same numbers."""
+    mlp = dict(mlp_width=8, mlp_epochs=4, mlp_lr=0.05, mlp_batch=50, mlp_n_train=200, mlp_top_k=3)
+    er, mb = get_study("escape-rate"), get_study("minibatch-noise")
+    se = er.make_spec("quick", {**mlp, "seed": 3})
+    sm = mb.make_spec("quick", {**mlp, "seed": 3, "mlp_seeds": 2})
+    je = next(j for j in er.jobs(se) if j["kind"] == "mlp")
+    jm = [j for j in mb.jobs(sm) if j["kind"] == "mlp"]
+    assert je["seed"] == jm[0]["seed"] != jm[1]["seed"]
+    oe, om = er.run(je), mb.run(jm[0])
+    assert oe["loss"] == om["loss"] and oe["checkpoints"]["4"] == om["checkpoints"]["4"]
+    ce = {c.id: c for c in er.analyse(se, [Result.from_output(je, oe)])}
+    cm = {c.id: c for c in mb.analyse(sm, [Result.from_output(jm[0], om)])}
+    assert ce["T9b"].evidence["by_epoch"]["4"]["max_ratio"] == cm["C12"].evidence["worst_factor_per_checkpoint_and_seed"]["4"][0]
+    t9 = ce["T9"].evidence.get("slope_last_half")
+    assert t9 == cm["C3"].evidence["mlp_slopes"][0]
+    # the other claims have no data: inconclusive, naming what is missing
+    assert ce["T10"].verdict == "inconclusive" and "gap" in ce["T10"].evidence["missing"]
+    assert cm["C1"].verdict == "inconclusive" and "prop1" in cm["C1"].evidence["missing"]
