@@ -453,9 +453,7 @@ def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
     """Every claim from the done jobs. Missing data (a :class:`_kit.Missing`) makes a claim
     ``inconclusive`` naming what is missing; any other exception is a bug and propagates."""
     k = by_kind(results)
-    fns = {"T1": _a_t1, "T2": _a_t2, "T3": _a_t3, "T4": _a_t4, "T5": _a_t5, "T6": _a_t6, "T7": _a_t7,
-           "T8": _a_t8, "T9": _a_t9, "T9b": _a_t9b, "T10": _a_t10}
-    return [BOOK.guard(cid, f, spec, k) for cid, f in fns.items()]
+    return [BOOK.guard(cid, f, spec, k) for cid, f in CLAIM_FNS.items()]
 
 
 def _theory(k) -> dict:
@@ -689,6 +687,10 @@ def _a_t10(spec, k) -> Claim:
                   f"{last['S4_rademacher']:.1f}, S4 data pool {last.get('S4_pool', float('nan')):.1f}, "
                   f"S4 exact-cov {last['S4_exact']:.1f}, S1 {last['S1']:.1f}, "
                   f"quadrature {last['quad_eq13']:.1f}")
+
+
+CLAIM_FNS = {"T1": _a_t1, "T2": _a_t2, "T3": _a_t3, "T4": _a_t4, "T5": _a_t5, "T6": _a_t6, "T7": _a_t7,
+             "T8": _a_t8, "T9": _a_t9, "T9b": _a_t9b, "T10": _a_t10}
 
 
 # ================================================================================================

@@ -563,12 +563,10 @@ def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
     """Every claim from the done jobs; missing data (:class:`_kit.Missing`) -> ``inconclusive``
     naming it, any other exception propagates."""
     R = by_kind(results)
-    fns = dict(C1=_c1, C2=lambda R: _c2(spec, R), C3=_c3, C4=_c4, C5=_c5, C6=_c6, C7=_c7, C8=_c8, C9=_c9,
-               C10=_c10, C11=_c11, C12=_c12)
-    return [BOOK.guard(cid, f, R) for cid, f in fns.items()]
+    return [BOOK.guard(cid, f, spec, R) for cid, f in CLAIM_FNS.items()]
 
 
-def _c1(R):
+def _c1(spec, R):
     if "prop1" not in R:
         raise Missing("prop1 jobs (none done)")
     m = R["prop1"][0].metrics
@@ -653,7 +651,7 @@ def _c2(spec, R):
     return BOOK.make("C2", verdict, ev, s)
 
 
-def _c3(R):
+def _c3(spec, R):
     online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
     reg = {c: online[c]["thm5_lead_rel"] for c in ("row2", "row3", "row6") if c in online}
     mlps = [r.metrics for r in R.get("mlp", [])]
@@ -682,7 +680,7 @@ def _c3(R):
     return BOOK.make("C3", verdict, ev, s)
 
 
-def _c4(R):
+def _c4(spec, R):
     if "edge" not in R:
         raise Missing("edge jobs (none done)")
     m = R["edge"][0].metrics
@@ -708,7 +706,7 @@ def _c4(R):
 REF_GAMMA = {(1.8, 10): -0.170, (0.7, 1): 0.354, (0.5, 1): 0.0}
 
 
-def _c5(R):
+def _c5(spec, R):
     if "l2" not in R:
         raise Missing("l2 jobs (none done)")
     rows = R["l2"][0].metrics["rows"]
@@ -736,7 +734,7 @@ def _c5(R):
     return BOOK.make("C5", verdict, ev, s)
 
 
-def _c6(R):
+def _c6(spec, R):
     hd = [r.metrics for r in R.get("highdim", [])]
     if not hd:
         raise Missing("highdim jobs (none done)")
@@ -765,7 +763,7 @@ def _c6(R):
     return BOOK.make("C6", verdict, ev, s)
 
 
-def _c7(R):
+def _c7(spec, R):
     hd = [r.metrics for r in R.get("highdim", [])]
     if not hd:
         raise Missing("highdim jobs (none done)")
@@ -786,7 +784,7 @@ def _c7(R):
     return BOOK.make("C7", verdict, ev, s)
 
 
-def _c8(R):
+def _c8(spec, R):
     if "scaling" not in R:
         raise Missing("scaling jobs (none done)")
     m = R["scaling"][0].metrics
@@ -806,7 +804,7 @@ def _c8(R):
     return BOOK.make("C8", verdict, ev, s)
 
 
-def _c9(R):
+def _c9(spec, R):
     if "tail" not in R:
         raise Missing("tail jobs (none done)")
     rows = R["tail"][0].metrics["rows"]
@@ -826,7 +824,7 @@ def _c9(R):
     return BOOK.make("C9", verdict, ev, s)
 
 
-def _c10(R):
+def _c10(spec, R):
     online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
     if "row12" not in online:
         raise Missing("online row12 jobs (none done)")
@@ -843,7 +841,7 @@ def _c10(R):
     return BOOK.make("C10", verdict, ev, s)
 
 
-def _c11(R):
+def _c11(spec, R):
     if "defects" not in R:
         raise Missing("defects jobs (none done)")
     m = R["defects"][0].metrics
@@ -864,7 +862,7 @@ def _c11(R):
     return BOOK.make("C11", verdict, ev, s)
 
 
-def _c12(R):
+def _c12(spec, R):
     mlps = [r.metrics for r in need(R, "mlp")]
     per_run = [decoupling_by_epoch(m) for m in mlps]
     per = {ep: [p[ep]["max_ratio"] for p in per_run] for ep in per_run[0]}
@@ -878,6 +876,10 @@ def _c12(R):
     ok = all(max(v) <= 1.5 for v in per.values())
     s = "worst top-k eigenvalue factor by epoch: " + "; ".join(f"{ep} {np.round(v, 2).tolist()}" for ep, v in per.items())
     return BOOK.holds_if("C12", ok, ev, s)
+
+
+CLAIM_FNS = dict(C1=_c1, C2=_c2, C3=_c3, C4=_c4, C5=_c5, C6=_c6, C7=_c7, C8=_c8, C9=_c9, C10=_c10, C11=_c11,
+                 C12=_c12)
 
 
 # ================================================================================================

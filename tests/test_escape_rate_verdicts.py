@@ -1,0 +1,156 @@
+"""Known-answer tests of escape-rate's headline verdict logic (T5-T10).
+
+Each test builds a small synthetic result set where the claim must come out ``holds`` (the
+theory's law, with tight intervals) and a mirrored one where it must come out ``fails`` (the rival
+law the claim rejects, or an effect of the wrong size). No job is run; the numbers are written from
+the formulas here, not copied from the study's output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nnphys.studies import escape_rate as ER
+from nnphys.studies import get_study
+from nnphys.studies._kit import by_kind
+from nnphys.studies.base import Result
+
+STUDY = get_study("escape-rate")
+SPEC = STUDY.make_spec("quick")
+
+
+def _res(kind: str, metrics: dict, **params) -> Result:
+    return Result(key=f"{kind}{params}", params={"kind": kind, **params}, status="done", metrics=metrics)
+
+
+def _est(mean: float, rel: float = 0.01, censored: float = 0.0) -> dict:
+    """A first-passage estimate with a 95% CI of relative half-width ``rel`` (in log)."""
+    return {"mean": mean, "lo": mean * math.exp(-rel), "hi": mean * math.exp(rel), "censored_fraction": censored}
+
+
+def _claim(results, cid: str):
+    """Claim ``cid``'s function on the synthetic set, through the study's Missing guard."""
+    return ER.BOOK.guard(cid, ER.CLAIM_FNS[cid], SPEC, by_kind(results))
+
+
+# ---------------------------------------------------------------- T5: log barrier (eq. 16)
+
+
+def _t5_results(law: str) -> list[Result]:
+    r = SPEC.a_ratio
+    cs = [1.5, 2.0, 3.0]
+    power = {f"{c:g}": 3.0 * c ** (0.5 + r) for c in cs}  # eq. 16: log t linear in log c, slope 1/2 + r
+    theory = {"a_quad": power, "quad_slopes": {"5": [5.5, 5.5], "10": [10.5, 10.5]}}
+    mc = power if law == "eq16" else {f"{c:g}": 3.0 * math.exp(r * (c - 1)) for c in cs}  # frozen Arrhenius
+    return [_res("theory", theory)] + [_res("family_a", {"c": c, "estimate": _est(mc[f"{c:g}"])}, c=c) for c in cs]
+
+
+def test_t5_known_answers():
+    assert _claim(_t5_results("eq16"), "T5").verdict == "holds"
+    assert _claim(_t5_results("arrhenius"), "T5").verdict == "fails"
+
+
+# ---------------------------------------------------------------- T6: -1/2 per outlier dimension (eq. 17)
+
+
+def _t6_results(per_n: float) -> list[Result]:
+    r = SPEC.b_ratio
+    out = []
+    for n in (1, 2, 3):
+        for c in (1.2, 1.5, 2.0):
+            t = 2.0 * c ** (r + 1 - 0.5 * 2 + per_n * (n - 2))
+            out.append(_res("family_b", {"n": n, "c": c, "estimate": _est(t), "pred17": t}, n=n, c=c))
+    return out
+
+
+def test_t6_known_answers():
+    assert _claim(_t6_results(-0.5), "T6").verdict == "holds"
+    assert _claim(_t6_results(0.0), "T6").verdict == "fails"  # no n-dependence: the claim's rival
+
+
+# ---------------------------------------------------------------- T7: phi = 1 + B/(eta h*) (Student-t fit, 3 % band)
+
+
+def _t7_results(bias: float) -> list[Result]:
+    fits = []
+    for ratio in (1.0, 2.0, 4.0):
+        phi = 1 + ratio
+        fit = phi * (1 + bias)
+        fits.append({"ratio": ratio, "phi": phi, "phi_fit": fit, "phi_lo": fit * 0.99, "phi_hi": fit * 1.01})
+    return [_res("phi_sde", {"fits": fits})]
+
+
+def test_t7_known_answers():
+    assert _claim(_t7_results(0.0), "T7").verdict == "holds"
+    assert _claim(_t7_results(0.10), "T7").verdict == "fails"
+    assert _claim(_t7_results(0.025), "T7").verdict == "inconclusive"  # CI straddles the band edge
+
+
+# ---------------------------------------------------------------- T8: instability at n >= n_c
+
+
+def _t8_results(unstable_grows: bool) -> list[Result]:
+    rows = []
+    for n in (1, 2, 3, 4, 6):
+        g = 2.0 if (n >= 4 and unstable_grows) else 0.01
+        rows.append({"n": n, "growth": g, "growth_se": 0.05})
+    return [_res("instability", {"n_c": 4.0, "rows": rows})]
+
+
+def test_t8_known_answers():
+    assert _claim(_t8_results(True), "T8").verdict == "holds"
+    assert _claim(_t8_results(False), "T8").verdict == "fails"
+
+
+# ---------------------------------------------------------------- T9, T9b: noise ∝ loss, decoupling
+
+
+def _mlp_result(exponent: float, coupling: float) -> Result:
+    rng = np.random.default_rng(1)
+    L = np.geomspace(0.5, 1e-3, 41)
+    N = 4.0 * L ** exponent * np.exp(0.02 * rng.standard_normal(L.size))
+    ev = np.geomspace(10.0, 0.1, 5)
+    probe = {"ratio": [coupling] * 5, "coupled": (ev * coupling).tolist(), "decoupled": ev.tolist(), "loss": 0.01,
+             "ch_alignment": 0.9, "ch_gamma": 1.0}
+    return _res("mlp", {"loss": L.tolist(), "trace_cov": N.tolist(),
+                        "checkpoints": {"0": {"gauss_newton": probe}, "40": {"gauss_newton": probe}}})
+
+
+def test_t9_t9b_known_answers():
+    good, bad = [_mlp_result(1.0, 1.1)], [_mlp_result(0.3, 3.0)]
+    assert _claim(good, "T9").verdict == "holds" and _claim(good, "T9b").verdict == "holds"
+    assert _claim(bad, "T9").verdict == "fails" and _claim(bad, "T9b").verdict == "fails"
+    assert _claim([_mlp_result(1.0, 1 / 3.0)], "T9b").verdict == "fails"  # a factor either way
+
+
+# ---------------------------------------------------------------- T10: SGD follows Eq. 13
+
+
+def _t10_results(factor: float) -> list[Result]:
+    out = []
+    for c in (1.2, 1.5, 1.75):
+        q = 50.0 * c ** 10.5
+        m = {s: _est(q) for s in ("S4", "S4_exact", "S4_rademacher", "S4_pool", "S1", "S2", "S3")}
+        m.update(S5=_est(q * factor), quad_eq13=q, quad_exact_population=q, h_star=1.0, L_star=0.5, c=c)
+        out.append(_res("gap", m, c=c))
+    return out
+
+
+def test_t10_known_answers():
+    assert _claim(_t10_results(1.05), "T10").verdict == "holds"
+    assert _claim(_t10_results(1.6), "T10").verdict == "fails"
+
+
+# ---------------------------------------------------------------- no swallowed bugs
+
+
+def test_a_bug_raises_and_missing_data_is_named():
+    broken = _res("phi_sde", {"fits": [{"ratio": 1.0}]})  # a metrics layout the analysis does not know: a bug
+    with pytest.raises(KeyError):
+        STUDY.analyse(SPEC, [broken])
+    c = {x.id: x for x in STUDY.analyse(SPEC, [])}
+    assert all(v.verdict == "inconclusive" and "missing" in v.evidence for v in c.values())
+    assert "phi_sde" in c["T7"].evidence["missing"] and "mlp" in c["T9"].evidence["missing"]

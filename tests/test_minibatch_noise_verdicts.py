@@ -1,0 +1,110 @@
+"""Known-answer tests of minibatch-noise's headline verdict logic (C1, C3, C8, C9, C12).
+
+Synthetic result sets written from the formulas in this file: one where each claim must come out
+``holds`` and a mirrored one (the rival law, or the wrong size of effect) where it must ``fail``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nnphys import linreg as LR
+from nnphys.studies import get_study
+from nnphys.studies import minibatch_noise as MB
+from nnphys.studies._kit import by_kind
+from nnphys.studies.base import Result
+
+STUDY = get_study("minibatch-noise")
+SPEC = STUDY.make_spec("quick")
+
+
+def _res(kind: str, metrics: dict, **params) -> Result:
+    return Result(key=f"{kind}{params}", params={"kind": kind, **params}, status="done",
+                  metrics={"kind": kind, **metrics})
+
+
+def _claim(results, cid: str):
+    return MB.BOOK.guard(cid, MB.CLAIM_FNS[cid], SPEC, by_kind(results))
+
+
+# ---------------------------------------------------------------- C1: Prop. 1 and the (N-S)/(N-1) factor
+
+
+def _c1_results(wor_factor_applies: bool) -> list[Result]:
+    N, S, tr = 20, 8, 0.66
+    wor = tr * (N - S) / (N - 1)
+    se = 0.002
+    mc_wor = wor if wor_factor_applies else tr
+    return [_res("prop1", {"N": N, "S": S, "draws": 10 ** 5,
+                           "wr": {"mc_trace": tr + se, "mc_se": se, "theory_trace": tr, "naive_wr_trace": tr},
+                           "wor": {"mc_trace": mc_wor - se, "mc_se": se, "theory_trace": wor, "naive_wr_trace": tr}})]
+
+
+def test_c1_known_answers():
+    assert _claim(_c1_results(True), "C1").verdict == "holds"
+    assert _claim(_c1_results(False), "C1").verdict == "fails"
+
+
+# ---------------------------------------------------------------- C3, C12: the digits MLP (noise ∝ loss, decoupling)
+
+
+def _mlp(slope: float, coupling: float, member: int) -> Result:
+    probe = {"ratio": [coupling] * 4, "coupled_trace": coupling, "decoupled_trace": 1.0, "loss": 0.01,
+             "ch_alignment": 0.9, "ch_gamma": 1.0}
+    return _res("mlp", {"slope_second_half": slope, "noise_over_2L_gn": 1.0, "final_loss": 0.01,
+                        "checkpoints": {str(ep): {"gauss_newton": probe} for ep in (0, 30, 60)}}, member=member)
+
+
+def test_c3_c12_known_answers():
+    good = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.99, 1.1), (1.01, 0.95), (1.0, 1.2)])]
+    assert _claim(good, "C3").verdict == "holds" and _claim(good, "C12").verdict == "holds"
+    bad = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.49, 2.0), (0.51, 1.1), (0.5, 1.2)])]
+    assert _claim(bad, "C3").verdict == "fails" and _claim(bad, "C12").verdict == "fails"
+    wide = [_mlp(s, 1.0, i) for i, s in enumerate([0.5, 1.0, 1.5])]
+    assert _claim(wide, "C3").verdict == "inconclusive"
+
+
+# ---------------------------------------------------------------- C8: linear λ–S scaling fails
+
+
+def _c8_results(sigma_grows: bool) -> list[Result]:
+    c = SPEC.scaling_c
+    rows = []
+    for S in (1, 4, 8, 12, 16):
+        th = LR.fixed_ratio_sigma_1d(1.0, c, S, 1.0)
+        sim = th if sigma_grows else c / 2  # the rival: Σ constant at fixed λ/S
+        rows.append({"S": S, "lam": c * S, "theory": th, "continuous": c / 2, "sim": [sim, 1e-4]})
+    S_div = LR.fixed_ratio_divergence_S(1.0, c)
+    return [_res("scaling", {"c": c, "rows": rows, "S_div": S_div, "stable_below": True, "unstable_above": True})]
+
+
+def test_c8_known_answers():
+    assert _claim(_c8_results(True), "C8").verdict == "holds"
+    assert _claim(_c8_results(False), "C8").verdict == "fails"
+
+
+# ---------------------------------------------------------------- C9: the discrete tail is heavier
+
+
+def _c9_results(discrete: bool) -> list[Result]:
+    rows = []
+    for S in (1, 2, 3, 4):
+        kest = LR.kesten_tail_index(1.0, 1.0, S)
+        cont = LR.tail_exponent_continuous(1.0, 1.0, S)
+        hill = kest if discrete else cont  # the rival: the continuous-time tail
+        rows.append({"S": S, "hill": hill, "hill_se": 0.02, "kesten": kest, "paper": LR.tail_exponent_paper(1.0, 1.0, S),
+                     "continuous": cont})
+    return [_res("tail", {"rows": rows, "frac": 0.005})]
+
+
+def test_c9_known_answers():
+    assert _claim(_c9_results(True), "C9").verdict == "holds"
+    assert _claim(_c9_results(False), "C9").verdict == "fails"
+
+
+def test_no_data_is_named_and_bugs_raise():
+    c = {x.id: x for x in STUDY.analyse(SPEC, [])}
+    assert all(v.verdict == "inconclusive" for v in c.values())
+    assert "mlp" in c["C12"].evidence["missing"] and "tail" in c["C9"].evidence["missing"]
+    with pytest.raises(KeyError):
+        STUDY.analyse(SPEC, [_res("tail", {"rows": [{"S": 1}], "frac": 0.005})])
