@@ -35,7 +35,12 @@ def test_tiny_end_to_end():
     by = {c.id: c for c in claims}
     assert by["T1"].verdict == "holds"
     figs = study.figures(spec, results)
-    assert {f.name for f in figs} == {"escape_vs_c", "escape_vs_deltaL", "escape_vs_n", "phi_vs_B"}
+    assert {f.name for f in figs} == {"escape_vs_c", "escape_vs_deltaL", "escape_vs_n", "phi_vs_B", "phi_fit_vs_pred",
+                                      "decoupling_spectra", "passage_times"}
+    for f in figs:  # legends >= 8 pt (issue 11 item 4)
+        for ax in f.figure.axes:
+            leg = ax.get_legend()
+            assert leg is None or all(t.get_fontsize() >= 8 for t in leg.get_texts())
     # a missing job makes its claims inconclusive, not an exception
     partial = [r for r in results if r.params["kind"] != "gap"]
     by2 = {c.id: c for c in study.analyse(spec, partial)}

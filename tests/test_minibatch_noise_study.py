@@ -34,6 +34,11 @@ def test_tiny_end_to_end():
         assert c.tag == st.claims[c.id].tag
     figs = st.figures(spec, results)
     assert figs and all(isinstance(f, Figure) for f in figs)
+    assert {"noise_vs_loss", "decoupling_spectra", "tail_exponent", "fixed_ratio_scaling"} <= {f.name for f in figs}
+    for f in figs:  # legends >= 8 pt (issue 11 item 4)
+        for ax in f.figure.axes:
+            leg = ax.get_legend()
+            assert leg is None or all(t.get_fontsize() >= 8 for t in leg.get_texts())
     # missing / failed jobs -> affected claims inconclusive, no crash
     broken = [Result(key="x", params=r.params, status="failed", metrics={}, error="boom") if r.params["kind"] in
               ("tail", "mlp") else r for r in results]

@@ -44,7 +44,8 @@ from nnphys.errors import ConfigError, Diverged
 from nnphys.seeding import torch_generator
 
 __all__ = ["DigitsNoiseConfig", "Probe", "PROBES", "gauss_newton_probe", "glorot_uniform_mlp",
-           "half_mse", "run_digits_noise", "late_slope", "worst_factor", "decoupling_by_epoch"]
+           "half_mse", "run_digits_noise", "late_slope", "worst_factor", "decoupling_by_epoch",
+           "plot_decoupling"]
 
 N_DIGITS = 1797
 
@@ -210,3 +211,29 @@ def decoupling_by_epoch(m: dict) -> dict[str, dict]:
                    # spec Sec. 14: print the C-H alignment (C ∝ H^gamma, 1 <= gamma <= 2 reported elsewhere)
                    "ch_alignment": d["ch_alignment"], "ch_gamma": d["ch_gamma"]}
     return per
+
+
+def plot_decoupling(axes, runs, labels=None, probe: str = "gauss_newton", band: float = 1.5) -> None:
+    """Coupled against decoupled top-k eigenvalues, one matplotlib axis per checkpoint epoch (the
+    checkpoints of ``runs[0]``), one marker series per run (e.g. per seed), the diagonal and the
+    ``x band`` region shaded. ``probe`` picks the comparison (a full-Hessian probe draws the same
+    way). Escape-rate T9b and minibatch-noise C12 figures."""
+    eps = sorted(runs[0]["checkpoints"], key=int)
+    labels = labels or [f"run {i}" for i in range(len(runs))]
+    for ax, ep in zip(axes, eps):
+        vals = []
+        for i, (run, lab) in enumerate(zip(runs, labels)):
+            d = run["checkpoints"].get(ep, {}).get(probe)
+            if d is None:
+                continue
+            x, y = np.asarray(d["decoupled"], float), np.asarray(d["coupled"], float)
+            ok = (x > 0) & (y > 0)
+            ax.plot(x[ok], y[ok], "o", ms=3, mfc="none", color=f"C{i}", label=lab)
+            vals += x[ok].tolist() + y[ok].tolist()
+        if vals:
+            g = np.geomspace(min(vals) * 0.7, max(vals) * 1.4, 20)
+            ax.plot(g, g, "k-", lw=0.8, label="coupled = decoupled")
+            ax.fill_between(g, g / band, g * band, color="grey", alpha=0.2, lw=0, label=f"within x{band:g}")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        ax.set(xlabel="decoupled: L (1/N) sum C_f", ylabel="coupled: (1/N) sum l C_f", title=f"epoch {ep}")

@@ -699,100 +699,11 @@ CLAIM_FNS = {"T1": _a_t1, "T2": _a_t2, "T3": _a_t3, "T4": _a_t4, "T5": _a_t5, "T
 
 
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
-    from matplotlib.figure import Figure as MplFigure
+    """See :mod:`nnphys.studies._escape_rate_figures` (escape_vs_c, escape_vs_deltaL, escape_vs_n,
+    phi_vs_B, phi_fit_vs_pred, decoupling_spectra, passage_times)."""
+    from nnphys.studies._escape_rate_figures import figures as _figures
 
-    k = by_kind(results)
-    figs: list[Figure] = []
-    if "family_a" in k and "theory" in k:
-        fig = MplFigure(figsize=(10, 4))
-        ax, ax2 = fig.subplots(1, 2)
-        rows = sorted(need(k, "family_a"), key=lambda r: r.metrics["c"])
-        cs = np.array([r.metrics["c"] for r in rows])
-        t = np.array([r.metrics["estimate"]["mean"] for r in rows])
-        lo = np.array([r.metrics["estimate"]["lo"] for r in rows])
-        hi = np.array([r.metrics["estimate"]["hi"] for r in rows])
-        ax.errorbar(cs, t, yerr=[t - lo, hi - t], fmt="o", label="S1 (Euler-Maruyama)")
-        cg = np.geomspace(cs.min(), cs.max(), 15)
-        ax.plot(cg, [_mfpt_a(1.0, c, spec.a_ratio) for c in cg], "-", label="exact quadrature")
-        ax.plot(cg, [1 / E.kappa_1d(c, 1.0, -0.5, spec.a_ratio, 1.0) for c in cg], "--", label="eq. 16")
-        a0 = t[0] * np.exp(-spec.a_ratio * (cs[0] - 1))
-        ax.plot(cg, a0 * np.exp(spec.a_ratio * (cg - 1)), ":", label="frozen Arrhenius (through first point)")
-        ax.set(xscale="log", yscale="log", xlabel="c = L_s / L*", ylabel="mean escape time t",
-               title=f"family A, B/(eta h*) = {spec.a_ratio:g}")
-        from matplotlib.ticker import NullFormatter
-
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticks(cs, [f"{c:g}" for c in cs])
-        ax.legend(fontsize=7)
-        if "gap" in k:
-            g = sorted((r.metrics for r in need(k, "gap")), key=lambda m: m["c"])
-            cs2 = [m["c"] for m in g]
-            for s, mk in (("S5", "o"), ("S4", "s"), ("S4_rademacher", "^"), ("S4_pool", "v"), ("S1", "x"), ("S3", "d")):
-                if all(s in m for m in g):  # stores from before S4_pool lack it
-                    ax2.plot(cs2, [m[s]["mean"] for m in g], mk, label=s)
-            ax2.plot(cs2, [m["quad_eq13"] for m in g], "-", label="Eq. 13 quadrature")
-            ax2.plot(cs2, [m["quad_exact_population"] for m in g], "--", label="exact-cov. quadrature")
-            ax2.set(xscale="log", yscale="log", xlabel="c", ylabel="level-set first passage t_p",
-                    title=f"1-D regression, B={spec.gap_B}, eta={spec.gap_eta:g}")
-            from matplotlib.ticker import NullFormatter
-
-            ax2.xaxis.set_minor_formatter(NullFormatter())
-            ax2.set_xticks(cs2, [f"{c:g}" for c in cs2])
-            ax2.legend(fontsize=7)
-        figs.append(Figure("escape_vs_c", fig, "Escape time against c (log-log): SDE, genuine SGD and theory."))
-    if "symmetry" in k:
-        m = need(k, "symmetry")[0].metrics
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        dls = np.array(m["delta_Ls"])
-        t = np.array([e["mean"] for e in m["estimates"]])
-        ax.plot(dls, t, "o-", label=f"S1, c = {spec.sym_c:g}")
-        i1 = int(np.argmin(np.abs(dls - 1.0)))
-        L1 = dls[i1] / (spec.sym_c - 1)
-        D = L1 / spec.a_ratio  # fixed temperature calibrated at dL = dls[i1]
-        ax.plot(dls, t[i1] * np.exp((dls - dls[i1]) / D), "--", label="Kramers-Langer, fixed D")
-        ax.set(xscale="log", yscale="log", xlabel="linear barrier dL", ylabel="mean escape time t",
-               title="knob 1: fixed c, varying dL")
-        ax.legend(fontsize=7)
-        figs.append(Figure("escape_vs_deltaL", fig, "Escape time against dL at fixed c (scale symmetry)."))
-    if "family_b" in k:
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        for c in sorted({r.metrics["c"] for r in need(k, "family_b")}):
-            rr = sorted((r.metrics for r in need(k, "family_b") if r.metrics["c"] == c), key=lambda m: m["n"])
-            ln = ax.plot([m["n"] for m in rr], [m["estimate"]["mean"] for m in rr], "o", label=f"S1, c={c:g}")
-            ax.plot([m["n"] for m in rr], [m["pred17"] for m in rr], "--", color=ln[0].get_color(), label=f"eq. 17, c={c:g}")
-        ax.set(yscale="log", xlabel="outlier dimension n", ylabel="mean escape time t",
-               title=f"family B, B/(eta h*) = {spec.b_ratio:g}")
-        ax.legend(fontsize=7)
-        figs.append(Figure("escape_vs_n", fig, "Escape time against n (family B) with eq. 17."))
-    if "phi_sde" in k:
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        f1 = need(k, "phi_sde")[0].metrics["fits"]
-        ax.errorbar([f["ratio"] for f in f1], [f["phi_fit"] for f in f1],
-                    yerr=[[max(f["phi_fit"] - f["phi_lo"], 0.0) for f in f1],
-                          [max(min(f["phi_hi"], 1e3) - f["phi_fit"], 0.0) for f in f1]],
-                    fmt="o", label="S1 Student-t fit (95% profile CI)")
-        xmax = max(f["ratio"] for f in f1)
-        for r in k.get("phi_sgd", []):
-            ff = [f for f in r.metrics["fits"] if not f.get("diverged")]
-            if not ff:
-                continue
-            xs = [f["B"] / (f["eta"] * f["h_star"]) for f in ff]
-            xmax = max(xmax, *xs)
-            # fits whose profile interval reaches the Gaussian limit are drawn at the clip value
-            ln = ax.plot(xs, [min(f["phi_fit"], 300.0) for f in ff], "s", label=f"SGD eta={ff[0]['eta']:g} (clipped at 300)")
-            ax.plot(xs, [f["phi_kesten"] for f in ff], "v", mfc="none", color=ln[0].get_color(),
-                    label=f"Kesten index, eta={ff[0]['eta']:g}")
-        xs = np.geomspace(0.5, xmax * 1.2, 50)
-        ax.plot(xs, 1 + xs, "-", label="phi = 1 + B/(eta h*)")
-        ax.set(xlabel="B/(eta h*)", ylabel="phi", title="stationary exponent")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.legend(fontsize=7)
-        figs.append(Figure("phi_vs_B", fig, "Fitted stationary exponent phi against B/eta."))
-    return figs
+    return _figures(spec, results)
 
 
 STUDY = Study(

@@ -888,92 +888,11 @@ CLAIM_FNS = dict(C1=_c1, C2=_c2, C3=_c3, C4=_c4, C5=_c5, C6=_c6, C7=_c7, C8=_c8,
 
 
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
-    from matplotlib.figure import Figure as MplFigure
+    """See :mod:`nnphys.studies._minibatch_noise_figures` (sigma_loss_vs_lr, sigma_rows,
+    tail_exponent, noise_vs_loss, decoupling_spectra, fixed_ratio_scaling)."""
+    from nnphys.studies._minibatch_noise_figures import figures as _figures
 
-    R = by_kind(results)
-    figs: list[Figure] = []
-    grids = [r.metrics for r in R.get("grid", [])]
-    if grids:
-        fig = MplFigure(figsize=(10, 4))
-        ax1, ax2 = fig.subplots(1, 2)
-        for g in grids:
-            rows = g["rows"]
-            lam = np.array([r["lam"] for r in rows])
-            fine = np.linspace(0.02, 0.995, 200) * g["lam_max"]
-            ax1.plot(fine, [LR.sigma_1d(g["a"], l, g["S"], spec.sigma2) for l in fine], label=f"exact, S={g['S']}")
-            ax1.plot(fine, fine * spec.sigma2 / (2 * g["S"]), "--", label=f"continuous, S={g['S']}")
-            ax1.errorbar(lam, [r["sim"][0] for r in rows], yerr=[1.96 * r["sim"][1] for r in rows], fmt="o",
-                         label=f"SGD MC, S={g['S']}")
-            ax1.axvline(g["lam_max"], color="grey", lw=0.8)
-            x = fine / g["S"]
-            ax2.plot(x, [LR.train_loss(np.eye(1) * g["a"], l, g["S"], spec.sigma2) for l in fine],
-                     label=f"L_train theory, S={g['S']}")
-            ax2.plot(x, [LR.test_loss(np.eye(1) * g["a"], l, g["S"], spec.sigma2) for l in fine],
-                     label=f"L_test theory, S={g['S']}")
-            ax2.errorbar(lam / g["S"], [r["sim_train"][0] for r in rows],
-                         yerr=[1.96 * r["sim_train"][1] for r in rows], fmt="o")
-            ax2.errorbar(lam / g["S"], [r["sim_test"][0] for r in rows],
-                         yerr=[1.96 * r["sim_test"][1] for r in rows], fmt="s")
-        ax1.set(xlabel="λ", ylabel="Σ", yscale="log", title="1-D stationary fluctuation (a = 1)")
-        ax2.set(xlabel="λ/S", ylabel="loss", yscale="log", title="training / test loss at stationarity")
-        ax1.legend(fontsize=7)
-        ax2.legend(fontsize=7)
-        figs.append(Figure("sigma_loss_vs_lr", fig, "Exact theory (Thm 2, [paper]/[derived]) vs SGD Monte Carlo "
-                                                     "(95% CI over chains) up to the stability edge (grey)"))
-    online = {r.metrics["case"]: r.metrics for r in R.get("online", [])}
-    if online:
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        for c, m in online.items():
-            th = np.diag(np.asarray(m["theory"]))
-            ax.errorbar(th, m["sim_diag"], yerr=1.96 * np.asarray(m["sim_se"]), fmt="o", label=c)
-        lim = [min(min(np.diag(np.asarray(m["theory"]))) for m in online.values()) * 0.8,
-               max(max(np.diag(np.asarray(m["theory"]))) for m in online.values()) * 1.2]
-        ax.plot(lim, lim, "k--", lw=0.8)
-        ax.set(xscale="log", yscale="log", xlabel="theory Σ_ii", ylabel="SGD Monte Carlo Σ_ii",
-               title="§13 rows: theory vs simulation")
-        ax.legend(fontsize=6)
-        figs.append(Figure("sigma_rows", fig, "Diagonal of Σ, closed forms vs Monte Carlo (95% CI)"))
-    if "tail" in R:
-        rows = R["tail"][0].metrics["rows"]
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        S = np.array([r["S"] for r in rows])
-        ax.errorbar(S, [r["hill"] for r in rows], yerr=[1.96 * r["hill_se"] for r in rows], fmt="o", label="Hill (MC)")
-        ax.plot(S, [r["kesten"] for r in rows], "s-", label="Kesten index (exact)")
-        ax.plot(S, [r["paper"] for r in rows], "--", label="2S/(aλ) - S (paper)")
-        ax.plot(S, [r["continuous"] for r in rows], ":", label="2S/(aλ) + 1 (continuous)")
-        ax.set(xlabel="batch size S", ylabel="tail index β", title="1-D tail at aλ = 1")
-        ax.legend(fontsize=7)
-        figs.append(Figure("tail_exponent", fig, "Tail index of the stationary law vs S"))
-    mlps = [r for r in R.get("mlp", [])]
-    if mlps:
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        for r in mlps:
-            ax.loglog(r.metrics["loss"], r.metrics["trace_cov"], ".-", ms=3, label=f"seed #{r.params.get('member', 0)}")
-        xs = np.array([min(min(r.metrics["loss"]) for r in mlps), max(max(r.metrics["loss"]) for r in mlps)])
-        m0 = mlps[0].metrics
-        ax.loglog(xs, xs * m0["trace_cov"][-1] / m0["loss"][-1], "k--", lw=0.8,
-                  label="slope 1")
-        ax.set(xlabel="training loss L", ylabel=r"$\mathcal{N} = \mathrm{tr}\, C_1$", title="noise strength vs loss (digits MLP)")
-        ax.legend(fontsize=7)
-        figs.append(Figure("noise_vs_loss", fig, "Gradient-noise trace against training loss, every epoch"))
-    if "scaling" in R:
-        m = R["scaling"][0].metrics
-        fig = MplFigure(figsize=(5, 4))
-        ax = fig.subplots()
-        rows = [r for r in m["rows"] if "sim" in r]
-        ax.errorbar([r["S"] for r in rows], [r["sim"][0] for r in rows], yerr=[1.96 * r["sim"][1] for r in rows],
-                    fmt="o", label="SGD MC")
-        Sf = np.linspace(1, m["S_div"] * 0.99, 200)
-        ax.plot(Sf, m["c"] / (2 - m["c"] * (Sf + 2)), label="exact 1-D")
-        ax.axhline(m["c"] / 2, ls="--", color="k", label="linear scaling (cσ²/2)")
-        ax.axvline(m["S_div"], color="grey", lw=0.8)
-        ax.set(xlabel="S (λ = cS)", ylabel="Σ", yscale="log", title=f"fixed λ/S = {m['c']}")
-        ax.legend(fontsize=7)
-        figs.append(Figure("fixed_ratio_scaling", fig, "Σ at fixed λ/S: the linear scaling rule fails"))
-    return figs
+    return _figures(spec, results)
 
 
 STUDY = Study(
