@@ -154,3 +154,30 @@ def test_a_bug_raises_and_missing_data_is_named():
     c = {x.id: x for x in STUDY.analyse(SPEC, [])}
     assert all(v.verdict == "inconclusive" and "missing" in v.evidence for v in c.values())
     assert "phi_sde" in c["T7"].evidence["missing"] and "mlp" in c["T9"].evidence["missing"]
+
+
+# ---------------------------------------------------------------- resample (verdict stability)
+
+
+def test_resample_keeps_a_clear_verdict_and_leaves_the_input_alone():
+    results = _t10_results(1.05) + _t7_results(0.0)
+    before = [dict(r.metrics) for r in results]
+    rng = np.random.default_rng(0)
+    same = [_claim(STUDY.resample(results, rng), "T10").verdict == "holds" for _ in range(200)]
+    assert all(same)
+    assert [r.metrics for r in results] == before
+    a = STUDY.resample(results, np.random.default_rng(5))
+    b = STUDY.resample(results, np.random.default_rng(5))
+    assert [r.metrics for r in a] == [r.metrics for r in b] and len(a) == len(results)
+    assert a[0].metrics["S5"]["mean"] != results[0].metrics["S5"]["mean"]
+
+
+def test_resample_at_the_threshold_splits():
+    # S5 / quadrature = 1.2 exactly: T10's tolerance; a redraw lands on either side about half the time
+    res = _t10_results(1.2)
+    for r in res:
+        r.metrics["S5"] = _est(r.metrics["quad_eq13"] * 1.2, rel=0.05)
+    rng = np.random.default_rng(1)
+    frac = np.mean([_claim(STUDY.resample(res, rng), "T10").verdict == "holds" for _ in range(400)])
+    # holds needs all three c within 20 %: each redraw is below the edge with probability 1/2
+    assert abs(frac - 0.125) < 0.06

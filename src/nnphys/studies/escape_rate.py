@@ -706,6 +706,58 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     return _figures(spec, results)
 
 
+# ================================================================================================
+# resample (verdict stability, issue 11 item 2)
+# ================================================================================================
+
+_MC_KINDS = ("levelset", "family_a", "family_b")
+_GAP_SIMS = ("S5", "S4", "S4_exact", "S4_rademacher", "S4_pool", "S1", "S2", "S3")
+
+
+def _redraw_estimate(e: dict, z: float) -> None:
+    """Shift a first-passage estimate (mean and CI together) by ``z`` of its log-scale s.e."""
+    se = _ci(e)
+    if math.isfinite(se):
+        f = math.exp(z * se)
+        e["mean"], e["lo"], e["hi"] = e["mean"] * f, e["lo"] * f, e["hi"] * f
+
+
+def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
+    """A parametric bootstrap over the chains: every job here is one ensemble of independent chains
+    whose per-chain times are not stored, so each Monte Carlo estimate is redrawn from its own
+    sampling distribution (normal in log t with the CI's s.e., mean and CI shifted together); the
+    Student-t fits of phi and the growth of <log L> likewise (normal with their s.e.). Covers T3, T5,
+    T6, T7 (S1), T8 and T10. The formula and quadrature claims (T1, T2), the identical-steps count
+    (T4) and the single-run MLP claims (T9, T9b) are passed through unchanged."""
+    import copy
+    import dataclasses
+
+    out = []
+    for r in results:
+        kind = r.params.get("kind")
+        if not r.ok or kind not in _MC_KINDS + ("gap", "phi_sde", "instability"):
+            out.append(r)
+            continue
+        m = copy.deepcopy(r.metrics)
+        if kind in _MC_KINDS:
+            _redraw_estimate(m["estimate"], rng.standard_normal())
+        elif kind == "gap":
+            for s in _GAP_SIMS:
+                if s in m:
+                    _redraw_estimate(m[s], rng.standard_normal())
+        elif kind == "phi_sde":
+            for f in m["fits"]:
+                se = (f["phi_hi"] - f["phi_lo"]) / (2 * 1.96)
+                if math.isfinite(se):
+                    d = rng.standard_normal() * se
+                    f["phi_fit"], f["phi_lo"], f["phi_hi"] = f["phi_fit"] + d, f["phi_lo"] + d, f["phi_hi"] + d
+        else:
+            for row in m["rows"]:
+                row["growth"] += rng.standard_normal() * row["growth_se"]
+        out.append(dataclasses.replace(r, metrics=m))
+    return out
+
+
 STUDY = Study(
     name="escape-rate",
     papers=("Power-law escape rate of SGD (arXiv 2105.09557)",),
@@ -716,6 +768,7 @@ STUDY = Study(
     analyse=analyse,
     figures=figures,
     claims=CLAIMS,
+    resample=resample,
     schema_version=2,  # 2: seeds from nnphys.seeding.derive over job labels; one digits-MLP experiment (nnphys.digits_noise)
     description="Log-barrier escape of the loss-proportional SGD noise SDE: formulas, exact quadrature, "
                 "SDE and genuine-SGD Monte Carlo, stationary law, n_c, noise vs loss on an MLP.",
