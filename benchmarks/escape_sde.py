@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from nnphys import escape_kernels
-from nnphys.escape_landscapes import family_a
-from nnphys.escape_sim import _fused_block_1d, simulate_sde
+from nnphys.escape import kernels as escape_kernels
+from nnphys.escape.landscapes import family_a
+from nnphys.escape.simulate import _fused_block_1d, simulate_sde
 
 R_DEFAULT, K_DEFAULT = 100_000, 400
 RATIO, DT = 10.0, 0.01

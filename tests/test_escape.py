@@ -11,7 +11,7 @@ from scipy import integrate, stats
 
 from nnphys import escape as E
 from nnphys.errors import ConfigError
-from nnphys.escape_landscapes import DoubleWell, LabelNoiseWell, QuadraticWell, family_a, family_b
+from nnphys.escape.landscapes import DoubleWell, LabelNoiseWell, QuadraticWell, family_a, family_b
 
 HM = np.diag([1.3, 0.7, 2.0])
 HS = np.diag([-0.4, 0.7, 2.0])

@@ -1,4 +1,4 @@
-"""The compiled first-passage kernel (nnphys.escape_kernels): its normals against the exact law,
+"""The compiled first-passage kernel (nnphys.escape.kernels): its normals against the exact law,
 its hitting steps against a naive float64 Python loop fed the same per-chain streams, and the
 independence of each chain's path from threads, chunking and the number of chains."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nnphys import escape_kernels as K
-from nnphys.escape_landscapes import QuadraticWell, family_a, family_b
-from nnphys.escape_sim import simulate_sde
+from nnphys.escape import kernels as K
+from nnphys.escape.landscapes import QuadraticWell, family_a, family_b
+from nnphys.escape.simulate import simulate_sde
 
 pytestmark = pytest.mark.skipif(not K.available(), reason="numba not installed")
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from nnphys import escape as E
-from nnphys import escape_kernels
+from nnphys.escape import kernels as escape_kernels
 from nnphys.errors import ConfigError
-from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
-from nnphys.escape_sim import (FirstPassage, minibatch_indices, sample_sde, sample_sgd, simulate_sde,
+from nnphys.escape.landscapes import LinearRegression, QuadraticWell, family_a, family_b
+from nnphys.escape.simulate import (FirstPassage, minibatch_indices, sample_sde, sample_sgd, simulate_sde,
                                simulate_sgd, simulate_sgd_oracle)
 
 needs_numba = pytest.mark.skipif(not escape_kernels.available(), reason="numba not installed")
@@ -173,7 +173,7 @@ def test_s4_gaussian_is_euler_maruyama_at_dt_eta(engine):
 
 
 def test_s4_rademacher_noise_moments():
-    from nnphys.escape_sim import _Noise
+    from nnphys.escape.simulate import _Noise
 
     for B in (1, 3):
         xi = _Noise(20000, 1, 8, 0, torch.float64, "cpu", False, "rademacher", B).draw(torch.arange(20000))
@@ -188,7 +188,7 @@ def test_s4_pool_of_two_points_is_the_rademacher_law():
     values within 5 binomial s.e. over 20000 x 8 draws."""
     from scipy import stats
 
-    from nnphys.escape_sim import _Noise
+    from nnphys.escape.simulate import _Noise
 
     nz = _Noise(20000, 1, 8, 0, torch.float64, "cpu", False, "pool", 3, pool=torch.tensor([[-1.0], [1.0]]))
     x = nz.draw(torch.arange(20000)).reshape(-1).numpy()
@@ -201,7 +201,7 @@ def test_s4_pool_of_two_points_is_the_rademacher_law():
 
 def test_s4_pool_is_whitened():
     """A correlated, shifted 2-D pool: draws have mean 0 and identity covariance (5 s.e.)."""
-    from nnphys.escape_sim import _Noise
+    from nnphys.escape.simulate import _Noise
 
     g = torch.Generator().manual_seed(3)
     pool = torch.randn(500, 2, generator=g, dtype=torch.float64) @ torch.tensor([[2.0, 0.0], [1.5, 0.3]], dtype=torch.float64) + 7.0

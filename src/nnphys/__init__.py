@@ -57,8 +57,8 @@ _EXPORTS: dict[str, str] = {
     "kappa_1d": "nnphys.escape",
     "kappa_nd": "nnphys.escape",
     "mfpt_1d": "nnphys.escape",
-    "simulate_sde": "nnphys.escape_sim",
-    "simulate_sgd": "nnphys.escape_sim",
+    "simulate_sde": "nnphys.escape.simulate",
+    "simulate_sgd": "nnphys.escape.simulate",
     # data
     "load_digits": "nnphys.data",
     "load_mnist1d": "nnphys.data",

@@ -1,7 +1,7 @@
 """Compiled first-passage kernels for the SDE of Eq. 13 (spec ``escape-rate.md`` S1) on families A, B
 (double wells, any ``n``) and the level-set well, on the CPU.
 
-The vectorised torch simulator (:func:`nnphys.escape_sim.simulate_sde`) is bound by the generation
+The vectorised torch simulator (:func:`nnphys.escape.simulate.simulate_sde`) is bound by the generation
 of normals (torch's CPU ``randn`` gives about 50-100 M/s) and by memory traffic: every step reads and
 writes the whole chain vector several times. Here each chain lives in registers for its whole life
 and draws its own normals as it goes:

@@ -31,7 +31,7 @@ import torch
 from scipy import stats as st
 
 from nnphys.errors import ConfigError
-from nnphys.escape_landscapes import DoubleWell, QuadraticWell
+from nnphys.escape.landscapes import DoubleWell, QuadraticWell
 
 __all__ = ["FirstPassage", "simulate_sde", "simulate_sgd_oracle", "simulate_sgd", "sample_sde",
            "sample_sgd", "minibatch_indices", "BGK_BETA"]
@@ -227,7 +227,7 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
     on CPU, the bottleneck) and casts them to ``dtype``; the default draws in ``dtype``.
 
     ``engine``: ``"torch"`` (the vectorised path above), ``"compiled"`` (the per-chain numba kernel
-    of :mod:`nnphys.escape_kernels`, float64, its own per-chain random streams, so every chain's path
+    of :mod:`nnphys.escape.kernels`, float64, its own per-chain random streams, so every chain's path
     is common to all calls with the same seed whatever ``crn``; Eq. 13 in the ``t`` clock with
     Gaussian noise from the minimum, on the CPU only) or ``"auto"`` (compiled when numba is installed
     and the problem qualifies). On the compiled path ``dtype``, ``rng_dtype``, ``block`` and
@@ -334,9 +334,9 @@ def simulate_sde(land, *, B: float, eta: float, dt: float, n_chains: int, t_max:
 
 
 def _kernels():
-    """:mod:`nnphys.escape_kernels`, imported on first use: importing numba costs about 0.4 s, which
+    """:mod:`nnphys.escape.kernels`, imported on first use: importing numba costs about 0.4 s, which
     every CLI call that merely lists the studies would otherwise pay."""
-    from nnphys import escape_kernels
+    from nnphys.escape import kernels as escape_kernels
 
     return escape_kernels
 

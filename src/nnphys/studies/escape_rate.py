@@ -32,8 +32,8 @@ from scipy import stats as st
 
 from nnphys import escape as E
 from nnphys.digits_noise import DigitsNoiseConfig, decoupling_by_epoch, late_slope, run_digits_noise
-from nnphys.escape_landscapes import LinearRegression, QuadraticWell, family_a, family_b
-from nnphys.escape_sim import sample_sde, sample_sgd, simulate_sde, simulate_sgd, simulate_sgd_oracle
+from nnphys.escape.landscapes import LinearRegression, QuadraticWell, family_a, family_b
+from nnphys.escape.simulate import sample_sde, sample_sgd, simulate_sde, simulate_sgd, simulate_sgd_oracle
 from nnphys.seeding import derive
 from nnphys.stats import design_effect
 from nnphys.studies._kit import ClaimBook, Missing, all_of, band_verdict, by_kind, need

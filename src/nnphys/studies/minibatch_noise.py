@@ -34,7 +34,7 @@ from scipy import stats as _st
 
 from nnphys import linreg as LR
 from nnphys.digits_noise import DigitsNoiseConfig, decoupling_by_epoch, late_slope, run_digits_noise
-from nnphys.errors import ConfigError, Diverged
+from nnphys.errors import ConfigError
 from nnphys.seeding import derive
 from nnphys.stats import mean_se, t_ci
 from nnphys.studies._kit import ClaimBook, Missing, band_verdict, by_kind, fnum, need
