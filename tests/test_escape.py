@@ -229,3 +229,27 @@ def test_radial_n1_equals_two_sided_1d():
 def test_bad_input_raises_config_error(call):
     with pytest.raises(ConfigError):
         call()
+
+
+def test_linear_regression_is_exact_and_thread_count_independent():
+    """theta*, A and L* against a float64 lstsq oracle, and bit-identical for 1 and 2 torch threads
+    (issue 12 item 8: a threaded BLAS reduction over N moved L* and with it Table 3's S2 times)."""
+    import torch
+
+    from nnphys.escape.landscapes import LinearRegression
+
+    n0 = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = LinearRegression.sample(40_000, 3, seed=11)
+        torch.set_num_threads(2)
+        b = LinearRegression.sample(40_000, 3, seed=11)
+    finally:
+        torch.set_num_threads(n0)
+    assert a.L_star == b.L_star and torch.equal(a.theta_star, b.theta_star) and torch.equal(a.A, b.A)
+    X, y = a.X.numpy(), a.y.numpy()
+    th, *_ = np.linalg.lstsq(X, y, rcond=None)
+    assert np.allclose(a.theta_star.numpy(), th, rtol=0, atol=1e-12)
+    r = X @ th - y
+    assert a.L_star == pytest.approx(r @ r / (2 * len(y)), rel=1e-12)
+    assert np.allclose(a.A.numpy(), X.T @ X / len(y), rtol=1e-12, atol=0)

@@ -241,11 +241,16 @@ class LinearRegression:
 
     @classmethod
     def from_data(cls, X: torch.Tensor, y: torch.Tensor) -> "LinearRegression":
+        """``A``, ``theta*`` and ``L*`` by numpy's pairwise sums over the N samples (float64, one
+        fixed order): a BLAS reduction splits N across threads and changed ``L*`` in its last
+        bits with the thread count (issue 12 item 8: Table 3's S2 times moved with it)."""
         N = X.shape[0]
-        A = X.T @ X / N
-        theta = torch.linalg.solve(A, X.T @ y / N)
-        r = X @ theta - y
-        return cls(X=X, y=y, theta_star=theta, A=A, L_star=float((r @ r) / (2 * N)))
+        Xn, yn = X.detach().cpu().double().numpy(), y.detach().cpu().double().numpy()
+        A = (Xn[:, :, None] * Xn[:, None, :]).sum(0) / N
+        theta = np.linalg.solve(A, (Xn * yn[:, None]).sum(0) / N)
+        r = (Xn * theta).sum(1) - yn
+        t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=X.device)  # noqa: E731
+        return cls(X=X, y=y, theta_star=t(theta), A=t(A), L_star=float((r * r).sum() / (2 * N)))
 
     @property
     def N(self) -> int:
