@@ -27,7 +27,7 @@ import torch
 
 from nnphys.errors import ConfigError
 
-__all__ = ["DoubleWell", "QuadraticWell", "LinearRegression", "LabelNoiseWell", "family_a", "family_b"]
+__all__ = ["DoubleWell", "QuadraticWell", "LinearRegression", "LabelNoiseWell", "family_a", "family_b", "mfpt_family_a"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,3 +323,13 @@ class LabelNoiseWell:
         if kinds.count("min") < 2:
             raise ConfigError("gamma", "this data set has no metastable minimum (no barrier)")
         return {"points": pts.tolist(), "kinds": kinds, "loss": L[idx].tolist()}
+
+
+def mfpt_family_a(delta_L: float, c: float, ratio: float) -> float:
+    """Exact mean first-passage time of Eq. 13 on family A (``h* = 1``, ``eta = 1``,
+    ``B = ratio = B/(eta h*)``) from the minimum over the saddle, by the 1-D quadrature
+    :func:`nnphys.escape.theory.mfpt_eq13_1d` (reflecting wall at ``-6 w``)."""
+    from nnphys.escape.theory import mfpt_eq13_1d
+
+    A = family_a(delta_L, c)
+    return mfpt_eq13_1d(A.loss_np, -A.w, A.w, -6 * A.w, B=ratio, eta=1.0, h_star=1.0)

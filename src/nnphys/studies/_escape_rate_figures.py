@@ -16,6 +16,7 @@ import numpy as np
 
 from nnphys import escape as E
 from nnphys.digits_noise import plot_decoupling
+from nnphys.escape.landscapes import mfpt_family_a
 from nnphys.studies import _kit
 from nnphys.studies.base import Figure, Result
 
@@ -70,15 +71,13 @@ def figures(spec, results: list[Result]) -> list[Figure]:
 
 
 def _escape_vs_c(spec, k) -> Figure:
-    from nnphys.studies.escape_rate import _mfpt_a
-
     fig, (ax, ax2) = _kit.subplots(1, 2, width=5.0, height=4.0)
     rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
     cs = np.array([r.metrics["c"] for r in rows])
     ests = [r.metrics["estimate"] for r in rows]
     _ci_points(ax, cs, ests, label="S1 (Euler-Maruyama), 95% CI")
     cg = np.geomspace(cs.min(), cs.max(), 15)
-    ax.plot(cg, [_mfpt_a(1.0, c, spec.a_ratio) for c in cg], "-", label="exact quadrature")
+    ax.plot(cg, [mfpt_family_a(1.0, c, spec.a_ratio) for c in cg], "-", label="exact quadrature")
     ax.plot(cg, [1 / E.kappa_1d(c, 1.0, -0.5, spec.a_ratio, 1.0) for c in cg], "--", label="eq. 16")
     t0 = ests[0]["mean"]
     ax.plot(cg, t0 * np.exp(spec.a_ratio * (cg - cs[0])), ":", label="frozen Arrhenius (through first point)")
