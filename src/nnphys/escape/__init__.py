@@ -33,8 +33,7 @@ __all__ = [*_theory_all, *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'nnphys.escape' has no attribute {name!r}")
+    """``QuadraticWell``, ``simulate_sde``, ...: imported from their module when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nnphys.escape' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
