@@ -25,6 +25,11 @@ SIMULATORS = (("S5", "o", "SGD (S5)"), ("S4", "s", "S4 Gaussian"), ("S4_rademach
               ("S2", "*", "S2 SDE (tau clock)"), ("S3", "d", "S3 SDE exact cov."))
 
 
+def _nz(v: float) -> float:
+    """An error-bar length: non-finite or negative -> 0 (the point is drawn without that bar)."""
+    return float(v) if math.isfinite(v) and v > 0 else 0.0
+
+
 def _ci_points(ax, x, ests, *, label, marker="o", **kw):
     """Mean first-passage times with their 95% CI; censored estimates (a censored fraction > 0)
     are ringed in red so a reader sees that the CI rests on the exponential-tail model."""
@@ -149,7 +154,7 @@ def _phi(spec, k) -> list[Figure]:
     sgd = _sgd_fits(k)
     fig, (ax,) = _kit.subplots(width=5.0, height=4.0)
     ax.errorbar([f["ratio"] for f in f1], [f["phi_fit"] for f in f1],
-                yerr=[[max(f["phi_fit"] - f["phi_lo"], 0.0) for f in f1], [max(f["phi_hi"] - f["phi_fit"], 0.0) for f in f1]],
+                yerr=[[_nz(f["phi_fit"] - f["phi_lo"]) for f in f1], [_nz(f["phi_hi"] - f["phi_fit"]) for f in f1]],
                 fmt="o", capsize=2, ms=4, color="C0", label="S1 Student-t fit (95% CI, widened)")
     xmax, ymax = max(f["ratio"] for f in f1), max(f["phi_fit"] for f in f1)
     for i, eta in enumerate(sorted({f["eta"] for f in sgd})):
@@ -161,7 +166,8 @@ def _phi(spec, k) -> list[Figure]:
             lo = np.array([f["phi_lo"] for f in ff])
             hi = np.array([f["phi_hi"] for f in ff])
             open_top = ~np.isfinite(hi)  # profile CI reaches the Gaussian limit: no upper bound
-            ax.errorbar(xs, y, yerr=[np.maximum(y - lo, 0), np.where(open_top, 0, np.maximum(hi - y, 0))], fmt="s",
+            up = np.array([_nz(h - v) for h, v in zip(hi.tolist(), y.tolist())])  # 0 where the CI is open above
+            ax.errorbar(xs, y, yerr=[np.array([_nz(v - lw) for v, lw in zip(y.tolist(), lo.tolist())]), up], fmt="s",
                         capsize=2, ms=4, color=col, label=f"SGD eta={eta:g} (95% CI)")
             if open_top.any():
                 ax.scatter(xs[open_top], y[open_top], marker="^", s=60, facecolors="none", edgecolors=col,
@@ -180,14 +186,14 @@ def _phi(spec, k) -> list[Figure]:
     # T7: fitted against predicted
     fig, (ax,) = _kit.subplots(width=4.2, height=4.0)
     ax.errorbar([f["phi"] for f in f1], [f["phi_fit"] for f in f1],
-                yerr=[[max(f["phi_fit"] - f["phi_lo"], 0.0) for f in f1], [max(f["phi_hi"] - f["phi_fit"], 0.0) for f in f1]],
+                yerr=[[_nz(f["phi_fit"] - f["phi_lo"]) for f in f1], [_nz(f["phi_hi"] - f["phi_fit"]) for f in f1]],
                 fmt="o", capsize=2, ms=4, label="S1 vs phi (criterion: within 3%)")
     ff = [f for f in sgd if not f.get("diverged")]
     for key, mk, lab in (("phi", "s", "SGD vs phi"), ("phi_disc", "D", "SGD vs phi_disc"), ("phi_kesten", "v", "SGD vs Kesten")):
         if ff:
             fin = [f for f in ff if math.isfinite(f["phi_hi"])]
             ax.errorbar([f[key] for f in fin], [f["phi_fit"] for f in fin],
-                        yerr=[[max(f["phi_fit"] - f["phi_lo"], 0) for f in fin], [max(f["phi_hi"] - f["phi_fit"], 0) for f in fin]],
+                        yerr=[[_nz(f["phi_fit"] - f["phi_lo"]) for f in fin], [_nz(f["phi_hi"] - f["phi_fit"]) for f in fin]],
                         fmt=mk, mfc="none", capsize=2, ms=4, label=lab)
     vals = [f["phi"] for f in f1] + [f[key] for f in ff for key in ("phi", "phi_disc", "phi_kesten")]
     g = np.geomspace(min(vals) * 0.8, max(vals) * 1.25, 20)
