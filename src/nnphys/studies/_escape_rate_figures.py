@@ -25,6 +25,13 @@ SIMULATORS = (("S5", "o", "SGD (S5)"), ("S4", "s", "S4 Gaussian"), ("S4_rademach
               ("S2", "*", "S2 SDE (tau clock)"), ("S3", "d", "S3 SDE exact cov."))
 
 
+def _no_minor_labels(ax) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _nz(v: float) -> float:
     """An error-bar length: non-finite or negative -> 0 (the point is drawn without that bar)."""
     return float(v) if math.isfinite(v) and v > 0 else 0.0
@@ -180,6 +187,7 @@ def _phi(spec, k) -> list[Figure]:
     xs = np.geomspace(0.5, xmax * 1.2, 50)
     ax.plot(xs, 1 + xs, "-", color="k", lw=0.8, label="phi = 1 + B/(eta h*)")
     ax.set(xlabel="B/(eta h*)", ylabel="phi", title="stationary exponent (T7)", xscale="log", yscale="log")
+    _no_minor_labels(ax)
     _kit.legend(ax)
     out = [Figure("phi_vs_B", fig, "Fitted stationary exponent phi against B/(eta h*), 95% CIs; triangles: the "
                                    "profile CI has no upper end (the fit cannot tell the law from a Gaussian).")]
@@ -200,6 +208,7 @@ def _phi(spec, k) -> list[Figure]:
     ax.plot(g, g, "k-", lw=0.8, label="fitted = predicted")
     _kit.band(ax, g, g * 0.97, g * 1.03, color="grey")
     ax.set(xscale="log", yscale="log", xlabel="predicted phi", ylabel="fitted phi", title="T7: fitted vs predicted")
+    _no_minor_labels(ax)
     _kit.legend(ax)
     out.append(Figure("phi_fit_vs_pred", fig, "T7: Student-t exponent fitted to the stationary samples against the "
                                               "predictions (SDE: phi; SGD: phi, phi_disc, Kesten); grey: +-3 %. SGD fits "
