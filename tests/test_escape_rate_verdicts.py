@@ -181,3 +181,17 @@ def test_resample_at_the_threshold_splits():
     frac = np.mean([_claim(STUDY.resample(res, rng), "T10").verdict == "holds" for _ in range(400)])
     # holds needs all three c within 20 %: each redraw is below the edge with probability 1/2
     assert abs(frac - 0.125) < 0.06
+
+
+# ---------------------------------------------------------------- seeds from labels
+
+
+def test_seeds_follow_labels_not_positions():
+    spec2 = STUDY.make_spec("quick", {"a_cs": [1.5, 2.0, 3.0, 4.0], "levelset_dts": [0.03, 0.02, 0.01]})
+    key = lambda j: (j["kind"], j.get("c"), j.get("n"), j.get("eta"), j.get("dt"), j.get("correction"))  # noqa: E731
+    before = {key(j): j["seed"] for j in STUDY.jobs(SPEC)}
+    after = {key(j): j["seed"] for j in STUDY.jobs(spec2)}
+    assert all(after[k] == s for k, s in before.items())  # an added c or dt changes no other job's seed
+    assert len(set(after.values())) == len(after)
+    gaps = [j for j in STUDY.jobs(SPEC) if j["kind"] == "gap"]
+    assert len({j["data_seed"] for j in gaps}) == 1 and len({j["seed"] for j in gaps}) == len(gaps)

@@ -131,3 +131,16 @@ def test_resample_draws_seeds_and_keeps_clear_verdicts():
     assert frac == 1.0  # C12 reads the spectra only: identical in every seed here
     frac3 = np.mean([_claim(STUDY.resample(mixed, rng), "C3").verdict != "holds" for _ in range(300)])
     assert abs(frac3 - (1 - (2 / 3) ** 3)) < 0.08
+
+
+def test_seeds_follow_labels_and_do_not_collide():
+    spec = STUDY.make_spec("quick", {"grid_batch_sizes": [10, 100], "mlp_seeds": 3})
+    jobs = STUDY.jobs(spec)
+    seeds = [j["seed"] for j in jobs]
+    assert len(set(seeds)) == len(seeds)  # S = 100 used to collide with the edge job (seed + 200 + S = seed + 300)
+    fewer = {(j["kind"], j.get("S"), j.get("case"), j.get("draw"), j.get("member")): j["seed"]
+             for j in STUDY.jobs(STUDY.make_spec("quick", {"mlp_seeds": 2}))}
+    for j in jobs:
+        k = (j["kind"], j.get("S"), j.get("case"), j.get("draw"), j.get("member"))
+        if k in fewer:
+            assert fewer[k] == j["seed"]
