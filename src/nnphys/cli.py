@@ -431,7 +431,12 @@ def export_cmd(
                                          f"{', '.join(store.studies()) or '(none)'}")
         _check_output(output if output is not None else store.root / f"results.{format}")
         kwargs = {"tidy": tidy} if "tidy" in inspect.signature(export).parameters else {}
-        path = export(store, format, output, study, **kwargs)
+        try:
+            path = export(store, format, output, study, **kwargs)
+        except OSError as e:
+            if e.filename is None:
+                raise
+            raise ConfigError("--output", f"cannot write {e.filename} ({e.strerror or e})") from None
     out.print(f"wrote {path}")
 
 
