@@ -502,16 +502,14 @@ def fields_cmd(study: str = typer.Argument(..., help="Study name (see nnphys lis
     from nnphys.studies import get_study
 
     st = get_study(study)
-    scales = list(st.presets)
-    t = Table(title=f"{st.name}: spec fields (schema v{st.schema_version})", show_lines=False)
-    for col in ("field", "type", "bounds", "tag", "default", *scales, "description"):
-        t.add_column(col, overflow="fold")
+    out.print(escape(f"{st.name}: spec fields (schema v{st.schema_version}); set with --set key=value or --config"))
     for r in describe_fields(st):
-        shown = [repr(r["presets"][s]) if s in r["presets"] else "" for s in scales]
+        presets = ", ".join(f"{s}={r['presets'][s]!r}" if s in r["presets"] else f"{s}=default" for s in st.presets)
         desc = r["description"].removeprefix(f"[{r['tag']}]").strip()
-        t.add_row(*(escape(str(x)) for x in (r["name"], r["type"], r["bounds"], f"[{r['tag']}]",
-                                              repr(r["default"]), *shown, desc)))
-    out.print(t)
+        out.print(escape(f"  {r['name']}: {r['type']}; bounds {r['bounds']}; [{r['tag']}]; default {r['default']!r}; "
+                         f"{presets}"), soft_wrap=True)
+        if desc:
+            out.print(escape(f"      {desc}"), soft_wrap=True)
 
 
 # -- the error boundary --------------------------------------------------------------------
