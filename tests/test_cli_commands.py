@@ -134,3 +134,9 @@ def test_refused_address_writes_nothing(capsys, tmp_path, toy, monkeypatch):
     err = _err(capsys, ["run", "toy", "--engine", "dask", "--address", "tcp://127.0.0.1:9", "--results", str(res)])
     assert "--address" in err and "cannot reach" in err
     assert not res.exists()
+    # on a finished store: no runs row, not a byte changed
+    assert main(["run", "toy", "--set", "n_jobs=2", "--results", str(res), "-q"]) == 0
+    capsys.readouterr()
+    before = (res / DB_NAME).read_bytes()
+    _err(capsys, ["run", "toy", "--set", "n_jobs=2", "--address", "tcp://127.0.0.1:9", "--results", str(res)])
+    assert (res / DB_NAME).read_bytes() == before

@@ -56,10 +56,11 @@ def test_results_round_trip_with_arrays(tmp_path, toy):
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
-def _driver_script(results: Path, n_jobs: int, sleep: float) -> str:
+def _driver_script(results: Path, n_jobs: int, sleep: float, start: float = 0.0) -> str:
     return textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(TESTS)!r})
+        import sys, time; sys.path.insert(0, {str(TESTS)!r})
         import toy_study
+        time.sleep(max(0.0, {start} - time.time()))  # a common start after the imports
         from nnphys.lab.store import Store
         from nnphys.lab.runner import run_study
         spec = toy_study.STUDY.make_spec("quick", {{"n_jobs": {n_jobs}, "sleep": {sleep}, "dim": 20000}})
@@ -109,7 +110,8 @@ def test_sigkill_mid_sweep_loses_nothing_and_rerun_completes(tmp_path):
 @pytest.mark.slow
 def test_two_drivers_on_one_store(tmp_path):
     n = 30
-    procs = [subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.01)],
+    start = time.time() + 5.0
+    procs = [subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.05, start)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     executed = []
     for p in procs:
