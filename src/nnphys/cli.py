@@ -350,7 +350,8 @@ def status_cmd(results: Path = RESULTS) -> None:
             keys = run["keys"] if run else []
             st = store.statuses(name, keys)
             n = {s: sum(v == s for v in st.values()) for s in ("done", "failed", "diverged")}
-            running = sum(c["key"] in set(keys) for c in store.claims(name))
+            planned = set(keys)
+            running = sum(c["key"] in planned for c in store.claims(name, live_only=True))
             counts = store.thread_counts(name, keys)
             if len([k for k in counts if k is not None]) > 1:
                 mixed.append((name, counts))
@@ -519,7 +520,7 @@ _STORE_TROUBLE = ("malformed", "not a database", "encrypted", "disk is full", "r
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return " ".join(str(text).split()).replace("Value error, ", "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -446,13 +446,19 @@ class Store:
             c.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?)", (key, study, os.getpid(), HOST, now, now))
             return "claimed"
 
-    def claims(self, study: str | None = None) -> list[dict[str, Any]]:
-        """The current claims (``key, study, pid, host, started, heartbeat``)."""
+    def claims(self, study: str | None = None, *, live_only: bool = False,
+               stale_after: float = LEASE_TIMEOUT_S) -> list[dict[str, Any]]:
+        """The current claims (``key, study, pid, host, started, heartbeat``); with ``live_only``
+        those that are not stale, i.e. jobs running now."""
         if "claims" not in self._cols:
             return []
         q = "SELECT key, study, pid, host, started, heartbeat FROM claims"
         rows = self._conn.execute(q + (" WHERE study = ?" if study else ""), (study,) if study else ()).fetchall()
-        return [dict(zip(("key", "study", "pid", "host", "started", "heartbeat"), r)) for r in rows]
+        out = [dict(zip(("key", "study", "pid", "host", "started", "heartbeat"), r)) for r in rows]
+        if live_only:
+            now = time.time()
+            out = [c for c in out if not self._stale(c["pid"], c["host"], c["heartbeat"], now, stale_after)]
+        return out
 
     def release_stale(self, study: str | None = None, stale_after: float = LEASE_TIMEOUT_S) -> int:
         """Drop the stale claims (a killed driver's); returns how many."""
