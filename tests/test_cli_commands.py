@@ -51,7 +51,7 @@ def test_plan_is_read_only_counts_done_and_estimates(capsys, tmp_path, toy):
     res = tmp_path / "res"
     assert main(["plan", "toy", "--set", "n_jobs=4", "--results", str(res)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "toy at scale quick: 4 jobs (no store" in out and "no estimate" in out
+    assert "toy at scale quick: 4 jobs (no store" in out and "no estimate for 4 of them" in out
     assert not res.exists()
     assert main(["run", "toy", "--set", "n_jobs=2", "--set", "sleep=0.05", "--results", str(res), "-q"]) == 0
     capsys.readouterr()

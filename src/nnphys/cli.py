@@ -481,7 +481,12 @@ def plan_cmd(
     if not missing:
         out.print("nothing to run: every planned job is stored")
     elif total is None:
-        out.print(f"{missing} job(s) to run; no estimate (no stored timing for some kind of job)")
+        timed = [k for k in p.kinds.values() if k.missing and k.estimate_s is not None]
+        untimed = missing - sum(k.missing for k in timed)
+        part = (f"; the {missing - untimed} of kinds with stored timings take about "
+                f"{_hms(sum(k.estimate_s for k in timed) / workers)} on {workers} worker(s)") if timed else ""
+        out.print(f"{missing} job(s) to run; no estimate for {untimed} of them (no stored timing of their kind)"
+                  + part)
     else:
         out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from the median stored "
                   "time of finished jobs of the same kind")
