@@ -64,6 +64,8 @@ def test_bad_toml_files(capsys, tmp_path, toy):
     _bad(capsys, ["run", "toy", "--config", str(tmp_path / "range.toml")], res, "dim")
     (tmp_path / "scale.toml").write_text("scale = 'gigantic'\n")
     _bad(capsys, ["run", "toy", "--config", str(tmp_path / "scale.toml")], res, "scale")
+    _bad(capsys, ["run", "toy", "--config", "/dev/zero"], res, "--config", "not a regular file")
+    _bad(capsys, ["run", "toy", "--config", str(tmp_path)], res, "--config", "not a regular file")
     _bad(capsys, ["status", "--results", str(res)], res, "--results")
     _bad(capsys, ["report", "--results", str(res)], res, "--results")
 

@@ -140,3 +140,14 @@ def test_refused_address_writes_nothing(capsys, tmp_path, toy, monkeypatch):
     before = (res / DB_NAME).read_bytes()
     _err(capsys, ["run", "toy", "--set", "n_jobs=2", "--address", "tcp://127.0.0.1:9", "--results", str(res)])
     assert (res / DB_NAME).read_bytes() == before
+
+
+def test_parquet_without_pyarrow_is_one_line(capsys, tmp_path, toy, monkeypatch):
+    import sys
+
+    res = str(tmp_path / "res")
+    assert main(["run", "toy", "--set", "n_jobs=2", "--results", res, "-q"]) == 0
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    err = _err(capsys, ["export", "--format", "parquet", "--results", res])
+    assert "pip install 'nnphys[parquet]'" in err
+    assert not (tmp_path / "res" / "results.parquet").exists()

@@ -24,6 +24,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -58,6 +61,11 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a flat TOML config (keys = Spec fields; an optional ``scale`` key)."""
     p = Path(path)
+    # a FIFO or a device (/dev/stdin, /dev/zero) would block or never end: regular files only
+    if p.exists() and not p.is_file():
+        raise ConfigError("--config", f"{str(p)!r} is not a regular file (a TOML file of spec fields)")
+    if p.is_file() and p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError("--config", f"{str(p)!r} is larger than {MAX_CONFIG_BYTES} bytes; a config holds spec fields")
     try:
         raw = p.read_bytes()
     except OSError as e:
