@@ -64,6 +64,9 @@ def _make_fixtures(root: Path) -> dict[str, Path]:
     c.execute("PRAGMA user_version = 99")
     c.close()
     fx["newer"] = root / "newer"
+    (root / "fifo").mkdir()
+    os.mkfifo(root / "fifo" / DB_NAME)  # opening it would block: must be refused unopened
+    fx["fifo"] = root / "fifo"
     fx["unwritable"] = Path("/proc/nnphys-results")  # not creatable, even by root
     return fx
 
@@ -104,7 +107,8 @@ def _expect_refusal(capsys, argv: list[str], fx: dict[str, Path]) -> str:
 
 # -- fixtures: every store/path class with every command that takes --results ---------------
 
-BAD_LOCATIONS = ["afile", "underfile", "junk", "truncated", "header_only", "foreign", "dirdb", "newer", "unwritable"]
+BAD_LOCATIONS = ["afile", "underfile", "junk", "truncated", "header_only", "foreign", "dirdb", "fifo", "newer",
+                 "unwritable"]
 READERS_MISSING_STORE = ["status", "report", "export"]  # a missing store is an error for these
 
 
@@ -133,7 +137,8 @@ def test_export_destinations_and_study_filter(capsys, fixtures, tmp_path):
     good = str(fixtures["good"])
     (tmp_path / "f").write_text("x")
     for output, needle in [(tmp_path, "is a directory"), (tmp_path / "missing" / "x.csv", "does not exist"),
-                           (tmp_path / "f" / "x.csv", "does not exist"), ("/proc/x.csv", "/proc/x.csv")]:
+                           (tmp_path / "f" / "x.csv", "does not exist"), ("/proc/x.csv", "/proc/x.csv"),
+                           (fixtures["fifo"] / DB_NAME, "not a regular file")]:
         err = _expect_refusal(capsys, ["export", "--results", good, "--output", str(output)], fixtures)
         assert "--output" in err and needle in err, err
     err = _expect_refusal(capsys, ["export", "--results", good, "--study", "no-such-study"], fixtures)

@@ -395,6 +395,8 @@ def _check_output(path: Path) -> None:
 
     if path.is_dir():
         raise ConfigError("--output", f"{str(path)!r} is a directory; give a file path")
+    if path.exists() and not path.is_file():  # a FIFO or device would block or swallow the table
+        raise ConfigError("--output", f"{str(path)!r} is not a regular file; give a file path")
     parent = path.parent
     if not parent.is_dir():
         raise ConfigError("--output", f"folder {str(parent)!r} does not exist (or is not a folder); create it first")
