@@ -150,7 +150,7 @@ def test_list_and_help(capsys, toy):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "toy" in out and "T1 [derived] sample means are centred" in out
-    for cmd in ("run", "reproduce", "status", "report", "export", "list"):
+    for cmd in ("run", "reproduce", "status", "report", "export", "list", "plan", "fields"):
         assert main([cmd, "--help"]) == 0
         assert "Example: nnphys" in " ".join(capsys.readouterr().out.split())
 

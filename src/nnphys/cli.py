@@ -523,7 +523,7 @@ def fields_cmd(study: str = typer.Argument(..., help="Study name (see nnphys lis
 # -- the error boundary --------------------------------------------------------------------
 
 _STORE_TROUBLE = ("malformed", "not a database", "encrypted", "disk is full", "readonly database", "unable to open",
-                  "disk i/o")
+                  "disk i/o", "locked")
 
 
 def _one_line(text: str) -> str:
