@@ -105,6 +105,8 @@ def test_sigkill_mid_sweep_loses_nothing_and_rerun_completes(tmp_path):
                          check=True)
     assert f"executed {n - before}" in out.stdout
     assert _check_store_consistent(tmp_path, n) == n
+    with Store(tmp_path) as store:
+        assert store.claims() == []  # the killed driver's claim was released by the rerun
 
 
 @pytest.mark.slow
