@@ -64,6 +64,8 @@ def test_bad_toml_files(capsys, tmp_path, toy):
     _bad(capsys, ["run", "toy", "--config", str(tmp_path / "range.toml")], res, "dim")
     (tmp_path / "scale.toml").write_text("scale = 'gigantic'\n")
     _bad(capsys, ["run", "toy", "--config", str(tmp_path / "scale.toml")], res, "scale")
+    _bad(capsys, ["run", "toy", "--config", "/dev/zero"], res, "--config", "not a regular file")
+    _bad(capsys, ["run", "toy", "--config", str(tmp_path)], res, "--config", "not a regular file")
     _bad(capsys, ["status", "--results", str(res)], res, "--results")
     _bad(capsys, ["report", "--results", str(res)], res, "--results")
 
@@ -148,7 +150,7 @@ def test_list_and_help(capsys, toy):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "toy" in out and "T1 [derived] sample means are centred" in out
-    for cmd in ("run", "reproduce", "status", "report", "export", "list"):
+    for cmd in ("run", "reproduce", "status", "report", "export", "list", "plan", "fields"):
         assert main([cmd, "--help"]) == 0
         assert "Example: nnphys" in " ".join(capsys.readouterr().out.split())
 

@@ -56,10 +56,11 @@ def test_results_round_trip_with_arrays(tmp_path, toy):
     assert not list(tmp_path.rglob("*.tmp-*"))
 
 
-def _driver_script(results: Path, n_jobs: int, sleep: float) -> str:
+def _driver_script(results: Path, n_jobs: int, sleep: float, start: float = 0.0) -> str:
     return textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(TESTS)!r})
+        import sys, time; sys.path.insert(0, {str(TESTS)!r})
         import toy_study
+        time.sleep(max(0.0, {start} - time.time()))  # a common start after the imports
         from nnphys.lab.store import Store
         from nnphys.lab.runner import run_study
         spec = toy_study.STUDY.make_spec("quick", {{"n_jobs": {n_jobs}, "sleep": {sleep}, "dim": 20000}})
@@ -104,19 +105,28 @@ def test_sigkill_mid_sweep_loses_nothing_and_rerun_completes(tmp_path):
                          check=True)
     assert f"executed {n - before}" in out.stdout
     assert _check_store_consistent(tmp_path, n) == n
+    with Store(tmp_path) as store:
+        assert store.claims() == []  # the killed driver's claim was released by the rerun
 
 
 @pytest.mark.slow
 def test_two_drivers_on_one_store(tmp_path):
     n = 30
-    procs = [subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.01)],
+    start = time.time() + 5.0
+    procs = [subprocess.Popen([sys.executable, "-c", _driver_script(tmp_path, n, 0.05, start)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    executed = []
     for p in procs:
-        _, errout = p.communicate(timeout=120)
+        outs, errout = p.communicate(timeout=120)
         assert p.returncode == 0, errout
+        executed.append(int(outs.split("executed")[1].split()[0]))
     assert _check_store_consistent(tmp_path, n) == n
+    # leases: the two drivers shared the work, every job ran exactly once
+    assert sum(executed) == n, executed
+    assert min(executed) > 0, executed
     with Store(tmp_path) as store:
         assert len(store.rows("toy")) == n
+        assert store.claims() == []
 
 
 def test_failed_and_diverged_jobs_are_recorded_and_sweep_completes(tmp_path, toy):
@@ -178,3 +188,85 @@ def test_many_processes_create_one_store_at_once(tmp_path):
         for p in procs:
             _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _plant_claim(store: Store, key: str, pid: int, host: str, age: float = 0.0) -> None:
+    t = time.time() - age
+    with store._write() as c:
+        c.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?)", (key, "toy", pid, host, t, t))
+
+
+def test_claims_skip_live_take_over_stale_release_killed(tmp_path, toy):
+    """A live driver's claim is skipped; a claim of a gone process (this host) or with an old
+    heartbeat (any host) is taken over; the dead driver's claim is released at the start."""
+    from nnphys.lab.store import HOST, LEASE_TIMEOUT_S
+
+    spec = toy.make_spec("quick", {"n_jobs": 4})
+    keys = list(keyed_jobs(toy, toy.jobs(spec)))
+    with Store(tmp_path) as store:
+        _plant_claim(store, keys[0], os.getppid(), HOST)  # alive: the test runner's parent
+        _plant_claim(store, keys[1], _dead_pid(), HOST)  # a killed driver on this host
+        _plant_claim(store, keys[2], 1, "another-host", age=LEASE_TIMEOUT_S + 5)  # silent too long
+        _plant_claim(store, keys[3], 1, "another-host", age=5)  # another host, fresh: live
+        s = run_study(toy, spec, store, progress=False)
+        assert s.released == 2  # the dead pid's and the timed-out one
+        assert (s.executed, s.left_to_others) == (2, 2)
+        assert set(store.statuses("toy")) == {keys[1], keys[2]}
+        assert {c["key"] for c in store.claims()} == {keys[0], keys[3]}
+        assert store.claim("toy", keys[1]) == "finished"
+        assert store.claim("toy", keys[0]) == "busy"
+
+
+def test_threads_recorded_per_job_and_default_is_one(tmp_path, toy):
+    spec = toy.make_spec("quick", {"n_jobs": 3})
+    assert EngineConfig().resolved().threads_per_job() == 1
+    assert EngineConfig(workers=2).resolved().threads_per_job() == 1
+    assert EngineConfig(threads=3).resolved().threads_per_job() == 3
+    assert EngineConfig(address="tcp://h:1").resolved().threads_per_job() is None
+    with Store(tmp_path) as store:
+        run_study(toy, spec, store, EngineConfig(threads=1), progress=False)
+        run_study(toy, toy.make_spec("quick", {"n_jobs": 5}), store, EngineConfig(threads=2), progress=False)
+        assert store.thread_counts("toy") == {1: 3, 2: 2}
+        assert {r["threads"] for r in store.rows("toy")} == {1, 2}
+
+
+def test_version_0_store_is_read_as_is_and_migrated_in_place(tmp_path, toy):
+    """A store of the first format (no threads, meta or claims) is readable read-only without a
+    byte changing, and a writing open adds the columns keeping every row."""
+    import sqlite3
+
+    from nnphys.lab.store import DB_NAME, STORE_VERSION
+
+    spec = toy.make_spec("quick", {"n_jobs": 3})
+    with Store(tmp_path) as store:
+        run_study(toy, spec, store, progress=False)
+    db = tmp_path / DB_NAME
+    c = sqlite3.connect(db)  # rebuild it as version 0 had it
+    c.executescript("""
+        CREATE TABLE j0 AS SELECT key, study, params, status, metrics, error, started, ended, versions, arrays FROM jobs;
+        DROP TABLE jobs; ALTER TABLE j0 RENAME TO jobs;
+        CREATE TABLE r0 (id INTEGER PRIMARY KEY AUTOINCREMENT, study TEXT NOT NULL, scale TEXT, spec TEXT NOT NULL,
+                         keys TEXT NOT NULL, started REAL NOT NULL, ended REAL, executed INTEGER, engine TEXT);
+        INSERT INTO r0 SELECT id, study, scale, spec, keys, started, ended, executed, engine FROM runs;
+        DROP TABLE runs; ALTER TABLE r0 RENAME TO runs; DROP TABLE claims; PRAGMA user_version = 0;
+        PRAGMA journal_mode = DELETE;
+    """)
+    c.close()
+    before = db.read_bytes()
+    with Store(tmp_path, readonly=True) as ro:
+        assert ro.version == 0 and "upgrades it in place" in ro.upgrade_note
+        assert len(ro.results("toy")) == 3 and ro.latest_run("toy")["meta"] == {}
+        assert ro.thread_counts("toy") == {None: 3} and ro.claims() == []
+    assert db.read_bytes() == before
+    with Store(tmp_path) as store:
+        assert store.version == STORE_VERSION and len(store.rows("toy")) == 3
+        assert [r["meta"] for r in store.runs("toy")] == [{}]
+        s = run_study(toy, toy.make_spec("quick", {"n_jobs": 4}), store, progress=False, meta={"argv": ["x"]})
+        assert (s.already, s.executed) == (3, 1)
+        assert store.runs("toy")[-1]["meta"] == {"argv": ["x"]}

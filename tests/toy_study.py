@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nnphys.errors import Diverged
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Study, StudySpec
@@ -19,6 +19,15 @@ class Spec(StudySpec):
     fail_every: int = Field(0, ge=0, le=500, description="[default] job i raises when i % fail_every == fail_every-1")
     diverge_every: int = Field(0, ge=0, le=500, description="[default] job i diverges likewise")
     tag: str = Field("a", max_length=20, description="[default] free label, part of every job")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Spec":
+        # two cross-field checks, one naming its field and one not (the CLI reports both in one line)
+        if self.fail_every and self.fail_every == self.diverge_every:
+            raise ValueError(f"diverge_every must differ from fail_every (got both {self.fail_every})")
+        if self.sleep * self.n_jobs > 60:
+            raise ValueError(f"the sweep would sleep {self.sleep * self.n_jobs:g} s in all; keep it under 60")
+        return self
 
 
 PRESETS = {"quick": {}, "paper": {"n_jobs": 20, "dim": 64}}

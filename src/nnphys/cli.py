@@ -1,13 +1,20 @@
 """The ``nnphys`` command line: thin, it calls ``nnphys.lab`` and ``nnphys.studies``.
 
-User errors print one line on stderr and exit with code 2; tracebacks are for bugs.
+One error boundary (:func:`main`): every error a user can cause (an option, a spec value, a
+path, a store, an address) is an :class:`~nnphys.errors.NnphysError` printed as one line naming
+the field or path and what is allowed, with exit code 2; tracebacks are for bugs. Commands that
+write check everything that needs no job first (spec, planned jobs, engine, results location,
+scheduler) and only then open the store for writing; reading commands open it read-only.
 """
 
 from __future__ import annotations
 
+import inspect
+import sqlite3
 import sys
 from pathlib import Path
-from typing import List, Optional
+from enum import Enum
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nnphys.errors import ConfigError, NnphysError
+from nnphys.lab.executors import MAX_THREADS, MAX_WORKERS
 
 app = typer.Typer(
     name="nnphys",
@@ -26,21 +34,88 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+_ARGV: list[str] = []  # the command line, for provenance
+
+SCALES = ("quick", "paper")
+
+
+# enum options: typer shows the choices in --help and rejects others at parse time
+class Scale(str, Enum):
+    quick = "quick"
+    paper = "paper"
+
+
+class EngineName(str, Enum):
+    inline = "inline"
+    dask = "dask"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Rerun(str, Enum):
+    failed = "failed"
+
+
+class Format(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _v(x: Any) -> Any:
+    return x.value if isinstance(x, Enum) else x
 
 RESULTS = typer.Option(Path("results"), "--results", "-r", help="Results directory (SQLite store, arrays, report).")
 
 
-def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int] = None):
-    from nnphys.lab.executors import EngineConfig
-
-    return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
+def _scale_opt(help: str = "Preset: quick (minutes on a laptop) or paper.") -> Any:
+    return typer.Option(Scale.quick, "--scale", help=help)
 
 
-def _print_summary(summary, claims=None) -> None:
+def _sets_opt() -> Any:
+    return typer.Option([], "--set", "-s", help="Override a spec field: key=value (repeatable; lists as 1,2,4 or "
+                                                "[1]; a single value for a list field is a one-item list). "
+                                                "`nnphys fields STUDY` lists the fields.")
+
+
+def _config_opt() -> Any:
+    return typer.Option(None, "--config", "-c", help="TOML file of spec fields (flat keys).")
+
+
+def _workers_opt() -> Any:
+    return typer.Option(1, "--workers", "-w", min=1, max=MAX_WORKERS,
+                        help="Local worker processes (N > 1 uses a Dask LocalCluster).")
+
+
+def _threads_opt() -> Any:
+    return typer.Option(None, "--threads", min=1, max=MAX_THREADS,
+                        help="torch/BLAS threads per job (default 1: parallelism goes across jobs).")
+
+
+def _engine_opt() -> Any:
+    return typer.Option(None, "--engine", help="Default: inline for one worker, dask otherwise.")
+
+
+def _address_opt() -> Any:
+    return typer.Option(None, "--address", help="Dask scheduler address SCHEME://HOST:PORT, e.g. tcp://head:8786.")
+
+
+def _device_opt() -> Any:
+    return typer.Option(None, "--device", help="Overrides the spec's device.")
+
+
+def _print_summary(summary) -> None:
     c = summary.counts
-    out.print(f"[bold]{summary.study}[/]: {summary.planned} planned, {summary.already} already finished, "
-              f"{summary.executed} run now ({c['done']} done, {c['failed']} failed, {c['diverged']} diverged) "
-              f"in {summary.wall:.1f} s")
+    line = (f"[bold]{summary.study}[/]: {summary.planned} planned, {summary.already} already finished, "
+            f"{summary.executed} run now ({c['done']} done, {c['failed']} failed, {c['diverged']} diverged) "
+            f"in {summary.wall:.1f} s")
+    if summary.by_others or summary.left_to_others:
+        line += f"; {summary.by_others} finished by another driver, {summary.left_to_others} still running there"
+    if summary.released:
+        line += f"; released {summary.released} stale claim(s) of a stopped driver"
+    out.print(line)
 
 
 def _print_claims(name: str, claims) -> None:
@@ -49,7 +124,8 @@ def _print_claims(name: str, claims) -> None:
         t.add_column(col, overflow="fold")
     color = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
     for c in claims:
-        t.add_row(escape(c.id), escape(f"[{c.tag}]"), f"[{color[c.verdict]}]{c.verdict}[/]", escape(c.summary))
+        t.add_row(escape(c.id), escape(f"[{c.tag}]"), f"[{color.get(c.verdict, 'white')}]{c.verdict}[/]",
+                  escape(c.summary))
     out.print(t)
 
 
@@ -71,113 +147,231 @@ def list_cmd() -> None:
             out.print(escape(f"  {cid:>4} [{info.tag}] {info.statement}"))
 
 
-def _run_one(name: str, scale: str, config: Optional[Path], sets: List[str], workers: int, engine: Optional[str],
-             address: Optional[str], device: Optional[str], results: Path, rerun: Optional[str],
-             quiet: bool, threads: Optional[int] = None) -> None:
+# -- planning: everything that can be checked without running a job ------------------------
+
+def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], device: Optional[str],
+             values: Optional[dict] = None):
+    """``(study, spec, jobs)``, fully validated (jobs(spec) included); writes nothing."""
     from nnphys.lab.config import build_spec, plan_jobs
-    from nnphys.lab.runner import check_device, run_study
-    from nnphys.lab.store import Store
     from nnphys.studies import get_study
 
     study = get_study(name)
-    if rerun not in (None, "failed"):
-        raise ConfigError("--rerun", f"the only choice is 'failed' (got {rerun!r})")
-    extra = {"device": device} if device is not None else {}
-    if device is not None and device not in ("cpu", "cuda"):
-        raise ConfigError("--device", f"must be cpu or cuda (got {device!r})")
+    extra = dict(values or {})
+    if device is not None:
+        extra["device"] = device
     spec = build_spec(study, scale, config, sets, extra)
-    jobs = plan_jobs(study, spec)
-    eng = _engine(workers, engine, address, threads)
-    check_device(spec, eng)
-    # everything a user can get wrong has been checked: only now touch the store
-    with Store(results) as store:
-        summary = run_study(study, spec, store, eng, scale=scale, rerun_failed=rerun == "failed",
-                            progress=not quiet, jobs=jobs)
-        _print_summary(summary)
-        if not quiet:
-            res = store.results(study.name, store.latest_run(study.name)["keys"])
-            try:
-                _print_claims(study.name, study.analyse(spec, res))
-            except Exception as e:  # noqa: BLE001 - the report shows the traceback
-                err.print(f"analysis of {study.name} failed ({type(e).__name__}: {e}); see nnphys report")
+    return study, spec, plan_jobs(study, spec)
+
+
+def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int]):
+    from nnphys.lab.executors import EngineConfig
+
+    return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
+
+
+def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool, quiet: bool) -> None:
+    """Run prepared sweeps: check the results location and the scheduler, then (only then) open
+    the store for writing."""
+    import contextlib
+
+    from nnphys.lab.executors import open_executor
+    from nnphys.lab.provenance import collect
+    from nnphys.lab.runner import check_device, run_study
+    from nnphys.lab.store import Store, check_location
+
+    for _, spec, _ in prepared:
+        check_device(spec, eng)
+    check_location(results, write=True)
+    with contextlib.ExitStack() as stack:
+        # a remote scheduler is reached before the store is touched: a refused address writes nothing
+        executor = stack.enter_context(open_executor(eng)) if eng.address else None
+        store = stack.enter_context(Store(results))
+        for study, spec, jobs in prepared:
+            meta = collect(argv=_ARGV, engine=eng.describe(), workers=eng.workers, threads=eng.threads_per_job(),
+                           device=getattr(spec, "device", None))
+            summary = run_study(study, spec, store, eng, scale=scale, rerun_failed=rerun_failed,
+                                progress=not quiet, jobs=jobs, executor=executor, meta=meta)
+            _print_summary(summary)
+            if not quiet:
+                res = store.results(study.name, store.latest_run(study.name)["keys"])
+                try:
+                    _print_claims(study.name, study.analyse(spec, res))
+                except Exception as e:  # noqa: BLE001 - the report shows the traceback
+                    err.print(f"analysis of {study.name} failed ({type(e).__name__}: {e}); see nnphys report")
 
 
 @app.command("run")
 def run_cmd(
     study: str = typer.Argument(..., help="Study name (see nnphys list)."),
-    scale: str = typer.Option("quick", "--scale", help="Preset: quick (minutes on a laptop) or paper."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file of spec fields (flat keys)."),
-    sets: List[str] = typer.Option([], "--set", "-s", help="Override a spec field: key=value (repeatable; lists as 1,2,4)."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Local worker processes (N > 1 uses a Dask LocalCluster)."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="inline or dask (default: inline for one worker)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Dask scheduler address, e.g. tcp://host:8786."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (overrides the spec's device)."),
+    scale: Scale = _scale_opt(),
+    config: Optional[Path] = _config_opt(),
+    sets: List[str] = _sets_opt(),
+    workers: int = _workers_opt(),
+    engine: Optional[EngineName] = _engine_opt(),
+    address: Optional[str] = _address_opt(),
+    device: Optional[Device] = _device_opt(),
     results: Path = RESULTS,
-    rerun: Optional[str] = typer.Option(None, "--rerun", help="'failed': run failed jobs again."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch/BLAS threads per job (default: cores // workers)."),
+    rerun: Optional[Rerun] = typer.Option(None, "--rerun", help="'failed': run failed jobs again."),
+    threads: Optional[int] = _threads_opt(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no claims table."),
 ) -> None:
-    """Run one study's sweep (resumable: finished jobs are never run twice).
+    """Run one study's sweep (resumable: finished jobs are never run twice; several drivers
+    may share one store, each job runs once). Spec fields: nnphys fields STUDY.
 
     Example: nnphys run depth-locality --set d=64 --set depths=1,2,4,8 --workers 2
     """
-    _run_one(study, scale, config, sets, workers, engine, address, device, results, rerun, quiet, threads)
+    scale, engine, device, rerun = _v(scale), _v(engine), _v(device), _v(rerun)
+    prepared = [_prepare(study, scale, config, sets, device)]
+    eng = _engine(workers, engine, address, threads)
+    _execute(prepared, scale, eng, results, rerun == "failed", quiet)
+
+
+def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]) -> tuple[str | None, dict]:
+    """``--set``/``--config`` of ``reproduce`` shared out among the studies: ``key=v`` goes to
+    every study whose Spec has ``key``, ``study.key=v`` (or a ``[study]`` TOML table) to that one.
+    Returns ``(scale from the TOML or None, {study: {field: value}})``."""
+    from nnphys.lab.config import load_toml, parse_sets
+    from nnphys.studies import get_study
+
+    specs = {n: get_study(n).spec for n in names}
+    per: dict[str, dict] = {n: {} for n in names}
+    scale = None
+    pairs: list[tuple[str, Any]] = []
+    if config is not None:
+        raw = load_toml(config)
+        scale = raw.pop("scale", None)
+        for k, v in raw.items():
+            if isinstance(v, dict) and k in per:
+                pairs += [(f"{k}.{kk}", vv) for kk, vv in v.items()]
+            else:
+                pairs.append((k, v))
+    for item in sets:
+        study, dot, rest = item.partition(".")
+        if dot and study in per and "=" in rest:
+            ((k, v),) = parse_sets([rest]).items()
+            pairs.append((f"{study}.{k}", v))
+        else:
+            pairs += list(parse_sets([item]).items())
+    for k, v in pairs:
+        study, dot, fld = k.partition(".")
+        if dot and study in per:
+            per[study][fld] = v  # the study's Spec reports an unknown field
+            continue
+        owners = [n for n in names if k in specs[n].model_fields]
+        if not owners:
+            raise ConfigError(k, f"not a field of any selected study ({', '.join(names)}); "
+                                 "see nnphys fields STUDY")
+        for n in owners:
+            per[n][k] = v
+    return scale, per
 
 
 @app.command("reproduce")
 def reproduce_cmd(
-    scale: str = typer.Option("quick", "--scale", help="Preset for every study: quick or paper."),
-    workers: int = typer.Option(1, "--workers", "-w", help="Local worker processes."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="inline or dask."),
-    address: Optional[str] = typer.Option(None, "--address", help="Dask scheduler address."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
+    scale: Scale = _scale_opt("Preset for every study: quick or paper."),
+    studies: Optional[str] = typer.Option(None, "--studies", help="Comma-separated subset (default: all studies)."),
+    sets: List[str] = typer.Option([], "--set", "-s", help="key=value for every selected study that has the field, "
+                                                           "or STUDY.key=value for one (repeatable)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="TOML: flat keys as --set, [STUDY] tables for one study."),
+    workers: int = _workers_opt(),
+    engine: Optional[EngineName] = _engine_opt(),
+    address: Optional[str] = _address_opt(),
+    device: Optional[Device] = _device_opt(),
     results: Path = RESULTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or claims tables."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch/BLAS threads per job (default: cores // workers)."),
+    threads: Optional[int] = _threads_opt(),
 ) -> None:
-    """Run every registered study at one scale, then write the report.
+    """Run every registered study (or --studies a,b) at one scale, then write the report.
 
-    Example: nnphys reproduce --scale quick
+    Example: nnphys reproduce --scale quick --studies minibatch-noise,escape-rate
     """
+    from nnphys.errors import UnknownStudyError
     from nnphys.studies import registry
 
-    for name in registry():
-        _run_one(name, scale, None, [], workers, engine, address, device, results, None, quiet, threads)
+    scale, engine, device = _v(scale), _v(engine), _v(device)
+    known = list(registry())
+    names = known
+    if studies is not None:
+        names = [s.strip() for s in studies.split(",") if s.strip()]
+        if not names:
+            raise ConfigError("--studies", f"names no study; choose from {', '.join(known)}")
+        for n in names:
+            if n not in known:
+                raise UnknownStudyError(n, known)
+        names = list(dict.fromkeys(names))
+    toml_scale, per = _split_for_studies(names, sets, config)
+    if toml_scale is not None:
+        if toml_scale not in SCALES:
+            raise ConfigError("scale", f"must be one of {', '.join(SCALES)} (got {toml_scale!r})")
+        scale = toml_scale
+    prepared = [_prepare(n, scale, None, [], device, per[n]) for n in names]
+    eng = _engine(workers, engine, address, threads)
+    _execute(prepared, scale, eng, results, False, quiet)
     _report(results)
+
+
+# -- reading commands: the store is opened read-only and never changed -------------------
+
+def _open_readonly(results: Path, missing_ok: bool = False):
+    """The store under ``results`` opened read-only (None when there is none and ``missing_ok``)."""
+    from nnphys.lab.store import Store, check_location
+
+    if check_location(results, write=False) is None:
+        if missing_ok:
+            return None
+        raise ConfigError("--results", f"no results store in {str(results)!r} (run a study first)")
+    return Store(results, readonly=True)
+
+
+def _thread_note(counts: dict) -> str:
+    known = sorted(t for t in counts if t is not None)
+    if not known:
+        return "-"
+    text = ",".join(map(str, known)) + ("+?" if None in counts else "")
+    return text + (" MIXED" if len(known) > 1 else "")
 
 
 @app.command("status")
 def status_cmd(results: Path = RESULTS) -> None:
-    """Per study: jobs planned by the last run, and how many are done, failed, diverged.
+    """Per study: jobs planned by the last run, how many are done, failed, diverged, running
+    (claimed by a live driver), and the thread counts the finished jobs ran with.
 
     Example: nnphys status --results results
     """
-    from nnphys.lab.store import DB_NAME, Store
-
-    if not (results / DB_NAME).exists():
-        raise ConfigError("--results", f"no results store in {str(results)!r} (run a study first)")
-    with Store(results) as store:
+    store = _open_readonly(results)
+    with store:
         t = Table(title=f"results in {results}")
-        for col in ("study", "scale", "planned", "done", "failed", "diverged", "missing"):
+        for col in ("study", "scale", "planned", "done", "failed", "diverged", "running", "missing", "threads"):
             t.add_column(col)
+        mixed = []
         for name in store.studies():
             run = store.latest_run(name)
             keys = run["keys"] if run else []
             st = store.statuses(name, keys)
             n = {s: sum(v == s for v in st.values()) for s in ("done", "failed", "diverged")}
+            planned = set(keys)
+            running = sum(c["key"] in planned for c in store.claims(name, live_only=True))
+            counts = store.thread_counts(name, keys)
+            if len([k for k in counts if k is not None]) > 1:
+                mixed.append((name, counts))
             t.add_row(name, str(run["scale"] if run else "-"), str(len(keys)), str(n["done"]), str(n["failed"]),
-                      str(n["diverged"]), str(len(keys) - len(st)))
+                      str(n["diverged"]), str(running), str(len(keys) - len(st) - running), _thread_note(counts))
         out.print(t)
+        for name, counts in mixed:
+            parts = ", ".join(f"{c} job(s) with {t} thread(s)" for t, c in sorted(counts.items(), key=str))
+            out.print(escape(f"{name}: its results mix thread counts ({parts}); jobs run with different --threads "
+                             "may differ in the last bits, so compare or resume with one --threads "
+                             "(a fresh --results for a bit-identical set)"))
+        if store.upgrade_note:
+            out.print(escape(f"note: {store.upgrade_note}"))
 
 
 def _report(results: Path) -> None:
     from nnphys.lab.report import write_report
-    from nnphys.lab.store import DB_NAME, Store
     from nnphys.studies import registry
 
-    if not (results / DB_NAME).exists():
-        raise ConfigError("--results", f"no results store in {str(results)!r} (run a study first)")
-    with Store(results) as store:
+    with _open_readonly(results) as store:
         md, html, reps = write_report(store, list(registry().values()))
     for rep in reps:
         if rep.claims:
@@ -196,37 +390,174 @@ def report_cmd(results: Path = RESULTS) -> None:
     _report(results)
 
 
+def _check_output(path: Path) -> None:
+    import os
+
+    if path.is_dir():
+        raise ConfigError("--output", f"{str(path)!r} is a directory; give a file path")
+    if path.exists() and not path.is_file():  # a FIFO or device would block or swallow the table
+        raise ConfigError("--output", f"{str(path)!r} is not a regular file; give a file path")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError("--output", f"folder {str(parent)!r} does not exist (or is not a folder); create it first")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError("--output", f"{str(path)!r} is not writable")
+
+
 @app.command("export")
 def export_cmd(
-    format: str = typer.Option("csv", "--format", "-f", help="csv or parquet."),
+    format: Format = typer.Option(Format.csv, "--format", "-f", help="csv or parquet (parquet needs pyarrow: pip install 'nnphys[parquet]')."),
     results: Path = RESULTS,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default results/results.FORMAT)."),
     study: Optional[str] = typer.Option(None, "--study", help="Only this study."),
+    tidy: bool = typer.Option(True, "--tidy/--wide", help="Long format (one row per job, member, metric) or one "
+                                                          "row per job."),
 ) -> None:
-    """Export every stored job (params.*, metrics.*, versions.* columns) as CSV or Parquet.
+    """Export every stored job as CSV or Parquet.
 
     Example: nnphys export --format parquet
     """
     from nnphys.lab.export import export
-    from nnphys.lab.store import DB_NAME, Store
 
-    if not (results / DB_NAME).exists():
-        raise ConfigError("--results", f"no results store in {str(results)!r} (run a study first)")
-    with Store(results) as store:
-        path = export(store, format, output, study)
+    format = _v(format)
+    if format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError("--format", "parquet needs pyarrow: pip install 'nnphys[parquet]'") from None
+    if output is not None:
+        _check_output(output)
+    store = _open_readonly(results)
+    with store:
+        if study is not None and study not in store.studies():
+            raise ConfigError("--study", f"no results of {study!r} in {str(results)!r}; stored: "
+                                         f"{', '.join(store.studies()) or '(none)'}")
+        _check_output(output if output is not None else store.root / f"results.{format}")
+        kwargs = {"tidy": tidy} if "tidy" in inspect.signature(export).parameters else {}
+        try:
+            path = export(store, format, output, study, **kwargs)
+        except OSError as e:
+            if e.filename is None:
+                raise
+            raise ConfigError("--output", f"cannot write {e.filename} ({e.strerror or e})") from None
     out.print(f"wrote {path}")
+
+
+@app.command("plan")
+def plan_cmd(
+    study: str = typer.Argument(..., help="Study name (see nnphys list)."),
+    scale: Scale = _scale_opt(),
+    config: Optional[Path] = _config_opt(),
+    sets: List[str] = _sets_opt(),
+    device: Optional[Device] = _device_opt(),
+    workers: int = _workers_opt(),
+    results: Path = RESULTS,
+) -> None:
+    """Dry run: the jobs a run would plan, by kind, how many the store already holds, and an
+    estimated time from stored timings of similar jobs. Never writes anything.
+
+    Example: nnphys plan depth-locality --scale paper
+    """
+    from nnphys.lab.plan import plan
+
+    scale, device = _v(scale), _v(device)
+    st, spec, jobs = _prepare(study, scale, config, sets, device)
+    store = _open_readonly(results, missing_ok=True)
+    try:
+        p = plan(st, jobs, store)
+    finally:
+        if store is not None:
+            store.close()
+    t = Table(title=f"{st.name} at scale {scale}: {p.planned} jobs"
+                    + ("" if store is not None else f" (no store in {results} yet)"))
+    for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "est. serial"):
+        t.add_column(col)
+    for k in p.kinds.values():
+        med = "-" if k.median_s is None else f"{k.median_s:.2f} (n={k.timed})"
+        est = "-" if not k.missing else ("no timings" if k.estimate_s is None else _hms(k.estimate_s))
+        t.add_row(escape(k.kind), str(k.planned), str(k.done), str(k.failed), str(k.diverged), str(k.missing), med,
+                  est)
+    out.print(t)
+    total = p.estimate_s(workers)
+    missing = sum(k.missing for k in p.kinds.values())
+    if not missing:
+        out.print("nothing to run: every planned job is stored")
+    elif total is None:
+        timed = [k for k in p.kinds.values() if k.missing and k.estimate_s is not None]
+        untimed = missing - sum(k.missing for k in timed)
+        part = (f"; the {missing - untimed} of kinds with stored timings take about "
+                f"{_hms(sum(k.estimate_s for k in timed) / workers)} on {workers} worker(s)") if timed else ""
+        out.print(f"{missing} job(s) to run; no estimate for {untimed} of them (no stored timing of their kind)"
+                  + part)
+    else:
+        out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from the median stored "
+                  "time of finished jobs of the same kind")
+
+
+def _hms(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@app.command("fields")
+def fields_cmd(study: str = typer.Argument(..., help="Study name (see nnphys list).")) -> None:
+    """Every spec field of a study: type, bounds, tag, default and the preset values (quick,
+    paper); set them with --set key=value or --config.
+
+    Example: nnphys fields depth-locality
+    """
+    from nnphys.lab.fields import describe_fields
+    from nnphys.studies import get_study
+
+    st = get_study(study)
+    out.print(escape(f"{st.name}: spec fields (schema v{st.schema_version}); set with --set key=value or --config"))
+    for r in describe_fields(st):
+        presets = ", ".join(f"{s}={r['presets'][s]!r}" if s in r["presets"] else f"{s}=default" for s in st.presets)
+        desc = r["description"].removeprefix(f"[{r['tag']}]").strip()
+        out.print(escape(f"  {r['name']}: {r['type']}; bounds {r['bounds']}; [{r['tag']}]; default {r['default']!r}; "
+                         f"{presets}"), soft_wrap=True)
+        if desc:
+            out.print(escape(f"      {desc}"), soft_wrap=True)
+
+
+# -- the error boundary --------------------------------------------------------------------
+
+_STORE_TROUBLE = ("malformed", "not a database", "encrypted", "disk is full", "readonly database", "unable to open",
+                  "disk i/o", "locked")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()).replace("Value error, ", "")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit code 2 for every user error."""
+    global _ARGV
+    args = list(argv if argv is not None else sys.argv[1:])
+    _ARGV = ["nnphys", *args]
     cmd = typer.main.get_command(app)
     try:
-        rv = cmd.main(args=argv if argv is not None else sys.argv[1:], prog_name="nnphys", standalone_mode=False)
+        rv = cmd.main(args=args, prog_name="nnphys", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except NnphysError as e:
-        print(f"nnphys: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"nnphys: error: {_one_line(e)}", file=sys.stderr)
         code = 2
-    except Exception as e:  # click's exception family (typer may vendor its own copy of click)
+    except KeyboardInterrupt:
+        print("nnphys: aborted", file=sys.stderr)
+        code = 130
+    except OSError as e:
+        # the environment refused a path (permissions, a full disk, a vanished folder): the
+        # user's to fix, so one line naming the path; an OSError without a path is a bug
+        if e.filename is None:
+            raise
+        print(f"nnphys: error: {e.filename}: {e.strerror or _one_line(e)}", file=sys.stderr)
+        code = 2
+    except sqlite3.DatabaseError as e:
+        if not any(s in str(e).lower() for s in _STORE_TROUBLE):
+            raise
+        print(f"nnphys: error: results store: {_one_line(e)} (check --results)", file=sys.stderr)
+        code = 2
+    except Exception as e:  # click's exception family (typer vendors its own copy of click)
         kind = type(e).__name__
         if kind == "Exit":
             code = getattr(e, "exit_code", 0)
@@ -234,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             print("nnphys: aborted", file=sys.stderr)
             code = 130
         elif hasattr(e, "format_message") and hasattr(e, "exit_code"):
-            print(f"nnphys: error: {' '.join(e.format_message().split())}", file=sys.stderr)
+            print(f"nnphys: error: {_one_line(e.format_message())}", file=sys.stderr)
             code = 2
         else:
             raise

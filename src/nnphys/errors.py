@@ -26,6 +26,19 @@ class ConfigError(NnphysError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class StoreError(NnphysError):
+    """A results location or store that nnphys cannot use as asked: a file where a directory
+    should be, an unwritable path, a file that is not an nnphys store, a newer store version.
+
+    ``path`` names the location; the message says what is wrong and what would work. The store
+    is never modified by the check that raises this."""
+
+    def __init__(self, path: str, message: str):
+        self.path = str(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
 class UnknownStudyError(NnphysError, KeyError):
     """A study name that is not in the registry."""
 

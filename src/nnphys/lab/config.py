@@ -6,7 +6,10 @@ field and what is allowed; nothing here touches the store.
 
 from __future__ import annotations
 
+import collections.abc
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def _one_line(text: str) -> str:
@@ -55,6 +61,11 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a flat TOML config (keys = Spec fields; an optional ``scale`` key)."""
     p = Path(path)
+    # a FIFO or a device (/dev/stdin, /dev/zero) would block or never end: regular files only
+    if p.exists() and not p.is_file():
+        raise ConfigError("--config", f"{str(p)!r} is not a regular file (a TOML file of spec fields)")
+    if p.is_file() and p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError("--config", f"{str(p)!r} is larger than {MAX_CONFIG_BYTES} bytes; a config holds spec fields")
     try:
         raw = p.read_bytes()
     except OSError as e:
@@ -65,25 +76,71 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError("--config", f"{str(p)!r} is not valid TOML: {_one_line(e)}") from None
 
 
+def _validator_error(first: dict, spec_cls: type[StudySpec]) -> ConfigError | None:
+    """A cross-field ``model_validator`` error (empty ``loc``): keep the field the validator named,
+    either as a raised ConfigError or as a ``"field: ..."`` / ``"field must ..."`` message."""
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ConfigError):
+        return ConfigError(cause.field, _one_line(cause.message))
+    msg = _one_line(first.get("msg", ""))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    head = msg.split(" ", 1)[0].rstrip(":,")
+    if head in spec_cls.model_fields:
+        rest = msg[len(head):].lstrip(":, ") if msg[len(head):].startswith(":") else msg
+        return ConfigError(head, rest or msg)
+    return ConfigError("spec", msg or "invalid combination of fields")
+
+
 def format_validation_error(err: ValidationError, spec_cls: type[StudySpec]) -> ConfigError:
-    """The first pydantic error as a one-line ConfigError naming the field."""
+    """The first pydantic error as a one-line ConfigError naming the field (for a cross-field
+    validator, the field its message names, else ``spec``)."""
     errors = err.errors()
+    if not errors:
+        return ConfigError("spec", _one_line(err))
     first = errors[0]
-    field = ".".join(str(x) for x in first.get("loc", ())) or "spec"
+    loc = tuple(first.get("loc") or ())
+    more = f" [and {len(errors) - 1} more error(s)]" if len(errors) > 1 else ""
+    if not loc:
+        e = _validator_error(first, spec_cls)
+        return ConfigError(e.field, e.message + more)
+    field = ".".join(str(x) for x in loc)
     if first["type"] == "extra_forbidden":
         allowed = ", ".join(sorted(spec_cls.model_fields))
         msg = f"unknown field; allowed fields: {allowed}"
     else:
-        msg = _one_line(first["msg"])
+        msg = _one_line(first.get("msg", "invalid value"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
         if "input" in first and first["type"] != "missing":
             shown = _one_line(repr(first["input"]))
             msg += f" (got {shown[:80]})"
-        fld = spec_cls.model_fields.get(str(first.get("loc", ("",))[0]))
+        fld = spec_cls.model_fields.get(str(loc[0]))
         if fld is not None and fld.description:
             msg += f"; {_one_line(fld.description)}"
-    if len(errors) > 1:
-        msg += f" [and {len(errors) - 1} more error(s)]"
-    return ConfigError(field, msg)
+    return ConfigError(field, msg + more)
+
+
+def _is_sequence_field(annotation: Any) -> bool:
+    """Whether a spec field takes a list/tuple (looking through Optional and Annotated)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_sequence_field(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(_is_sequence_field(a) for a in args)
+    return origin in (list, tuple, set, frozenset, collections.abc.Sequence) or annotation in (list, tuple)
+
+
+def listify(spec_cls: type[StudySpec], values: dict[str, Any]) -> dict[str, Any]:
+    """A scalar given for a list field becomes a one-item list (``--set ks=13`` -> ``[13]``)."""
+    out = dict(values)
+    for k, v in values.items():
+        fld = spec_cls.model_fields.get(k)
+        if fld is not None and not isinstance(v, (list, tuple)) and _is_sequence_field(fld.annotation):
+            out[k] = [v]
+    return out
 
 
 def build_spec(
@@ -104,6 +161,7 @@ def build_spec(
     overrides.update(extra or {})
     if not isinstance(scale, str) or scale not in study.presets:
         raise ConfigError("scale", f"must be one of {', '.join(sorted(study.presets))} (got {scale!r})")
+    overrides = listify(study.spec, overrides)
     try:
         return study.make_spec(scale, overrides)
     except ValidationError as e:
@@ -122,3 +180,7 @@ def plan_jobs(study: Study, spec: StudySpec) -> list[dict[str, Any]]:
         raise
     except ValidationError as e:
         raise format_validation_error(e, study.spec) from None
+    except ValueError as e:
+        # jobs(spec) rejected a combination its Spec let through: still the user's input
+        # (TypeError, KeyError, ... stay bugs and keep their traceback)
+        raise ConfigError("spec", f"cannot plan the jobs of {study.name}: {_one_line(e)}") from None

@@ -69,10 +69,22 @@ def _limit_threads(threads: int) -> None:
         _blas_threads = threads
 
 
+def threads_in_use() -> int | None:
+    """torch's intra-op thread count in this process (None when torch is not loaded and no
+    count was set: a numpy-only job on a worker that keeps its own setting)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    return _blas_threads
+
+
 def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any],
                 threads: int | None = None) -> dict[str, Any]:
     """Run ``run(job)`` and package the outcome:
-    ``{status, metrics, arrays, error, started, ended, versions}``."""
+    ``{status, metrics, arrays, error, started, ended, versions, threads}``; ``threads`` is the
+    thread count the job ran with, part of its provenance (results computed with different
+    counts may differ in the last bits)."""
     if threads:
         _limit_threads(threads)
     started = time.time()
@@ -90,4 +102,5 @@ def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, 
     return {
         "status": status, "metrics": metrics, "arrays": arrays, "error": error,
         "started": started, "ended": time.time(), "versions": versions(job.get("device")),
+        "threads": threads_in_use(),
     }

@@ -8,12 +8,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import re
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Iterator
 
 from nnphys.errors import ConfigError
+
+MAX_WORKERS = 256  # local processes; more would only queue (and 10**20 used to hang)
+MAX_THREADS = 256
+CONNECT_TIMEOUT_S = 20
+SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,253}[A-Za-z0-9])?)$")
+
+
+def check_address(address: str) -> str:
+    """A Dask scheduler address ``SCHEME://HOST:PORT`` (scheme one of :data:`SCHEMES`, default
+    tcp), checked for form only: it raises ConfigError before anything connects or is written."""
+    text = address.strip()
+    allowed = f"expected SCHEME://HOST:PORT with SCHEME one of {', '.join(SCHEMES)} (e.g. tcp://head:8786)"
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme not in SCHEMES:
+        raise ConfigError("--address", f"unknown scheme {scheme!r}; {allowed} (got {address!r})")
+    host, colon, port = rest.rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535 or not _HOST.match(host):
+        raise ConfigError("--address", f"{allowed}, PORT in 1..65535 (got {address!r})")
+    return f"{scheme}://{host}:{int(port)}"
 
 
 class InlineExecutor(Executor):
@@ -37,13 +59,14 @@ class EngineConfig:
     engine: str | None = None
     workers: int = 1
     address: str | None = None
-    threads: int | None = None  # torch/BLAS threads per job; None: cores // workers locally
+    threads: int | None = None  # torch/BLAS threads per job; None: 1 locally (see threads_per_job)
 
     def resolved(self) -> "EngineConfig":
-        if self.threads is not None and not 1 <= self.threads <= 1024:
-            raise ConfigError("--threads", f"must lie in [1, 1024] (got {self.threads})")
-        if self.workers < 1:
-            raise ConfigError("--workers", f"must be >= 1 (got {self.workers})")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise ConfigError("--threads", f"must lie in [1, {MAX_THREADS}] (got {self.threads})")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError("--workers", f"must lie in [1, {MAX_WORKERS}] (got {self.workers})")
+        address = check_address(self.address) if self.address else None
         engine = self.engine
         if engine is None:
             engine = "dask" if (self.workers > 1 or self.address) else "inline"
@@ -51,18 +74,28 @@ class EngineConfig:
             raise ConfigError("--engine", f"must be inline or dask (got {engine!r})")
         if engine == "inline" and self.workers > 1:
             raise ConfigError("--workers", "the inline engine runs one job at a time; use --engine dask for N > 1")
-        if engine == "inline" and self.address:
+        if engine == "inline" and address:
             raise ConfigError("--address", "needs --engine dask")
-        return EngineConfig(engine, self.workers, self.address, self.threads)
+        return EngineConfig(engine, self.workers, address, self.threads)
 
     def threads_per_job(self) -> int | None:
-        """torch/BLAS threads for each job: as asked, else the local cores shared out among local
-        workers (a remote cluster's workers keep their own setting)."""
+        """torch/BLAS threads for each job: as asked, else 1 for local jobs (a remote cluster's
+        workers keep their own setting, and each job records what it ran with).
+
+        Why 1 and not ``cores // workers``: the jobs are many small independent units, so
+        parallelism belongs across jobs (``--workers``), not inside them. Intra-op threads pay
+        off only for large tensors, and on a shared or loaded machine OpenMP pools collapse:
+        issue 10 measured ``--threads 2`` about 9x slower per epoch than ``--threads 1`` on a
+        busy 2-core machine, and ``python -m benchmarks.thread_policy`` (2026-12-02, commit
+        a505337, 2 cores at load average 8.4) measured one epoch of a small MLP at 2 threads
+        8.5x, 12.9x and 50.7x slower than at 1 thread in three repeats. One thread per job is
+        never far from the best and never that bad; ``--threads N`` is there for a dedicated
+        machine with large jobs."""
         if self.threads is not None:
             return self.threads
         if self.address:
             return None  # a remote cluster's workers know their own machines
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return 1
 
     def describe(self) -> str:
         if self.engine == "dask":
@@ -83,8 +116,8 @@ def open_executor(cfg: EngineConfig) -> Iterator[Executor]:
         raise ConfigError("--engine", "dask needs the dask extra: pip install 'nnphys[dask]'") from None
     if cfg.address:
         try:
-            client = Client(cfg.address, timeout="20s")
-        except (OSError, TimeoutError) as e:
+            client = Client(cfg.address, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as e:
             raise ConfigError("--address", f"cannot reach a Dask scheduler at {cfg.address!r}: {e}") from None
         try:
             ex = client.get_executor()

@@ -2,13 +2,19 @@
 
 Resume is "planned minus finished": a job whose key has a ``done`` or ``diverged`` row (or a
 ``failed`` row, unless ``rerun_failed``) is not run again. Results are written one by one as
-they arrive, by this process only, so a driver killed at any moment loses nothing finished.
+they arrive, by the driver only, so a driver killed at any moment loses nothing finished.
+Several drivers may run one study on one store: each claims a job before running it (see
+:mod:`nnphys.lab.store`), so every job runs once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +26,7 @@ from nnphys.errors import ConfigError
 from nnphys.lab.config import plan_jobs
 from nnphys.lab.execute import execute_job
 from nnphys.lab.executors import EngineConfig, open_executor
-from nnphys.lab.store import Store, job_key
+from nnphys.lab.store import HEARTBEAT_S, HOST, Store, job_key
 from nnphys.studies.base import Study, StudySpec
 
 
@@ -33,6 +39,9 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "failed": 0, "diverged": 0})
     wall: float = 0.0
     run_id: int | None = None
+    by_others: int = 0  # finished by another driver while this one ran
+    left_to_others: int = 0  # still claimed by another live driver when this one stopped
+    released: int = 0  # stale claims (of killed drivers) released at the start
 
 
 def check_device(spec: StudySpec, engine: EngineConfig) -> None:
@@ -52,6 +61,36 @@ def keyed_jobs(study: Study, jobs: list[dict[str, Any]]) -> dict[str, dict[str, 
     return out
 
 
+class _Heartbeat:
+    """Refreshes this process's claims every ``HEARTBEAT_S`` from a thread with its own
+    connection, so that a long job (the inline engine blocks the driver) keeps its lease."""
+
+    def __init__(self, path, every: float = HEARTBEAT_S):
+        self.path, self.every = path, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="nnphys-heartbeat", daemon=True)
+
+    def _loop(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    conn.execute("UPDATE claims SET heartbeat = ? WHERE pid = ? AND host = ?",
+                                 (time.time(), os.getpid(), HOST))
+                except sqlite3.Error:  # a busy store: the next beat will do
+                    pass
+        finally:
+            conn.close()
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def run_study(
     study: Study,
     spec: StudySpec,
@@ -63,49 +102,82 @@ def run_study(
     progress: bool = True,
     console: Console | None = None,
     jobs: list[dict[str, Any]] | None = None,
+    executor: Executor | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> RunSummary:
-    """Run every planned job of ``spec`` that the store does not already hold."""
+    """Run every planned job of ``spec`` that the store does not already hold.
+
+    Each job is claimed in the store just before it is submitted (:meth:`Store.claim`): jobs
+    another live driver has claimed are skipped, and looked at once more when this driver's own
+    queue is done (taken over then if their claim went stale, e.g. that driver was killed).
+    ``executor``: an open executor to use (the CLI opens a remote cluster before it touches the
+    store); else one is opened here when there is work. ``meta``: provenance for the runs row."""
     engine = engine.resolved()
     planned = keyed_jobs(study, jobs if jobs is not None else plan_jobs(study, spec))
     stored = store.statuses(study.name, planned)
-    finished = {k for k, s in stored.items() if not (rerun_failed and s == "failed")}
+    redo = ("failed",) if rerun_failed else ()
+    finished = {k for k, s in stored.items() if s not in redo}
     todo = [(k, j) for k, j in planned.items() if k not in finished]
     summary = RunSummary(study.name, len(planned), len(finished))
+    summary.released = store.release_stale(study.name)
+    t_start = time.time()
     summary.run_id = store.begin_run(study.name, scale, spec.model_dump(mode="json"), list(planned),
-                                     engine.describe())
+                                     engine.describe(), meta)
     t0 = time.perf_counter()
     console = console or Console(stderr=True)
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                    console=console, disable=not progress, transient=False)
     threads = engine.threads_per_job()
-    with bar:
-        task = bar.add_task(study.name, total=len(planned), completed=len(finished))
-        if todo:
-            with open_executor(engine) as ex:
-                window = getattr(ex, "max_in_flight", 1)
-                queue = iter(todo)
-                pending: dict = {}
-
-                def fill() -> None:
-                    while len(pending) < window:
-                        nxt = next(queue, None)
-                        if nxt is None:
-                            return
-                        key, job = nxt
-                        pending[ex.submit(execute_job, study.run, job, threads)] = (key, job)
-
-                fill()
-                while pending:
-                    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        key, job = pending.pop(fut)
-                        outcome = fut.result()
-                        store.record(study.name, key, job, outcome)
-                        summary.executed += 1
-                        summary.counts[outcome["status"]] += 1
-                        bar.advance(task)
-                    fill()
+    try:
+        with bar, _Heartbeat(store.path):
+            task = bar.add_task(study.name, total=len(planned), completed=len(finished))
+            if todo:
+                with contextlib.ExitStack() as stack:
+                    ex = executor if executor is not None else stack.enter_context(open_executor(engine))
+                    busy = _drive(study, store, ex, todo, threads, redo, t_start, summary, bar, task)
+                    # a second look at what others held: finished by now, or stale and ours to run
+                    busy = _drive(study, store, ex, busy, threads, redo, t_start, summary, bar, task)
+                    summary.left_to_others = len(busy)
+    finally:
+        store.release_mine()
     summary.wall = time.perf_counter() - t0
     store.end_run(summary.run_id, summary.executed)
     return summary
+
+
+def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> list:
+    """Claim, submit and record ``todo`` with at most ``ex.max_in_flight`` jobs in flight;
+    returns the jobs another live driver held."""
+    window = getattr(ex, "max_in_flight", 1)
+    queue = iter(todo)
+    pending: dict = {}
+    busy: list = []
+
+    def fill() -> None:
+        while len(pending) < window:
+            nxt = next(queue, None)
+            if nxt is None:
+                return
+            key, job = nxt
+            state = store.claim(study.name, key, redo=redo, since=since)
+            if state == "finished":
+                summary.by_others += 1
+                bar.advance(task)
+            elif state == "busy":
+                busy.append(nxt)
+            else:
+                pending[ex.submit(execute_job, study.run, job, threads)] = (key, job)
+
+    fill()
+    while pending:
+        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for fut in done:
+            key, job = pending.pop(fut)
+            outcome = fut.result()
+            store.record(study.name, key, job, outcome)
+            summary.executed += 1
+            summary.counts[outcome["status"]] += 1
+            bar.advance(task)
+        fill()
+    return busy
