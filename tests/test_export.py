@@ -104,7 +104,7 @@ def test_readme_pandas_example_runs_verbatim(tmp_path, monkeypatch):
     pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     text = README.read_text()
-    m = re.search(r"<!-- export-example -->\s*```python\n(.*?)```", text, re.S)
+    m = re.search(r"<!-- export-example[^>]*-->\s*```py\n(.*?)```", text, re.S)
     assert m, "README lacks the export example block"
     code = m.group(1)
     assert len(code.strip().splitlines()) <= 5

@@ -100,7 +100,7 @@ def test_provenance_from_meta_and_seed_rule(tmp_path):
     assert "**host**: lab-host; CPU Toy CPU 9000; 16 cores" in prov
     assert "**library versions**: numpy 2.0, torch 2.13" in prov
     assert f"**seed rule**: {SEED_RULE}" in prov
-    assert re.search(r"\*\*seeds\*\*: 40 distinct values in \[\d+, \d+\] \(base seed 0\)", prov)
+    assert "**seeds**: 40 distinct values derived by the seed rule (base seed 0)" in prov
     assert "None" not in prov
     assert "200 bootstrap resamples" in prov
 
@@ -151,3 +151,10 @@ def test_stability_bug_is_shown_not_hiding_claims(tmp_path):
         md, _, reps = write_report(store, [study])
     text = md.read_text()
     assert reps[0].claims and "ZeroDivisionError: resample bug" in text and "| error |" in text
+
+
+def test_seed_range_of_small_seeds(tmp_path):
+    from nnphys.lab.report import _seed_range
+
+    assert _seed_range([]) == "-" and _seed_range([0, 1, 2]) == "0, 1, 2"
+    assert _seed_range(list(range(100, 120))) == "20 distinct values in [100, 119]"

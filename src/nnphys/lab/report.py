@@ -260,6 +260,8 @@ def _seed_range(seeds: list[int]) -> str:
         return "-"
     if len(seeds) <= 8:
         return ", ".join(map(str, seeds))
+    if seeds[-1] >= 2**32:  # 63-bit values from the seed rule: their range says nothing
+        return f"{len(seeds)} distinct values derived by the seed rule"
     return f"{len(seeds)} distinct values in [{seeds[0]}, {seeds[-1]}]"
 
 
