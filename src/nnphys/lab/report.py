@@ -369,6 +369,17 @@ def _figure_target(rep: StudyReport, cid: str) -> tuple[str, str] | None:
     return None
 
 
+def _claims_with_figures(rep: StudyReport) -> list[tuple[Claim, tuple[str, str] | None]]:
+    return [(c, _figure_target(rep, c.id)) for c in rep.claims]
+
+
+def counts_text(rep: StudyReport) -> str:
+    if not rep.claims:
+        return "-"
+    n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
+    return f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
+
+
 def _evidence_json(rep: StudyReport) -> str:
     return json.dumps(_finite_json({c.id: c.evidence for c in rep.claims}), indent=1, sort_keys=True, default=str)
 
@@ -433,10 +444,8 @@ def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
         head = " ".join(f"[{c.id}](#{anchor('claim', rep.name, c.id)}) **{c.verdict}**"
                         + (f" ({stability_text(rep, c.id)})" if rep.stability else "")
                         for c in (rep.headline() if rep.claims else []))
-        n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
-        allc = f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive" if rep.claims else "-"
         md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {_md_cell('; '.join(rep.study.papers))} | "
-                  f"{head or '-'} | {allc} | {_md_cell(scale_and_seeds(rep))} | {_md_cell(reading(rep))} |")
+                  f"{head or '-'} | {counts_text(rep)} | {_md_cell(scale_and_seeds(rep))} | {_md_cell(reading(rep))} |")
     md += ["", _TAGS, "", _STAB, "", "## Contents\n"]
     for rep in reports:
         a = anchor("study", rep.name)
@@ -455,17 +464,13 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
     if rep.error:
         out.append(f"**Analysis failed** (a bug; please report it):\n\n```\n{rep.error}\n```\n")
     if rep.claims:
-        n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
-        out.append(f'<a id="{a}-claims"></a>\n\n{n["holds"]} hold, {n["fails"]} fail, '
-                   f'{n["inconclusive"]} inconclusive.\n')
+        out.append(f'<a id="{a}-claims"></a>\n\n{counts_text(rep)}.\n')
         out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
-        for c in rep.claims:
-            tgt = _figure_target(rep, c.id)
+        for c, tgt in _claims_with_figures(rep):
             fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
             out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
                        f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a> | '
-                       f"{stability_text(rep, c.id)} | "
-                       f"{_md_cell(claim_summary(c))} | {fig} |")
+                       f"{stability_text(rep, c.id)} | {_md_cell(claim_summary(c))} | {fig} |")
         out.append("")
     if rep.figures:
         out.append(f'<a id="{anchor("figures", rep.name)}"></a>\n\n### Figures\n')
@@ -514,8 +519,7 @@ def _html(reports: list[StudyReport], root: Path, stamp: str) -> str:
             f"<a href='#{anchor('claim', rep.name, c.id)}'>{e(c.id)}</a> {_badge(c.verdict)}"
             + (f" {_stab_html(rep, c.id)}" if rep.stability else "")
             for c in (rep.headline() if rep.claims else []))
-        n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
-        allc = f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive" if rep.claims else "-"
+        allc = counts_text(rep)
         parts.append(f"<tr class='study-row'><td><a href='#{anchor('study', rep.name)}'>{e(rep.name)}</a></td>"
                      f"<td>{'<br>'.join(e(p) for p in rep.study.papers)}</td><td>{heads or '-'}</td>"
                      f"<td>{e(allc)}</td><td>{e(scale_and_seeds(rep))}</td><td>{e(reading(rep))}</td></tr>")
@@ -542,8 +546,7 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
     if rep.claims:
         parts.append(f"<div id='{a}-claims' class='claims'><table><tr><th>id</th><th>tag</th><th>claim</th>"
                      "<th>verdict</th><th>stability</th><th>evidence</th><th>figure</th></tr>")
-        for c in rep.claims:
-            tgt = _figure_target(rep, c.id)
+        for c, tgt in _claims_with_figures(rep):
             fig = f"<a href='#{tgt[0]}'>{e(tgt[1])}</a>" if tgt else "-"
             parts.append(f"<tr id='{anchor('claim', rep.name, c.id)}'><td>{e(c.id)}</td><td>[{e(c.tag)}]</td>"
                          f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}</td><td>{_stab_html(rep, c.id)}</td>"
