@@ -108,7 +108,7 @@ def test_provenance_from_meta_and_seed_rule(tmp_path):
 def test_provenance_of_an_old_store_says_not_recorded(tmp_path):
     md, _, _ = _report(tmp_path)
     assert "**git commit**: not recorded" in md and "**command**: not recorded" in md
-    assert "**host**: not recorded" in md
+    assert "**host**: not recorded" in md and "**device**: cpu (from the spec)" in md
 
 
 def test_figures_png_pdf_and_small_legends_flagged(tmp_path):

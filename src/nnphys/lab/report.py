@@ -348,7 +348,8 @@ def provenance(rep: StudyReport) -> list[tuple[str, str]]:
         ("engine", f"{m.get('engine') or run.get('engine') or NOT_RECORDED}; workers {_meta(rep, 'workers')}; "
                    f"threads {_meta(rep, 'threads')}"),
         ("host", host),
-        ("device", str(_meta(rep, "device"))),
+        ("device", str(m.get("device") or (f"{run['spec']['device']} (from the spec)" if run["spec"].get("device")
+                                           else NOT_RECORDED))),
         ("python", str(_meta(rep, "python"))),
         ("library versions", _versions_text(rep)),
         ("seed rule", SEED_RULE),
