@@ -442,7 +442,7 @@ def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
           "| study | papers | headline claims | all claims | scale and seeds | reading |",
           "|---|---|---|---|---|---|"]
     for rep in reports:
-        head = " ".join(f"[{c.id}](#{anchor('claim', rep.name, c.id)}) **{c.verdict}**"
+        head = "; ".join(f"[{c.id}](#{anchor('claim', rep.name, c.id)}) **{c.verdict}**"
                         + (f" ({stability_text(rep, c.id)})" if rep.stability else "")
                         for c in (rep.headline() if rep.claims else []))
         md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {_md_cell('; '.join(rep.study.papers))} | "
