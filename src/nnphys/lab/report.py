@@ -101,7 +101,7 @@ def _seeds(params: Any, out: list[int]) -> None:
 def run_meta(store: Store, run: dict[str, Any]) -> dict[str, Any]:
     """The provenance dict of ``run`` (``nnphys.lab.provenance.collect``'s keys) or ``{}`` when the
     store predates it: from ``run["meta"]`` or the matching row of ``Store.runs(study)``."""
-    if isinstance(run.get("meta"), dict):
+    if isinstance(run.get("meta"), dict) and run["meta"]:
         return run["meta"]
     runs = getattr(store, "runs", None)
     if not callable(runs):
