@@ -1,11 +1,21 @@
-"""``report.md`` and ``report.html``: per study the claims table (id, tag, statement, verdict,
-evidence), its figures (PNG and PDF) and provenance (versions, seeds, scale, times)."""
+"""``report.md`` and ``report.html``.
+
+Layout: a scorecard (one row per study: papers, headline claims and their verdicts, scale and
+seeds, a one-sentence reading), a table of contents, then per study the claims table (id, tag,
+statement, verdict, verdict stability, a short evidence summary, a link to the claim's figure),
+its figures (PNG and PDF, legends checked >= 8 pt), provenance (commit, command, engine,
+machine, versions, the seed rule and range) and the full evidence as collapsible JSON.
+``claims.json`` holds every claim; ``scorecard.json`` the scorecard with stability (read by
+:mod:`nnphys.lab.docs_tables`).
+"""
 
 from __future__ import annotations
 
 import html
 import json
 import math
+import re
+import shlex
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -16,10 +26,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from nnphys.errors import ConfigError  # noqa: E402
+from nnphys.lab.stability import (  # noqa: E402
+    DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
+from nnphys.seeding import SEED_RULE  # noqa: E402
 from nnphys.studies.base import Claim, Study  # noqa: E402
 
 _BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700"}
+NOT_RECORDED = "not recorded"
+SUMMARY_CHARS = 160  # [default] evidence cells in the tables are cut here; the JSON keeps all
+LEGEND_MIN_PT = 8.0
+
+# [default] The claims a reader of each paper would call its headline result. Kept here, not in
+# the study files, until the Study contract has a field for it; a study missing here shows all
+# its [paper] claims.
+HEADLINE: dict[str, tuple[str, ...]] = {
+    "depth-locality": ("C1", "C2", "C3"),
+    "noise-enhancement": ("C4", "C5", "C6", "C7"),
+    "minibatch-noise": ("C2", "C3", "C4", "C8"),
+    "escape-rate": ("T5", "T6", "T7", "T8"),
+}
+
+_CLAIM_ID = re.compile(r"\b([A-Z]\d+[a-z]?)\b")
 
 
 @dataclass
@@ -29,21 +58,84 @@ class StudyReport:
     counts: dict[str, int]
     claims: list[Claim] = field(default_factory=list)
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (png, pdf, caption)
-    seeds: list[Any] = field(default_factory=list)
+    figure_claims: dict[str, list[str]] = field(default_factory=dict)  # claim id -> figure stems
+    legend_warnings: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)  # distinct job seeds (ints only)
     versions: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
     compute_s: float = 0.0
+    stability: Stability | None = None
+    stability_error: str | None = None
     error: str | None = None
 
+    @property
+    def name(self) -> str:
+        return self.study.name
 
-def _seeds(params: dict[str, Any]) -> list[Any]:
-    out = []
+    def headline(self) -> list[Claim]:
+        by_id = {c.id: c for c in self.claims}
+        ids = [i for i in HEADLINE.get(self.name, ()) if i in by_id]
+        if not ids:
+            ids = [c.id for c in self.claims if c.tag == "paper"] or list(by_id)
+        return [by_id[i] for i in ids]
+
+
+# ---------------------------------------------------------------------------------------------
+# collecting
+# ---------------------------------------------------------------------------------------------
+
+
+def _seeds(params: Any, out: list[int]) -> None:
+    """Integer seeds anywhere in a job's parameters (keys containing ``seed``; ``None`` = unset)."""
+    if not isinstance(params, dict):
+        return
     for k, v in params.items():
-        if "seed" in k:
-            out.extend(v if isinstance(v, list) else [v])
-    return out
+        if isinstance(v, dict):
+            _seeds(v, out)
+        elif "seed" in k.lower():
+            for s in v if isinstance(v, (list, tuple)) else [v]:
+                if isinstance(s, int) and not isinstance(s, bool):
+                    out.append(s)
 
 
-def study_report(store: Store, study: Study, fig_dir: Path) -> StudyReport | None:
+def run_meta(store: Store, run: dict[str, Any]) -> dict[str, Any]:
+    """The provenance dict of ``run`` (``nnphys.lab.provenance.collect``'s keys) or ``{}`` when the
+    store predates it: from ``run["meta"]`` or the matching row of ``Store.runs(study)``."""
+    if isinstance(run.get("meta"), dict) and run["meta"]:
+        return run["meta"]
+    runs = getattr(store, "runs", None)
+    if not callable(runs):
+        return {}
+    try:
+        rows = list(runs(run["study"]))
+    except TypeError:
+        rows = [r for r in runs() if r.get("study") == run["study"]]
+    match = [r for r in rows if r.get("id") == run.get("id")] or rows[-1:]
+    meta = match[0].get("meta") if match else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _small_legends(fig: Any) -> list[float]:
+    """Font sizes (pt) of legend texts below ``LEGEND_MIN_PT`` in a matplotlib figure."""
+    legends = list(getattr(fig, "legends", []))
+    for ax in fig.axes:
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    return sorted({round(t.get_fontsize(), 1) for lg in legends for t in lg.get_texts()
+                   if t.get_fontsize() < LEGEND_MIN_PT - 1e-9})
+
+
+def _close(fig: Any) -> None:
+    try:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - a figure made without pyplot has nothing to close
+        pass
+
+
+def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int = DEFAULT_RESAMPLES,
+                 stability_seed: int = 0, allow_fewer: bool = False) -> StudyReport | None:
     """Analyse the latest run of ``study`` in ``store``; None when it never ran there."""
     run = store.latest_run(study.name)
     if run is None:
@@ -52,12 +144,12 @@ def study_report(store: Store, study: Study, fig_dir: Path) -> StudyReport | Non
     counts = {"planned": len(run["keys"]), "done": 0, "failed": 0, "diverged": 0}
     for r in results:
         counts[r.status] += 1
-    rep = StudyReport(study, run, counts)
+    rep = StudyReport(study, run, counts, meta=run_meta(store, run))
     rep.compute_s = sum((r.ended or 0) - (r.started or 0) for r in results)
-    seeds: set = set()
+    seeds: list[int] = []
     for r in results:
-        seeds.update(map(str, _seeds(r.params)))
-    rep.seeds = sorted(seeds, key=lambda s: (len(s), s))
+        _seeds(r.params, seeds)
+    rep.seeds = sorted(set(seeds))
     planned = set(run["keys"])
     vers = {to_json(row["versions"]) for row in store.rows(study.name) if row["key"] in planned}
     rep.versions = [json.loads(v) for v in sorted(vers)]
@@ -65,14 +157,35 @@ def study_report(store: Store, study: Study, fig_dir: Path) -> StudyReport | Non
         spec = study.spec(**run["spec"])
         rep.claims = list(study.analyse(spec, results))
         fig_dir.mkdir(parents=True, exist_ok=True)
+        ids = {c.id for c in rep.claims}
         for fig in study.figures(spec, results):
             png, pdf = fig_dir / f"{fig.name}.png", fig_dir / f"{fig.name}.pdf"
+            small = _small_legends(fig.figure)
+            if small:
+                rep.legend_warnings.append(f"{fig.name}: legend text at {', '.join(map(str, small))} pt "
+                                           f"(< {LEGEND_MIN_PT:g} pt)")
             fig.figure.savefig(png, dpi=120, bbox_inches="tight")
             fig.figure.savefig(pdf, bbox_inches="tight")
+            _close(fig.figure)
             rep.figures.append((str(png), str(pdf), fig.caption))
+            named = getattr(fig, "claims", None) or _CLAIM_ID.findall(f"{fig.name} {fig.caption}")
+            for cid in named:
+                if cid in ids:
+                    rep.figure_claims.setdefault(cid, []).append(fig.name)
     except Exception:  # an analysis bug must not hide the other studies' reports
         rep.error = traceback.format_exc()
+        return rep
+    try:
+        rep.stability = verdict_stability(study, spec, results, rep.claims, n_resamples=n_resamples,
+                                          seed=stability_seed, allow_fewer=allow_fewer)
+    except Exception:  # a resample that breaks analyse is a bug worth showing, not hiding the claims
+        rep.stability_error = traceback.format_exc()
     return rep
+
+
+# ---------------------------------------------------------------------------------------------
+# text pieces shared by markdown and HTML
+# ---------------------------------------------------------------------------------------------
 
 
 def _finite_json(obj: Any) -> Any:
@@ -95,95 +208,365 @@ def _fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def _md_cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
 
 
-def write_report(store: Store, studies: list[Study]) -> tuple[Path, Path, list[StudyReport]]:
-    """Write ``report.md``, ``report.html`` and ``claims.json`` into the store's directory."""
-    root = store.root
-    reports = [r for s in studies if (r := study_report(store, s, root / "figures" / s.name)) is not None]
-    md = [f"# nnphys report\n\nGenerated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from `{root}`.\n",
-          "Tags: **[paper]** a claim of the paper; **[derived]** follows from the definitions and is "
-          "checked exactly; **[default]** our own choice or reading.\n"]
-    for rep in reports:
-        md += _study_md(rep, root)
-    md_path, html_path = root / "report.md", root / "report.html"
-    md_path.write_text("\n".join(md))
-    html_path.write_text(_html(reports, root))
-    claims = {rep.study.name: [c.to_dict() for c in rep.claims] for rep in reports}
-    (root / "claims.json").write_text(json.dumps(_finite_json(claims), default=str, sort_keys=True, indent=1))
-    return md_path, html_path, reports
+def short(text: str, n: int = SUMMARY_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``n`` characters (with an ellipsis)."""
+    t = _one_line(text)
+    if len(t) <= n:
+        return t
+    cut = t[: n - 1]
+    if " " in cut[n // 2:]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:") + "…"
 
 
-def _prov(rep: StudyReport) -> list[tuple[str, str]]:
-    c, run = rep.counts, rep.run
+def claim_summary(c: Claim) -> str:
+    """The claim's own summary, or a compact rendering of its scalar evidence when it has none."""
+    if c.summary:
+        return short(c.summary)
+    parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+             for k, v in c.evidence.items() if isinstance(v, (int, float, str, bool)) or v is None]
+    return short("; ".join(parts) or "(see the full evidence)")
+
+
+def _md_cell(text: Any) -> str:
+    return _one_line(text).replace("|", "\\|")
+
+
+def anchor(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(parts)).strip("-").lower()
+
+
+def stability_text(rep: StudyReport, cid: str) -> str:
+    if rep.stability_error:
+        return "error"
+    st = rep.stability
+    if st is None or cid not in st.agree:
+        return "n/a"
+    pct = f"{100 * st.agree[cid]:.0f} %"
+    return f"{pct} fragile" if st.fragile(cid) else pct
+
+
+def fragile_ids(rep: StudyReport) -> list[str]:
+    st = rep.stability
+    return [c.id for c in rep.claims if st is not None and st.fragile(c.id)]
+
+
+def _seed_range(seeds: list[int]) -> str:
+    if not seeds:
+        return "-"
+    if len(seeds) <= 8:
+        return ", ".join(map(str, seeds))
+    if seeds[-1] >= 2**32:  # 63-bit values from the seed rule: their range says nothing
+        return f"{len(seeds)} distinct values derived by the seed rule"
+    return f"{len(seeds)} distinct values in [{seeds[0]}, {seeds[-1]}]"
+
+
+def scale_and_seeds(rep: StudyReport) -> str:
+    base = rep.run["spec"].get("seed")
+    out = f"{rep.run.get('scale') or 'custom'}; {rep.counts['done']}/{rep.counts['planned']} jobs done"
+    if base is not None:
+        out += f"; base seed {base}"
+    return out + f"; job seeds {_seed_range(rep.seeds)}"
+
+
+def reading(rep: StudyReport) -> str:
+    """One sentence: what the headline does, how the rest does, what is fragile."""
+    if rep.error:
+        return "The analysis failed (a bug): no verdicts."
+    if not rep.claims:
+        return "No claims were checked."
+    head = rep.headline()
+    verdicts = [c.verdict for c in head]
+    scale = rep.run.get("scale") or "this"
+    if all(v == "holds" for v in verdicts):
+        h = "holds"
+    elif all(v == "fails" for v in verdicts):
+        h = "fails"
+    elif all(v == "inconclusive" for v in verdicts):
+        h = "is inconclusive"
+    else:
+        h = "is mixed (" + ", ".join(f"{sum(v == k for v in verdicts)} {k}" for k in _BADGE
+                                     if any(v == k for v in verdicts)) + ")"
+    ids = ", ".join(c.id for c in head)
+    n_hold = sum(c.verdict == "holds" for c in rep.claims)
+    s = f"The headline ({ids}) {h} at {scale} scale; {n_hold}/{len(rep.claims)} claims hold"
+    frag = fragile_ids(rep)
+    if frag:
+        s += f"; fragile: {', '.join(frag)}"
+    elif rep.stability is not None:
+        s += "; no verdict is fragile"
+    if rep.counts["diverged"] or rep.counts["failed"]:
+        s += f"; {rep.counts['failed']} jobs failed, {rep.counts['diverged']} diverged"
+    return s + "."
+
+
+def _versions_text(rep: StudyReport) -> str:
+    v = rep.meta.get("versions")
+    if isinstance(v, dict) and v:
+        return ", ".join(f"{k} {val}" for k, val in sorted(v.items()))
+    return "; ".join(", ".join(f"{k} {val}" for k, val in sorted(ver.items())) for ver in rep.versions) or "-"
+
+
+def _meta(rep: StudyReport, key: str) -> Any:
+    v = rep.meta.get(key)
+    return NOT_RECORDED if v is None or v == "" else v
+
+
+def provenance(rep: StudyReport) -> list[tuple[str, str]]:
+    c, run, m = rep.counts, rep.run, rep.meta
     wall = (run["ended"] or time.time()) - run["started"]
+    commit = m.get("git_commit")
+    if commit:
+        dirty = m.get("git_dirty")
+        commit = f"{commit}" + (" (dirty: uncommitted changes)" if dirty else "" if dirty is False else
+                                " (dirty flag not recorded)")
+    argv = m.get("argv")
+    host = NOT_RECORDED
+    if m.get("host") or m.get("cpu_model") or m.get("cpu_count"):
+        host = f"{_meta(rep, 'host')}; CPU {_meta(rep, 'cpu_model')}; {_meta(rep, 'cpu_count')} cores"
+    st = rep.stability
+    if rep.stability_error:
+        stab = "the bootstrap raised (see below)"
+    elif st is None:
+        stab = "n/a (the study has no resample hook)"
+    else:
+        stab = (f"{st.n_resamples} bootstrap resamples of the seeds, generator "
+                f"numpy_rng({st.seed}, 'verdict-stability', '{rep.name}'), {_fmt_time(st.seconds)}; "
+                f"fragile below {FRAGILE_BELOW:.0%} agreement")
     return [
         ("papers", "; ".join(rep.study.papers)),
         ("scale", str(run.get("scale"))),
         ("jobs", f"{c['planned']} planned, {c['done']} done, {c['failed']} failed, {c['diverged']} diverged"),
         ("compute time (sum over jobs)", _fmt_time(rep.compute_s)),
-        ("wall time of the last run", f"{_fmt_time(wall)} on {run.get('engine')}"),
-        ("seeds", ", ".join(rep.seeds) or "-"),
-        ("versions", "; ".join(", ".join(f"{k} {v}" for k, v in sorted(ver.items())) for ver in rep.versions) or "-"),
+        ("wall time of the last run", _fmt_time(wall)),
+        ("git commit", commit or NOT_RECORDED),
+        ("command", shlex.join(map(str, argv)) if isinstance(argv, list) and argv else NOT_RECORDED),
+        ("engine", f"{m.get('engine') or run.get('engine') or NOT_RECORDED}; workers {_meta(rep, 'workers')}; "
+                   f"threads {_meta(rep, 'threads')}"),
+        ("host", host),
+        ("device", str(m.get("device") or (f"{run['spec']['device']} (from the spec)" if run["spec"].get("device")
+                                           else NOT_RECORDED))),
+        ("python", str(_meta(rep, "python"))),
+        ("library versions", _versions_text(rep)),
+        ("seed rule", SEED_RULE),
+        ("seeds", _seed_range(rep.seeds) + (f" (base seed {run['spec']['seed']})"
+                                            if run["spec"].get("seed") is not None else "")),
+        ("verdict stability", stab),
         ("spec", json.dumps(run["spec"], sort_keys=True)),
     ]
 
 
+def _figure_target(rep: StudyReport, cid: str) -> tuple[str, str] | None:
+    """(anchor, label) of the claim's figure, or of the study's figures when none names it."""
+    named = rep.figure_claims.get(cid)
+    if named:
+        return anchor("fig", rep.name, named[0]), named[0]
+    if rep.figures:
+        return anchor("figures", rep.name), "figures"
+    return None
+
+
+def _claims_with_figures(rep: StudyReport) -> list[tuple[Claim, tuple[str, str] | None]]:
+    return [(c, _figure_target(rep, c.id)) for c in rep.claims]
+
+
+def counts_text(rep: StudyReport) -> str:
+    if not rep.claims:
+        return "-"
+    n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
+    return f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
+
+
+def _evidence_json(rep: StudyReport) -> str:
+    return json.dumps(_finite_json({c.id: c.evidence for c in rep.claims}), indent=1, sort_keys=True, default=str)
+
+
+def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
+    """JSON-able scorecard: per study its scale, commit and claims with verdict and stability."""
+    out = {}
+    for rep in reports:
+        st = rep.stability
+        out[rep.name] = {
+            "papers": list(rep.study.papers), "scale": rep.run.get("scale"), "counts": rep.counts,
+            "git_commit": rep.meta.get("git_commit"), "git_dirty": rep.meta.get("git_dirty"),
+            "argv": rep.meta.get("argv"), "run_started": rep.run.get("started"),
+            "headline": [c.id for c in rep.headline()] if rep.claims else [],
+            "reading": reading(rep), "error": bool(rep.error),
+            "stability": None if st is None else st.to_dict(),
+            "claims": [{"id": c.id, "tag": c.tag, "verdict": c.verdict, "summary": claim_summary(c),
+                        "agree": None if st is None else st.agree.get(c.id),
+                        "fragile": bool(st is not None and st.fragile(c.id))} for c in rep.claims],
+        }
+    return _finite_json(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+
+
+def write_report(store: Store, studies: list[Study], *, n_resamples: int = DEFAULT_RESAMPLES,
+                 stability_seed: int = 0, allow_fewer: bool = False) -> tuple[Path, Path, list[StudyReport]]:
+    """Write ``report.md``, ``report.html``, ``claims.json`` and ``scorecard.json`` into the
+    store's directory (``n_resamples`` bootstrap resamples per study with a resample hook)."""
+    if n_resamples < 1 or (n_resamples < MIN_RESAMPLES and not allow_fewer):
+        raise ConfigError("--resamples", f"must be >= {MIN_RESAMPLES} (got {n_resamples})")
+    root = store.root
+    reports = [r for s in studies
+               if (r := study_report(store, s, root / "figures" / s.name, n_resamples=n_resamples,
+                                     stability_seed=stability_seed, allow_fewer=allow_fewer)) is not None]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    md_path, html_path = root / "report.md", root / "report.html"
+    md_path.write_text(_markdown(reports, root, stamp))
+    html_path.write_text(_html(reports, root, stamp))
+    claims = {rep.name: [c.to_dict() for c in rep.claims] for rep in reports}
+    (root / "claims.json").write_text(json.dumps(_finite_json(claims), default=str, sort_keys=True, indent=1))
+    card = {"generated": stamp, "studies": scorecard(reports)}
+    (root / "scorecard.json").write_text(json.dumps(card, default=str, sort_keys=True, indent=1))
+    return md_path, html_path, reports
+
+
+_TAGS = ("Tags: **[paper]** a claim of the paper; **[derived]** follows from the definitions and is "
+         "checked exactly; **[default]** our own choice or reading.")
+_STAB = (f"Stability: the fraction of {DEFAULT_RESAMPLES} bootstrap resamples of the seeds that give the "
+         f"same verdict; below {FRAGILE_BELOW:.0%} the verdict is *fragile*; n/a when the study does not "
+         "resample its seeds.")
+
+
+def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
+    md = [f"# nnphys report\n\nGenerated {stamp} from `{root}`.\n", "## Scorecard\n",
+          "| study | papers | headline claims | all claims | scale and seeds | reading |",
+          "|---|---|---|---|---|---|"]
+    for rep in reports:
+        head = "; ".join(f"[{c.id}](#{anchor('claim', rep.name, c.id)}) **{c.verdict}**"
+                        + (f" ({stability_text(rep, c.id)})" if rep.stability else "")
+                        for c in (rep.headline() if rep.claims else []))
+        md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {_md_cell('; '.join(rep.study.papers))} | "
+                  f"{head or '-'} | {counts_text(rep)} | {_md_cell(scale_and_seeds(rep))} | {_md_cell(reading(rep))} |")
+    md += ["", _TAGS, "", _STAB, "", "## Contents\n"]
+    for rep in reports:
+        a = anchor("study", rep.name)
+        md.append(f"- [{rep.name}](#{a}): [claims](#{a}-claims), "
+                  + (f"[figures](#{anchor('figures', rep.name)}), " if rep.figures else "")
+                  + f"[provenance](#{a}-provenance)")
+    md.append("")
+    for rep in reports:
+        md += _study_md(rep, root)
+    return "\n".join(md)
+
+
 def _study_md(rep: StudyReport, root: Path) -> list[str]:
-    out = [f"\n## {rep.study.name}\n", rep.study.description + "\n" if rep.study.description else ""]
+    a = anchor("study", rep.name)
+    out = [f'\n<a id="{a}"></a>\n\n## {rep.name}\n', rep.study.description + "\n" if rep.study.description else ""]
     if rep.error:
         out.append(f"**Analysis failed** (a bug; please report it):\n\n```\n{rep.error}\n```\n")
     if rep.claims:
-        n = {v: sum(c.verdict == v for c in rep.claims) for v in ("holds", "fails", "inconclusive")}
-        out.append(f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive.\n")
-        out.append("| id | tag | claim | verdict | evidence |\n|---|---|---|---|---|")
-        for c in rep.claims:
-            out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | **{c.verdict}** | {_md_cell(c.summary)} |")
+        out.append(f'<a id="{a}-claims"></a>\n\n{counts_text(rep)}.\n')
+        out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
+        for c, tgt in _claims_with_figures(rep):
+            fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
+            out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
+                       f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a> | '
+                       f"{stability_text(rep, c.id)} | {_md_cell(claim_summary(c))} | {fig} |")
         out.append("")
+    if rep.figures:
+        out.append(f'<a id="{anchor("figures", rep.name)}"></a>\n\n### Figures\n')
     for png, _pdf, cap in rep.figures:
         rel = Path(png).relative_to(root)
-        out.append(f"![{_md_cell(cap)}]({rel})\n\n*{_md_cell(cap)}* ([PDF]({rel.with_suffix('.pdf')}))\n")
-    out.append("### Provenance\n")
-    out += [f"- **{k}**: {_md_cell(v)}" for k, v in _prov(rep)]
+        out.append(f'<a id="{anchor("fig", rep.name, Path(png).stem)}"></a>\n\n![{_md_cell(cap)}]({rel})\n\n'
+                   f"*{_md_cell(cap)}* ([PDF]({rel.with_suffix('.pdf')}))\n")
+    for w in rep.legend_warnings:
+        out.append(f"- **legend too small**: {_md_cell(w)}")
+    out.append(f'<a id="{a}-provenance"></a>\n\n### Provenance\n')
+    out += [f"- **{k}**: {_md_cell(v)}" for k, v in provenance(rep)]
+    if rep.stability_error:
+        out.append(f"\n**Verdict-stability bootstrap failed** (a bug):\n\n```\n{rep.stability_error}\n```\n")
     if rep.claims:
         out.append("\n<details><summary>Full evidence</summary>\n\n```json")
-        out.append(json.dumps({c.id: c.evidence for c in rep.claims}, indent=1, sort_keys=True, default=str))
+        out.append(_evidence_json(rep))
         out.append("```\n</details>\n")
     return out
 
 
-def _html(reports: list[StudyReport], root: Path) -> str:
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;"
+        "vertical-align:top;font-size:14px}.v{color:#fff;padding:1px 6px;border-radius:4px;white-space:nowrap}"
+        ".fragile{color:#cf222e;font-weight:bold}img{max-width:100%}"
+        "pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px}")
+
+
+def _badge(verdict: str) -> str:
+    return f"<span class='v' style='background:{_BADGE[verdict]}'>{html.escape(verdict)}</span>"
+
+
+def _stab_html(rep: StudyReport, cid: str) -> str:
+    t = html.escape(stability_text(rep, cid))
+    return f"<span class='fragile'>{t}</span>" if rep.stability and rep.stability.fragile(cid) else t
+
+
+def _html(reports: list[StudyReport], root: Path, stamp: str) -> str:
     e = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>nnphys report</title><style>",
-             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;"
-             "vertical-align:top;font-size:14px}.v{color:#fff;padding:1px 6px;border-radius:4px}"
-             "img{max-width:100%}pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px}",
-             "</style></head><body><h1>nnphys report</h1>",
-             f"<p>Generated {e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}. Tags: <b>[paper]</b> a claim of the "
-             "paper; <b>[derived]</b> follows from the definitions; <b>[default]</b> our own choice.</p>"]
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>nnphys report</title>",
+             f"<style>{_CSS}</style></head><body><h1>nnphys report</h1>",
+             f"<p>Generated {e(stamp)} from <code>{e(str(root))}</code>.</p>",
+             "<h2 id='scorecard'>Scorecard</h2><div id='scorecard-table'><table><tr><th>study</th><th>papers</th>"
+             "<th>headline claims</th><th>all claims</th><th>scale and seeds</th><th>reading</th></tr>"]
     for rep in reports:
-        parts.append(f"<h2 id='{e(rep.study.name)}'>{e(rep.study.name)}</h2><p>{e(rep.study.description)}</p>")
-        if rep.error:
-            parts.append(f"<p><b>Analysis failed</b> (a bug):</p><pre>{e(rep.error)}</pre>")
-        if rep.claims:
-            parts.append("<table><tr><th>id</th><th>tag</th><th>claim</th><th>verdict</th><th>evidence</th></tr>")
-            for c in rep.claims:
-                parts.append(f"<tr><td>{e(c.id)}</td><td>[{e(c.tag)}]</td><td>{e(c.statement)}</td>"
-                             f"<td><span class='v' style='background:{_BADGE[c.verdict]}'>{e(c.verdict)}</span></td>"
-                             f"<td>{e(c.summary)}</td></tr>")
-            parts.append("</table>")
-        for png, pdf, cap in rep.figures:
-            rel, relp = Path(png).relative_to(root), Path(pdf).relative_to(root)
-            parts.append(f"<figure><img src='{e(str(rel))}' alt='{e(cap)}'><figcaption>{e(cap)} "
-                         f"(<a href='{e(str(relp))}'>PDF</a>)</figcaption></figure>")
-        parts.append("<h3>Provenance</h3><ul>")
-        parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in _prov(rep)]
-        parts.append("</ul>")
-        if rep.claims:
-            ev = json.dumps({c.id: c.evidence for c in rep.claims}, indent=1, sort_keys=True, default=str)
-            parts.append(f"<details><summary>Full evidence</summary><pre>{e(ev)}</pre></details>")
+        heads = "<br>".join(
+            f"<a href='#{anchor('claim', rep.name, c.id)}'>{e(c.id)}</a> {_badge(c.verdict)}"
+            + (f" {_stab_html(rep, c.id)}" if rep.stability else "")
+            for c in (rep.headline() if rep.claims else []))
+        allc = counts_text(rep)
+        parts.append(f"<tr class='study-row'><td><a href='#{anchor('study', rep.name)}'>{e(rep.name)}</a></td>"
+                     f"<td>{'<br>'.join(e(p) for p in rep.study.papers)}</td><td>{heads or '-'}</td>"
+                     f"<td>{e(allc)}</td><td>{e(scale_and_seeds(rep))}</td><td>{e(reading(rep))}</td></tr>")
+    parts.append("</table></div>")
+    parts.append(f"<p>{e(_TAGS.replace('**', ''))}</p><p>{e(_STAB.replace('*', ''))}</p>")
+    parts.append("<h2 id='contents'>Contents</h2><ul>")
+    for rep in reports:
+        a = anchor("study", rep.name)
+        figs = f", <a href='#{anchor('figures', rep.name)}'>figures</a>" if rep.figures else ""
+        parts.append(f"<li><a href='#{a}'>{e(rep.name)}</a>: <a href='#{a}-claims'>claims</a>{figs}, "
+                     f"<a href='#{a}-provenance'>provenance</a></li>")
+    parts.append("</ul>")
+    for rep in reports:
+        parts += _study_html(rep, root)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _study_html(rep: StudyReport, root: Path) -> list[str]:
+    e, a = html.escape, anchor("study", rep.name)
+    parts = [f"<h2 id='{a}'>{e(rep.name)}</h2><p>{e(rep.study.description)}</p>"]
+    if rep.error:
+        parts.append(f"<p><b>Analysis failed</b> (a bug):</p><pre>{e(rep.error)}</pre>")
+    if rep.claims:
+        parts.append(f"<div id='{a}-claims' class='claims'><table><tr><th>id</th><th>tag</th><th>claim</th>"
+                     "<th>verdict</th><th>stability</th><th>evidence</th><th>figure</th></tr>")
+        for c, tgt in _claims_with_figures(rep):
+            fig = f"<a href='#{tgt[0]}'>{e(tgt[1])}</a>" if tgt else "-"
+            parts.append(f"<tr id='{anchor('claim', rep.name, c.id)}'><td>{e(c.id)}</td><td>[{e(c.tag)}]</td>"
+                         f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}</td><td>{_stab_html(rep, c.id)}</td>"
+                         f"<td>{e(claim_summary(c))}</td><td>{fig}</td></tr>")
+        parts.append("</table></div>")
+    if rep.figures:
+        parts.append(f"<h3 id='{anchor('figures', rep.name)}'>Figures</h3>")
+    for png, pdf, cap in rep.figures:
+        rel, relp = Path(png).relative_to(root), Path(pdf).relative_to(root)
+        parts.append(f"<figure id='{anchor('fig', rep.name, Path(png).stem)}'><img src='{e(str(rel))}' "
+                     f"alt='{e(cap)}'><figcaption>{e(cap)} (<a href='{e(str(relp))}'>PDF</a>)</figcaption></figure>")
+    if rep.legend_warnings:
+        parts.append("<ul>" + "".join(f"<li><b>legend too small</b>: {e(w)}</li>" for w in rep.legend_warnings)
+                     + "</ul>")
+    parts.append(f"<h3 id='{a}-provenance'>Provenance</h3><ul>")
+    parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in provenance(rep)]
+    parts.append("</ul>")
+    if rep.stability_error:
+        parts.append(f"<p><b>Verdict-stability bootstrap failed</b> (a bug):</p><pre>{e(rep.stability_error)}</pre>")
+    if rep.claims:
+        parts.append(f"<details><summary>Full evidence</summary><pre>{e(_evidence_json(rep))}</pre></details>")
+    return parts
