@@ -137,12 +137,15 @@ def test_happy_path_run_resume_status_report_export(capsys, tmp_path, toy):
     html = (res / "report.html").read_text()
     assert "<table>" in html and "T1" in html
     assert main(["export", "--format", "csv", "--results", str(res)]) == 0
-    rows = list(csv.DictReader(open(res / "results.csv")))
-    assert len(rows) == 5 and {r["status"] for r in rows} == {"done", "failed"}
-    assert {r["params.tag"] for r in rows} == {"b"}
+    rows = list(csv.DictReader(open(res / "results.csv")))  # tidy: one row per (job, metric value)
+    assert len({r["key"] for r in rows}) == 5 and {r["status"] for r in rows} == {"done", "failed"}
+    assert {r["tag"] for r in rows} == {"b"}
+    assert main(["export", "--format", "csv", "--wide", "--results", str(res)]) == 0
+    wide = list(csv.DictReader(open(res / "results.csv")))
+    assert len(wide) == 5 and {r["params.tag"] for r in wide} == {"b"}
     pq = pytest.importorskip("pyarrow.parquet")
     assert main(["export", "--format", "parquet", "--results", str(res)]) == 0
-    assert pq.read_table(res / "results.parquet").num_rows == 5
+    assert pq.read_table(res / "results.parquet").num_rows == len(rows)
     _bad(capsys, ["export", "--format", "xlsx", "--results", str(res)], tmp_path / "none", "--format")
 
 

@@ -38,16 +38,6 @@ NOT_RECORDED = "not recorded"
 SUMMARY_CHARS = 160  # [default] evidence cells in the tables are cut here; the JSON keeps all
 LEGEND_MIN_PT = 8.0
 
-# [default] The claims a reader of each paper would call its headline result. Kept here, not in
-# the study files, until the Study contract has a field for it; a study missing here shows all
-# its [paper] claims.
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "depth-locality": ("C1", "C2", "C3"),
-    "noise-enhancement": ("C4", "C5", "C6", "C7"),
-    "minibatch-noise": ("C2", "C3", "C4", "C8"),
-    "escape-rate": ("T5", "T6", "T7", "T8"),
-}
-
 _CLAIM_ID = re.compile(r"\b([A-Z]\d+[a-z]?)\b")
 
 
@@ -74,7 +64,7 @@ class StudyReport:
 
     def headline(self) -> list[Claim]:
         by_id = {c.id: c for c in self.claims}
-        ids = [i for i in HEADLINE.get(self.name, ()) if i in by_id]
+        ids = [i for i in self.study.headline if i in by_id]
         if not ids:
             ids = [c.id for c in self.claims if c.tag == "paper"] or list(by_id)
         return [by_id[i] for i in ids]

@@ -14,6 +14,8 @@ A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` wi
   (unlike the first DESIGN draft) because the pass criteria depend on it and because one store
   may hold results of several specs of the same study;
 - ``figures(spec, results) -> list[Figure]``;
+- ``headline``: the ids of the claims the report's scorecard leads with (all ``paper`` claims
+  when empty);
 - ``resample(results, rng) -> list[Result]`` (optional): the same results with the seeds drawn
   with replacement (e.g. ensemble members re-indexed by one draw shared by every job of a seed
   grid, see :func:`nnphys.studies._kit.take_members`). The report's verdict-stability bootstrap
@@ -86,6 +88,7 @@ class Figure:
     name: str
     figure: Any  # matplotlib.figure.Figure
     caption: str = ""
+    claims: tuple[str, ...] = ()  # ids of the claims this figure shows (the report links them)
 
 
 @dataclasses.dataclass
@@ -148,6 +151,7 @@ class Study:
     schema_version: int = 1
     description: str = ""
     resample: Callable[[list[Result], np.random.Generator], list[Result]] | None = None
+    headline: tuple[str, ...] = ()  # the claims a reader of the paper calls its headline result
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)

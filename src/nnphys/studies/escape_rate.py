@@ -558,6 +558,7 @@ STUDY = Study(
     figures=figures,
     claims=CLAIMS,
     resample=resample,
+    headline=("T5", "T6", "T7", "T8"),  # [default] the paper's headline results, led with in the report's scorecard
     schema_version=2,  # 2: seeds from nnphys.seeding.derive over job labels; one digits-MLP experiment (nnphys.digits_noise)
     description="Log-barrier escape of the loss-proportional SGD noise SDE: formulas, exact quadrature, "
                 "SDE and genuine-SGD Monte Carlo, stationary law, n_c, noise vs loss on an MLP.",

@@ -622,6 +622,7 @@ STUDY = Study(
     figures=figures,
     claims=CLAIMS,
     resample=resample,
+    headline=("C2", "C3", "C4", "C8"),  # [default] the paper's headline results, led with in the report's scorecard
     schema_version=2,  # 2: seeds from nnphys.seeding.derive over job labels; one digits-MLP experiment (nnphys.digits_noise)
     description="Exact minibatch-noise theory of linear regression vs oracle and Monte Carlo; "
                 "noise ∝ loss and the decoupling check on an MLP.",
