@@ -16,6 +16,7 @@ from nnphys.errors import ConfigError
 from nnphys.optim import alpha_for, effective_batch_size
 from nnphys.studies import get_study
 from nnphys.studies.base import Result
+from nnphys.studies import _ne_cells as NC
 from nnphys.studies import noise_enhancement as NE
 
 STUDY = NE.STUDY
@@ -156,7 +157,7 @@ def _train_result(spec, task, arm, errs: dict, sd=0.01):
     members, final, best = [], {b: {"test_error": [], "train_loss": []} for b in NE.BUDGETS}, {b: [] for b in NE.BUDGETS}
     for si, seed in enumerate(job["seeds"]):
         for v in job["variants"]:
-            key = NE._ne_key(v["alpha"]) if arm == "NE" else ("LS_warmup" if v["warmup_steps"] else arm)
+            key = NE.ne_key(v["alpha"]) if arm == "NE" else ("LS_warmup" if v["warmup_steps"] else arm)
             members.append({"seed": seed, "alpha": v["alpha"], "lr": 0.2, "lr_used": 0.2 * job["lr_mult"],
                             "warmup_steps": v["warmup_steps"]})
             for b in NE.BUDGETS:
@@ -181,7 +182,7 @@ def _synthetic(spec, cells: dict):
 
 def _row(S, L, m, n1, n3, L2, LS, LSw=None):
     spec = STUDY.make_spec("quick", KA_SPEC)
-    return {"S": S, "L": L, NE._ne_key(round(spec.match_alpha, 12)): m, "NE(1)": n1, "NE(3)": n3, "L2": L2,
+    return {"S": S, "L": L, NE.ne_key(round(spec.match_alpha, 12)): m, "NE(1)": n1, "NE(3)": n3, "L2": L2,
             "LS": LS, "LS_warmup": LS if LSw is None else LSw}
 
 
@@ -251,15 +252,15 @@ def test_informativeness_rule_boundaries():
     se = 0.01
     at = 2 * np.hypot(se, se)
     s = {"mean": 0.5, "se": se, "n": 5, "n_diverged": 0}
-    assert NE.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 1.01}})[0] is True
-    assert NE.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 0.99}})[0] is False
-    assert NE.informative(spec, "mnist1d", {"S": {**s, "mean": 0.6}, "L": s})[0] is False  # L better: no gap to close
+    assert NC.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 1.01}})[0] is True
+    assert NC.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 0.99}})[0] is False
+    assert NC.informative(spec, "mnist1d", {"S": {**s, "mean": 0.6}, "L": s})[0] is False  # L better: no gap to close
     # digits, 300 test rows: 9.9 mistakes is a floor, 10.2 is not (the gap itself is large here)
     lo = {"mean": 0.01, "se": 0.0001, "n": 5, "n_diverged": 0}
-    assert NE.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 9.9 / 300}})[0] is False
-    assert NE.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 10.2 / 300}})[0] is True
-    assert NE.informative(spec, "depth_locality", {"S": lo, "L": {**lo, "mean": 0.02}})[0] is True  # no floor for MSE
-    assert NE.informative(spec, "mnist1d", {"S": None, "L": s})[0] is None
+    assert NC.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 9.9 / 300}})[0] is False
+    assert NC.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 10.2 / 300}})[0] is True
+    assert NC.informative(spec, "depth_locality", {"S": lo, "L": {**lo, "mean": 0.02}})[0] is True  # no floor for MSE
+    assert NC.informative(spec, "mnist1d", {"S": None, "L": s})[0] is None
 
 
 def test_resample_is_paired_and_stable_on_a_clear_effect():

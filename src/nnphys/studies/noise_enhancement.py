@@ -27,7 +27,6 @@ streams), :mod:`nnphys.convnet` (the §9 CNN), :func:`nnphys.data.load_task` (th
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +42,8 @@ from nnphys.nets import MLPEnsemble
 from nnphys.optim import alpha_for, effective_batch_size, ne_covariance_factor, ne_update_
 from nnphys.seeding import derive
 from nnphys.studies import _kit as K
+from nnphys.studies._ne_cells import (BUDGET_NAME, BUDGETS, better, cell_table, judge_cells, ne_key,
+                                      train_jobs)
 from nnphys.studies.base import Claim, ClaimInfo, Figure, NonNegFloat, PosFloat, Result, Study, StudySpec
 
 CLAIMS = {
@@ -64,11 +65,6 @@ ARMS = ("S", "L", "NE", "L2", "LS")
 TASK_LABEL = {"digits": "T1 digits", "mnist1d": "T2 MNIST-1D", "mnist1d_small": "T2s MNIST-1D (small N)",
               "depth_locality": "T3 depth-locality", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 TASK_WIDTH = {"digits": 256, "mnist1d": 256, "mnist1d_small": 256, "depth_locality": 256, "fashion_mnist": 512}
-# the stored budget keys and what each controls
-BUDGETS = ("steps", "epochs")
-BUDGET_NAME = {"steps": "equal_steps", "epochs": "equal_grad_evals"}
-BUDGET_ROLE = {"steps": "equal optimizer steps: the paper's comparison as we read it [default]",
-               "epochs": "equal gradient evaluations (samples; NE and L2 count 2B per step): the compute control [default]"}
 # the budgets each claim's headline is judged on [default]; the others are reported as controls
 HEADLINE_BUDGETS = {"C4": ("steps",), "C5": ("steps",), "C6": ("steps",), "C7": ("steps",), "C8": ("steps",),
                     "C9": ("steps", "epochs")}
@@ -394,186 +390,10 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # ================================================================================================
-# the cell table and the informativeness rule
+# one function per claim
 # ================================================================================================
 
 BOOK = K.ClaimBook(CLAIMS)
-INFORMATIVE_RULE = (
-    "fixed before outcomes [default]: a (task, budget) cell is informative when S's test error is "
-    "significantly below L's (means differ by > 2 sqrt(se_S^2 + se_L^2), §10: the small- vs large-batch "
-    "gap that NE is meant to close) and, for classification, S or L makes at least floor_test_errors test "
-    "mistakes (mean error x test rows; below that the errors sit at a floor). The headline verdict is the "
-    "conjunction over the informative headline cells; with none it is inconclusive.")
-
-
-def _train_jobs(results: list[Result], task: str, arm: str, status: str = "done") -> list[Result]:
-    return [r for r in results if r.status == status and r.params.get("kind") == "train"
-            and r.params.get("task") == task and r.params.get("arm") == arm]
-
-
-def _selected_lr(spec: Spec, results: list[Result], task: str) -> float | None:
-    """The lr with the lowest mean validation error of arm S at the equal-steps budget (§9)."""
-    grid = spec.lrs(task)
-    if len(grid) == 1:
-        return grid[0]
-    s = _train_jobs(results, task, "S")
-    if not s:
-        return None
-    m = s[0].metrics
-    best, best_v = None, math.inf
-    for lr in grid:
-        vals = [v for mi, v in zip(m["members"], m["final"]["steps"]["val_error"]) if mi["lr"] == lr and np.isfinite(v)]
-        if vals and float(np.mean(vals)) < best_v:
-            best, best_v = lr, float(np.mean(vals))
-    return best
-
-
-def _stats(results: list[Result], task: str, arm: str, budget: str, lr: float | None,
-           alpha: float | None = None, warmup: bool = False, metric: str = "final") -> dict[str, Any] | None:
-    """Test error over seeds of one (task, arm, variant) at ``budget``: mean, se, n, n_diverged and
-    the train-loss plateau (mean train loss at 3/4 of the budget and at its end)."""
-    if lr is None:
-        return None
-    rs = _train_jobs(results, task, arm)
-    if not rs:
-        dead = _train_jobs(results, task, arm, status="diverged")
-        if not dead:
-            return None
-        # every member of the job diverged: count the seeds of the requested variant
-        return {"mean": float("nan"), "se": float("nan"), "n": 0, "n_diverged": len(dead[0].params["seeds"])}
-    m = rs[0].metrics
-    errs = m["final"][budget]["test_error"] if metric == "final" else m["best_val_test_error"][budget]
-    keep, n_div = [], 0
-    for i, (mi, e, dv) in enumerate(zip(m["members"], errs, m["diverged"])):
-        if mi["lr"] != lr or (alpha is not None and abs(mi["alpha"] - alpha) > 1e-9):
-            continue
-        if arm == "LS" and bool(mi["warmup_steps"]) != warmup:
-            continue
-        if dv or not np.isfinite(e):
-            n_div += 1
-        else:
-            keep.append(i)
-    if not keep and not n_div:
-        return None
-    vals = [errs[i] for i in keep]
-    mean, se = (K.mean_se(vals) if len(vals) > 1 else (float(np.mean(vals)) if vals else float("nan"), float("nan")))
-    out = {"mean": float(mean), "se": float(se), "n": len(vals), "n_diverged": n_div}
-    if metric == "final" and keep:
-        end = [m["final"][budget]["train_loss"][i] for i in keep]
-        out["train_loss_end"] = float(np.mean(end))
-        if "train_loss_3q" in m:
-            q3 = float(np.mean([m["train_loss_3q"][budget][i] for i in keep]))
-            out["train_loss_3q"] = q3
-            out["train_loss_drop_last_quarter"] = (q3 - out["train_loss_end"]) / max(q3, 1e-300)
-    return out
-
-
-def _ne_key(a: float) -> str:
-    return f"NE({a:.4g})"
-
-
-def cell_table(spec: Spec, results: list[Result]) -> dict[str, Any]:
-    """``{task: {"lr": lr, budget: {arm key: stats}}}``: the §12 results tables."""
-    table: dict[str, Any] = {}
-    for t in spec.tasks:
-        lr = _selected_lr(spec, results, t)
-        table[t] = {"lr": lr}
-        for bud in BUDGETS:
-            row = {a: _stats(results, t, a, bud, lr) for a in ("S", "L", "L2", "LS")}
-            row["LS_warmup"] = _stats(results, t, "LS", bud, lr, warmup=True)
-            for a in spec.ne_alphas:
-                row[_ne_key(a)] = _stats(results, t, "NE", bud, lr, alpha=a)
-            row["best_val_checkpoint"] = {
-                k: _stats(results, t, arm, bud, lr, alpha=al, metric="best_val")
-                for k, arm, al in (("S", "S", None), ("L", "L", None), ("NE_match", "NE", spec.match_alpha))}
-            table[t][bud] = row
-    return table
-
-
-def _n_test(spec: Spec, task: str) -> int:
-    return {"digits": spec.digits_n_test, "mnist1d": spec.mnist1d_n_test, "mnist1d_small": spec.mnist1d_n_test,
-            "depth_locality": spec.t3_n_test}.get(task, 10000)
-
-
-def informative(spec: Spec, task: str, row: dict[str, Any]) -> tuple[bool | None, str]:
-    """The informativeness rule (:data:`INFORMATIVE_RULE`) for one cell: ``(True/False, why)``, or
-    ``(None, why)`` when S or L is missing."""
-    s, l = row.get("S"), row.get("L")
-    if not s or not l or s["n"] < 2 or l["n"] < 2:
-        return None, "S or L missing (fewer than 2 seeds)"
-    if task != "depth_locality":  # classification: a floor of test mistakes
-        mistakes = max(s["mean"], l["mean"]) * _n_test(spec, task)
-        if mistakes < spec.floor_test_errors:
-            return False, f"floor: S and L make {mistakes:.1f} < {spec.floor_test_errors} test mistakes"
-    gap, thr = l["mean"] - s["mean"], 2 * math.hypot(s["se"], l["se"])
-    if not gap > thr:
-        return False, f"S-L gap {gap:+.4f} not significant (needs > {thr:.4f})"
-    return True, f"S below L by {gap:.4f} (> {thr:.4f})"
-
-
-def _better(a: dict | None, b: dict | None) -> bool | None:
-    """True when ``a``'s error is significantly below ``b``'s; None when either lacks 2 seeds."""
-    if not a or not b or a["n"] < 2 or b["n"] < 2:
-        return None
-    return a["mean"] < b["mean"] and K.significant(a["mean"], a["se"], b["mean"], b["se"])
-
-
-def _num(c: dict | None) -> str:
-    if not c:
-        return "n/a"
-    return f"{c['mean']:.3f}±{c['se']:.3f}" + (f" ({c['n_diverged']} div)" if c["n_diverged"] else "")
-
-
-def judge_cells(cid: str, spec: Spec, table: dict[str, Any], test, keys: tuple[str, ...],
-                extra: dict[str, Any] | None = None) -> Claim:
-    """A per-cell claim: each (task, budget) cell is ``holds``/``fails`` by ``test(row)`` when
-    informative, else ``uninformative`` (or ``n/a`` when data is missing); the headline verdict is
-    :func:`_kit.all_of` over the headline budgets' informative cells (``n/a`` ones count as
-    inconclusive); no informative cell gives ``inconclusive``."""
-    heads = HEADLINE_BUDGETS[cid]
-    cells: dict[str, Any] = {}
-    for t in spec.tasks:
-        for bud in BUDGETS:
-            row = table[t][bud]
-            inf, why = informative(spec, t, row)
-            res = test(row)
-            v = "n/a" if inf is None or res is None else ("uninformative" if not inf else ("holds" if res else "fails"))
-            cells[f"{t}/{BUDGET_NAME[bud]}"] = {
-                "verdict": v, "informative": inf, "why": why, "criterion_met": res,
-                "headline": bud in heads, **{k: _num(row.get(k)) for k in ("S", "L") + keys}}
-
-    def over(budgets) -> tuple[str, list[str]]:
-        cs = [k for k, c in cells.items() if k.split("/")[1] in {BUDGET_NAME[b] for b in budgets}
-              and c["verdict"] != "uninformative"]
-        if not cs:
-            return "inconclusive", cs
-        return K.all_of("inconclusive" if cells[k]["verdict"] == "n/a" else cells[k]["verdict"] for k in cs), cs
-
-    verdict, used = over(heads)
-    control = tuple(b for b in BUDGETS if b not in heads)
-    cverdict, cused = over(control) if control else ("n/a", [])
-    ev = {"headline_budgets": [BUDGET_NAME[b] for b in heads], "budget_roles": {BUDGET_NAME[b]: BUDGET_ROLE[b] for b in BUDGETS},
-          "informativeness_rule": INFORMATIVE_RULE, "cells": cells, "headline_cells": used,
-          "compute_control_verdict": cverdict, "compute_control_cells": cused,
-          "tie_rule": "significant = means differ by > 2 sqrt(se1^2 + se2^2) (§10)", **(extra or {})}
-    tally = {v: [k for k in used if cells[k]["verdict"] == v] for v in ("holds", "fails", "n/a")}
-    if not used:
-        summ = "no informative headline cell: " + "; ".join(f"{k} ({c['why']})" for k, c in cells.items() if c["headline"])
-    else:
-        summ = "; ".join(f"{k} {cells[k]['verdict']}: " + " vs ".join(f"{kk} {cells[k][kk]}" for kk in keys)
-                         for k in used)
-        skipped = [k for k, c in cells.items() if c["headline"] and k not in used]
-        if skipped:
-            summ += "; uninformative: " + ", ".join(skipped)
-    if control:
-        summ += f"; compute control ({BUDGET_NAME[control[0]]}): {cverdict}"
-    ev["tally"] = {k: len(v) for k, v in tally.items()}
-    return BOOK.make(cid, verdict, ev, summ)
-
-
-# ================================================================================================
-# one function per claim
-# ================================================================================================
 
 
 def claim_c1_c2(spec: Spec, results: list[Result]) -> list[Claim]:
@@ -634,7 +454,7 @@ def claim_c3(spec: Spec, results: list[Result]) -> Claim:
     audit: dict[str, Any] = {}
     ok: list[bool] = []
     for t in spec.tasks:
-        ne, lj = _train_jobs(results, t, "NE"), _train_jobs(results, t, "L")
+        ne, lj = train_jobs(results, t, "NE"), train_jobs(results, t, "L")
         if ne and lj:
             a, b = ne[0], lj[0]
             ok.append(a.params["batch_size"] == b.params["batch_size"] and a.params["lrs"] == b.params["lrs"]
@@ -651,53 +471,53 @@ def claim_c3(spec: Spec, results: list[Result]) -> Claim:
 def claim_c4(spec: Spec, table: dict[str, Any]) -> Claim:
     """C4: some alpha > 0 beats alpha = 0 (arm L, same lr and B) significantly; the peak is recorded."""
     def test(row):
-        res = [_better(row.get(_ne_key(a)), row["L"]) for a in spec.ne_alphas if a > 0]
+        res = [better(row.get(ne_key(a)), row["L"]) for a in spec.ne_alphas if a > 0]
         return None if all(r is None for r in res) else any(bool(r) for r in res)
 
     peak = {}
     for t in spec.tasks:
         for bud in BUDGETS:
-            pts = [(a, table[t][bud].get(_ne_key(a))) for a in spec.ne_alphas]
+            pts = [(a, table[t][bud].get(ne_key(a))) for a in spec.ne_alphas]
             pts = [(a, c["mean"]) for a, c in pts if c and c["n"]]
             if pts:
                 best = min(pts, key=lambda p: p[1])
                 peak[f"{t}/{BUDGET_NAME[bud]}"] = {
                     "best_alpha": best[0], "still_improving_at_max_alpha": best[0] == max(spec.ne_alphas),
-                    "diverged": {_ne_key(a): (table[t][bud].get(_ne_key(a)) or {}).get("n_diverged") for a in spec.ne_alphas}}
-    return judge_cells("C4", spec, table, test, tuple(_ne_key(a) for a in spec.ne_alphas),
+                    "diverged": {ne_key(a): (table[t][bud].get(ne_key(a)) or {}).get("n_diverged") for a in spec.ne_alphas}}
+    return judge_cells(BOOK, "C4", HEADLINE_BUDGETS["C4"], spec, table, test, tuple(ne_key(a) for a in spec.ne_alphas),
                        {"peak": peak, "alpha0_is": "arm L (same eta, B_l)"})
 
 
 def claim_c5(spec: Spec, table: dict[str, Any]) -> Claim:
     """C5: NE(alpha_match) beats L significantly. Evidence: the full §12 table."""
-    m = _ne_key(round(spec.match_alpha, 12))
-    return judge_cells("C5", spec, table, lambda row: _better(row.get(m), row["L"]), (m,),
+    m = ne_key(round(spec.match_alpha, 12))
+    return judge_cells(BOOK, "C5", HEADLINE_BUDGETS["C5"], spec, table, lambda row: better(row.get(m), row["L"]), (m,),
                        {"alpha_match": spec.match_alpha, "table": table})
 
 
 def claim_c6(spec: Spec, table: dict[str, Any]) -> Claim:
     """C6: NE(match) not significantly worse than S and some alpha >= match significantly better."""
     a_match = spec.match_alpha
-    m = _ne_key(round(a_match, 12))
+    m = ne_key(round(a_match, 12))
 
     def test(row):
-        worse = _better(row["S"], row.get(m))
+        worse = better(row["S"], row.get(m))
         if worse is None:
             return None
-        return (not worse) and any(bool(_better(row.get(_ne_key(a)), row["S"])) for a in spec.ne_alphas if a >= a_match - 1e-9)
+        return (not worse) and any(bool(better(row.get(ne_key(a)), row["S"])) for a in spec.ne_alphas if a >= a_match - 1e-9)
 
     wins = {t: [{"alpha": a, "b_eff": spec.batch_large / ne_covariance_factor(a)} for a in spec.ne_alphas
-                if a >= a_match - 1e-9 and _better(table[t]["steps"].get(_ne_key(a)), table[t]["steps"]["S"])]
+                if a >= a_match - 1e-9 and better(table[t]["steps"].get(ne_key(a)), table[t]["steps"]["S"])]
             for t in spec.tasks}
     any_win = [w for ws in wins.values() for w in ws]
     only_small = all(w["b_eff"] < spec.batch_small - 1e-9 for w in any_win) if any_win else None
-    return judge_cells("C6", spec, table, test, tuple(_ne_key(a) for a in spec.ne_alphas if a >= a_match - 1e-9),
+    return judge_cells(BOOK, "C6", HEADLINE_BUDGETS["C6"], spec, table, test, tuple(ne_key(a) for a in spec.ne_alphas if a >= a_match - 1e-9),
                        {"wins_over_S_equal_steps": wins, "wins_only_at_b_eff_below_B_s": only_small})
 
 
 def claim_c7(spec: Spec, table: dict[str, Any]) -> Claim:
     """C7: LS diverges (in at least half of its seeds) or ends significantly worse than NE(match)."""
-    m = _ne_key(round(spec.match_alpha, 12))
+    m = ne_key(round(spec.match_alpha, 12))
 
     def test(row, warm=False):
         ls = row["LS_warmup" if warm else "LS"]
@@ -705,16 +525,16 @@ def claim_c7(spec: Spec, table: dict[str, Any]) -> Claim:
             return None
         if ls["n_diverged"] * 2 >= ls["n"] + ls["n_diverged"]:
             return True
-        return _better(row.get(m), ls)
+        return better(row.get(m), ls)
 
     warm = {f"{t}/{BUDGET_NAME[b]}": test(table[t][b], True) for t in spec.tasks for b in BUDGETS}
-    return judge_cells("C7", spec, table, test, ("LS", "LS_warmup", m),
+    return judge_cells(BOOK, "C7", HEADLINE_BUDGETS["C7"], spec, table, test, ("LS", "LS_warmup", m),
                        {"warmup_variant_criterion_met": warm, "lr_mult": spec.batch_large / spec.batch_small})
 
 
 def claim_c8(spec: Spec, table: dict[str, Any]) -> Claim:
     """C8: NE(match) within 2 s.e. of S, and NE(alpha = 1) between L and S."""
-    m, one = _ne_key(round(spec.match_alpha, 12)), _ne_key(1.0)
+    m, one = ne_key(round(spec.match_alpha, 12)), ne_key(1.0)
 
     def test(row):
         nm, s, l, n1 = row.get(m), row["S"], row["L"], row.get(one)
@@ -723,15 +543,15 @@ def claim_c8(spec: Spec, table: dict[str, Any]) -> Claim:
         lo, hi = sorted((s["mean"], l["mean"]))
         return (not K.significant(nm["mean"], nm["se"], s["mean"], s["se"])) and lo <= n1["mean"] <= hi
 
-    return judge_cells("C8", spec, table, test, (m, one),
+    return judge_cells(BOOK, "C8", HEADLINE_BUDGETS["C8"], spec, table, test, (m, one),
                        {"b_eff_alpha1": spec.batch_large / 5,
                         "note": "a gap between NE(alpha_match) and S at equal steps is a beyond-SDE effect (§8.7)"})
 
 
 def claim_c9(spec: Spec, table: dict[str, Any]) -> Claim:
     """C9: NE(match) beats L2 (SGD at 2 B_l, the same samples per step) at both budgets."""
-    m = _ne_key(round(spec.match_alpha, 12))
-    return judge_cells("C9", spec, table, lambda row: _better(row.get(m), row["L2"]), (m, "L2"))
+    m = ne_key(round(spec.match_alpha, 12))
+    return judge_cells(BOOK, "C9", HEADLINE_BUDGETS["C9"], spec, table, lambda row: better(row.get(m), row["L2"]), (m, "L2"))
 
 
 def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
@@ -772,128 +592,12 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
 # ================================================================================================
 
 
-def _curves(spec: Spec, r: Result, lr: float | None, alpha: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(steps, train_loss (n_seeds, n_eval))`` of one job's members at ``lr`` (NE: ``alpha``; LS: no warmup)."""
-    arr = r.arrays
-    if "train_loss" not in arr:
-        return None
-    sel = [k for k, mi in enumerate(r.metrics["members"]) if mi["lr"] == lr and not mi["warmup_steps"]
-           and (alpha is None or abs(mi["alpha"] - alpha) < 1e-9)]
-    return (arr["eval_steps"], arr["train_loss"][sel]) if sel else None
-
-
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
-    figs: list[Figure] = []
-    tasks, table = list(spec.tasks), cell_table(spec, results)
-    bs, bl = spec.batch_small, spec.batch_large
-    beff = {a: bl / ne_covariance_factor(a) for a in spec.ne_alphas}
-    ylab = lambda t: "test MSE" if t == "depth_locality" else "test error"  # noqa: E731
-    # 1. test error against B_eff
-    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        for i, bud in enumerate(BUDGETS):
-            ax, row = axes[i * len(tasks) + j], table[t][bud]
-            sgd = [(b, row[a]) for a, b in (("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
-            ne = [(beff[a], row[_ne_key(a)]) for a in spec.ne_alphas if row.get(_ne_key(a))]
-            for pts, fmt, lab in ((sgd, "-", "SGD (S, L, L2)"), (ne, "--", f"NE at B={bl}")):
-                if pts:
-                    K.errorbar(ax, [b for b, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts], ls=fmt, label=lab)
-                    dead = [b for b, c in pts if c["n_diverged"]]
-                    if dead:
-                        K.mark_diverged(ax, dead, [ax.get_ylim()[1]] * len(dead), label="≥1 seed diverged")
-            K.log_ticks(ax, [bs, bl, 2 * bl, *[round(v, 1) for v in beff.values()]])
-            ax.set_xlabel("effective batch size B_eff")
-            ax.set_ylabel(ylab(t))
-            ax.set_title(f"{TASK_LABEL[t]}, {BUDGET_NAME[bud]}")
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
-    figs.append(Figure("test_error_vs_beff", fig,
-                       "Final test error (mean ± s.e. over seeds) against the effective batch size: SGD at B_s, B_l, 2B_l "
-                       "and NE at B_l with B_eff = B_l/f(alpha); top: equal steps, bottom: equal gradient evaluations "
-                       "(NE and L2 count 2B). Red crosses: configurations with diverged seeds."))
-    # 2. the alpha sweep: test error against alpha at B_l, S as a band
-    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        for i, bud in enumerate(BUDGETS):
-            ax, row = axes[i * len(tasks) + j], table[t][bud]
-            pts = [(0.0, row["L"])] + [(a, row[_ne_key(a)]) for a in spec.ne_alphas]
-            pts = [(a, c) for a, c in pts if c]
-            if pts:
-                K.errorbar(ax, [a for a, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts],
-                           label=f"L (α=0) and NE, B={bl}")
-            s = row.get("S")
-            if s and s["n"]:
-                se = s["se"] if math.isfinite(s["se"]) else 0.0
-                xs = [0.0, max(spec.ne_alphas + [1.0])]
-                K.band(ax, xs, [s["mean"] - se] * 2, [s["mean"] + se] * 2, color="C1", label=f"S (B={bs}) ± s.e.")
-                ax.axhline(s["mean"], color="C1", lw=1)
-            dead = [(a, c["n_diverged"]) for a, c in pts if c["n_diverged"]]
-            if dead:
-                top = ax.get_ylim()[1]
-                K.mark_diverged(ax, [a for a, _ in dead], [top] * len(dead), label="diverged seeds (count)")
-                for a, nd in dead:
-                    ax.annotate(str(nd), (a, top), fontsize=8, color="red", xytext=(3, -10), textcoords="offset points")
-            ax.axvline(spec.match_alpha, color="gray", ls=":", lw=1)
-            ax.set_xlabel("α (dotted: α_match)")
-            ax.set_ylabel(ylab(t))
-            ax.set_title(f"{TASK_LABEL[t]}, {BUDGET_NAME[bud]}")
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
-    figs.append(Figure("alpha_sweep", fig,
-                       "Test error (mean ± s.e.) of large-batch training against the NE strength α (α = 0 is arm L); "
-                       "band: small-batch SGD (S) mean ± s.e.; red crosses with counts: seeds that diverged. "
-                       "'Larger noise, if not too large' is a dip below L that turns up (or diverges) at large α."))
-    # 3. measured noise factor against alpha
-    fig, axes = K.subplots(1, 1, width=5.5, height=4.2)
-    ax = axes[0]
-    al = np.linspace(0, max(spec.ne_alphas + [3.0]), 100)
-    ax.plot(al, 1 + 2 * al + 2 * al**2, "k-", label="f(α) = 1 + 2α + 2α²")
-    for r in K.by_kind(results).get("probe", []):
-        pa = r.metrics["per_alpha"]
-        err = np.array([[a["ratio"] - a["ci99"][0] for a in pa], [a["ci99"][1] - a["ratio"] for a in pa]])
-        line = ax.errorbar([a["alpha"] for a in pa], [a["ratio"] for a in pa], yerr=err, fmt="o", ms=4, capsize=2,
-                           label=f"{TASK_LABEL.get(r.metrics['task'], r.metrics['task'])} (N={r.metrics['n']})")
-        ax.plot([a["alpha"] for a in pa], [a["theory"] for a in pa], "_", ms=12, color=line[0].get_color())
-    for r in K.by_kind(results).get("toy", []):
-        for mode, res in r.metrics["modes"].items():
-            ax.plot([a["alpha"] for a in res["alphas"]], [a["ratio"] for a in res["alphas"]], "x", label=f"toy §13 ({mode})")
-    ax.set_xlabel("α")
-    ax.set_ylabel("tr Cov[g_NE] / tr Cov[g_B]")
-    if ax.get_legend_handles_labels()[0]:
-        K.legend(ax)
-    figs.append(Figure("noise_factor_vs_alpha", fig,
-                       "Measured noise factor tr Cov[g_NE] / tr Cov[g_B] (99% bootstrap CI) against alpha. Curve: "
-                       "f(alpha) = 1 + 2 alpha + 2 alpha^2; horizontal ticks: each probe's theory value (split mode adds "
-                       "2 alpha (1 + alpha) B/(N - B))."))
-    # 4. train-loss curves with seed bands, against steps and samples
-    fig, axes = K.subplots(2, len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        lr = table[t]["lr"]
-        for arm in spec.arms:
-            for r in _train_jobs(results, t, arm):
-                cs = _curves(spec, r, lr, spec.match_alpha if arm == "NE" else None)
-                if cs is None:
-                    continue
-                steps, loss = cs
-                with warnings.catch_warnings():  # an evaluation where every selected member diverged
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    mean, se = np.nanmean(loss, 0), np.nanstd(loss, 0, ddof=1) / np.sqrt(np.sum(np.isfinite(loss), 0))
-                lab = arm + ("(α_match)" if arm == "NE" else "")
-                for i, x in enumerate((steps, steps * r.params["samples_per_step"])):
-                    (ln,) = axes[i * len(tasks) + j].plot(x, mean, label=lab)
-                    K.band(axes[i * len(tasks) + j], x, np.clip(mean - se, 1e-12, None), mean + se, color=ln.get_color())
-        for i, xl in enumerate(("steps", "samples processed (gradient evaluations)")):
-            ax = axes[i * len(tasks) + j]
-            ax.set_xlabel(xl)
-            ax.set_ylabel("train loss")
-            ax.set_yscale("log")
-            ax.set_title(TASK_LABEL[t])
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
-    figs.append(Figure("train_loss_curves", fig,
-                       "Train loss (mean over seeds, band ± s.e.) against steps (top) and samples processed (bottom); "
-                       "NE at α_match should follow S against steps (the B_eff equivalence)."))
-    return figs
+    """Test error against B_eff, the alpha sweep, the measured noise factor and the train-loss
+    curves with seed bands (drawn in :mod:`nnphys.studies._ne_figures`)."""
+    from nnphys.studies._ne_figures import draw
+
+    return draw(spec, results, TASK_LABEL)
 
 
 STUDY = Study(
