@@ -26,64 +26,72 @@ def _curves(spec, r: Result, lr: float | None, alpha: float | None) -> tuple[np.
     return (arr["eval_steps"], arr["train_loss"][sel]) if sel else None
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        K.legend(ax)
+
+
+def _mark_dead(ax, pts: list, counts: bool = False) -> None:
+    """Red crosses at the axis top for the points ``(x, stats)`` with diverged seeds (count beside)."""
+    dead = [(x, c["n_diverged"]) for x, c in pts if c["n_diverged"]]
+    if not dead:
+        return
+    top = ax.get_ylim()[1]
+    K.mark_diverged(ax, [x for x, _ in dead], [top] * len(dead), label="diverged seeds" + (" (count)" if counts else ""))
+    for x, nd in dead if counts else ():
+        ax.annotate(str(nd), (x, top), fontsize=8, color="red", xytext=(3, -10), textcoords="offset points")
+
+
+def _grid(spec, table, task_label, cell, xlabel: str):
+    """One panel per (budget row, task column), drawn by ``cell(ax, row)``."""
+    tasks = list(spec.tasks)
+    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
+    for j, t in enumerate(tasks):
+        for i, bud in enumerate(BUDGETS):
+            ax = axes[i * len(tasks) + j]
+            cell(ax, table[t][bud])
+            _finish(ax, xlabel, "test MSE" if t == "depth_locality" else "test error", f"{task_label[t]}, {BUDGET_NAME[bud]}")
+    return fig
+
+
 def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure]:
     figs: list[Figure] = []
     tasks, table = list(spec.tasks), cell_table(spec, results)
     bs, bl = spec.batch_small, spec.batch_large
     beff = {a: bl / ne_covariance_factor(a) for a in spec.ne_alphas}
-    ylab = lambda t: "test MSE" if t == "depth_locality" else "test error"  # noqa: E731
-    # 1. test error against B_eff
-    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        for i, bud in enumerate(BUDGETS):
-            ax, row = axes[i * len(tasks) + j], table[t][bud]
-            sgd = [(b, row[a]) for a, b in (("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
-            ne = [(beff[a], row[ne_key(a)]) for a in spec.ne_alphas if row.get(ne_key(a))]
-            for pts, fmt, lab in ((sgd, "-", "SGD (S, L, L2)"), (ne, "--", f"NE at B={bl}")):
-                if pts:
-                    K.errorbar(ax, [b for b, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts], ls=fmt, label=lab)
-                    dead = [b for b, c in pts if c["n_diverged"]]
-                    if dead:
-                        K.mark_diverged(ax, dead, [ax.get_ylim()[1]] * len(dead), label="≥1 seed diverged")
-            K.log_ticks(ax, [bs, bl, 2 * bl, *[round(v, 1) for v in beff.values()]])
-            ax.set_xlabel("effective batch size B_eff")
-            ax.set_ylabel(ylab(t))
-            ax.set_title(f"{task_label[t]}, {BUDGET_NAME[bud]}")
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
-    figs.append(Figure("test_error_vs_beff", fig,
+
+    def vs_beff(ax, row):
+        sgd = [(b, row[a]) for a, b in (("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
+        ne = [(beff[a], row[ne_key(a)]) for a in spec.ne_alphas if row.get(ne_key(a))]
+        for pts, ls, lab in ((sgd, "-", "SGD (S, L, L2)"), (ne, "--", f"NE at B={bl}")):
+            if pts:
+                K.errorbar(ax, [b for b, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts], ls=ls, label=lab)
+        _mark_dead(ax, sgd + ne)
+        K.log_ticks(ax, [bs, bl, 2 * bl, *[round(v, 1) for v in beff.values()]])
+
+    figs.append(Figure("test_error_vs_beff", _grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
                        "Final test error (mean ± s.e. over seeds) against the effective batch size: SGD at B_s, B_l, 2B_l "
                        "and NE at B_l with B_eff = B_l/f(alpha); top: equal steps, bottom: equal gradient evaluations "
                        "(NE and L2 count 2B). Red crosses: configurations with diverged seeds."))
-    # 2. the alpha sweep: test error against alpha at B_l, S as a band
-    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        for i, bud in enumerate(BUDGETS):
-            ax, row = axes[i * len(tasks) + j], table[t][bud]
-            pts = [(0.0, row["L"])] + [(a, row[ne_key(a)]) for a in spec.ne_alphas]
-            pts = [(a, c) for a, c in pts if c]
-            if pts:
-                K.errorbar(ax, [a for a, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts],
-                           label=f"L (α=0) and NE, B={bl}")
-            s = row.get("S")
-            if s and s["n"]:
-                se = s["se"] if math.isfinite(s["se"]) else 0.0
-                xs = [0.0, max(spec.ne_alphas + [1.0])]
-                K.band(ax, xs, [s["mean"] - se] * 2, [s["mean"] + se] * 2, color="C1", label=f"S (B={bs}) ± s.e.")
-                ax.axhline(s["mean"], color="C1", lw=1)
-            dead = [(a, c["n_diverged"]) for a, c in pts if c["n_diverged"]]
-            if dead:
-                top = ax.get_ylim()[1]
-                K.mark_diverged(ax, [a for a, _ in dead], [top] * len(dead), label="diverged seeds (count)")
-                for a, nd in dead:
-                    ax.annotate(str(nd), (a, top), fontsize=8, color="red", xytext=(3, -10), textcoords="offset points")
-            ax.axvline(spec.match_alpha, color="gray", ls=":", lw=1)
-            ax.set_xlabel("α (dotted: α_match)")
-            ax.set_ylabel(ylab(t))
-            ax.set_title(f"{task_label[t]}, {BUDGET_NAME[bud]}")
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
-    figs.append(Figure("alpha_sweep", fig,
+
+    def sweep(ax, row):
+        pts = [(a, c) for a, c in [(0.0, row["L"])] + [(a, row[ne_key(a)]) for a in spec.ne_alphas] if c]
+        if pts:
+            K.errorbar(ax, [a for a, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts],
+                       label=f"L (α=0) and NE, B={bl}")
+        s = row.get("S")
+        if s and s["n"]:
+            se = s["se"] if math.isfinite(s["se"]) else 0.0
+            K.band(ax, [0.0, max(spec.ne_alphas + [1.0])], [s["mean"] - se] * 2, [s["mean"] + se] * 2, color="C1",
+                   label=f"S (B={bs}) ± s.e.")
+            ax.axhline(s["mean"], color="C1", lw=1)
+        _mark_dead(ax, pts, counts=True)
+        ax.axvline(spec.match_alpha, color="gray", ls=":", lw=1)
+
+    figs.append(Figure("alpha_sweep", _grid(spec, table, task_label, sweep, "α (dotted: α_match)"),
                        "Test error (mean ± s.e.) of large-batch training against the NE strength α (α = 0 is arm L); "
                        "band: small-batch SGD (S) mean ± s.e.; red crosses with counts: seeds that diverged. "
                        "'Larger noise, if not too large' is a dip below L that turns up (or diverges) at large α."))
@@ -101,10 +109,7 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
     for r in K.by_kind(results).get("toy", []):
         for mode, res in r.metrics["modes"].items():
             ax.plot([a["alpha"] for a in res["alphas"]], [a["ratio"] for a in res["alphas"]], "x", label=f"toy §13 ({mode})")
-    ax.set_xlabel("α")
-    ax.set_ylabel("tr Cov[g_NE] / tr Cov[g_B]")
-    if ax.get_legend_handles_labels()[0]:
-        K.legend(ax)
+    _finish(ax, "α", "tr Cov[g_NE] / tr Cov[g_B]", "noise factor")
     figs.append(Figure("noise_factor_vs_alpha", fig,
                        "Measured noise factor tr Cov[g_NE] / tr Cov[g_B] (99% bootstrap CI) against alpha. Curve: "
                        "f(alpha) = 1 + 2 alpha + 2 alpha^2; horizontal ticks: each probe's theory value (split mode adds "
@@ -127,13 +132,8 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
                     (ln,) = axes[i * len(tasks) + j].plot(x, mean, label=lab)
                     K.band(axes[i * len(tasks) + j], x, np.clip(mean - se, 1e-12, None), mean + se, color=ln.get_color())
         for i, xl in enumerate(("steps", "samples processed (gradient evaluations)")):
-            ax = axes[i * len(tasks) + j]
-            ax.set_xlabel(xl)
-            ax.set_ylabel("train loss")
-            ax.set_yscale("log")
-            ax.set_title(task_label[t])
-            if ax.get_legend_handles_labels()[0]:
-                K.legend(ax)
+            axes[i * len(tasks) + j].set_yscale("log")
+            _finish(axes[i * len(tasks) + j], xl, "train loss", task_label[t])
     figs.append(Figure("train_loss_curves", fig,
                        "Train loss (mean over seeds, band ± s.e.) against steps (top) and samples processed (bottom); "
                        "NE at α_match should follow S against steps (the B_eff equivalence)."))
