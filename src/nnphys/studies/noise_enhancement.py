@@ -196,7 +196,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the quick settings trained until every arm's train loss has plateaued (docs: estimated from a
     # measured piece, <= 60 min on 2 cores), on the tasks where batch noise can matter (digits sits at
     # its floor); E = 256 epochs gives NE and L2 >= 1000 steps at equal gradient evaluations
-    "medium": {**_SMALL, "tasks": ["mnist1d", "mnist1d_small", "depth_locality"], "n_seeds": 5,
+    "medium": {**_SMALL, "tasks": ["mnist1d", "mnist1d_small", "depth_locality"], "n_seeds": 8,
                "alphas": [1.0, 3.0], "steps": 6000, "epochs": 256.0, "n_curve": 12},
     # the spec's scale (§9): Fashion-MNIST and CIFAR-10 from local files, 20k steps, 100 epochs
     "paper": {
