@@ -195,9 +195,10 @@ PRESETS: dict[str, dict[str, Any]] = {
               "alphas": [1.0, 3.0], "steps": 1500, "epochs": 12.0, "n_curve": 8},
     # the quick settings trained until every arm's train loss has plateaued (docs: estimated from a
     # measured piece, <= 60 min on 2 cores), on the tasks where batch noise can matter (digits sits at
-    # its floor); E = 256 epochs gives NE and L2 >= 1000 steps at equal gradient evaluations
+    # its floor); E = 512 epochs gives NE and L2 >= 2000 steps at equal gradient evaluations (a 6000-step
+    # NE(alpha_match) run on T2 was still falling at 3000 steps: 0.37 -> 0.17 over its last quarter)
     "medium": {**_SMALL, "tasks": ["mnist1d", "mnist1d_small", "depth_locality"], "n_seeds": 8,
-               "alphas": [1.0, 3.0], "steps": 6000, "epochs": 256.0, "n_curve": 12},
+               "alphas": [1.0, 3.0], "steps": 6000, "epochs": 512.0, "n_curve": 16},
     # the spec's scale (§9): Fashion-MNIST and CIFAR-10 from local files, 20k steps, 100 epochs
     "paper": {
         # digits (1200 training rows) cannot hold two large batches of 1024: the paper scale
