@@ -285,3 +285,35 @@ def test_analyse_raises_on_a_bug_instead_of_inconclusive():
     del res[0].metrics["final"]["steps"]["test_error"]  # malformed metrics: a bug, not missing data
     with pytest.raises(KeyError):
         STUDY.analyse(spec, res)
+
+
+def _toy_result(ratio_err=0.0, z=0.5):
+    """A synthetic §13 toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
+    ratio off its theory by the relative ``ratio_err``."""
+    modes = {}
+    for mode in ("split", "independent", "replacement"):
+        als = [{"alpha": a, "mean_dev": z * 1e-3, "mean_se": 1e-3, "theory": 1 + 2 * a + 2 * a * a,
+                "ratio": (1 + 2 * a + 2 * a * a) * (1 + ratio_err), "ratio_se": 0.01} for a in (0.5, 1.0)]
+        modes[mode] = {"alphas": als, "sgd_var": 1.0, "sgd_var_theory": 1.0}
+    return Result(key="toy", params={"kind": "toy"}, status="done",
+                  metrics={"modes": modes, "draws": 10**6, "n": 200, "batch_size": 20})
+
+
+@pytest.mark.parametrize("ratio_err,z,want", [(0.002, 0.5, "holds"), (0.05, 0.5, "fails"), (0.002, 6.0, "fails")])
+def test_c1_c2_known_answers_on_a_synthetic_toy(ratio_err, z, want):
+    """C2 holds within 1% of the §13 ratio and fails at 5%; C1 fails when the mean is 6 s.e. off."""
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    cl = {c.id: c for c in STUDY.analyse(spec, [_toy_result(ratio_err, z)])}
+    assert cl["C1"].verdict == ("fails" if z > 4 else "holds")
+    assert cl["C2"].verdict == ("fails" if ratio_err > 0.01 else "holds")
+    assert want in (cl["C1"].verdict, cl["C2"].verdict)
+
+
+def test_c3_known_answers():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}})
+    assert {c.id: c for c in STUDY.analyse(spec, res)}["C3"].verdict == "holds"
+    bad = [Result(key=r.key, params={**r.params, "batch_size": 64}, status="done", metrics=r.metrics)
+           if r.params["arm"] == "NE" else r for r in res]  # NE at another B than L
+    assert {c.id: c for c in STUDY.analyse(spec, bad)}["C3"].verdict == "fails"
+    assert {c.id: c for c in STUDY.analyse(spec, [])}["C3"].verdict == "inconclusive"
