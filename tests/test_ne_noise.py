@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from nnphys.ensemble_sgd import member_losses
-from nnphys.ne_noise import ne_trace_ratio, noise_shape, per_sample_gram, probe_noise, sgd_trace_factor
+from nnphys.gradnoise import noise_factor
+from nnphys.ne_noise import ne_trace_ratio, noise_shape, per_sample_gram, probe_noise
 from nnphys.nets import MLPEnsemble
 from nnphys.sampling import draw_pairs
 
@@ -80,22 +81,21 @@ def test_ratio_theory_table_spec13(alpha, split, indep):
 
 
 @pytest.mark.parametrize("b,n", [(20, 200), (1, 7), (7, 7), (128, 3000)])
-def test_sgd_trace_factor_is_the_closed_form_of_spec2(b, n):
-    """gradnoise.noise_factor (called by sgd_trace_factor) is the quantity the study's old
-    sgd_var_factor computed: 1/B with replacement, (N - B)/(B (N - 1)) without."""
-    assert sgd_trace_factor(b, n, "replacement") == pytest.approx(1.0 / b, rel=1e-15)
-    for mode in ("split", "independent"):
-        assert sgd_trace_factor(b, n, mode) == pytest.approx((n - b) / (b * (n - 1)), rel=1e-15, abs=1e-300)
+def test_gradnoise_noise_factor_is_the_old_sgd_var_factor(b, n):
+    """gradnoise.noise_factor, which the study calls for tr Cov[g_B] / tr C, is the quantity its old
+    sgd_var_factor(b, n, mode) computed: 1/B with replacement, (N - B)/(B (N - 1)) without."""
+    assert noise_factor(n, b, replacement=True) == pytest.approx(1.0 / b, rel=1e-15)
+    assert noise_factor(n, b, replacement=False) == pytest.approx((n - b) / (b * (n - 1)), rel=1e-15, abs=1e-300)
 
 
-def test_sgd_trace_factor_equals_monte_carlo_variance():
+def test_noise_factor_equals_the_exact_subset_variance():
     """Var of a batch mean of N scalars, exact over every B-subset (N = 7, B = 3, 35 subsets)."""
     import itertools
 
     x = torch.tensor([0.3, -1.2, 2.0, 0.7, 0.0, -0.4, 1.1], dtype=torch.float64)
     C = float(x.var(correction=0))
     means = torch.tensor([float(x[list(s)].mean()) for s in itertools.combinations(range(7), 3)], dtype=torch.float64)
-    assert float(((means - x.mean()) ** 2).mean()) == pytest.approx(sgd_trace_factor(3, 7, "split") * C, rel=1e-12)
+    assert float(((means - x.mean()) ** 2).mean()) == pytest.approx(noise_factor(7, 3, replacement=False) * C, rel=1e-12)
 
 
 def test_probe_noise_on_random_gram_matches_theory():

@@ -27,9 +27,9 @@ import torch
 
 from nnphys.gradnoise import noise_factor
 from nnphys.optim import ne_covariance_factor, ne_update_
-from nnphys.sampling import SAMPLING_MODES, draw_pairs
+from nnphys.sampling import draw_pairs
 
-__all__ = ["ne_trace_ratio", "sgd_trace_factor", "per_sample_gram", "noise_shape", "probe_noise", "toy_noise"]
+__all__ = ["ne_trace_ratio", "per_sample_gram", "noise_shape", "probe_noise", "toy_noise"]
 
 
 def ne_trace_ratio(alpha: float, b: int, n: int, mode: str) -> float:
@@ -37,14 +37,6 @@ def ne_trace_ratio(alpha: float, b: int, n: int, mode: str) -> float:
     ``f + 2 alpha (1 + alpha) B / (N - B)`` (split)."""
     f = ne_covariance_factor(alpha)
     return f + 2 * alpha * (1 + alpha) * b / (n - b) if mode == "split" else f
-
-
-def sgd_trace_factor(b: int, n: int, mode: str) -> float:
-    """``tr Cov[g_B] / tr C`` of one batch of ``mode`` (§2): the gradnoise SGD factor, with
-    replacement only in mode ``replacement`` (``split`` and ``independent`` draw without)."""
-    if mode not in SAMPLING_MODES:
-        raise ValueError(f"unknown sampling mode {mode!r}")
-    return noise_factor(n, int(b), replacement=mode == "replacement")
 
 
 def per_sample_gram(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +136,7 @@ def probe_noise(K: torch.Tensor, b: int, draws: int, mode: str, alphas: list[flo
     pbar = P.mean(0)
     shape = noise_shape(Kc, ia, ib, alphas)
     rb = torch.randint(0, draws, (bootstrap, draws), generator=gen)
-    c_b = sgd_trace_factor(b, n, mode)
+    c_b = noise_factor(n, b, replacement=mode == "replacement")  # tr Cov[g_B] / tr C (§2)
     per_alpha = []
     for a in alphas:
         num = (1 + a) ** 2 * q_aa - 2 * a * (1 + a) * q_ab + a * a * q_bb  # |g_NE - gbar|^2 per draw
@@ -171,7 +163,8 @@ def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Genera
     batches of ``b`` in the three modes, ``draws`` draws each; ``g_NE`` is computed by
     :func:`~nnphys.optim.ne_update_` (lr = 1 from 0). Returns per mode the mean deviation of
     ``g_NE`` from the exact gradient with its s.e. (C1) and ``Var[g_NE] / Var[g_B]`` with its s.e.
-    against :func:`ne_trace_ratio` (C2), ``Var[g_B]`` exact from :func:`sgd_trace_factor`.
+    against :func:`ne_trace_ratio` (C2), ``Var[g_B]`` exact from :func:`nnphys.gradnoise.noise_factor`
+    (without replacement in modes ``split`` and ``independent``).
     """
     gi = torch.randn(n, generator=gen, dtype=torch.float64) ** 2
     C = float(gi.var(correction=0))
@@ -195,7 +188,7 @@ def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Genera
                 d = -p - gbar
                 sums[mode, a] += torch.stack([d.sum(), (d**2).sum(), (d**4).sum()])
     for mode in modes:
-        var_b = sgd_trace_factor(b, n, mode) * C
+        var_b = noise_factor(n, b, replacement=mode == "replacement") * C  # exact Var[g_B] (§2)
         m2 = float(sgd[mode][0] / draws)
         res = {"sgd_var": m2, "sgd_var_theory": var_b,
                "sgd_var_se": math.sqrt(max(float(sgd[mode][1] / draws) - m2**2, 0) / draws), "alphas": []}
