@@ -317,3 +317,21 @@ def test_c3_known_answers():
            if r.params["arm"] == "NE" else r for r in res]  # NE at another B than L
     assert {c.id: c for c in STUDY.analyse(spec, bad)}["C3"].verdict == "fails"
     assert {c.id: c for c in STUDY.analyse(spec, [])}["C3"].verdict == "inconclusive"
+
+
+def test_alpha_sweep_marks_diverged_seeds_and_legends_are_8pt():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    ne = next(r for r in res if r.params["arm"] == "NE" and r.params["task"] == "mnist1d_small")
+    for k, mi in enumerate(ne.metrics["members"]):  # NE(3) diverges in every seed
+        if mi["alpha"] == 3.0:
+            ne.metrics["diverged"][k] = True
+    figs = {f.name: f for f in STUDY.figures(spec, res)}
+    ax = figs["alpha_sweep"].figure.axes[0]  # mnist1d_small, equal steps
+    marks = [c for c in ax.collections if c.get_label() == "diverged seeds (count)"]
+    assert len(marks) == 1 and marks[0].get_offsets()[:, 0].tolist() == [3.0]
+    assert [t.get_text() for t in ax.texts] == ["5"]
+    for f in figs.values():
+        for a in f.figure.axes:
+            if a.get_legend():
+                assert all(t.get_fontsize() >= 8 for t in a.get_legend().get_texts())
