@@ -207,3 +207,18 @@ def test_train_val_split_stratified_and_disjoint():
     assert torch.equal(again[2], xva)
     with pytest.raises(ConfigError):
         train_val_split(x, y, 100)
+
+
+def test_load_task_digits_sizes_keep_and_errors():
+    from nnphys.data import load_task
+
+    p = {"task": "digits", "data_seed": 0, "n_val": 297, "n_test": 300}
+    d = load_task(p)
+    assert (len(d["x_train"]), len(d["x_val"]), len(d["x_test"])) == (1200, 297, 300)
+    assert d["kind"] == "classification" and d["d_out"] == 10 and d["x_train"].dtype == torch.float32
+    small = load_task({**p, "n_train_keep": 100})
+    assert torch.equal(small["x_train"], d["x_train"][:100]) and torch.equal(small["x_test"], d["x_test"])
+    with pytest.raises(ConfigError):
+        load_task({**p, "n_train_keep": 5000})
+    with pytest.raises(ConfigError):
+        load_task({"task": "nope", "data_seed": 0})

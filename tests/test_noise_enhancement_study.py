@@ -1,6 +1,7 @@
-"""Tests of the noise-enhancement study: its exact per-sample Gram matrix against a per-sample loop,
-its samplers, its theory values (spec §13), and a tiny end-to-end run (jobs -> run -> analyse ->
-figures) that checks the claims' shape, not their verdicts."""
+"""Tests of the noise-enhancement study: spec and jobs, known-answer tests of the verdict logic on
+synthetic results (per-cell verdicts, the informativeness rule, the compute control, the seed
+resampling), and a tiny end-to-end run (jobs -> run -> analyse -> figures). The library code it
+calls is tested in test_ne_noise, test_sampling, test_ensemble_sgd, test_convnet, test_optim, test_data."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import torch
 from pydantic import ValidationError
 
 from nnphys.errors import ConfigError
-from nnphys.nets import MLPEnsemble
+from nnphys.optim import alpha_for, effective_batch_size
 from nnphys.studies import get_study
 from nnphys.studies.base import Result
+from nnphys.studies import _ne_cells as NC
 from nnphys.studies import noise_enhancement as NE
 
 STUDY = NE.STUDY
@@ -28,110 +30,6 @@ TINY = {
 
 
 # ------------------------------------------------------------------------------------------------
-# reference: the exact per-sample Gram matrix against per-sample gradients from a loop
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind,param", [("classification", "standard"), ("regression", "ntk")])
-def test_per_sample_gram_equals_loop(kind, param):
-    g = torch.Generator().manual_seed(0)
-    net = MLPEnsemble(1, 5, 7, 2, 3 if kind == "classification" else 1, param=param, seeds=[4],
-                      sigma_b=0.3, dtype=torch.float64)
-    x = torch.randn(9, 5, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (9,), generator=g) if kind == "classification" else torch.randn(9, generator=g, dtype=torch.float64)
-    K, losses = NE.per_sample_gram(net, x, y, kind)
-    params = list(net.parameters())
-    rows = []
-    for i in range(9):
-        li = NE._member_losses(net(x[i : i + 1]), y[i : i + 1], kind)[0]
-        rows.append(torch.cat([gi.reshape(-1) for gi in torch.autograd.grad(li, params)]))
-    G = torch.stack(rows)
-    torch.testing.assert_close(K, G @ G.T, rtol=1e-10, atol=1e-12)
-    assert losses.shape == (9,)
-
-
-def test_gram_trace_agrees_with_gradnoise():
-    """tr C from our centred Gram matrix equals gradient_noise's trace_cov (an independent code path)."""
-    from nnphys.gradnoise import gradient_noise
-
-    g = torch.Generator().manual_seed(1)
-    net = MLPEnsemble(1, 4, 6, 2, 3, seeds=[2], dtype=torch.float64)
-    x = torch.randn(20, 4, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (20,), generator=g)
-    K, _ = NE.per_sample_gram(net, x, y, "classification")
-    Kc = K - K.mean(0, keepdim=True)
-    Kc = Kc - Kc.mean(1, keepdim=True)
-    seq = net.to_modules()[0]
-    gn = gradient_noise(seq, lambda out, t: torch.nn.functional.cross_entropy(out, t, reduction="none"), x, y)
-    assert float(torch.diagonal(Kc).mean()) == pytest.approx(gn.trace_cov, rel=1e-9)
-
-
-def test_noise_shape_equals_parameter_space_computation():
-    """The Gram-space subspace overlaps equal those of explicit P x P sample covariances of g_B and
-    g_NE built from per-sample gradients (no truncation: m >= rank)."""
-    g = torch.Generator().manual_seed(2)
-    N, P, B, R = 30, 12, 5, 300
-    G = torch.randn(N, P, generator=g, dtype=torch.float64) * torch.linspace(3, 0.2, P, dtype=torch.float64)
-    Gc = G - G.mean(0)
-    ia, ib = NE._draw_pairs(N, B, R, "split", g)
-    res = NE.noise_shape(Gc @ Gc.T, ia, ib, [0.0, 1.5], m=N)
-    da, db = Gc[ia].mean(1), Gc[ib].mean(1)  # (R, P): g_B - gbar, g_B' - gbar
-
-    def top5(d):
-        return torch.linalg.eigh(d.T @ d / R)[1].flip(1)[:, :5]
-
-    e_sgd = top5(da)
-    _, vec_c = torch.linalg.eigh(Gc.T @ Gc / N)
-    exact = vec_c.flip(1)[:, :5]
-    for a in (0.0, 1.5):
-        e_ne = top5((1 + a) * da - a * db)
-        assert res["overlap_sgd"][a] == pytest.approx(float((e_ne.T @ e_sgd).pow(2).sum() / 5), abs=1e-8)
-        assert res["overlap_exact"][a] == pytest.approx(float((e_ne.T @ exact).pow(2).sum() / 5), abs=1e-8)
-    assert res["overlap_sgd"][0.0] == pytest.approx(1.0)
-    assert res["trace_fraction"] == pytest.approx(1.0)
-
-
-# ------------------------------------------------------------------------------------------------
-# theory values and samplers
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("alpha,split,indep", [(0.5, 2.667, 2.5), (1.0, 5.444, 5.0), (2.0, 14.333, 13.0)])
-def test_ratio_theory_table_spec13(alpha, split, indep):
-    assert NE.ratio_theory(alpha, 20, 200, "split") == pytest.approx(split, abs=5e-4)
-    assert NE.ratio_theory(alpha, 20, 200, "independent") == indep
-    assert NE.ratio_theory(alpha, 20, 200, "replacement") == indep
-
-
-def test_draw_pairs_modes():
-    gen = torch.Generator().manual_seed(0)
-    a, b = NE._draw_pairs(30, 5, 400, "split", gen)
-    both = torch.cat([a, b], 1)
-    assert all(len(set(r.tolist())) == 10 for r in both)  # 2B distinct rows per draw
-    a, b = NE._draw_pairs(30, 5, 400, "independent", gen)
-    assert all(len(set(r.tolist())) == 5 for r in a) and all(len(set(r.tolist())) == 5 for r in b)
-    assert any(set(ra.tolist()) & set(rb.tolist()) for ra, rb in zip(a, b))  # the two may overlap
-    a, _ = NE._draw_pairs(30, 5, 400, "replacement", gen)
-    assert any(len(set(r.tolist())) < 5 for r in a)
-    # uniform marginals: each row is in B with probability B/N (chi-square-free check: 5 s.e.)
-    a, _ = NE._draw_pairs(30, 5, 4000, "split", gen)
-    cnt = torch.bincount(a.reshape(-1), minlength=30).double() / 4000
-    p = 5 / 30
-    assert torch.all((cnt - p).abs() < 5 * (p * (1 - p) / 4000) ** 0.5)
-
-
-def test_epoch_stream_covers_each_row_once_and_is_per_seed():
-    s = NE._EpochStream(20, 4, [3, 7], "t", "cpu")
-    rows = torch.cat([s.next() for _ in range(5)], dim=1)  # one epoch
-    for r in rows:
-        assert sorted(r.tolist()) == list(range(20))
-    alone = NE._EpochStream(20, 4, [7], "t", "cpu")
-    s2 = NE._EpochStream(20, 4, [3, 7], "t", "cpu")
-    for _ in range(7):
-        assert torch.equal(s2.next()[1], alone.next()[0])  # a seed's stream ignores the other seeds
-
-
-# ------------------------------------------------------------------------------------------------
 # spec and jobs
 # ------------------------------------------------------------------------------------------------
 
@@ -140,7 +38,7 @@ def test_registered_and_presets_validate():
     assert get_study("noise-enhancement") is STUDY
     q = STUDY.make_spec("quick")
     assert q.match_alpha == pytest.approx(1.436492, abs=1e-6)  # B_eff = 16 at B_l = 128 (§9)
-    assert NE.effective_batch_size(q.batch_large, q.match_alpha) == pytest.approx(16.0)
+    assert effective_batch_size(q.batch_large, q.match_alpha) == pytest.approx(16.0)
     STUDY.make_spec("paper")
     for name, field in STUDY.spec.model_fields.items():
         if name != "device":  # inherited from StudySpec (tag at the end there)
@@ -170,7 +68,7 @@ def test_jobs_json_and_budgets():
     lj = next(j for j in train if j["arm"] == "L")
     assert ne["batch_size"] == lj["batch_size"] == 16 and ne["samples_per_step"] == 32
     assert ne["k_epochs"] == max(1, round(0.5 * 1200 / 32)) and lj["k_epochs"] == round(0.5 * 1200 / 16)
-    assert [v["alpha"] for v in ne["variants"]] == pytest.approx(sorted([1.0, NE.alpha_for(16, 4)]))
+    assert [v["alpha"] for v in ne["variants"]] == pytest.approx(sorted([1.0, alpha_for(16, 4)]))
     ls = next(j for j in train if j["arm"] == "LS")
     assert ls["lr_mult"] == 4.0 and len(ls["variants"]) == 2
 
@@ -198,7 +96,7 @@ def test_end_to_end_tiny(tiny_results):
         assert isinstance(c.evidence, dict) and c.evidence
         json.dumps(c.evidence)
     figs = STUDY.figures(spec, results)
-    assert {f.name for f in figs} == {"test_error_vs_beff", "noise_factor_vs_alpha", "train_loss_curves"}
+    assert {f.name for f in figs} == {"test_error_vs_beff", "alpha_sweep", "noise_factor_vs_alpha", "train_loss_curves"}
     # the training job logs what C3 audits and the budgets of §9
     ne = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "NE")
     assert ne.metrics["optimizer_steps"] == ne.params["total_steps"]
@@ -239,13 +137,201 @@ def test_fully_diverged_job_counts_as_divergence(tiny_results):
     swapped = [Result(key="d", params=r.params, status="diverged", metrics={"died_at": [3]}, error="nan")
                if r.params["kind"] == "train" and r.params["arm"] == "LS" else r for r in results]
     c7 = {c.id: c for c in STUDY.analyse(spec, swapped)}["C7"]
-    assert all(c7.evidence["cells"].values()) and c7.verdict == "holds"
+    assert all(c["criterion_met"] for c in c7.evidence["cells"].values())
+    assert c7.verdict in ("holds", "inconclusive")  # inconclusive when no cell is informative
 
 
-def test_stacked_cnn_members_are_their_seeds():
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    ens = NE.StackedCNN([5, 9])
-    one = NE.StackedCNN([9])
-    out = ens(x)
-    assert out.shape == (2, 2, 10)
-    torch.testing.assert_close(out[1], one(x)[0])
+# ------------------------------------------------------------------------------------------------
+# known-answer tests of the verdict logic on synthetic results
+# ------------------------------------------------------------------------------------------------
+
+Z = np.array([-1.3, -0.5, 0.0, 0.5, 1.3])  # fixed per-seed offsets: sd 0.92, se 0.41 (x the scale)
+KA_SPEC = {"tasks": ["mnist1d_small", "digits"], "n_seeds": 5, "batch_small": 16, "batch_large": 128,
+           "alphas": [1.0, 3.0], "lr_grid": [0.2], "steps": 100, "epochs": 2.0}
+
+
+def _train_result(spec, task, arm, errs: dict, sd=0.01):
+    """A done train job whose member (seed, variant) test error at budget ``b`` is
+    ``errs[b][variant key] + sd * Z[seed]``; variant keys: the arm, ``NE(a)``, ``LS_warmup``."""
+    job = next(j for j in STUDY.jobs(spec) if j["kind"] == "train" and j["task"] == task and j["arm"] == arm)
+    members, final, best = [], {b: {"test_error": [], "train_loss": []} for b in NE.BUDGETS}, {b: [] for b in NE.BUDGETS}
+    for si, seed in enumerate(job["seeds"]):
+        for v in job["variants"]:
+            key = NE.ne_key(v["alpha"]) if arm == "NE" else ("LS_warmup" if v["warmup_steps"] else arm)
+            members.append({"seed": seed, "alpha": v["alpha"], "lr": 0.2, "lr_used": 0.2 * job["lr_mult"],
+                            "warmup_steps": v["warmup_steps"]})
+            for b in NE.BUDGETS:
+                e = errs[b][key] + sd * Z[si]
+                final[b]["test_error"].append(e)
+                final[b]["train_loss"].append(0.01)
+                best[b].append(e)
+    m = {"members": members, "final": final, "best_val_test_error": best, "diverged": [False] * len(members),
+         "died_at": [-1] * len(members), "optimizer_steps": job["total_steps"],
+         "train_loss_3q": {b: [0.011] * len(members) for b in NE.BUDGETS}}
+    return Result(key=f"{task}/{arm}", params=job, status="done", metrics=m)
+
+
+def _synthetic(spec, cells: dict):
+    """``cells[task][budget]``: {arm key: mean test error}; all arms of every task."""
+    out = []
+    for task, by_budget in cells.items():
+        for arm in NE.ARMS:
+            out.append(_train_result(spec, task, arm, by_budget))
+    return out
+
+
+def _row(S, L, m, n1, n3, L2, LS, LSw=None):
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    return {"S": S, "L": L, NE.ne_key(round(spec.match_alpha, 12)): m, "NE(1)": n1, "NE(3)": n3, "L2": L2,
+            "LS": LS, "LS_warmup": LS if LSw is None else LSw}
+
+
+# NE closes (and beats) the S-L gap; the mirror: NE makes it worse than L, LS is best
+GOOD = _row(S=0.50, L=0.56, m=0.50, n1=0.53, n3=0.47, L2=0.56, LS=0.60)
+BAD = _row(S=0.50, L=0.56, m=0.62, n1=0.64, n3=0.66, L2=0.55, LS=0.45)
+CEILING = _row(S=0.015, L=0.016, m=0.015, n1=0.015, n3=0.014, L2=0.016, LS=0.017)  # 300 test rows: ~5 mistakes
+NO_GAP = _row(S=0.50, L=0.505, m=0.45, n1=0.47, n3=0.44, L2=0.50, LS=0.52)
+HEADLINE = ("C4", "C5", "C6", "C7", "C8", "C9")
+
+
+def _claims(cells):
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    return {c.id: c for c in STUDY.analyse(spec, _synthetic(spec, cells))}
+
+
+def test_informative_cell_where_ne_must_hold():
+    cl = _claims({"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    for cid in HEADLINE:
+        c = cl[cid]
+        assert c.verdict == "holds", (cid, c.summary)
+        assert c.evidence["cells"]["mnist1d_small/equal_steps"]["verdict"] == "holds"
+        assert c.evidence["cells"]["digits/equal_steps"]["verdict"] == "uninformative"
+        assert "floor" in c.evidence["cells"]["digits/equal_steps"]["why"]
+        assert c.evidence["headline_cells"] == (["mnist1d_small/equal_steps", "mnist1d_small/equal_grad_evals"]
+                                                if cid == "C9" else ["mnist1d_small/equal_steps"])
+
+
+def test_mirrored_cell_where_ne_must_fail():
+    cl = _claims({"mnist1d_small": {"steps": BAD, "epochs": BAD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    for cid in HEADLINE:
+        assert cl[cid].verdict == "fails", (cid, cl[cid].summary)
+        assert cl[cid].evidence["cells"]["mnist1d_small/equal_steps"]["verdict"] == "fails"
+
+
+def test_only_uninformative_cells_give_inconclusive_never_fails():
+    """A ceiling (floor of test mistakes) and a non-significant S-L gap are uninformative, even
+    where NE's numbers would 'fail' or 'hold'."""
+    cl = _claims({"mnist1d_small": {"steps": NO_GAP, "epochs": NO_GAP}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    for cid in HEADLINE:
+        c = cl[cid]
+        assert c.verdict == "inconclusive", (cid, c.summary)
+        assert c.evidence["headline_cells"] == []
+        assert "not significant" in c.evidence["cells"]["mnist1d_small/equal_steps"]["why"]
+        assert "no informative headline cell" in c.summary
+
+
+def test_compute_control_reported_apart_from_the_headline():
+    """Equal steps hold, equal gradient evaluations fail: C4-C8 hold with a failing control; C9
+    (judged on both budgets) fails."""
+    cl = _claims({"mnist1d_small": {"steps": GOOD, "epochs": BAD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    for cid in ("C4", "C5", "C6", "C7", "C8"):
+        assert cl[cid].verdict == "holds" and cl[cid].evidence["compute_control_verdict"] == "fails", cid
+    assert cl["C9"].verdict == "fails"
+
+
+def test_one_failing_informative_cell_fails_the_conjunction():
+    spec = STUDY.make_spec("quick", {**KA_SPEC, "tasks": ["mnist1d_small", "mnist1d"]})
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "mnist1d": {"steps": BAD, "epochs": BAD}})
+    c5 = {c.id: c for c in STUDY.analyse(spec, res)}["C5"]
+    assert c5.verdict == "fails" and c5.evidence["tally"] == {"holds": 1, "fails": 1, "n/a": 0}
+
+
+def test_informativeness_rule_boundaries():
+    """The gap must exceed 2 sqrt(se_S^2 + se_L^2); the floor counts mistakes on the test rows."""
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    se = 0.01
+    at = 2 * np.hypot(se, se)
+    s = {"mean": 0.5, "se": se, "n": 5, "n_diverged": 0}
+    assert NC.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 1.01}})[0] is True
+    assert NC.informative(spec, "mnist1d", {"S": s, "L": {**s, "mean": 0.5 + at * 0.99}})[0] is False
+    assert NC.informative(spec, "mnist1d", {"S": {**s, "mean": 0.6}, "L": s})[0] is False  # L better: no gap to close
+    # digits, 300 test rows: 9.9 mistakes is a floor, 10.2 is not (the gap itself is large here)
+    lo = {"mean": 0.01, "se": 0.0001, "n": 5, "n_diverged": 0}
+    assert NC.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 9.9 / 300}})[0] is False
+    assert NC.informative(spec, "digits", {"S": lo, "L": {**lo, "mean": 10.2 / 300}})[0] is True
+    assert NC.informative(spec, "depth_locality", {"S": lo, "L": {**lo, "mean": 0.02}})[0] is True  # no floor for MSE
+    assert NC.informative(spec, "mnist1d", {"S": None, "L": s})[0] is None
+
+
+def test_resample_is_paired_and_stable_on_a_clear_effect():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    rng = np.random.default_rng(0)
+    same = 0
+    for _ in range(30):
+        rs = STUDY.resample(res, rng)
+        seeds = {r.params["arm"]: [m["seed"] for m in r.metrics["members"]] for r in rs if r.params["task"] == "digits"}
+        # one draw for every job: member k of each arm is the same seed (NE and LS hold several variants per seed)
+        s_order = seeds["S"]
+        assert seeds["NE"][:: len(spec.ne_alphas)] == s_order and seeds["LS"][::2] == s_order
+        same += {c.id: c for c in STUDY.analyse(spec, rs)}["C5"].verdict == "holds"
+    assert same >= 27  # the effect is 6 s.e. wide; a resample with < 2 distinct seeds may lose it
+    assert [r.params for r in STUDY.resample(res, rng)] == [r.params for r in res]
+
+
+def test_analyse_raises_on_a_bug_instead_of_inconclusive():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    del res[0].metrics["final"]["steps"]["test_error"]  # malformed metrics: a bug, not missing data
+    with pytest.raises(KeyError):
+        STUDY.analyse(spec, res)
+
+
+def _toy_result(ratio_err=0.0, z=0.5):
+    """A synthetic §13 toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
+    ratio off its theory by the relative ``ratio_err``."""
+    modes = {}
+    for mode in ("split", "independent", "replacement"):
+        als = [{"alpha": a, "mean_dev": z * 1e-3, "mean_se": 1e-3, "theory": 1 + 2 * a + 2 * a * a,
+                "ratio": (1 + 2 * a + 2 * a * a) * (1 + ratio_err), "ratio_se": 0.01} for a in (0.5, 1.0)]
+        modes[mode] = {"alphas": als, "sgd_var": 1.0, "sgd_var_theory": 1.0}
+    return Result(key="toy", params={"kind": "toy"}, status="done",
+                  metrics={"modes": modes, "draws": 10**6, "n": 200, "batch_size": 20})
+
+
+@pytest.mark.parametrize("ratio_err,z,want", [(0.002, 0.5, "holds"), (0.05, 0.5, "fails"), (0.002, 6.0, "fails")])
+def test_c1_c2_known_answers_on_a_synthetic_toy(ratio_err, z, want):
+    """C2 holds within 1% of the §13 ratio and fails at 5%; C1 fails when the mean is 6 s.e. off."""
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    cl = {c.id: c for c in STUDY.analyse(spec, [_toy_result(ratio_err, z)])}
+    assert cl["C1"].verdict == ("fails" if z > 4 else "holds")
+    assert cl["C2"].verdict == ("fails" if ratio_err > 0.01 else "holds")
+    assert want in (cl["C1"].verdict, cl["C2"].verdict)
+
+
+def test_c3_known_answers():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}})
+    assert {c.id: c for c in STUDY.analyse(spec, res)}["C3"].verdict == "holds"
+    bad = [Result(key=r.key, params={**r.params, "batch_size": 64}, status="done", metrics=r.metrics)
+           if r.params["arm"] == "NE" else r for r in res]  # NE at another B than L
+    assert {c.id: c for c in STUDY.analyse(spec, bad)}["C3"].verdict == "fails"
+    assert {c.id: c for c in STUDY.analyse(spec, [])}["C3"].verdict == "inconclusive"
+
+
+def test_alpha_sweep_marks_diverged_seeds_and_legends_are_8pt():
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    res = _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}, "digits": {"steps": CEILING, "epochs": CEILING}})
+    ne = next(r for r in res if r.params["arm"] == "NE" and r.params["task"] == "mnist1d_small")
+    for k, mi in enumerate(ne.metrics["members"]):  # NE(3) diverges in every seed
+        if mi["alpha"] == 3.0:
+            ne.metrics["diverged"][k] = True
+    figs = {f.name: f for f in STUDY.figures(spec, res)}
+    ax = figs["alpha_sweep"].figure.axes[0]  # mnist1d_small, equal steps
+    marks = [c for c in ax.collections if c.get_label() == "diverged seeds (count)"]
+    assert len(marks) == 1 and marks[0].get_offsets()[:, 0].tolist() == [3.0]
+    assert [t.get_text() for t in ax.texts] == ["5"]
+    for f in figs.values():
+        for a in f.figure.axes:
+            if a.get_legend():
+                assert all(t.get_fontsize() >= 8 for t in a.get_legend().get_texts())

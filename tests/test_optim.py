@@ -18,7 +18,7 @@ from torch import nn
 
 from nnphys.errors import ConfigError
 from nnphys.nets import MLPEnsemble
-from nnphys.optim import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, noise_factor
+from nnphys.optim import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, ne_covariance_factor
 
 # ------------------------------------------------------------------------------------------------
 # reference values (spec §4, §13) [derived]
@@ -26,13 +26,13 @@ from nnphys.optim import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_u
 
 
 @pytest.mark.parametrize("alpha,f", [(0, 1), (0.5, 2.5), (1, 5), (2, 13), (3, 25)])
-def test_noise_factor_table(alpha, f):
-    assert noise_factor(alpha) == f
+def test_ne_covariance_factor_table(alpha, f):
+    assert ne_covariance_factor(alpha) == f
 
 
 def test_alpha_match_gives_f8_exactly():
     a = 0.5 * (math.sqrt(15) - 1)
-    assert noise_factor(a) == pytest.approx(8.0, abs=1e-12)
+    assert ne_covariance_factor(a) == pytest.approx(8.0, abs=1e-12)
     assert alpha_for(1024, 128) == pytest.approx(1.436492, abs=1e-6)
     assert alpha_for(128, 16) == pytest.approx(a, abs=1e-12)
 
@@ -41,7 +41,7 @@ def test_alpha_match_gives_f8_exactly():
 def test_alpha_for_inverse_values(r, alpha):
     # the last two are the SVAG correspondence l = 5 -> 1, l = 13 -> 2 (spec §13)
     assert alpha_for(1024, 1024 / r) == pytest.approx(alpha, abs=5e-5)
-    assert noise_factor(alpha_for(1024, 1024 / r)) == pytest.approx(r, rel=1e-12)
+    assert ne_covariance_factor(alpha_for(1024, 1024 / r)) == pytest.approx(r, rel=1e-12)
 
 
 @pytest.mark.parametrize("alpha,beff", [(0, 1024), (0.5, 409.6), (1, 204.8), (2, 78.8), (3, 41.0)])
@@ -53,7 +53,7 @@ def test_independent_mode_round_trip():
     n, b = 200, 20
     for a in (0.0, 0.5, 1.0, 2.0):
         be = effective_batch_size(b, a, "independent", n_samples=n)
-        assert 1 / be - 1 / n == pytest.approx(noise_factor(a) * (1 / b - 1 / n), rel=1e-12)
+        assert 1 / be - 1 / n == pytest.approx(ne_covariance_factor(a) * (1 / b - 1 / n), rel=1e-12)
         assert alpha_for(b, be, "independent", n_samples=n) == pytest.approx(a, abs=1e-10)
 
 
@@ -65,7 +65,7 @@ def test_bad_alpha_rejected_everywhere(bad):
     with pytest.raises(ConfigError):
         NoiseEnhancedSGD(p, lr=0.1, alpha=bad)
     with pytest.raises(ConfigError):
-        noise_factor(bad)
+        ne_covariance_factor(bad)
     with pytest.raises(ConfigError):
         ne_update_([torch.zeros(2, 3)], [torch.zeros(2, 3)], [torch.zeros(2, 3)], 0.1, torch.tensor([0.0, bad]))
 
@@ -142,7 +142,7 @@ def test_optimizer_mc_unbiased_and_covariance_factor():
     assert torch.all((g.mean(0) - grad_L).abs() < 4.5 * se)
     sq = ((g - grad_L) ** 2).sum(1)  # unbiased for tr Cov since the mean is known exactly
     tr_hat, tr_se = sq.mean(), sq.std() / math.sqrt(R)
-    tr_theory = noise_factor(alpha) * torch.trace(C) / bsz
+    tr_theory = ne_covariance_factor(alpha) * torch.trace(C) / bsz
     assert abs(tr_hat - tr_theory) < 4 * tr_se
     assert tr_se / tr_theory < 0.05  # the test has power: it resolves f = 7 from f = 6 +- ...
 
@@ -171,7 +171,7 @@ def test_finite_population_toy_table():
     mean_of = lambda idx: gi[idx].mean(1)  # noqa: E731
     pairs = {"split": (mean_of(split_idx[:, :b]), mean_of(split_idx[:, b:])), "independent": (mean_of(ind_a), mean_of(ind_b))}
     for alpha, split_ratio in ((0.5, 2.667), (1.0, 5.444), (2.0, 14.333)):
-        f = noise_factor(alpha)
+        f = ne_covariance_factor(alpha)
         assert f + 2 * alpha * (1 + alpha) * b / (n - b) == pytest.approx(split_ratio, abs=5e-4)
         # the split variance equals without-replacement SGD at B' = B / f (spec §13)
         bp = b / f

@@ -8,7 +8,8 @@ Every loader returns a :class:`Dataset` of float32 inputs ``(n, ...)`` and int64
 - :func:`load_mnist1d`: MNIST-1D generated locally by the ``mnist1d`` package, ``(n, 40)``;
 - :func:`load_idx` / :func:`load_fashion_mnist`: IDX files (MNIST / Fashion-MNIST layout), ``(n, 784)``;
 - :func:`load_cifar10`: the CIFAR-10 "python version" batch files, ``(n, 3, 32, 32)``;
-- :func:`train_val_split`: carve a validation set out of a training set (stratified).
+- :func:`train_val_split`: carve a validation set out of a training set (stratified);
+- :func:`load_task`: a training task's train/val/test tensors from a JSON-able description.
 
 Missing files raise :class:`~nnphys.errors.ConfigError` naming the path.
 """
@@ -16,10 +17,13 @@ Missing files raise :class:`~nnphys.errors.ConfigError` naming the path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import json
 import pickle
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -259,3 +263,65 @@ def train_val_split(
     ti = rng.permutation(np.concatenate(tr_idx)) if tr_idx else np.zeros(0, int)
     vi_t, ti_t = torch.from_numpy(vi).to(x.device), torch.from_numpy(ti).to(x.device)
     return x[ti_t], y[ti_t], x[vi_t], y[vi_t]
+
+
+# ------------------------------------------------------------------------------------------------
+# training tasks (train / validation / test tensors from one JSON-able description)
+# ------------------------------------------------------------------------------------------------
+
+TASKS = ("digits", "mnist1d", "depth_locality", "fashion_mnist", "cifar10")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_task_cpu(key: str) -> dict[str, Any]:
+    p = json.loads(key)
+    task = p["task"]
+    if task == "digits":
+        ds = load_digits(n_test=p["n_test"], seed=p["data_seed"])
+        xtr, ytr, xva, yva = train_val_split(ds.x_train, ds.y_train, p["n_val"], seed=p["data_seed"])
+        xte, yte, kind, d_out = ds.x_test, ds.y_test, "classification", 10
+    elif task == "mnist1d":
+        ds = load_mnist1d(p["n_train"] + p["n_val"], p["n_test"], seed=42 + p["data_seed"])
+        xtr, ytr, xva, yva = train_val_split(ds.x_train, ds.y_train, p["n_val"], seed=p["data_seed"])
+        xte, yte, kind, d_out = ds.x_test, ds.y_test, "classification", 10
+    elif task == "depth_locality":
+        from nnphys.targets import make_dataset
+
+        t = make_dataset(p["n_train"], p["n_test"], p["d"], p["k"], target=p["target"], law=p["law"],
+                         variant="regression", seed=p["data_seed"], n_val=p["n_val"], dtype=torch.float32)
+        xtr, ytr, xva, yva, xte, yte = t.x_train, t.y_train, t.x_val, t.y_val, t.x_test, t.y_test
+        kind, d_out = "regression", 1
+    elif task in ("fashion_mnist", "cifar10"):
+        root = Path(p["root"])
+        ds = load_fashion_mnist(root / "fashion_mnist") if task == "fashion_mnist" else load_cifar10(root / "cifar10")
+        xtr, ytr, xva, yva = train_val_split(ds.x_train, ds.y_train, p["n_val"], seed=p["data_seed"])
+        xte, yte, kind, d_out = ds.x_test, ds.y_test, "classification", 10
+    else:
+        raise ConfigError("task", f"must be one of {', '.join(TASKS)} (got {task!r})")
+    if p.get("n_train_keep") is not None:  # a smaller training set: the first rows of the (shuffled) split
+        k = int(p["n_train_keep"])
+        if not 1 <= k <= len(xtr):
+            raise ConfigError("n_train", f"must lie in [1, {len(xtr)}] for {task} (got {k})")
+        xtr, ytr = xtr[:k], ytr[:k]
+    return {"x_train": xtr.float(), "y_train": ytr, "x_val": xva.float(), "y_val": yva,
+            "x_test": xte.float(), "y_test": yte, "kind": kind, "d_out": d_out}
+
+
+def load_task(params: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+    """Train/validation/test tensors of a training task, on ``device`` (cached per process).
+
+    ``params``: ``task`` (one of :data:`TASKS`), ``data_seed`` and the task's sizes:
+    digits ``n_val``, ``n_test``; mnist1d ``n_train``, ``n_val``, ``n_test`` (generator seed
+    ``42 + data_seed``); depth_locality ``d``, ``k``, ``target``, ``law``, ``n_train``, ``n_val``,
+    ``n_test`` (:func:`nnphys.targets.make_dataset`, regression); fashion_mnist / cifar10 ``root``
+    (local files) and ``n_val``. Optional ``n_train_keep``: keep only that many training rows
+    (validation and test unchanged). Returns ``x_train``, ``y_train``, ``x_val``, ``y_val``,
+    ``x_test``, ``y_test`` (float32 inputs; int64 labels or float32 regression targets),
+    ``kind`` (``classification`` / ``regression``) and ``d_out``.
+    """
+    d = _load_task_cpu(json.dumps(params, sort_keys=True))
+    out = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in d.items()}
+    if out["kind"] == "regression":
+        for k in ("y_train", "y_val", "y_test"):
+            out[k] = out[k].float()
+    return out

@@ -24,8 +24,10 @@ Public API:
   takes a model, a loss function and two batches;
 - :func:`ne_update_`: the same update, functional and batched over stacked ``(M, ...)`` parameters
   of an ensemble, with a per-member ``alpha`` (and ``lr``);
-- :func:`noise_factor`, :func:`effective_batch_size`, :func:`alpha_for`: ``f(alpha)`` and the
-  ``alpha <-> B_eff`` relations of spec §4 (all three sampling modes).
+- :func:`ne_covariance_factor`, :func:`effective_batch_size`, :func:`alpha_for`: ``f(alpha)`` and the
+  ``alpha <-> B_eff`` relations of spec §4 (all three sampling modes). (``f(alpha)`` was called
+  ``noise_factor`` before; that name now belongs only to :func:`nnphys.gradnoise.noise_factor`,
+  the SGD factor ``C_B / C_1``, a different quantity.)
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ SAMPLING_MODES = ("split", "independent", "replacement")
 __all__ = [
     "NoiseEnhancedSGD",
     "ne_update_",
-    "noise_factor",
+    "ne_covariance_factor",
     "effective_batch_size",
     "alpha_for",
     "SAMPLING_MODES",
@@ -56,7 +58,7 @@ __all__ = [
 # ------------------------------------------------------------------------------------------------
 
 
-def noise_factor(alpha: float) -> float:
+def ne_covariance_factor(alpha: float) -> float:
     """``f(alpha) = (1 + alpha)^2 + alpha^2 = 1 + 2 alpha + 2 alpha^2`` (spec §3).
 
     The factor by which NE multiplies the covariance of the minibatch gradient (independent or
@@ -89,7 +91,7 @@ def effective_batch_size(
     """
     if not (batch_size > 0 and math.isfinite(batch_size)):
         raise ConfigError("batch_size", f"must be a finite number > 0 (got {batch_size!r})")
-    f = noise_factor(alpha)
+    f = ne_covariance_factor(alpha)
     _check_mode(mode, n_samples, batch_size)
     if mode == "independent":
         assert n_samples is not None
