@@ -42,6 +42,12 @@ _EXPORTS: dict[str, str] = {
     "alpha_for": "nnphys.optim",
     "effective_batch_size": "nnphys.optim",
     "ne_update_": "nnphys.optim",
+    "ne_covariance_factor": "nnphys.optim",
+    "StackedCNN": "nnphys.convnet",
+    "train_stacked": "nnphys.ensemble_sgd",
+    "load_task": "nnphys.data",
+    "per_sample_gram": "nnphys.ne_noise",
+    "probe_noise": "nnphys.ne_noise",
     # gradient-noise meter
     "gradient_noise": "nnphys.gradnoise",
     "GradientNoise": "nnphys.gradnoise",
