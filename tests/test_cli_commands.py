@@ -77,7 +77,7 @@ def test_fields_lists_type_bounds_tag_default_presets(capsys, toy):
 def test_enum_options_show_choices(capsys):
     assert main(["run", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "quick|paper" in out and "inline|dask" in out and "cpu|cuda" in out
+    assert "quick|medium|paper" in out and "inline|dask" in out and "cpu|cuda" in out
     err = _err(capsys, ["export", "--format", "xlsx"])
     assert "'csv', 'parquet'" in err
 
@@ -151,3 +151,22 @@ def test_parquet_without_pyarrow_is_one_line(capsys, tmp_path, toy, monkeypatch)
     err = _err(capsys, ["export", "--format", "parquet", "--results", res])
     assert "pip install 'nnphys[parquet]'" in err
     assert not (tmp_path / "res" / "results.parquet").exists()
+
+
+def test_reproduce_medium_skips_studies_without_that_preset(capsys, tmp_path, toy, monkeypatch):
+    """The toy study has only quick and paper: an explicit --studies gives one line and exit 2;
+    without --studies it is skipped with a note (and with nothing left, exit 2, nothing written)."""
+    import nnphys.cli as cli
+    from nnphys.studies import registry
+
+    monkeypatch.setattr(cli, "_report", lambda results: None)
+    res = tmp_path / "res"
+    assert main(["reproduce", "--scale", "medium", "--studies", "toy", "--results", str(res)]) == 2
+    assert "scale" in capsys.readouterr().err
+    assert not res.exists()
+    with_medium = [n for n, s in registry().items() if "medium" in s.presets]
+    monkeypatch.setattr(cli, "_execute", lambda prepared, *a, **k: seen.extend(p for p in prepared))
+    seen: list = []
+    assert main(["reproduce", "--scale", "medium", "--results", str(res)]) == 0
+    assert "toy" in capsys.readouterr().err
+    assert len(seen) == len(with_medium) > 0
