@@ -236,3 +236,10 @@ def aggregate(cells: list[dict[str, Any]], cid: str, ks: list[int], need: int) -
     if any(x == "fails" for x in vals):
         return "fails", per
     return "inconclusive", per
+
+
+def spec_cells(runs: Runs, spec: Any, rule: Rule, group: str = "main", variant: str = "main", ns_for=None,
+               depths: list[int] | None = None) -> list[dict[str, Any]]:
+    """``cell_trend`` of every (k, N) of a depth-locality spec (``ks``, ``ns_for``, ``depths``)."""
+    ns_for = ns_for or spec.ns_for
+    return [cell_trend(runs, (group, variant, k, n), depths or spec.depths, rule) for k in spec.ks for n in ns_for(k)]
