@@ -293,3 +293,52 @@ def test_figures_from_synthetic_results_mark_diverged():
     marked = [c for ax in figs["error_vs_depth"].figure.axes for c in ax.collections
               if c.get_label().startswith("diverged")]
     assert marked
+
+
+# =============================================================================================
+# the regime map (issue 10 item 2): known answers on synthetic cells
+# =============================================================================================
+
+
+def _map_results(spec, err):
+    """Synthetic done results for every map job: ``err(init, target, L)`` + N(0, 0.01) per seed."""
+    rng = np.random.default_rng(11)
+    out = []
+    for j in MAP.jobs(spec):
+        n = len(j["data_seeds"])
+        e = [float(err(j["init"], j["target"], j["depth"]) + 0.01 * rng.standard_normal()) for _ in range(n)]
+        out.append(Result(key="", params=j, status="done", metrics={
+            "err": e, "reached": [True] * n, "diverged": [False] * n, "p_over_n": 10.0, "trivial_err": [1.0] * n,
+            "stop_reason": ["criterion"] * n}))
+    return out
+
+
+from nnphys.studies.depth_locality_map import STUDY as MAP  # noqa: E402
+
+
+def test_map_says_where_claims_hold():
+    spec = MAP.make_spec("quick")
+    # torch_default: clean interplay; he_normal: deep nets trivial on both targets (uninformative)
+    err = lambda init, t, L: _interplay(t, 2, 0, L) if init == "torch_default" else (0.5 if L == 1 else 0.97)  # noqa: E731
+    by = {c.id: c for c in MAP.analyse(spec, _map_results(spec, err))}
+    assert [by[m].verdict for m in ("M1", "M2", "M3")] == ["holds"] * 3
+    assert by["M3"].evidence["informative"] == 1 and by["M3"].evidence["holds_in"][0].startswith("torch_default")
+    assert "1/1 informative" in by["M3"].summary and "1/2 cells uninformative" in by["M3"].summary
+    mirror = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: _mirrored(t, 2, 0, L)))}
+    assert [mirror[m].verdict for m in ("M1", "M2", "M3")] == ["fails"] * 3
+    none = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: 0.95))}
+    assert all(c.verdict == "inconclusive" for c in none.values())
+    figs = MAP.figures(spec, _map_results(spec, err))
+    assert [f.name for f in figs] == ["regime_map"]
+    cell = by["M3"].evidence["cells"][0]
+    assert cell["slope_local"]["ci"][1] < 0 < cell["slope_global"]["ci"][0] and cell["seeds_needed_local_slope"] >= 2
+
+
+def test_map_spec_checks():
+    with pytest.raises(ValidationError) as e:
+        MAP.make_spec("quick", {"inits": ["glorot"]})
+    assert _field_of(e.value) == "inits"
+    assert len(MAP.make_spec("medium").cells()) >= 12
+    m = MAP.make_spec("medium")
+    assert set(m.ds) == {16, 32} and min(m.widths) >= 256 and min(m.ns) >= 1000 and m.n_seeds == 5
+    assert m.depths[0] == 1 and m.depths[-1] == 8
