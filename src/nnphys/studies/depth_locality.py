@@ -95,8 +95,8 @@ class Spec(StudySpec):
         description="[default] training-set sizes N (§10 learning-curve grid); used for every k "
                     "unless n_train_by_k names that k")
     n_train_by_k: dict[Annotated[int, Field(ge=1, le=64)], list[Annotated[int, Field(ge=1, le=10_000_000)]]] = Field(
-        {}, description="[default] per-k override of n_train; pick N with the §10 hard-regime rule "
-                        "(L=1 error of either target in [0.2, 0.8] x trivial) plus one easy N")
+        {}, description="[default] per-k override of n_train; pick N where the informativeness rule "
+                        "(informative_l1_frac) accepts the cell")
     n_val: int = Field(2000, ge=0, le=1_000_000, description="[default] validation draws, used only to select lr (§10)")
     n_test: int = Field(10_000, ge=10, le=10_000_000, description="[default] fresh i.i.d. test draws per run (§10)")
     # --- nets (§4) ---
