@@ -95,6 +95,8 @@ def test_net_job_is_deterministic():
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b and (ha == hb).all()
     assert len(a["err"]) == TINY["n_seeds"] and a["lr"] in TINY["lr_grid"]
+    assert a["kta_points"] == 40 and len(a["kta_trained"]) == TINY["n_seeds"]
+    assert all(-1 <= v <= 1 for v in a["kta_init"] + a["kta_trained"]) and all(v > 0 for v in a["w1_rel_change"])
 
 
 @pytest.mark.slow
@@ -285,7 +287,7 @@ def test_figures_from_synthetic_results_mark_diverged():
     spec = STUDY.make_spec("quick", SYN)
     res = _synthetic(spec, _interplay, diverged_jobs={("main", "main", "local", 2, 80, 4)})
     figs = {f.name: f for f in STUDY.figures(spec, res)}
-    assert {"error_vs_depth", "error_vs_n", "first_layer_movement"} <= set(figs)
+    assert {"error_vs_depth", "error_vs_n", "feature_learning"} <= set(figs)
     labels = [t.get_text() for ax in figs["error_vs_depth"].figure.axes if ax.get_legend()
               for t in ax.get_legend().get_texts()]
     assert labels and all(ax.get_legend() is None or ax.get_legend().get_texts()[0].get_fontsize() >= 8

@@ -87,8 +87,9 @@ def claim_c5(book: ClaimBook, runs: Runs, spec) -> Claim:
 
 
 def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str, Any]]:
-    """C6 evidence (issue 10 item 5): first-layer movement ||W1 - W1_0|| / ||W1_0|| vs depth, per
-    informative main cell and target (mean, s.e. over non-diverged seeds)."""
+    """C6 evidence (issue 10 item 5) per informative main cell, target and depth (mean, s.e. over
+    non-diverged seeds): first-layer movement ``||W1 - W1_0|| / ||W1_0||`` and the kernel-target
+    alignment of the empirical NTK at init and after training (when ``kta_points > 0``)."""
     rows = []
     for c in cells:
         if not c["informative"]:
@@ -98,12 +99,14 @@ def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str
                 r = runs.net.get(("main", "main", t, c["k"], c["N"], L))
                 if r is None or "w1_rel_change" not in r.metrics:
                     continue
-                v = np.asarray(r.metrics["w1_rel_change"], float)
-                v = v[np.isfinite(v) & ~np.asarray(r.metrics["diverged"], bool)]
-                if len(v):
-                    m, se = mean_se(v)
-                    rows.append({"k": c["k"], "N": c["N"], "target": t, "L": L, "w1_rel_change": fnum(m),
-                                 "se": fnum(se)})
+                ok = ~np.asarray(r.metrics["diverged"], bool)
+                row: dict[str, Any] = {"k": c["k"], "N": c["N"], "target": t, "L": L}
+                for key in ("w1_rel_change", "kta_init", "kta_trained"):
+                    v = np.asarray(r.metrics.get(key, []), float)
+                    v = v[np.isfinite(v) & ok] if len(v) == len(ok) else v[:0]
+                    m, se = mean_se(v) if len(v) else (np.nan, np.nan)
+                    row[key], row[f"{key}_se"] = fnum(m), fnum(se)
+                rows.append(row)
     return rows
 
 

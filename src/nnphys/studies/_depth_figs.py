@@ -91,19 +91,30 @@ def figures(spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     feat = feature_rows(runs, cells, spec)
     if feat:
         keys = sorted({(r["k"], r["N"]) for r in feat})
-        fig, axes = _kit.subplots(1, len(keys), width=3.4, height=2.8)
-        for ax, (k, n) in zip(axes, keys):
-            for t in TARGETS:
-                rr = [r for r in feat if (r["k"], r["N"], r["target"]) == (k, n, t)]
-                _kit.errorbar(ax, [r["L"] for r in rr], [r["w1_rel_change"] for r in rr], [r["se"] for r in rr],
-                              color=_COLORS[t], label=t)
-            ax.set_title(f"k={k}, N={n}")
-            ax.set_xlabel("depth L")
-            ax.set_ylabel("||W1 - W1_0|| / ||W1_0||")
-            _kit.legend(ax)
-        figs.append(Figure("first_layer_movement", fig,
-                           "C6 evidence: relative movement of the first-layer weights vs depth at the informative "
-                           "cells (mean ± s.e. over non-diverged seeds)."))
+        has_kta = any(r["kta_trained"] is not None and np.isfinite(r["kta_trained"]) for r in feat)
+        what = [("w1_rel_change", "||W1 - W1_0|| / ||W1_0||")] + ([("kta", "NTK-target alignment")] if has_kta else [])
+        fig, axes = _kit.subplots(len(what), len(keys), width=3.4, height=2.8)
+        for i, (key, ylab) in enumerate(what):
+            for j, (k, n) in enumerate(keys):
+                ax = axes[i * len(keys) + j]
+                for t in TARGETS:
+                    rr = [r for r in feat if (r["k"], r["N"], r["target"]) == (k, n, t)]
+                    Ls = [r["L"] for r in rr]
+                    if key == "kta":
+                        _kit.errorbar(ax, Ls, [r["kta_init"] for r in rr], [r["kta_init_se"] for r in rr],
+                                      color=_COLORS[t], ls=":", label=f"{t}, init")
+                        _kit.errorbar(ax, Ls, [r["kta_trained"] for r in rr], [r["kta_trained_se"] for r in rr],
+                                      color=_COLORS[t], label=f"{t}, trained")
+                    else:
+                        _kit.errorbar(ax, Ls, [r[key] for r in rr], [r[f"{key}_se"] for r in rr], color=_COLORS[t], label=t)
+                ax.set_title(f"k={k}, N={n}")
+                ax.set_xlabel("depth L")
+                ax.set_ylabel(ylab)
+                _kit.legend(ax)
+        figs.append(Figure("feature_learning", fig,
+                           "C6 evidence at the informative cells: relative movement of the first-layer weights and "
+                           "the kernel-target alignment of the empirical NTK (init dotted, trained solid) vs depth "
+                           "(mean ± s.e. over non-diverged seeds)."))
 
     if runs.blind:
         fig, axes = _kit.subplots(1, len(spec.blind_laws), width=3.6, height=3.0)

@@ -9,6 +9,7 @@ Each is a pure function of its job dict; every seed it uses is in the job (plann
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Any
@@ -79,6 +80,8 @@ def run_net(job: dict[str, Any]) -> dict[str, Any]:
                         init=job["init"], sigma_w=math.sqrt(job["sigma_w2"]), sigma_b=math.sqrt(job["sigma_b2"]),
                         seeds=job["init_seeds"], dtype=f32, device=dev)
     w1_0 = model.weights[0].detach().clone()
+    n_kta = min(int(job.get("kta_points", 0)), job["n"])
+    model_0 = copy.deepcopy(model) if n_kta else None
     res = train_ensemble(
         model, x_tr, y_tr, lr=[lr for _ in range(n_s) for lr in lrs], batch_size=job["batch_size"],
         loss=job["loss"], labels=job["target_kind"] == "sign", max_epochs=job["max_epochs"],
@@ -109,6 +112,10 @@ def run_net(job: dict[str, Any]) -> dict[str, Any]:
         best, val_err = 0, [float("nan")] * n_s
         rule = "clean" if not bool(divm.any()) else "all_lrs_have_diverged_seeds"
     sel = [s * n_lr + best for s in range(n_s)]
+    kta = {}
+    if n_kta and not bool(div.all()):
+        kta = {"kta_init": _alignment(model_0, x_tr, y_tr, sel, n_kta),
+               "kta_trained": _alignment(model, x_tr, y_tr, sel, n_kta)}
     if bool(div.all()):
         raise Diverged(f"every member diverged (lrs={lrs})",
                        metrics={"lr_grid": lrs, "epochs": res.epochs.tolist()})
@@ -128,6 +135,7 @@ def run_net(job: dict[str, Any]) -> dict[str, Any]:
         "diverged": res.diverged[sel].tolist(),
         "stop_reason": [res.stop_reason[i] for i in sel],
         "w1_rel_change": w1_move[sel].tolist(),
+        **kta, "kta_points": n_kta,
         "lr": lrs[best], "lr_index": best, "lr_rule": rule,
         "grid_err_mean": [float(np.nanmean(err_all[:, i].numpy())) if not bool(divm[:, i].all()) else float("nan")
                           for i in range(n_lr)],
@@ -140,6 +148,21 @@ def run_net(job: dict[str, Any]) -> dict[str, Any]:
         "wall_s": time.perf_counter() - t0,
         "arrays": {"history": res.history[sel].numpy()},
     }
+
+
+def _alignment(model, x, y, members: list[int], n: int) -> list[float]:
+    """C6 evidence: kernel-target alignment (``nnphys.ntk.kernel_target_alignment``) of member ``m``'s
+    empirical NTK on its first ``n`` training points, for each ``m`` in ``members`` (nan if diverged)."""
+    import torch
+
+    from nnphys.ntk import empirical_ntk, kernel_target_alignment
+
+    nets = model.to_modules()
+    out = []
+    for m in members:
+        k = empirical_ntk(nets[m], x[m, :n])
+        out.append(kernel_target_alignment(k, y[m, :n]) if bool(torch.isfinite(k).all()) else float("nan"))
+    return out
 
 
 def _kernel_err(pred, y, sign: bool) -> float:

@@ -117,6 +117,9 @@ class Spec(StudySpec):
         None, ge=0, le=100, description="[default] bias variance sigma_b^2 (None: 0 standard, 0.1 ntk; torch_default "
                                         "standard: 1/3, a per-fan-in scale, Var b = sigma_b^2/fan_in) (§4)")
     # --- training (§10) ---
+    kta_points: int = Field(128, ge=0, le=100_000, description="[default] C6 evidence: training points on which the "
+                            "kernel-target alignment of each net's empirical NTK is taken at init and after "
+                            "training (0: not computed)")
     lr_mode: Literal["tuned", "fixed"] = Field("tuned", description="[default] lr tuned per job on validation, or fixed (§10)")
     lr_grid: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
         None, description="[default] lr grid (None: {0.003,0.01,0.03,0.05,0.1} standard, {0.03,0.1,0.3,1} ntk) (§10)")
@@ -323,7 +326,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # cells informative. Controls are trimmed to fit (C7 runs one variant, so it cannot hold).
     "quick": {
         "d": 16, "ks": [2, 3], "n_train": [400], "n_train_by_k": {2: [200, 400], 3: [800]},
-        "init": "torch_default", "n_val": 500, "n_test": 2000, "depths": [1, 2, 4, 6], "width": 128,
+        "init": "torch_default", "n_val": 500, "n_test": 2000, "depths": [1, 2, 4, 6], "width": 128, "kta_points": 64,
         "lr_grid": [0.03, 0.1], "max_epochs": 300, "n_seeds": 3,
         "alphas": [1.0, 100.0], "width_sweep": [], "robustness": ["batch256"],
         "control_k1": True, "control_permutation": True, "control_depths": [1, 4],
@@ -363,7 +366,7 @@ def _settings(spec: Spec, variant: str = "main") -> dict[str, Any]:
         "param": spec.param, "bias": spec.bias, "init": spec.init, "sigma_w2": spec.sw2(),
         "sigma_b2": spec.sb2(), "lrs": spec.lrs(), "batch_size": spec.batch_size,
         "max_epochs": spec.max_epochs, "stop_nmse": spec.stop_nmse, "stop_loss": spec.stop_loss,
-        "n_val": spec.n_val if len(spec.lrs()) > 1 else 0, "n_test": spec.n_test,
+        "n_val": spec.n_val if len(spec.lrs()) > 1 else 0, "n_test": spec.n_test, "kta_points": spec.kta_points,
     }
     if variant == "lr_other":
         s["lrs"] = spec.lrs("fixed" if spec.lr_mode == "tuned" else "tuned")
@@ -621,7 +624,8 @@ def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
 
 # per-seed metrics of a net job (lists of length n_seeds) and of a kernel job (rows = seeds)
 _NET_SEED_KEYS = ("err", "test_nmse", "test_sign_err", "val_err", "train_loss", "train_nmse", "train_acc", "epochs",
-                  "steps", "reached", "diverged", "stop_reason", "w1_rel_change", "trivial_err")
+                  "steps", "reached", "diverged", "stop_reason", "w1_rel_change", "kta_init", "kta_trained",
+                  "trivial_err")
 _KERNEL_SEED_KEYS = tuple(f"{a}_{t}" for a in ("ntk", "nngp") for t in TARGETS)
 
 
