@@ -243,3 +243,32 @@ def spec_cells(runs: Runs, spec: Any, rule: Rule, group: str = "main", variant: 
     """``cell_trend`` of every (k, N) of a depth-locality spec (``ks``, ``ns_for``, ``depths``)."""
     ns_for = ns_for or spec.ns_for
     return [cell_trend(runs, (group, variant, k, n), depths or spec.depths, rule) for k in spec.ks for n in ns_for(k)]
+
+
+def cell_row(c: dict[str, Any], cid: str) -> dict[str, Any]:
+    """The evidence row of cell ``c`` for claim ``cid`` (C1: local, C2: global, C3: both)."""
+    row = {"k": c["k"], "N": c["N"], "informative": c["informative"], "reason": c["reason"], "L_max": c["L_max"],
+           "depths_used": c["depths_used"], "pass": c[cid.lower()]}
+    for t in TARGETS if cid == "C3" else (("local",) if cid == "C1" else ("global",)):
+        tt = c[t]
+        row[t] = {"mean": tt["mean"], "se": tt["se"], "spearman": tt["spearman"], "n_seeds_used": tt["n_seeds_used"],
+                  "diff_Lmax_minus_L1": tt.get("diff_Lmax_minus_L1"), "significant": tt.get("significant"),
+                  "slope": tt.get("slope")}
+    if cid == "C3":
+        row["slope_gap_global_minus_local"] = c.get("slope_gap")
+    return row
+
+
+def cell_text(c: dict[str, Any], cid: str) -> str:
+    """One-line reading of cell ``c`` for claim ``cid``."""
+    tag = f"k={c['k']} N={c['N']}"
+    if not c["informative"]:
+        return f"{tag}: uninformative ({c['reason']})" if c["informative"] is False else f"{tag}: {c['reason']}"
+    if cid == "C3":
+        g = c.get("slope_gap") or {}
+        return (f"{tag}: slope loc {c['local'].get('slope', {}).get('mean')}, glob "
+                f"{c['global'].get('slope', {}).get('mean')}, gap {g.get('mean')}±{g.get('se')} -> {c['c3']}")
+    t = c["local" if cid == "C1" else "global"]
+    s = t.get("slope") or {}
+    return (f"{tag}: err(L_max={c['L_max']})-err(1)={t.get('diff_Lmax_minus_L1')}, rho={t['spearman']}, "
+            f"seeds for a significant slope ~{s.get('seeds_needed')} -> {c[cid.lower()]}")

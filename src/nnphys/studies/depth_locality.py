@@ -37,7 +37,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from nnphys.errors import ConfigError
 from nnphys.seeding import derive
 from nnphys.studies import _depth_figs, _depth_run, _kit
-from nnphys.studies._depth_cells import TARGETS, Rule, Runs, aggregate, spec_cells
+from nnphys.studies._depth_cells import TARGETS, Rule, Runs, aggregate, cell_row, cell_text, spec_cells
 from nnphys.studies._depth_controls import ROBUST_VARIANTS, claim_c4, claim_c5, claim_c6, claim_c7, claim_x1, claim_x2
 from nnphys.studies._kit import Missing, fnum
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
@@ -526,42 +526,15 @@ def main_cells(runs: Runs, spec: Spec, group: str = "main", variant: str = "main
     return spec_cells(runs, spec, _rule(spec), group, variant, ns_for, depths)
 
 
-def _cell_row(c: dict[str, Any], cid: str) -> dict[str, Any]:
-    row = {"k": c["k"], "N": c["N"], "informative": c["informative"], "reason": c["reason"], "L_max": c["L_max"],
-           "depths_used": c["depths_used"], "pass": c[cid.lower()]}
-    for t in TARGETS if cid == "C3" else (("local",) if cid == "C1" else ("global",)):
-        tt = c[t]
-        row[t] = {"mean": tt["mean"], "se": tt["se"], "spearman": tt["spearman"], "n_seeds_used": tt["n_seeds_used"],
-                  "diff_Lmax_minus_L1": tt.get("diff_Lmax_minus_L1"), "significant": tt.get("significant"),
-                  "slope": tt.get("slope")}
-    if cid == "C3":
-        row["slope_gap_global_minus_local"] = c.get("slope_gap")
-    return row
-
-
-def _cell_text(c: dict[str, Any], cid: str) -> str:
-    tag = f"k={c['k']} N={c['N']}"
-    if not c["informative"]:
-        return f"{tag}: uninformative ({c['reason']})" if c["informative"] is False else f"{tag}: {c['reason']}"
-    if cid == "C3":
-        g = c.get("slope_gap") or {}
-        return (f"{tag}: slope loc {c['local'].get('slope', {}).get('mean')}, glob "
-                f"{c['global'].get('slope', {}).get('mean')}, gap {g.get('mean')}±{g.get('se')} -> {c['c3']}")
-    t = c["local" if cid == "C1" else "global"]
-    s = t.get("slope") or {}
-    return (f"{tag}: err(L_max={c['L_max']})-err(1)={t.get('diff_Lmax_minus_L1')}, rho={t['spearman']}, "
-            f"seeds for a significant slope ~{s.get('seeds_needed')} -> {c[cid.lower()]}")
-
-
 def claim_c123(cid: str, cells: list[dict[str, Any]], spec: Spec, common: dict[str, Any]) -> Claim:
     if not any(c["informative"] is not None for c in cells):
         raise Missing("main-grid net results at L_min for every (k, N)")
     verdict, per_k = aggregate(cells, cid, spec.ks, spec.min_informative_n)
     n_inf = sum(bool(c["informative"]) for c in cells)
-    ev = {"per_k": per_k, "rows": [_cell_row(c, cid) for c in cells], "informative_cells": n_inf,
+    ev = {"per_k": per_k, "rows": [cell_row(c, cid) for c in cells], "informative_cells": n_inf,
           "rule": {"informative_l1_frac": spec.informative_l1_frac, "trivial_frac": spec.trivial_frac,
                    "min_informative_n": spec.min_informative_n}, **common}
-    summary = f"{n_inf}/{len(cells)} cells informative; " + "; ".join(_cell_text(c, cid) for c in cells)
+    summary = f"{n_inf}/{len(cells)} cells informative; " + "; ".join(cell_text(c, cid) for c in cells)
     return BOOK.make(cid, verdict, ev, summary)
 
 
