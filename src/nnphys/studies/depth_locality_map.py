@@ -122,7 +122,7 @@ class Spec(StudySpec):
                        width=c["width"], depths=self.depths, n_seeds=self.n_seeds, lr_grid=self.lr_grid,
                        max_epochs=self.max_epochs, n_val=self.n_val, n_test=self.n_test, seed=self.seed,
                        informative_l1_frac=self.informative_l1_frac, trivial_frac=self.trivial_frac,
-                       min_informative_n=1, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
+                       min_informative_n=1, kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
                        control_k1=False, control_permutation=False, blind_datasets=0, device=self.device)
 
 
