@@ -343,4 +343,4 @@ def test_map_spec_checks():
     assert len(MAP.make_spec("medium").cells()) >= 12
     m = MAP.make_spec("medium")
     assert set(m.ds) == {16, 32} and min(m.widths) >= 256 and min(m.ns) >= 1000 and m.n_seeds == 5
-    assert m.depths[0] == 1 and m.depths[-1] == 8
+    assert m.depths[0] == 1 and m.depths[-1] == 8 and len(m.lr_grid) == 1

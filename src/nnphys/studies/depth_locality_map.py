@@ -131,8 +131,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [400], "widths": [64], "ks": [2],
               "depths": [1, 2, 4], "n_seeds": 3, "lr_grid": [0.03, 0.1], "max_epochs": 200, "n_val": 300,
               "n_test": 1000},
-    # medium: 12 cells (3 inits x 2 d x 2 N), d in {16, 32}, H = 256, depths 1-8, 5 seeds
-    "medium": {},
+    # medium: 12 cells (3 inits x 2 d x 2 N), d in {16, 32}, H = 256, depths 1-8 (1, 2, 4, 8), 5 seeds;
+    # one lr (0.1, the one the pilots selected at most depths) to approach the 60-min budget
+    "medium": {"depths": [1, 2, 4, 8], "lr_grid": [0.1], "max_epochs": 300, "n_val": 0, "n_test": 2000},
     "paper": {"inits": ["torch_default", "lecun_normal", "he_normal:1", "he_normal"], "ds": [16, 32],
               "ns": [500, 1000, 2000, 5000], "widths": [256, 512], "ks": [2, 3], "depths": [1, 2, 3, 4, 6, 8, 10],
               "max_epochs": 2000, "n_test": 10_000, "n_val": 2000},
