@@ -159,9 +159,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
     """Per cell: its settings, the depth-locality cell trend and the C1-C3 cell verdicts."""
     out = []
+    keyed = {canonical_json(r.params): r for r in results}  # once: analyse runs >= 200 times in the bootstrap
     for c in spec.cells():
         cs = spec.cell_spec(c)
-        t = dl.main_cells(dl._runs(cs, results), cs)[0]
+        mine = [keyed[k] for k in map(canonical_json, dl.jobs(cs)) if k in keyed]
+        t = dl.main_cells(dl._runs(cs, mine), cs)[0]
         verdicts = {cid: aggregate([t], cid, [c["k"]], 1)[0] for cid in ("C1", "C2", "C3")}
         lo, gl = t["local"], t["global"]
         L0, Lm = str(spec.depths[0]), str(t["L_max"]) if t["L_max"] is not None else None
