@@ -211,9 +211,9 @@ def cell_trend(runs: Runs, cell: tuple, depths: list[int], rule: Rule) -> dict[s
                 res["pass"] = bool(res["significant"] and (m1 < m0 if down else m1 > m0) and (rho < 0 if down else rho > 0))
     out["c1"], out["c2"] = out["local"]["pass"], out["global"]["pass"]
     out["c3"] = None
+    if len(E) == 2:  # reported for every cell with >= 2 depths (the map colours uninformative cells too)
+        out["slope_gap"] = _summ(_seed_slopes(E["global"], used) - _seed_slopes(E["local"], used))
     if out["c1"] is not None and out["c2"] is not None:
-        d = _summ(_seed_slopes(E["global"], used) - _seed_slopes(E["local"], used))
-        out["slope_gap"] = d
         sl, sg = out["local"]["slope"], out["global"]["slope"]
         if sl["ci"] is not None and sg["ci"] is not None:
             out["c3"] = bool(sl["ci"][1] < 0 < sg["ci"][0])

@@ -236,7 +236,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     return [Figure("regime_map", fig,
                    "Regime map: blue = local depth slope significantly below the global one (the interplay's "
                    "direction), red = significantly above, grey = n.s., blank = not evaluable; letters: C3 cell "
-                   "verdict (H/F/I), U = uninformative (rule of depth-locality), ? = missing. "
+                   "verdict (H/F/I), U = uninformative (rule of depth-locality; coloured all the same), ? = missing. "
                    f"{spec.n_seeds} seeds per cell.")]
 
 
