@@ -26,7 +26,8 @@ def _diverged_depths(runs: Runs, g: str, v: str, t: str, k: int, n: int, depths:
     return out
 
 
-def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> None:
+def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
+    """One (k, N) panel; True when it marked diverged runs."""
     k, n = cell["k"], cell["N"]
     top = 0.0
     for t in TARGETS:
@@ -40,13 +41,16 @@ def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> None:
             _kit.errorbar(ax, kc["depths"], kc[f"ntk_{t}"]["mean"], kc[f"ntk_{t}"]["se"], ls="--", marker="s", ms=3,
                           color=_COLORS[t], alpha=0.6, label=f"NTK {t}")
     y_mark = 1.05 * max(top, 1e-3)
+    marked = False
     for t in TARGETS:
         dv = _diverged_depths(runs, "main", "main", t, k, n, spec.depths)
         _kit.mark_diverged(ax, dv, [y_mark] * len(dv), label=f"diverged seed(s), {t}" if dv else None)
+        marked = marked or bool(dv)
     state = "" if cell["informative"] else (" (uninformative)" if cell["informative"] is False else " (missing)")
     ax.set_title(f"k={k}, N={n}{state}")
     ax.set_xlabel("depth L")
     ax.set_ylabel("test error" if spec.target_kind == "sign" else "normalised test MSE")
+    return marked
 
 
 def figures(spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
@@ -62,8 +66,7 @@ def figures(spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
             if j >= len(row):
                 ax.set_axis_off()
                 continue
-            _depth_panel(ax, runs, row[j], spec)
-            if i == 0 and j == 0:
+            if _depth_panel(ax, runs, row[j], spec) or (i == 0 and j == 0):
                 _kit.legend(ax)
     figs.append(Figure("error_vs_depth", fig,
                        f"Test error vs depth, nets (mean ± s.e. over interpolating seeds, {spec.n_seeds} seeds; red "
