@@ -134,9 +134,9 @@ def informative(runs: Runs, cell: tuple, depths: list[int], rule: Rule) -> tuple
     L0, Ld = depths[0], depths[-1]
     m = {(t, L): runs.stat((g, v, t, k, n, L), unflagged=False)[0] for t in TARGETS for L in depths}
     triv = {t: runs.trivial((g, v, t, k, n, L0)) for t in TARGETS}
-    gone = [f"{t} L={L}" for (t, L), x in m.items() if not math.isfinite(x)]
-    if any(not math.isfinite(x) for x in triv.values()) or any(f.endswith(f"L={L0}") for f in gone):
-        return None, f"no finite errors at {', '.join(gone) or 'L_min'}"
+    gone = [(t, L) for (t, L), x in m.items() if not math.isfinite(x)]
+    if any(not math.isfinite(x) for x in triv.values()) or any(L == L0 for _, L in gone):
+        return None, "no finite errors at " + (", ".join(f"{t} L={L}" for t, L in gone) or "L_min")
     if min(m[(t, L0)] / triv[t] for t in TARGETS) > rule.l1_frac:
         return False, (f"L={L0} learns neither target non-trivially (err/trivial: "
                        + ", ".join(f"{t} {m[(t, L0)] / triv[t]:.3g}" for t in TARGETS) + f" > {rule.l1_frac:g})")
