@@ -50,8 +50,8 @@ CLAIMS = {
                     "Spearman rho(L, err) < 0 at >= min_informative_n informative N", "paper"),
     "C2": ClaimInfo("depth hurts learning k-global targets: err(L_max) > err(1) significantly and rho > 0 "
                     "at the same N as C1", "paper"),
-    "C3": ClaimInfo("interplay: at identical (k, N, d, H, lr rule, depths) the per-seed depth slopes of global "
-                    "minus local differ significantly, local < 0 < global", "paper"),
+    "C3": ClaimInfo("interplay: at identical (k, N, d, H, lr rule) and on C1/C2's depths and seeds, the per-seed "
+                    "depth slopes have established opposite signs: local + 2 s.e. < 0 < global - 2 s.e.", "paper"),
     "C4": ClaimInfo("the NTK misses the interplay: NTK local and global depth curves have the same slope sign "
                     "or an insignificant gap", "paper"),
     "C5": ClaimInfo("kernel regression is exactly blind to locality: NTK and NNGP test MSE of k-local and "
