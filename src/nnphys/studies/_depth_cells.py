@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nnphys.studies._kit import fnum, mean_se, significant, spearman
+from nnphys.studies._kit import fnum, mean_se, significant, spearman, take_members
 from nnphys.studies.base import Result, canonical_json
 
 TARGETS = ("local", "global")
@@ -272,3 +272,30 @@ def cell_text(c: dict[str, Any], cid: str) -> str:
     s = t.get("slope") or {}
     return (f"{tag}: err(L_max={c['L_max']})-err(1)={t.get('diff_Lmax_minus_L1')}, rho={t['spearman']}, "
             f"seeds for a significant slope ~{s.get('seeds_needed')} -> {c[cid.lower()]}")
+
+
+# per-seed metrics of a net job (lists of length n_seeds) and of a kernel job (rows = seeds)
+_NET_SEED_KEYS = ("err", "test_nmse", "test_sign_err", "val_err", "train_loss", "train_nmse", "train_acc", "epochs",
+                  "steps", "reached", "diverged", "stop_reason", "w1_rel_change", "kta_init", "kta_trained",
+                  "trivial_err")
+_KERNEL_SEED_KEYS = tuple(f"{a}_{t}" for a in ("ntk", "nngp") for t in TARGETS)
+
+
+def resample_seeds(results: list[Result], rng: np.random.Generator) -> list[Result]:
+    """The results with seeds drawn with replacement: one index draw per seed count, shared by every
+    net and kernel job (seed ``i`` is the same data set in all of them, so paired comparisons stay
+    paired). C5's data sets (arrays on disk) are not resampled."""
+    draws: dict[int, np.ndarray] = {}
+    out = []
+    for r in results:
+        keys = {"net": _NET_SEED_KEYS, "kernel": _KERNEL_SEED_KEYS}.get(r.params.get("kind"))
+        if not r.ok or keys is None:
+            out.append(r)
+            continue
+        n = len(r.params["data_seeds"])
+        if n not in draws:
+            draws[n] = rng.integers(0, n, size=n)
+        idx = draws[n]
+        sub = {k: r.metrics[k] for k in keys if k in r.metrics}
+        out.append(dataclasses.replace(r, metrics={**r.metrics, **take_members(sub, idx, n)}))
+    return out

@@ -233,3 +233,33 @@ def claim_x2(book: ClaimBook, runs: Runs, spec) -> Claim:
                          f"permuted vs original within 2 s.e. in {sum(oks)}/{len(oks)} comparisons")
 
 
+def claim_c8(book: ClaimBook, runs: Runs, spec, planned: list[tuple]) -> Claim:
+    """C8 over the main-grid net jobs ``planned`` (their index keys)."""
+    total, flagged, rows, pmin = 0, 0, [], math.inf
+    missing = [k for k in planned if k not in runs.net and k not in runs.net_diverged]
+    for key in planned:
+        r = runs.net.get(key)
+        if r is None and key in runs.net_diverged:
+            # a job whose every member diverged has no metrics: all its runs are flagged (issue 10 bug)
+            total += spec.n_seeds
+            flagged += spec.n_seeds
+            rows.append({"target": key[2], "k": key[3], "N": key[4], "L": key[5], "flagged": spec.n_seeds,
+                         "reasons": ["diverged (every member)"]})
+            continue
+        if r is None:
+            continue
+        fl = Runs.flags(r)
+        total += len(fl)
+        flagged += sum(fl)
+        pmin = min(pmin, r.metrics["p_over_n"])
+        if any(fl):
+            rows.append({"target": key[2], "k": key[3], "N": key[4], "L": key[5], "flagged": sum(fl),
+                         "reasons": sorted(set(r.metrics["stop_reason"])), "p_over_n": fnum(r.metrics["p_over_n"], 2)})
+    if total == 0:
+        raise Missing("main-grid net results")
+    ok = None if (flagged == 0 and missing) else flagged == 0
+    return book.holds_if("C8", ok, {"runs": total, "flagged": flagged, "flagged_rows": rows, "missing_jobs": len(missing),
+                                    "min_p_over_n": fnum(pmin, 3), "max_epochs": spec.max_epochs,
+                                    "stop_nmse": spec.stop_nmse},
+                         f"{total - flagged}/{total} main runs interpolated with P>N (min P/N={pmin:.3g}); {flagged} "
+                         f"flagged and excluded from C1-C3" + (f"; {len(missing)} jobs missing" if missing else ""))

@@ -37,9 +37,10 @@ from pydantic import Field, ValidationInfo, field_validator
 from nnphys.errors import ConfigError
 from nnphys.seeding import derive
 from nnphys.studies import _depth_figs, _depth_run, _kit
-from nnphys.studies._depth_cells import TARGETS, Rule, Runs, aggregate, cell_row, cell_text, spec_cells
-from nnphys.studies._depth_controls import ROBUST_VARIANTS, claim_c4, claim_c5, claim_c6, claim_c7, claim_x1, claim_x2
-from nnphys.studies._kit import Missing, fnum
+from nnphys.studies._depth_cells import TARGETS, Rule, Runs, aggregate, cell_row, cell_text, resample_seeds, spec_cells
+from nnphys.studies._depth_controls import (ROBUST_VARIANTS, claim_c4, claim_c5, claim_c6, claim_c7, claim_c8,
+                                            claim_x1, claim_x2)
+from nnphys.studies._kit import Missing
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
 
 STANDARD_LR_GRID = (0.003, 0.01, 0.03, 0.05, 0.1)
@@ -504,8 +505,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # ============================================================================================
-# claims (one function per claim; each raises _kit.Missing when its data is absent). C1-C3 and
-# C8 are here; the controls C4-C7, X1, X2 are in ``_depth_controls`` (same signature plus the book)
+# claims (one function per claim; each raises _kit.Missing when its data is absent). C1-C3 are
+# here; C4-C8, X1, X2 are in ``_depth_controls`` (they take the claim book as first argument)
 # ============================================================================================
 
 
@@ -539,38 +540,6 @@ def claim_c123(cid: str, cells: list[dict[str, Any]], spec: Spec, common: dict[s
     return BOOK.make(cid, verdict, ev, summary)
 
 
-def claim_c8(runs: Runs, spec: Spec) -> Claim:
-    total, flagged, rows, pmin = 0, 0, [], math.inf
-    planned = [_key(j) for j in main_jobs(spec, with_kernels=False)]
-    missing = [k for k in planned if k not in runs.net and k not in runs.net_diverged]
-    for key in planned:
-        r = runs.net.get(key)
-        if r is None and key in runs.net_diverged:
-            # a job whose every member diverged has no metrics: all its runs are flagged (issue 10 bug)
-            total += spec.n_seeds
-            flagged += spec.n_seeds
-            rows.append({"target": key[2], "k": key[3], "N": key[4], "L": key[5], "flagged": spec.n_seeds,
-                         "reasons": ["diverged (every member)"]})
-            continue
-        if r is None:
-            continue
-        fl = Runs.flags(r)
-        total += len(fl)
-        flagged += sum(fl)
-        pmin = min(pmin, r.metrics["p_over_n"])
-        if any(fl):
-            rows.append({"target": key[2], "k": key[3], "N": key[4], "L": key[5], "flagged": sum(fl),
-                         "reasons": sorted(set(r.metrics["stop_reason"])), "p_over_n": fnum(r.metrics["p_over_n"], 2)})
-    if total == 0:
-        raise Missing("main-grid net results")
-    ok = None if (flagged == 0 and missing) else flagged == 0
-    return BOOK.holds_if("C8", ok, {"runs": total, "flagged": flagged, "flagged_rows": rows, "missing_jobs": len(missing),
-                                    "min_p_over_n": fnum(pmin, 3), "max_epochs": spec.max_epochs,
-                                    "stop_nmse": spec.stop_nmse},
-                         f"{total - flagged}/{total} main runs interpolated with P>N (min P/N={pmin:.3g}); {flagged} "
-                         f"flagged and excluded from C1-C3" + (f"; {len(missing)} jobs missing" if missing else ""))
-
-
 # ============================================================================================
 # analyse
 # ============================================================================================
@@ -590,39 +559,15 @@ def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
     claims.append(BOOK.guard("C5", claim_c5, BOOK, runs, spec))
     claims.append(BOOK.guard("C6", claim_c6, BOOK, runs, spec, cells))
     claims.append(BOOK.guard("C7", claim_c7, BOOK, runs, spec, _rule(spec)))
-    claims.append(BOOK.guard("C8", claim_c8, runs, spec))
+    claims.append(BOOK.guard("C8", claim_c8, BOOK, runs, spec, [_key(j) for j in main_jobs(spec, with_kernels=False)]))
     claims.append(BOOK.guard("X1", claim_x1, BOOK, runs, spec))
     claims.append(BOOK.guard("X2", claim_x2, BOOK, runs, spec))
     return claims
 
 
-# per-seed metrics of a net job (lists of length n_seeds) and of a kernel job (rows = seeds)
-_NET_SEED_KEYS = ("err", "test_nmse", "test_sign_err", "val_err", "train_loss", "train_nmse", "train_acc", "epochs",
-                  "steps", "reached", "diverged", "stop_reason", "w1_rel_change", "kta_init", "kta_trained",
-                  "trivial_err")
-_KERNEL_SEED_KEYS = tuple(f"{a}_{t}" for a in ("ntk", "nngp") for t in TARGETS)
-
-
 def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
-    """The results with seeds drawn with replacement: one index draw per seed count, shared by every
-    net and kernel job (seed ``i`` is the same data set in all of them, so paired comparisons stay
-    paired). C5's data sets (arrays on disk) are not resampled."""
-    import dataclasses
-
-    draws: dict[int, np.ndarray] = {}
-    out = []
-    for r in results:
-        keys = {"net": _NET_SEED_KEYS, "kernel": _KERNEL_SEED_KEYS}.get(r.params.get("kind"))
-        if not r.ok or keys is None:
-            out.append(r)
-            continue
-        n = len(r.params["data_seeds"])
-        if n not in draws:
-            draws[n] = rng.integers(0, n, size=n)
-        idx = draws[n]
-        sub = {k: r.metrics[k] for k in keys if k in r.metrics}
-        out.append(dataclasses.replace(r, metrics={**r.metrics, **_kit.take_members(sub, idx, n)}))
-    return out
+    """Seeds drawn with replacement, one draw shared by every net and kernel job (``_depth_cells``)."""
+    return resample_seeds(results, rng)
 
 
 # ============================================================================================
