@@ -530,3 +530,15 @@ def test_cuda_matches_cpu():
     ktr = ntk_kernel(x.cuda(), depth=2)
     res = kernel_regression(ktr, ktr[:5], k_local(x, 2).cuda())
     assert res.pred.device.type == "cuda"
+
+
+def test_kernel_target_alignment_known_answers():
+    from nnphys.ntk import kernel_target_alignment
+
+    y = torch.tensor([1.0, -1.0, 1.0, 1.0])
+    assert kernel_target_alignment(3.0 * torch.outer(y, y), y) == pytest.approx(1.0, abs=1e-15)
+    assert kernel_target_alignment(torch.eye(4), y) == pytest.approx(0.5, abs=1e-15)  # 1/sqrt(N)
+    assert kernel_target_alignment(-torch.outer(y, y), y) == pytest.approx(-1.0, abs=1e-15)
+    # a kernel of a target orthogonal to y has zero alignment with y
+    z = torch.tensor([1.0, 1.0, -1.0, 1.0])
+    assert abs(z @ y) == 0 and kernel_target_alignment(torch.outer(z, z), y) == pytest.approx(0.0, abs=1e-15)

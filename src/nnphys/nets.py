@@ -22,7 +22,19 @@ Layer map (spec §4), with ``a^(0) = x``, ``a^(l) = relu(z^(l))``, ``f = z^(L+1)
 - ``param="ntk"``: ``c_w = sigma_w / sqrt(n_{l-1})``, ``c_b = sigma_b`` (default ``sqrt(0.1)``);
   init ``W, b ~ N(0, 1)``.
 
-The output layer uses the same rule as hidden layers (He init / ``sigma_w`` scaling).
+Init families (``init``, a [default] choice: the papers' init could not be confirmed):
+
+- ``"he_normal"`` (default, ``sigma_w^2 = 2``) and ``"lecun_normal"`` (``sigma_w^2 = 1``): the
+  Gaussian rules above; the family only fixes the default ``sigma_w`` (an explicit one wins);
+- ``"torch_default"``: what ``nn.Linear.reset_parameters`` does, Kaiming-uniform with ``a = sqrt(5)``:
+  ``W ~ U(-s, s)`` with ``s = sigma_w sqrt(3 / n_{l-1})`` (default ``sigma_w^2 = 1/3``, so
+  ``s = 1/sqrt(n_{l-1})``: ``Var W = sigma_w^2 / n_{l-1}`` as in the Gaussian rule), and biases
+  ``b ~ U(-c, c)`` with ``c = sigma_b sqrt(3 / n_{l-1})`` (default ``sigma_b^2 = 1/3``, so
+  ``c = 1/sqrt(n_{l-1})``). Note the bias variance ``sigma_b^2 / n_{l-1}`` is *per fan-in* here, unlike
+  the Gaussian families' absolute ``sigma_b^2`` (that is nn.Linear's rule). In the ``ntk``
+  parameterisation the uniform draws have unit variance (``U(-sqrt 3, sqrt 3)``).
+
+The output layer uses the same rule as hidden layers (``sigma_w`` scaling).
 
 Seeding: member ``m`` draws its parameters from ``torch.Generator().manual_seed(seeds[m])`` on the
 CPU, layer by layer (``W^(1), b^(1), W^(2), ...``), in float64, then casts to ``dtype`` and moves to
@@ -44,11 +56,48 @@ from torch import nn
 from nnphys.errors import ConfigError
 
 PARAMS = ("standard", "ntk")
+INITS = ("he_normal", "lecun_normal", "torch_default")
+# default sigma_w^2 of each family (torch_default: Kaiming-uniform a=sqrt(5) -> gain^2 = 2/(1+5) = 1/3)
+INIT_SIGMA_W2 = {"he_normal": 2.0, "lecun_normal": 1.0, "torch_default": 1.0 / 3.0}
 
 
-def default_sigma_b(param: str) -> float:
-    """Spec §4 defaults: ``sigma_b = 0`` (standard: bias init std) and ``sqrt(0.1)`` (ntk)."""
-    return 0.0 if param == "standard" else math.sqrt(0.1)
+def default_sigma_w(init: str = "he_normal") -> float:
+    """The family's default weight scale ``sigma_w`` (``sqrt(INIT_SIGMA_W2[init])``)."""
+    if init not in INITS:
+        raise ConfigError("init", f"must be one of {', '.join(INITS)} (got {init!r})")
+    return math.sqrt(INIT_SIGMA_W2[init])
+
+
+def default_sigma_b(param: str, init: str = "he_normal") -> float:
+    """Spec §4 defaults: ``sigma_b = 0`` (standard: bias init std) and ``sqrt(0.1)`` (ntk);
+    ``torch_default`` in the standard parameterisation: ``sqrt(1/3)`` (nn.Linear's biases)."""
+    if param == "standard":
+        return math.sqrt(1.0 / 3.0) if init == "torch_default" else 0.0
+    return math.sqrt(0.1)
+
+
+def init_draw(n_out: int, n_in: int, g: torch.Generator, *, init: str, param: str, sigma_w: float,
+              sigma_b: float, bias: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One layer's ``(W (n_out, n_in), b (n_out,) or None)`` in float64 from ``g`` (module docstring).
+
+    Draw order: ``W`` then ``b``. Gaussian families draw ``randn``; ``torch_default`` draws
+    ``rand`` and maps ``u -> (2u - 1) * bound``."""
+    if init == "torch_default":
+        w = torch.rand(n_out, n_in, generator=g, dtype=torch.float64) * 2 - 1
+        b = torch.rand(n_out, generator=g, dtype=torch.float64) * 2 - 1 if bias else None
+        if param == "standard":
+            w = w * (sigma_w * math.sqrt(3.0 / n_in))
+            b = None if b is None else b * (sigma_b * math.sqrt(3.0 / n_in))
+        else:
+            w = w * math.sqrt(3.0)
+            b = None if b is None else b * math.sqrt(3.0)
+        return w, b
+    w = torch.randn(n_out, n_in, generator=g, dtype=torch.float64)
+    b = torch.randn(n_out, generator=g, dtype=torch.float64) if bias else None
+    if param == "standard":
+        w = w * (sigma_w / math.sqrt(n_in))
+        b = None if b is None else b * sigma_b
+    return w, b
 
 
 def param_count(d_in: int, width: int, depth: int, d_out: int = 1, bias: bool = True) -> int:
@@ -109,8 +158,9 @@ class MLPEnsemble(nn.Module):
         d_in, width, depth, d_out: ``n_0``, ``H``, ``L >= 1`` hidden layers, ``n_{L+1}``.
         param: ``"standard"`` or ``"ntk"`` (spec §4 table).
         bias: the bias switch ``beta`` (spec §4, §9).
-        sigma_w: weight scale (``sigma_w^2 = 2``, He, by default).
-        sigma_b: bias scale; ``None`` gives the spec default of the parameterisation
+        init: ``"he_normal"`` | ``"lecun_normal"`` | ``"torch_default"`` (module docstring).
+        sigma_w: weight scale; ``None`` gives the family's (:data:`INIT_SIGMA_W2`; He: ``sqrt 2``).
+        sigma_b: bias scale; ``None`` gives the spec default of the parameterisation and family
             (:func:`default_sigma_b`).
         seeds: one seed per member (default ``0..M-1``); member ``m`` is the single net of seed
             ``seeds[m]``.
@@ -127,7 +177,8 @@ class MLPEnsemble(nn.Module):
         *,
         param: str = "standard",
         bias: bool = True,
-        sigma_w: float = 2**0.5,
+        init: str = "he_normal",
+        sigma_w: float | None = None,
         sigma_b: float | None = None,
         seeds: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float32,
@@ -140,9 +191,10 @@ class MLPEnsemble(nn.Module):
                 raise ConfigError(name, f"must be an integer >= {lo} (got {v!r})")
         if param not in PARAMS:
             raise ConfigError("param", f"must be one of {', '.join(PARAMS)} (got {param!r})")
+        sigma_w = default_sigma_w(init) if sigma_w is None else float(sigma_w)
         if not (sigma_w > 0 and math.isfinite(sigma_w)):
             raise ConfigError("sigma_w", f"must be a finite number > 0 (got {sigma_w!r})")
-        sigma_b = default_sigma_b(param) if sigma_b is None else float(sigma_b)
+        sigma_b = default_sigma_b(param, init) if sigma_b is None else float(sigma_b)
         if not (sigma_b >= 0 and math.isfinite(sigma_b)):
             raise ConfigError("sigma_b", f"must be a finite number >= 0 (got {sigma_b!r})")
         seeds = list(range(n_members)) if seeds is None else [int(s) for s in seeds]
@@ -151,6 +203,7 @@ class MLPEnsemble(nn.Module):
 
         self.n_members, self.d_in, self.width, self.depth, self.d_out = n_members, d_in, width, depth, d_out
         self.param, self.bias, self.sigma_w, self.sigma_b = param, bool(bias), float(sigma_w), sigma_b
+        self.init = init
         self.seeds = seeds
         self.dims = [d_in] + [width] * depth + [d_out]
         self.scales = layer_scales(d_in, width, depth, d_out, param, self.sigma_w, sigma_b, self.bias)
@@ -160,13 +213,8 @@ class MLPEnsemble(nn.Module):
         for s in seeds:
             g = torch.Generator(device="cpu").manual_seed(s)
             for l in range(depth + 1):
-                n_in, n_out = self.dims[l], self.dims[l + 1]
-                w = torch.randn(n_out, n_in, generator=g, dtype=torch.float64)
-                b = torch.randn(n_out, generator=g, dtype=torch.float64) if self.bias else None
-                if param == "standard":
-                    w = w * (self.sigma_w / math.sqrt(n_in))
-                    if b is not None:
-                        b = b * sigma_b
+                w, b = init_draw(self.dims[l + 1], self.dims[l], g, init=init, param=param,
+                                 sigma_w=self.sigma_w, sigma_b=sigma_b, bias=self.bias)
                 ws[l].append(w)
                 if b is not None:
                     bs[l].append(b)

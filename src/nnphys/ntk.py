@@ -29,7 +29,8 @@ look-up (``fast_cube=True``; the generic path is the reference). ReLU kernels ar
 homogeneous and ``sigma_w^2 = 2`` keeps ``q`` constant, so no rescaling between layers is needed.
 
 Public API (stable): ``ntk_kernel``, ``hypercube_kernel``, ``hypercube_eigenvalues``,
-``kernel_regression``, ``KernelRegression``, ``kernel_predict``, ``empirical_ntk``.
+``kernel_regression``, ``KernelRegression``, ``kernel_predict``, ``empirical_ntk``,
+``kernel_target_alignment``.
 """
 
 from __future__ import annotations
@@ -539,6 +540,18 @@ def empirical_ntk(model: torch.nn.Module, x1: torch.Tensor, x2: torch.Tensor | N
     j2 = j1 if x2 is None else jac(x2)
     k = torch.einsum("apk,bqk->abpq", j1, j2)
     return k[..., 0, 0] if k.shape[-1] == 1 else k
+
+
+def kernel_target_alignment(k: torch.Tensor, y: torch.Tensor) -> float:
+    """Kernel-target alignment ``A(K, y) = y^T K y / (||K||_F ||y||^2)`` (Cristianini et al., *On
+    kernel-target alignment*, NIPS 2001: the alignment of ``K`` with ``y y^T``), in ``[-1, 1]``.
+
+    ``k``: ``(N, N)``; ``y``: ``(N,)``. ``A = 1`` iff ``K`` is a positive multiple of ``y y^T``;
+    ``A(I, y) = 1 / sqrt(N)``. Computed in float64."""
+    k, y = k.double(), y.double().reshape(-1)
+    if k.shape != (y.numel(), y.numel()):
+        raise ConfigError("k", f"must be (N, N) with N = len(y) = {y.numel()} (got {tuple(k.shape)})")
+    return float(y @ k @ y / (torch.linalg.matrix_norm(k) * (y @ y)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -378,3 +378,30 @@ def train_ensemble(
             history=hist,
             pred_test=fat.cpu() if (keep_pred and fat is not None) else None,
         )
+
+
+def select_lr(val_err: torch.Tensor, diverged: torch.Tensor, reached: torch.Tensor) -> tuple[int, str]:
+    """The learning-rate selection rule of spec depth-locality §10 on a seed x lr grid.
+
+    Args: ``val_err``, ``diverged``, ``reached``: ``(n_seeds, n_lr)`` validation error (``nan`` where
+    diverged), divergence and stopping-rule flags. Returns ``(index, rule)``.
+
+    Ranking, best first: fewest diverged seeds (normally 0: an lr with a diverged seed is out while
+    any lr has none); then every non-diverged seed met the stopping rule; then the lowest mean
+    validation error over the non-diverged seeds (the test set is never looked at). ``rule`` is
+    ``"clean"`` when the chosen lr has no diverged seed, else ``"all_lrs_have_diverged_seeds"``: the
+    diverged seeds stay ``nan`` in the job's metrics and are flagged (C8), not silently replaced.
+    """
+    n_lr = val_err.shape[1]
+    best, best_key = 0, None
+    for i in range(n_lr):
+        dv = diverged[:, i].bool()
+        n_div = int(dv.sum())
+        ok = ~dv
+        all_reached = bool(reached[:, i][ok].all()) if bool(ok.any()) else False
+        v = val_err[:, i][ok]
+        mean_v = float(v.mean()) if v.numel() and bool(torch.isfinite(v).all()) else math.inf
+        key = (n_div, 0 if all_reached else 1, mean_v)
+        if best_key is None or key < best_key:
+            best, best_key = i, key
+    return best, ("clean" if best_key is not None and best_key[0] == 0 else "all_lrs_have_diverged_seeds")

@@ -1,0 +1,142 @@
+"""Figures of study ``depth-locality`` (drawn with the study kit: error bars of +-1 s.e. over seeds,
+diverged runs as marked points, legends >= 8 pt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnphys.studies import _kit
+from nnphys.studies._depth_cells import TARGETS, Runs
+from nnphys.studies._depth_controls import feature_rows
+from nnphys.studies._kit import mean_se
+from nnphys.studies.base import Figure
+
+_COLORS = {"local": "tab:blue", "global": "tab:red"}
+
+
+def _diverged_depths(runs: Runs, g: str, v: str, t: str, k: int, n: int, depths: list[int]) -> list[int]:
+    """Depths whose job diverged entirely or has a diverged seed (drawn as marked points)."""
+    out = []
+    for L in depths:
+        r = runs.net.get((g, v, t, k, n, L))
+        if (g, v, t, k, n, L) in runs.net_diverged or (r is not None and any(r.metrics["diverged"])):
+            out.append(L)
+    return out
+
+
+def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
+    """One (k, N) panel; True when it marked diverged runs."""
+    k, n = cell["k"], cell["N"]
+    top = 0.0
+    for t in TARGETS:
+        st = [runs.stat(("main", "main", t, k, n, L)) for L in spec.depths]
+        m = np.array([s[0] for s in st])
+        top = max(top, np.nanmax(m, initial=0.0))
+        _kit.errorbar(ax, spec.depths, m, [s[1] for s in st], color=_COLORS[t], label=f"net {t}")
+    kc = runs.kernel_curves("main", "main", k, n)
+    if kc is not None:
+        for t in TARGETS:
+            _kit.errorbar(ax, kc["depths"], kc[f"ntk_{t}"]["mean"], kc[f"ntk_{t}"]["se"], ls="--", marker="s", ms=3,
+                          color=_COLORS[t], alpha=0.6, label=f"NTK {t}")
+    y_mark = 1.05 * max(top, 1e-3)
+    marked = False
+    for t in TARGETS:
+        dv = _diverged_depths(runs, "main", "main", t, k, n, spec.depths)
+        _kit.mark_diverged(ax, dv, [y_mark] * len(dv), label=f"diverged seed(s), {t}" if dv else None)
+        marked = marked or bool(dv)
+    state = "" if cell["informative"] else (" (uninformative)" if cell["informative"] is False else " (missing)")
+    ax.set_title(f"k={k}, N={n}{state}")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("test error" if spec.target_kind == "sign" else "normalised test MSE")
+    return marked
+
+
+def figures(spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
+    """Test error vs depth (nets vs NTK, local vs global), vs N where >= 2 N per k ran, first-layer
+    movement vs depth (C6 evidence) and C5 blindness; error bars are +-1 s.e. over seeds."""
+    figs: list[Figure] = []
+    cols = max(len(spec.ns_for(k)) for k in spec.ks)
+    fig, axes = _kit.subplots(len(spec.ks), cols, width=3.6, height=3.0)
+    for i, k in enumerate(spec.ks):
+        row = [c for c in cells if c["k"] == k]
+        for j in range(cols):
+            ax = axes[i * cols + j]
+            if j >= len(row):
+                ax.set_axis_off()
+                continue
+            if _depth_panel(ax, runs, row[j], spec) or (i == 0 and j == 0):
+                _kit.legend(ax)
+    figs.append(Figure("error_vs_depth", fig,
+                       f"Test error vs depth, nets (mean ± s.e. over interpolating seeds, {spec.n_seeds} seeds; red "
+                       f"crosses: depths with diverged seeds) and analytic NTK regression on the same data; d={spec.d}, "
+                       f"H={spec.width}, {spec.param}, init {spec.init} (sigma_w^2={spec.sw2():.3g})."))
+
+    multi = [k for k in spec.ks if len(spec.ns_for(k)) >= 2]
+    if multi:
+        fig, axes = _kit.subplots(1, len(multi), width=3.6, height=3.0)
+        for ax, k in zip(axes, multi):
+            ns = spec.ns_for(k)
+            for L, ls in ((spec.depths[0], "-"), (spec.depths[-1], ":")):
+                for t in TARGETS:
+                    st = [runs.stat(("main", "main", t, k, n, L)) for n in ns]
+                    _kit.errorbar(ax, ns, [s[0] for s in st], [s[1] for s in st], ls=ls, color=_COLORS[t],
+                                  label=f"net {t} L={L}")
+            _kit.log_ticks(ax, ns)
+            ax.set_title(f"k={k}")
+            ax.set_xlabel("N")
+            ax.set_ylabel("test error")
+            _kit.legend(ax)
+        figs.append(Figure("error_vs_n", fig, "Test error vs training-set size at the smallest and largest depth "
+                                               "(mean ± s.e. over seeds); only k with >= 2 N are drawn."))
+
+    feat = feature_rows(runs, cells, spec)
+    if feat:
+        keys = sorted({(r["k"], r["N"]) for r in feat})
+        has_kta = any(r["kta_trained"] is not None and np.isfinite(r["kta_trained"]) for r in feat)
+        what = [("w1_rel_change", "||W1 - W1_0|| / ||W1_0||")] + ([("kta", "NTK-target alignment")] if has_kta else [])
+        fig, axes = _kit.subplots(len(what), len(keys), width=3.4, height=2.8)
+        for i, (key, ylab) in enumerate(what):
+            for j, (k, n) in enumerate(keys):
+                ax = axes[i * len(keys) + j]
+                for t in TARGETS:
+                    rr = [r for r in feat if (r["k"], r["N"], r["target"]) == (k, n, t)]
+                    Ls = [r["L"] for r in rr]
+                    if key == "kta":
+                        _kit.errorbar(ax, Ls, [r["kta_init"] for r in rr], [r["kta_init_se"] for r in rr],
+                                      color=_COLORS[t], ls=":", label=f"{t}, init")
+                        _kit.errorbar(ax, Ls, [r["kta_trained"] for r in rr], [r["kta_trained_se"] for r in rr],
+                                      color=_COLORS[t], label=f"{t}, trained")
+                    else:
+                        _kit.errorbar(ax, Ls, [r[key] for r in rr], [r[f"{key}_se"] for r in rr], color=_COLORS[t], label=t)
+                ax.set_title(f"k={k}, N={n}")
+                ax.set_xlabel("depth L")
+                ax.set_ylabel(ylab)
+                _kit.legend(ax)
+        figs.append(Figure("feature_learning", fig,
+                           "C6 evidence at the informative cells: relative movement of the first-layer weights and "
+                           "the kernel-target alignment of the empirical NTK (init dotted, trained solid) vs depth "
+                           "(mean ± s.e. over non-diverged seeds)."))
+
+    if runs.blind:
+        fig, axes = _kit.subplots(1, len(spec.blind_laws), width=3.6, height=3.0)
+        for ax, law in zip(axes, spec.blind_laws):
+            for k in spec.ks:
+                rs = runs.blind.get((law, k), [])
+                if not rs:
+                    continue
+                mse = np.concatenate([r.arrays["mse"] for r in rs], axis=0)
+                for ti, (t, ls) in enumerate((("local", "-"), ("global", "--"))):
+                    m, se = mean_se(mse[:, 0, :, ti])
+                    _kit.errorbar(ax, rs[0].metrics["depths"], m, se, ls=ls, ms=3, label=f"k={k} {t}")
+            ax.set_title(f"C5, NTK, {law}")
+            ax.set_xlabel("depth L")
+            ax.set_ylabel("test MSE")
+            _kit.legend(ax)
+        figs.append(Figure("c5_ntk_blindness", fig,
+                           f"NTK ridgeless test MSE of k-local and k-global targets, mean ± s.e. over "
+                           f"{spec.blind_datasets} data sets (d={spec.blind_d}, N={spec.blind_n})."))
+    return figs
+
+
