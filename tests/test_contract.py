@@ -16,7 +16,7 @@ from nnphys.lab.runner import keyed_jobs
 from nnphys.studies import registry
 from nnphys.studies.base import Study
 
-SHIPPED = {"depth-locality", "noise-enhancement", "minibatch-noise", "escape-rate"}
+SHIPPED = {"depth-locality", "depth-locality-map", "noise-enhancement", "minibatch-noise", "escape-rate"}
 STUDIES = [s for name, s in registry().items() if name in SHIPPED]
 
 

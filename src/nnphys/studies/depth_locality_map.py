@@ -252,4 +252,5 @@ STUDY = Study(
     description="Regime map of the depth-locality interplay over init family/scale, N, d, width and k: per cell "
                 "the local and global depth slopes with CIs, informativeness and the C1-C3 verdicts.",
     resample=resample,
+    headline=("M1", "M2", "M3"),  # [default] where C1-C3 hold over the map
 )

@@ -618,4 +618,5 @@ STUDY = Study(
     description="Noise-enhanced SGD (g = (1+a) g_B - a g_B') against small-batch, large-batch, equal-compute "
                 "and linear-scaling SGD; noise factor f(a) = 1 + 2a + 2a^2 measured by Monte Carlo.",
     resample=resample,
+    headline=("C4", "C5", "C6", "C7"),  # [default] large batch + NE against small batch
 )
