@@ -349,3 +349,32 @@ def test_bad_inputs_raise_typed_errors(mlp_case):
     with pytest.raises(ConfigError) as e:
         outliers([3.0, 1.0], ratio=1.0)
     assert e.value.field == "ratio"
+
+
+# ----------------------------------------------------------------------------- Hessian vs GGN
+
+
+def test_hessian_vs_ggn():
+    from nnphys.curvature import hessian_vs_ggn
+
+    # linear model: H = G exactly, the top spaces coincide
+    g = torch.Generator().manual_seed(9)
+    X = torch.randn(300, 5, generator=g, dtype=D) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.2], dtype=D)
+    y = torch.randn(300, 1, generator=g, dtype=D)
+    lin = nn.Linear(5, 1, bias=False).to(D)
+    c = hessian_vs_ggn(lin, mse, (X, y), k=3, batch_size=10, tol=1e-12)
+    assert torch.allclose(c.eigenvalue_ratio, torch.ones(3, dtype=D), rtol=1e-10)
+    assert math.isclose(c.overlap, 1.0, rel_tol=1e-10)
+    assert torch.allclose(c.ratio_hessian, c.ratio_ggn, rtol=1e-8)
+    # MLP: against the dense H and dense G
+    model = mlp(d_in=4, width=10, d_out=3, seed=4)
+    X, y = regression_data(n=40, d_in=4, d_out=3, seed=6)
+    c = hessian_vs_ggn(model, mse, (X, y), k=3, batch_size=8, tol=1e-11)
+    eh = torch.linalg.eigvalsh(dense_hessian(model, mse, X, y)).flip(0)[:3]
+    eg = torch.linalg.eigvalsh(dense_ggn(model, mse, X, y)).flip(0)[:3]
+    assert torch.allclose(c.eigenvalue_ratio, eh / eg, rtol=1e-8)
+    assert 0.0 <= c.overlap <= 1.0 + 1e-12
+    o = escape_outlook(model, mse, (X, y), batch_size=8, lr=0.1, k=3, tol=1e-11, trace_matvecs=0,
+                       curvature="ggn")
+    assert torch.allclose(o.alignment_ratio, c.ratio_ggn, rtol=1e-6)
+    assert "overlap" in str(c)

@@ -10,8 +10,9 @@ compressed to the ``k + ⌈(max_basis - k)/2⌉`` wanted Ritz vectors and the Kr
 from ``f / ||f||``. Memory ``O(max_basis · P)``, ``max_basis = max(2k + 20, 40)`` by default
 (capped at ``P``).
 
-Convergence [default]: every wanted Ritz pair has residual ``r_i <= tol · max_j |θ_j|`` (the
-operator's scale). The returned residuals are recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``
+Convergence [default]: every wanted Ritz pair has residual ``r_i <= tol · max(|θ_i|, 10⁻³ max_j |θ_j|)``
+(relative to its own eigenvalue, as ARPACK and hessian-eigenthings, with a floor at 10⁻³ of the
+operator's scale so that bulk eigenvalues near 0 can converge). The returned residuals are recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``
 (k extra products), and ``bound_i = min(r_i, r_i² / gap_i)`` bounds ``|θ_i - λ_i|`` for the
 eigenvalue ``λ_i`` nearest ``θ_i`` (Weyl / Kato-Temple; ``gap_i`` the distance from ``θ_i`` to the
 nearest other Ritz value, an estimate of the true gap).
@@ -40,7 +41,7 @@ class HessianTop:
         eigenvectors: ``(P, k)`` orthonormal columns.
         residuals: ``(k,)`` ``||H u_i - θ_i u_i||`` recomputed explicitly.
         bounds: ``(k,)`` ``min(r_i, r_i²/gap_i)``, a bound on each eigenvalue's error.
-        converged: every residual met ``tol · max|θ|``.
+        converged: every residual met ``tol · max(|θ_i|, 1e-3 max|θ|)`` (10x slack on the recomputed ones).
         n_matvec: curvature-vector products used (including the k residual checks).
         n_restarts, tol, which, curvature: as run.
         n_params, n_samples, loss: ``P``, ``N`` and ``L`` at the evaluation point.
@@ -75,6 +76,11 @@ def _orth(V: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     w = w - V @ h
     h2 = V.T @ w
     return w - V @ h2, h + h2
+
+
+def _ref(theta: Tensor, scale: float) -> Tensor:
+    """Per-pair residual reference ``max(|θ_i|, 1e-3 · max_j |θ_j|)`` [default]."""
+    return theta.abs().clamp_min(1e-3 * scale)
 
 
 def _select(theta: Tensor, k: int, which: str) -> Tensor:
@@ -129,7 +135,7 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
         scale = float(theta.abs().max()) or 1.0
         res = beta * S[-1, idx].abs()
         done_iter = op.n_matvec - used0 >= max_iter
-        if j >= k and bool((res <= tol * scale).all()):
+        if j >= k and bool((res <= tol * _ref(theta[idx], scale)).all()):
             converged = True
             break
         if done_iter or j == P:
@@ -166,10 +172,10 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
         for c, i in enumerate(sel.tolist())
     ])
     bounds = torch.minimum(resid, resid ** 2 / gaps.clamp_min(1e-300))
-    scale = float(vals.abs().max()) or 1.0
+    scale = max(float(vals.abs().max()), float(theta.abs().max())) or 1.0
     return HessianTop(
         eigenvalues=vals, eigenvectors=U, residuals=resid, bounds=bounds,
-        converged=bool(converged and (resid <= 10 * tol * scale).all()),
+        converged=bool(converged and (resid <= 10 * tol * _ref(vals, scale)).all()),
         n_matvec=op.n_matvec - used0, n_restarts=restarts, tol=float(tol), which=which,
         curvature=op.curvature, n_params=P, n_samples=op.N, loss=op.loss,
     )
@@ -184,7 +190,7 @@ def hessian_top(model, loss_fn, data, k: int = 1, *, tol: float = 1e-6, max_iter
     Args:
         model, loss_fn, data: see :mod:`nnphys.curvature.operator`; ``loss_fn(out, y) -> (n,)``.
         k: number of eigenpairs, ``1 <= k <= P``.
-        tol: convergence when every residual ``||H u - θ u|| <= tol · max|θ|`` [default].
+        tol: convergence when every residual ``||H u - θ u|| <= tol · max(|θ|, 1e-3 max|θ|)`` [default].
         max_iter: cap on curvature-vector products.
         seed: start vector ``N(0, I_P)`` from ``nnphys.seeding.torch_generator(seed, "curvature.lanczos")``.
         which: ``"LA"`` largest algebraic (default), ``"LM"`` largest magnitude, ``"SA"`` smallest.

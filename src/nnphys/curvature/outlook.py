@@ -84,6 +84,23 @@ class EscapeOutlook:
         return "\n".join(lines)
 
 
+def noise_along(op, V: torch.Tensor, lam: torch.Tensor, fB: float):
+    """Noise along curvature eigenvectors ``V (P, k)`` with eigenvalues ``lam (k,)``:
+    ``(c (k,), predicted (k,), ratio (k,), cosine)`` with ``c_i = v_iᵀ C_B v_i`` (exact, from
+    ``∇ℓ_n · v_i``), ``predicted_i = 2 L f_B λ_i`` and ``cos(Vᵀ C_B V, diag λ)`` (Frobenius)."""
+    D = op.directional(V)                                      # (N, k)  ∇ℓ_n · v_i
+    dbar = D.mean(0)
+    CB = fB * (D.T @ D / op.N - torch.outer(dbar, dbar))      # Vᵀ C_B V
+    c = torch.diagonal(CB).clone()
+    pred = 2 * op.loss * fB * lam
+    safe = torch.where(pred != 0, pred, torch.ones_like(pred))
+    ratio = torch.where(pred != 0, c / safe, torch.full_like(pred, math.nan))
+    Hd = torch.diag(lam)
+    den = float(CB.norm() * Hd.norm())
+    cos = float((CB * Hd).sum()) / den if den > 0 else math.nan
+    return c, pred, ratio, cos
+
+
 def _materialise(op) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ts = zip(*list(op._moved()))
     return torch.cat(xs), torch.cat(ts)
@@ -128,18 +145,8 @@ def escape_outlook(model, loss_fn, data, *, batch_size: int, lr: float, k: int =
         regime = "no outliers by the [default] gap rule: the theory's h*, n are undefined here"
     if float(top.eigenvalues[0]) <= 0:
         regime += "; no positive curvature: not a minimum"
-    D = op.directional(top.eigenvectors)                       # (N, k)  ∇ℓ_n · v_i
-    dbar = D.mean(0)
-    C1 = D.T @ D / op.N - torch.outer(dbar, dbar)             # Vᵀ C_1 V
-    CB = fB * C1
     lam = top.eigenvalues
-    c_along = torch.diagonal(CB).clone()
-    pred = 2 * L * fB * lam
-    ratio_along = torch.where(pred != 0, c_along / torch.where(pred != 0, pred, torch.ones_like(pred)),
-                              torch.full_like(pred, nan))
-    Hd = torch.diag(lam)
-    den = float(CB.norm() * Hd.norm())
-    cos = float((CB * Hd).sum()) / den if den > 0 else nan
+    c_along, pred, ratio_along, cos = noise_along(op, top.eigenvectors, lam, fB)
     X, y = _materialise(op)
     gn = gradient_noise(model, loss_fn, X, y, batch_size=batch_size, replacement=replacement)
     if trace_matvecs:
