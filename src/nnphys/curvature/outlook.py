@@ -15,7 +15,9 @@ rate ``η``:
   the cosine between ``Vᵀ C_B V`` and ``diag(λ)``; and ``tr C_B`` (``gradnoise.gradient_noise``)
   against ``2 L f_B tr H`` (Hutch++).
 
-The theory assumes ``θ`` is a minimum (``∇L ≈ 0``, ``H`` positive on the outliers): the outlook
+``Σ ≈ (2L/B) H`` is derived for the squared loss ``ℓ = ½|f - y|²``; for other losses (e.g. cross
+entropy, whose noise is closer to the Fisher) the ratios measure how far that relation is from
+holding, and are not a test of it. The theory assumes ``θ`` is a minimum (``∇L ≈ 0``, ``H`` positive on the outliers): the outlook
 reports ``||∇L||`` and flags negative top eigenvalues rather than refusing.
 """
 
