@@ -189,6 +189,7 @@ def hessian_top(model, loss_fn, data, k: int = 1, *, tol: float = 1e-6, max_iter
 
     Args:
         model, loss_fn, data: see :mod:`nnphys.curvature.operator`; ``loss_fn(out, y) -> (n,)``.
+            ``model`` may be a built :class:`CurvatureOperator` (then the next two are ignored).
         k: number of eigenpairs, ``1 <= k <= P``.
         tol: convergence when every residual ``||H u - θ u|| <= tol · max(|θ|, 1e-3 max|θ|)`` [default].
         max_iter: cap on curvature-vector products.
