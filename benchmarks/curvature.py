@@ -23,6 +23,7 @@ counts do not depend on the load. The peers live only in the benchmark venv
 (``/work/venv-curv``, ``--python``); missing peers are reported as such.
 
     python -m benchmarks.curvature [--quick] [--reps 3] [--python /work/venv-curv/bin/python]
+                                   [--sections small,hvp,big,demo] [--plan ours:1:3,pyhessian:2:1,...]
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def main() -> None:
     ap.add_argument("--peer-reps-1t", type=int, default=1,
                     help="repetitions of PyHessian at 1 thread (it takes minutes per run)")
     ap.add_argument("--plan", default="", help="big-model runs as METHOD:THREADS:REPS,... (default: all)")
-    ap.add_argument("--sections", default="small,hvp,big", help="comma list of small, hvp, big")
+    ap.add_argument("--sections", default="small,hvp,big", help="comma list of small, hvp, big, demo")
     ap.add_argument("--train-steps", type=int, default=100)
     ap.add_argument("--python", default="/work/venv-curv/bin/python", help="interpreter with the peers")
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "KIND", "PATH", "THREADS"))
@@ -298,6 +299,13 @@ def main() -> None:
 
         # --- 1. dense check on the small model
         sections = set(a.sections.split(","))
+        if "demo" in sections:  # the printed outlook of docs/curvature.md (small model, 1 thread)
+            from nnphys.curvature import escape_outlook, hessian_vs_ggn
+
+            torch.set_num_threads(1)
+            m, (X, y) = _load("small", paths["small"]), _data()
+            print(escape_outlook(m, _per_sample, (X, y), batch_size=32, lr=0.1, k=10))
+            print(hessian_vs_ggn(m, _per_sample, (X, y), k=10, batch_size=32))
         print("\n## small MLP (P = 1482): every method against dense eigh (2 threads)")
         dense = "small" in sections and _spawn(sys.executable, ["--worker", "dense", "small", paths["small"], "2"], 2)
         if dense:

@@ -9,8 +9,8 @@ and peak memory is ``O(P)`` plus one chunk's activations (and their tangents).
 Curvatures:
 
 - ``"hessian"``: ``H v = ∇²L v``, by reverse-over-reverse double backward
-  (``method="double_backward"``, the ``"auto"`` choice: measured 1.8x faster than ``"jvp"`` on
-  the CPU for the digits MLP, docs/curvature.md) or forward-over-reverse
+  (``method="double_backward"``, the ``"auto"`` choice: 1.5-1.7x less CPU time than ``"jvp"``
+  for the digits MLP, docs/curvature.md) or forward-over-reverse
   ``torch.func.jvp(grad(L))`` (``method="jvp"``). With a single chunk, double backward keeps the
   gradient's graph between products (as PyHessian does), so each product is one backward pass
   through it (memory: that chunk's activations, held until the operator is dropped);
