@@ -106,3 +106,12 @@ def test_take_members_reindexes_only_member_lists():
     assert out["final"]["e"].tolist() == [3.0, 3.0, 1.0]
     r = resample_result(Result("k", {}, "done", m), np.array([1, 1, 1]), 3)
     assert r.metrics["err"] == [0.2, 0.2, 0.2] and m["err"] == [0.1, 0.2, 0.3]
+
+
+def test_link_claims_sets_only_named_figures():
+    from nnphys.studies._kit import link_claims
+    from nnphys.studies.base import Figure
+
+    figs = [Figure("a", None), Figure("b", None, claims=("X",))]
+    link_claims(figs, {"a": ["C1", "C2"]})
+    assert figs[0].claims == ("C1", "C2") and figs[1].claims == ("X",)

@@ -25,7 +25,7 @@ from nnphys.studies.base import Claim, ClaimInfo, Result, Verdict
 __all__ = [
     "ClaimBook", "Missing", "band_verdict", "all_of", "significant", "spearman", "spearman_test",
     "mean_se", "fnum", "by_kind", "need", "take_members", "resample_result", "subplots", "errorbar", "band", "mark_diverged", "log_ticks",
-    "legend", "LEGEND_PT",
+    "legend", "link_claims", "LEGEND_PT",
 ]
 
 
@@ -230,6 +230,15 @@ def mark_diverged(ax, x, y, *, label: str | None = "diverged", **kw: Any):
     kw.setdefault("s", 30)
     kw.setdefault("zorder", 5)
     return ax.scatter(x, y, label=label, **kw)
+
+
+def link_claims(figs: list, mapping: Mapping[str, Sequence[str]]) -> list:
+    """Set each figure's ``claims`` from ``mapping`` (figure name -> claim ids), so the report
+    links every claim row to the figures that show it. Returns ``figs``."""
+    for f in figs:
+        if f.name in mapping:
+            f.claims = tuple(mapping[f.name])
+    return figs
 
 
 def log_ticks(ax, values: Sequence[float], axis: str = "x") -> None:

@@ -579,7 +579,11 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     movement vs depth (C6 evidence) and C5 blindness; error bars are +-1 s.e. over seeds
     (drawing code: ``_depth_figs``)."""
     runs = _runs(spec, results)
-    return _depth_figs.figures(spec, runs, main_cells(runs, spec))
+    return _kit.link_claims(_depth_figs.figures(spec, runs, main_cells(runs, spec)), FIGURE_CLAIMS)
+
+
+FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n": ("C1", "C2"),
+                 "feature_learning": ("C6",), "c5_ntk_blindness": ("C5",)}
 
 
 # ============================================================================================

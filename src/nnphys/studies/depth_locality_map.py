@@ -237,7 +237,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
                    "Regime map: blue = local depth slope significantly below the global one (the interplay's "
                    "direction), red = significantly above, grey = n.s., blank = not evaluable; letters: C3 cell "
                    "verdict (H/F/I), U = uninformative (rule of depth-locality; coloured all the same), ? = missing. "
-                   f"{spec.n_seeds} seeds per cell.")]
+                   f"{spec.n_seeds} seeds per cell.", claims=("M1", "M2", "M3"))]
 
 
 def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:

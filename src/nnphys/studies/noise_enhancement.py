@@ -599,7 +599,11 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     curves with seed bands (drawn in :mod:`nnphys.studies._ne_figures`)."""
     from nnphys.studies._ne_figures import draw
 
-    return draw(spec, results, TASK_LABEL)
+    return K.link_claims(draw(spec, results, TASK_LABEL), FIGURE_CLAIMS)
+
+
+FIGURE_CLAIMS = {"test_error_vs_beff": ("C5", "C6", "C8", "C9"), "alpha_sweep": ("C4", "C6"),
+                 "noise_factor_vs_alpha": ("C1", "C2"), "train_loss_curves": ("C3", "C7", "C8")}
 
 
 STUDY = Study(
