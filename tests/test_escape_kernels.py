@@ -151,3 +151,21 @@ def test_compiled_engine_refuses_what_it_does_not_cover():
         simulate_sde(family_a(1.0, 1.5), noise_kind="rademacher", **kw)
     with pytest.raises(ConfigError, match="engine"):
         simulate_sde(family_a(1.0, 1.5), clock="tau", **kw)
+
+
+def test_kernel_leaves_torch_threads_as_pinned():
+    """numba's OpenMP layer shares the process's thread count with torch: a kernel call must hand
+    back torch's pinned count (the runner records it as part of a result's identity)."""
+    import torch
+
+    from nnphys.escape import kernels as K
+
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        K.first_passage_steps("quadratic", n_chains=64, seed=0, n_steps=10, thr=10.0, dt=0.01,
+                              noise=np.array([0.1]), L_star=1.0, curv=np.array([1.0]), threads=1)
+        K.normal_throughput(10_000)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)

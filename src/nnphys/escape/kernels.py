@@ -24,7 +24,9 @@ needs ``numba`` (the ``fast`` extra); :func:`available` says whether it is insta
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import threading
 
 import numpy as np
@@ -295,13 +297,8 @@ def normal_throughput(n: int, seed: int = 0) -> float:
     """Sum of about ``n`` normals drawn in ``LANES`` interleaved streams on one thread (benchmarks
     time it against the first-passage kernel)."""
     _require()
-    with _LOCK:
-        old = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            return float(_normal_sum_kernel(2, max(int(n) // (2 * LANES), 1), int(seed), *_tables()))
-        finally:
-            numba.set_num_threads(old)
+    with _numba_threads(1):
+        return float(_normal_sum_kernel(2, max(int(n) // (2 * LANES), 1), int(seed), *_tables()))
 
 
 def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, thr: float, dt: float,
@@ -330,12 +327,26 @@ def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, th
         cz = 1.0 - curv * dt
     else:  # pragma: no cover - callers pass one of the two
         raise ValueError(kind)
+    with _numba_threads(threads):
+        return _fp_kernel(code, int(n_chains), int(seed), int(n_steps), float(z0), float(thr), float(iw),
+                          float(delta_L), float(L_star), ca, cz, noise, kt, wt, ft, _CHUNK)
+
+
+@contextlib.contextmanager
+def _numba_threads(threads: int | None):
+    """Run a kernel on ``threads`` numba threads (default: numba's), then restore numba's count
+    *and torch's*: numba's OpenMP layer sets the process's OpenMP thread count, which torch reads,
+    so restoring numba's default would otherwise leave the rest of a job (and the recorded thread
+    count) at numba's default instead of the job's pinned torch threads."""
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
     with _LOCK:
         old = numba.get_num_threads()
         if threads:
             numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         try:
-            return _fp_kernel(code, int(n_chains), int(seed), int(n_steps), float(z0), float(thr), float(iw),
-                              float(delta_L), float(L_star), ca, cz, noise, kt, wt, ft, _CHUNK)
+            yield
         finally:
             numba.set_num_threads(old)
+            if torch is not None and torch.get_num_threads() != torch_threads:
+                torch.set_num_threads(torch_threads)
