@@ -49,7 +49,8 @@ from torch import nn
 from nnphys.errors import ConfigError, Diverged
 from nnphys.seeding import torch_generator
 
-__all__ = ["DigitsNoiseConfig", "Probe", "PROBES", "GAUSS_NEWTON_RULE", "HESSIAN_TOL", "gauss_newton_probe",
+__all__ = ["DigitsNoiseConfig", "Probe", "PROBES", "GAUSS_NEWTON_RULE", "HESSIAN_TOL", "HESSIAN_K",
+           "gauss_newton_probe",
            "hessian_probe", "hessian_evidence", "hessian_summary", "probes_present", "glorot_uniform_mlp",
            "half_mse", "run_digits_noise", "late_slope", "worst_factor", "decoupling_by_epoch",
            "plot_decoupling"]
@@ -123,6 +124,11 @@ def gauss_newton_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: 
 # what the x1.5 criterion resolves, and 1e-4 stays above the float32 round-off of the products; 1e-6
 # costs about 10 % more products on the quick-scale MLP (docs/studies/minibatch-noise.md).
 HESSIAN_TOL = 1e-4
+# Eigenpairs of the Hessian probe [default]: min(top_k, 10). Three Lanczos solves (H, G, the coupled
+# matrix) for the top-20 grew the quick minibatch-noise preset by ~40 % CPU; the top-10 keeps it near
+# the 20 % budget (docs/studies/minibatch-noise.md). decoupling_by_epoch reports the Gauss-Newton
+# probe's worst factor over the same top-k next to it.
+HESSIAN_K = 10
 
 # Which probe decides T9b / C12, fixed before any run with the Hessian probe was looked at.
 GAUSS_NEWTON_RULE = (
@@ -132,9 +138,12 @@ GAUSS_NEWTON_RULE = (
     "lambda(H)/lambda(G) and the top-k overlap are reported and the summary says when H would decide otherwise")
 
 
-def _weighted_sq(out: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``½ w_μ |f_μ|²`` per sample: its Gauss-Newton matrix is ``(1/N) Σ w_μ C_f^(μ)``."""
-    return 0.5 * w * out.reshape(w.shape[0], -1).pow(2).sum(1)
+def _frozen_sq(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``½ w_μ |f_μ - f⁰_μ|²`` per sample, ``t = [f⁰ | w]`` of shape ``(N, Q + 1)``. At the
+    parameters where ``f⁰ = f`` its Hessian is exactly ``(1/N) Σ w_μ C_f^(μ)``: the residual term
+    ``(f - f⁰) ∇²f`` vanishes there (``w = 1``: the Gauss-Newton ``G``; ``w = ℓ``: the coupled ``C``)."""
+    n = t.shape[0]
+    return 0.5 * t[:, -1] * (out.reshape(n, -1) - t[:, :-1]).pow(2).sum(1)
 
 
 def _loglog_slope(h: torch.Tensor, c: torch.Tensor) -> float:
@@ -149,18 +158,22 @@ def _loglog_slope(h: torch.Tensor, c: torch.Tensor) -> float:
 
 
 def hessian_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: torch.Tensor, top_k: int, *,
-                  tol: float = HESSIAN_TOL, seed: int = 0) -> dict:
+                  tol: float = HESSIAN_TOL, k_max: int = HESSIAN_K, seed: int = 0) -> dict:
     """The decoupling check with the full Hessian ``H`` in place of ``G`` (issue 15 item 3), JSON-able.
 
-    Products are in the model's dtype (float32 in the studies, as the Gauss-Newton probe's Gram),
-    accumulated in float64 by the Lanczos solver; the model is not modified. ``k = top_k``:
+    All three spectra come from thick-restart Lanczos (``nnphys.curvature``) on Hessian-vector
+    products (double backward): ``H`` of ``loss_fn``, and ``G``, ``C`` as Hessians of
+    :func:`_frozen_sq` at the current point. That is exact and, at this size, ~4x cheaper than
+    ``hessian_vs_ggn``'s jvp-based Gauss-Newton product. Products are in the model's dtype (float32
+    in the studies, as the Gauss-Newton probe's Gram), accumulated in float64 by the Lanczos solver;
+    the model is not modified. ``k = min(top_k, k_max)``:
 
-    - ``eigenvalues``: top-k (largest algebraic) of ``H``; ``ggn_eigenvalues``: of ``G`` (both by
-      Lanczos, :func:`nnphys.curvature.hessian_vs_ggn`); ``eigenvalue_ratio = λ_i(H)/λ_i(G)``;
-      ``overlap = ||U_Hᵀ U_G||_F² / k``; ``max_rel_bound`` (largest eigenvalue error bound over
-      ``|λ_i|``), ``converged`` and ``n_matvec`` of the H solve;
-    - ``coupled``: top-k of ``C = (1/N) Σ ℓ_μ C_f^(μ)`` (Lanczos on the Gauss-Newton matrix of
-      ``½ ℓ_μ |f|²`` with ``ℓ_μ`` frozen: the same matrix as the Gauss-Newton probe's);
+    - ``eigenvalues``: top-k (largest algebraic) of ``H``; ``ggn_eigenvalues``: of
+      ``G = (1/N) Σ C_f^(μ)`` (the Gauss-Newton probe's matrix); ``eigenvalue_ratio = λ_i(H)/λ_i(G)``;
+      ``overlap = ||U_Hᵀ U_G||_F² / k`` (the quantities of :func:`nnphys.curvature.hessian_vs_ggn`);
+      ``max_rel_bound`` (largest eigenvalue error bound over ``|λ_i|``), ``n_matvec`` of the H
+      solve, ``converged`` (H and G);
+    - ``coupled``: top-k of ``C = (1/N) Σ ℓ_μ C_f^(μ)``, the Gauss-Newton probe's coupled matrix;
       ``decoupled = L λ_i(H)``; ``ratio = coupled / decoupled`` (nan where ``λ_i(H) <= 0``;
       ``n_nonpositive`` counts them);
     - ``coupled_along_h``: ``v_iᵀ C v_i`` along H's eigenvectors; ``ch_gamma``: slope of its log on
@@ -170,35 +183,41 @@ def hessian_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: torch
       (mean gradient removed; minibatch-noise ``Σ ≈ (2L/S) H``), ``noise_cosine`` its top-k cosine;
       ``noise_ratio_ggn``, ``noise_cosine_ggn`` the same along G's eigenvectors.
     """
-    from nnphys.curvature import CurvatureOperator, hessian_vs_ggn
+    from nnphys.curvature import CurvatureOperator
     from nnphys.curvature.lanczos import lanczos_top
+    from nnphys.curvature.outlook import noise_along
 
-    # batch_size 1 with replacement: f_B = 1, so the noise ratios are those of C_1
-    cmp = hessian_vs_ggn(model, loss_fn, (X, y), k=top_k, batch_size=1, replacement=True, tol=tol, seed=seed)
-    H = cmp.hessian
+    k = min(top_k, k_max)
     with torch.no_grad():
-        ell = loss_fn(model(X), y).detach().clamp_min(0.0)
+        out = model(X)
+        ell = loss_fn(out, y).detach().clamp_min(0.0)
     big_l = float(ell.double().mean())
-    cop = CurvatureOperator(model, _weighted_sq, (X, ell), curvature="ggn")
-    ce = lanczos_top(cop, top_k, tol=tol, seed=seed).eigenvalues.clamp_min(0.0)
-    lam = H.eigenvalues
+    f0 = out.detach().reshape(X.shape[0], -1)
+    op = CurvatureOperator(model, loss_fn, (X, y), curvature="hessian")
+    ops = {name: CurvatureOperator(model, _frozen_sq, (X, torch.cat([f0, w[:, None]], 1)), curvature="hessian")
+           for name, w in (("G", torch.ones_like(ell)), ("C", ell))}
+    H = lanczos_top(op, k, tol=tol, seed=seed)
+    G = lanczos_top(ops["G"], k, tol=tol, seed=seed)
+    ce = lanczos_top(ops["C"], k, tol=tol, seed=seed).eigenvalues.clamp_min(0.0)
+    lam, V = H.eigenvalues, H.eigenvectors
     de = big_l * lam
     ratio = torch.where(de > 0, ce / torch.where(de > 0, de, torch.ones_like(de)), torch.full_like(de, math.nan))
-    V = H.eigenvectors
-    CV = torch.stack([cop.matvec(V[:, i]) for i in range(V.shape[1])], 1)
-    VCV = V.T @ CV
+    VCV = V.T @ torch.stack([ops["C"].matvec(V[:, i]) for i in range(k)], 1)
     c_along = torch.diagonal(VCV)
     D = torch.diag(lam)
     den = float(VCV.norm() * D.norm())
+    # f_B = 1: the noise of single samples, C_1 (hessian_vs_ggn's alignment with batch_size=1, with replacement)
+    _, _, nr, ncos = noise_along(op, V, lam, 1.0)
+    _, _, nr_g, ncos_g = noise_along(op, G.eigenvectors, G.eigenvalues, 1.0)
     return {"coupled": ce.tolist(), "decoupled": de.tolist(), "ratio": ratio.tolist(), "loss": big_l,
             "n_nonpositive": int((lam <= 0).sum()), "eigenvalues": lam.tolist(),
-            "ggn_eigenvalues": cmp.ggn.eigenvalues.tolist(), "eigenvalue_ratio": cmp.eigenvalue_ratio.tolist(),
-            "overlap": cmp.overlap, "n_matvec": int(H.n_matvec), "converged": bool(H.converged),
+            "ggn_eigenvalues": G.eigenvalues.tolist(), "eigenvalue_ratio": (lam / G.eigenvalues).tolist(),
+            "overlap": float((V.T @ G.eigenvectors).pow(2).sum()) / k,
+            "n_matvec": int(H.n_matvec), "converged": bool(H.converged and G.converged),
             "max_rel_bound": float((H.bounds / lam.abs().clamp_min(1e-300)).max()),
             "coupled_along_h": c_along.tolist(), "ch_gamma": _loglog_slope(lam, c_along),
             "ch_alignment": float((VCV * D).sum()) / den if den > 0 else math.nan,
-            "noise_ratio": cmp.ratio_hessian.tolist(), "noise_cosine": cmp.cosine_hessian,
-            "noise_ratio_ggn": cmp.ratio_ggn.tolist(), "noise_cosine_ggn": cmp.cosine_ggn}
+            "noise_ratio": nr.tolist(), "noise_cosine": ncos, "noise_ratio_ggn": nr_g.tolist(), "noise_cosine_ggn": ncos_g}
 
 
 # the default probes: the paper's Gauss-Newton comparison and the full Hessian next to it
@@ -295,7 +314,8 @@ def decoupling_by_epoch(m: dict, probe: str = "gauss_newton") -> dict[str, dict]
     ``max_ratio`` is :func:`worst_factor` of the coupled/decoupled top-k eigenvalue ratios
     (escape-rate T9b, minibatch-noise C12 read this one function). For ``probe="hessian"`` also
     ``h_over_g`` (``λ_i(H)/λ_i(G)``), its worst factor ``h_over_g_worst``, ``overlap``,
-    ``noise_ratio`` and ``n_nonpositive``."""
+    ``noise_ratio``, ``n_nonpositive`` and ``gn_max_ratio_same_k``, the Gauss-Newton probe's worst
+    factor over the same (top ``k_max``) eigenvalues when that probe is there."""
     per = {}
     for ep, probes in sorted(m["checkpoints"].items(), key=lambda kv: int(kv[0])):
         d = probes.get(probe)
@@ -305,8 +325,10 @@ def decoupling_by_epoch(m: dict, probe: str = "gauss_newton") -> dict[str, dict]
                    # spec Sec. 14: print the C-H alignment (C ∝ H^gamma, 1 <= gamma <= 2 reported elsewhere)
                    "ch_alignment": d["ch_alignment"], "ch_gamma": d["ch_gamma"]}
         if "eigenvalue_ratio" in d:
+            gn = probes.get("gauss_newton")
             per[ep].update(h_over_g=d["eigenvalue_ratio"], h_over_g_worst=worst_factor(d["eigenvalue_ratio"]),
-                           overlap=d["overlap"], noise_ratio=d["noise_ratio"], n_nonpositive=d["n_nonpositive"])
+                           overlap=d["overlap"], noise_ratio=d["noise_ratio"], n_nonpositive=d["n_nonpositive"],
+                           gn_max_ratio_same_k=worst_factor(gn["ratio"][:len(d["ratio"])]) if gn else math.nan)
     return per
 
 
@@ -318,11 +340,14 @@ def hessian_evidence(runs: list[dict], judged_epochs=None, band: float = 1.5) ->
     run has the probe, e.g. results of an older schema)."""
     per_run = [decoupling_by_epoch(m, "hessian") for m in runs]
     eps = sorted({ep for p in per_run for ep in p}, key=int)
-    keys = ("max_ratio", "h_over_g_worst", "overlap", "ch_alignment", "ch_gamma", "n_nonpositive")
+    keys = ("max_ratio", "gn_max_ratio_same_k", "h_over_g_worst", "overlap", "ch_alignment", "ch_gamma",
+            "n_nonpositive")
     by = {ep: {k: [p[ep][k] for p in per_run if ep in p] for k in keys} for ep in eps}
     judged = [ep for ep in eps if judged_epochs is None or ep in {str(e) for e in judged_epochs}]
     holds = None if not judged else all(v <= band for ep in judged for v in by[ep]["max_ratio"])
-    return {"by_epoch": by, "holds_same_criterion": holds, "judged_epochs": judged,
+    ks = {len(m["checkpoints"][ep]["hessian"]["ratio"]) for m in runs for ep in m["checkpoints"]
+          if "hessian" in m["checkpoints"][ep]}
+    return {"by_epoch": by, "holds_same_criterion": holds, "judged_epochs": judged, "top_k": max(ks, default=0),
             "criterion": f"the verdict's x{band:g} criterion with L lambda_i(H) as the decoupled side"}
 
 
@@ -332,8 +357,11 @@ def hessian_summary(ev: dict, gn_holds: bool) -> str:
         return "full Hessian: not computed"
     f = lambda vs: "/".join(f"{v:.2f}" for v in vs)  # noqa: E731
     same = "agrees" if ev["holds_same_criterion"] == gn_holds else "would decide otherwise"
-    return ("full Hessian [evidence, default rule]: max ratio " + ", ".join(
-        f"{ep}: {f(v['max_ratio'])}" for ep, v in ev["by_epoch"].items()) + "; lambda(H)/lambda(G) worst "
+    k = ev.get("top_k", "k")
+    return (f"full Hessian [evidence, default rule], top-{k}: max ratio " + ", ".join(
+        f"{ep}: {f(v['max_ratio'])}" for ep, v in ev["by_epoch"].items()) + f" (Gauss-Newton over the same top-{k}: "
+        + ", ".join(f"{ep}: {f(v['gn_max_ratio_same_k'])}" for ep, v in ev["by_epoch"].items())
+        + "); lambda(H)/lambda(G) worst "
         + ", ".join(f"{ep}: {f(v['h_over_g_worst'])}" for ep, v in ev["by_epoch"].items()) + "; top-k overlap "
         + ", ".join(f"{ep}: {f(v['overlap'])}" for ep, v in ev["by_epoch"].items())
         + f"; same criterion on H: {'holds' if ev['holds_same_criterion'] else 'fails'} ({same})")
