@@ -121,12 +121,14 @@ def gauss_newton_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: 
 
 # Lanczos tolerance of the Hessian probe [default]: relative residual per eigenpair (nnphys.curvature's
 # convergence rule). The eigenvalue error is bounded by r²/gap (reported as max_rel_bound), far below
-# what the x1.5 criterion resolves, and 1e-4 stays above the float32 round-off of the products; 1e-6
-# costs about 10 % more products on the quick-scale MLP (docs/studies/minibatch-noise.md).
+# what the x1.5 criterion resolves, and 1e-4 stays above the float32 round-off of the products;
+# lowering it buys little (Lanczos needed 123-140 products for the top-20 at init at any tol in
+# [1e-6, 1e-3] on the quick-scale MLP, 2026-12-02).
 HESSIAN_TOL = 1e-4
-# Eigenpairs of the Hessian probe [default]: min(top_k, 10). Three Lanczos solves (H, G, the coupled
-# matrix) for the top-20 grew the quick minibatch-noise preset by ~40 % CPU; the top-10 keeps it near
-# the 20 % budget (docs/studies/minibatch-noise.md). decoupling_by_epoch reports the Gauss-Newton
+# Eigenpairs of the Hessian probe [default]: min(top_k, 10), to keep the quick presets within a ~20 %
+# budget (issue 15 item 3). Measured 2026-12-02 on the loaded 2-core machine, one thread, the whole
+# quick minibatch-noise preset inline: Hessian probe CPU +16 % at the top-10 (commit b020c5b); the
+# top-20 probe is ~1.7-2x the top-10's per call. decoupling_by_epoch reports the Gauss-Newton
 # probe's worst factor over the same top-k next to it.
 HESSIAN_K = 10
 
