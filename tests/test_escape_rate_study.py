@@ -37,6 +37,11 @@ def test_tiny_end_to_end():
     figs = study.figures(spec, results)
     assert {f.name for f in figs} == {"escape_vs_c", "escape_vs_deltaL", "escape_vs_n", "phi_vs_B", "phi_fit_vs_pred",
                                       "decoupling_spectra", "passage_times"}
+    assert all(f.claims and set(f.claims) <= set(study.claims) for f in figs)  # the report links claim -> figure
+    dec = next(f for f in figs if f.name == "decoupling_spectra")  # rows: Gauss-Newton, Hessian
+    n_checkpoints = len(next(r for r in results if r.params["kind"] == "mlp").metrics["checkpoints"])
+    assert dec.claims == ("T9b",) and len(dec.figure.axes) == 2 * n_checkpoints
+    assert "full Hessian [evidence, default rule]" in by["T9b"].summary
     for f in figs:  # legends >= 8 pt (issue 11 item 4)
         for ax in f.figure.axes:
             leg = ax.get_legend()

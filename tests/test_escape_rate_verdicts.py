@@ -108,15 +108,23 @@ def test_t8_known_answers():
 # ---------------------------------------------------------------- T9, T9b: noise ∝ loss, decoupling
 
 
-def _mlp_result(exponent: float, coupling: float) -> Result:
+def _hessian_probe(coupling: float) -> dict:
+    return {"ratio": [coupling] * 5, "loss": 0.01, "ch_alignment": 0.8, "ch_gamma": 1.1,
+            "eigenvalue_ratio": [1.0] * 5, "overlap": 0.9, "noise_ratio": [1.0] * 5, "n_nonpositive": 0}
+
+
+def _mlp_result(exponent: float, coupling: float, hessian_coupling: float | None = None) -> Result:
     rng = np.random.default_rng(1)
     L = np.geomspace(0.5, 1e-3, 41)
     N = 4.0 * L ** exponent * np.exp(0.02 * rng.standard_normal(L.size))
     ev = np.geomspace(10.0, 0.1, 5)
     probe = {"ratio": [coupling] * 5, "coupled": (ev * coupling).tolist(), "decoupled": ev.tolist(), "loss": 0.01,
              "ch_alignment": 0.9, "ch_gamma": 1.0}
+    probes = {"gauss_newton": probe}
+    if hessian_coupling is not None:
+        probes["hessian"] = _hessian_probe(hessian_coupling)
     return _res("mlp", {"loss": L.tolist(), "trace_cov": N.tolist(),
-                        "checkpoints": {"0": {"gauss_newton": probe}, "40": {"gauss_newton": probe}}})
+                        "checkpoints": {"0": {"gauss_newton": probe}, "40": probes}})
 
 
 def test_t9_t9b_known_answers():
@@ -124,6 +132,18 @@ def test_t9_t9b_known_answers():
     assert _claim(good, "T9").verdict == "holds" and _claim(good, "T9b").verdict == "holds"
     assert _claim(bad, "T9").verdict == "fails" and _claim(bad, "T9b").verdict == "fails"
     assert _claim([_mlp_result(1.0, 1 / 3.0)], "T9b").verdict == "fails"  # a factor either way
+
+
+def test_t9b_is_judged_on_gauss_newton_with_the_hessian_as_evidence():
+    """[default] rule (digits_noise.GAUSS_NEWTON_RULE): the full-Hessian probe never flips T9b."""
+    for gn, h in ((1.1, 3.0), (3.0, 1.1), (1.1, 1.2)):
+        c = _claim([_mlp_result(1.0, gn, h)], "T9b")
+        assert c.verdict == ("holds" if gn <= 1.5 else "fails")
+        hess = c.evidence["hessian"]
+        assert hess["holds_same_criterion"] == (h <= 1.5) and hess["judged_epochs"] == ["40"]
+        assert hess["by_epoch"]["40"]["max_ratio"] == [pytest.approx(max(h, 1 / h))]
+        assert ("would decide otherwise" in c.summary) == ((gn <= 1.5) != (h <= 1.5))
+    assert "full Hessian: not computed" in _claim([_mlp_result(1.0, 1.1)], "T9b").summary
 
 
 # ---------------------------------------------------------------- T10: SGD follows Eq. 13

@@ -35,6 +35,11 @@ def test_tiny_end_to_end():
     figs = st.figures(spec, results)
     assert figs and all(isinstance(f, Figure) for f in figs)
     assert {"noise_vs_loss", "decoupling_spectra", "tail_exponent", "fixed_ratio_scaling"} <= {f.name for f in figs}
+    assert all(f.claims and set(f.claims) <= set(st.claims) for f in figs)  # the report links claim -> figure
+    dec = next(f for f in figs if f.name == "decoupling_spectra")  # rows: Gauss-Newton, Hessian
+    n_checkpoints = len(next(r for r in results if r.params["kind"] == "mlp").metrics["checkpoints"])
+    assert dec.claims == ("C12",) and len(dec.figure.axes) == 2 * n_checkpoints
+    assert "full Hessian [evidence, default rule]" in {c.id: c for c in claims}["C12"].summary
     for f in figs:  # legends >= 8 pt (issue 11 item 4)
         for ax in f.figure.axes:
             leg = ax.get_legend()

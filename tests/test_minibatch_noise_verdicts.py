@@ -48,11 +48,16 @@ def test_c1_known_answers():
 # ---------------------------------------------------------------- C3, C12: the digits MLP (noise ∝ loss, decoupling)
 
 
-def _mlp(slope: float, coupling: float, member: int) -> Result:
+def _mlp(slope: float, coupling: float, member: int, hessian_coupling: float | None = None) -> Result:
     probe = {"ratio": [coupling] * 4, "coupled_trace": coupling, "decoupled_trace": 1.0, "loss": 0.01,
              "ch_alignment": 0.9, "ch_gamma": 1.0}
+    probes = {"gauss_newton": probe}
+    if hessian_coupling is not None:
+        probes["hessian"] = {"ratio": [hessian_coupling] * 4, "loss": 0.01, "ch_alignment": 0.8, "ch_gamma": 1.1,
+                             "eigenvalue_ratio": [1.0] * 4, "overlap": 0.9, "noise_ratio": [1.0] * 4,
+                             "n_nonpositive": 0}
     return _res("mlp", {"slope_second_half": slope, "noise_over_2L_gn": 1.0, "final_loss": 0.01,
-                        "checkpoints": {str(ep): {"gauss_newton": probe} for ep in (0, 30, 60)}}, member=member)
+                        "checkpoints": {str(ep): probes for ep in (0, 30, 60)}}, member=member)
 
 
 def test_c3_c12_known_answers():
@@ -62,6 +67,18 @@ def test_c3_c12_known_answers():
     assert _claim(bad, "C3").verdict == "fails" and _claim(bad, "C12").verdict == "fails"
     wide = [_mlp(s, 1.0, i) for i, s in enumerate([0.5, 1.0, 1.5])]
     assert _claim(wide, "C3").verdict == "inconclusive"
+
+
+def test_c12_is_judged_on_gauss_newton_with_the_hessian_as_evidence():
+    """[default] rule (digits_noise.GAUSS_NEWTON_RULE): the full-Hessian probe never flips C12."""
+    for gn, h in ((1.1, 3.0), (3.0, 1.1), (1.1, 1.2)):
+        c = _claim([_mlp(1.0, gn, i, h if i else 1.0) for i in range(3)], "C12")
+        assert c.verdict == ("holds" if gn <= 1.5 else "fails")
+        hess = c.evidence["hessian"]
+        assert hess["holds_same_criterion"] == (h <= 1.5) and hess["judged_epochs"] == ["0", "30", "60"]
+        assert hess["by_epoch"]["60"]["max_ratio"] == pytest.approx([1.0, max(h, 1 / h), max(h, 1 / h)])
+        assert ("would decide otherwise" in c.summary) == ((gn <= 1.5) != (h <= 1.5))
+    assert "full Hessian: not computed" in _claim([_mlp(1.0, 1.1, i) for i in range(3)], "C12").summary
 
 
 # ---------------------------------------------------------------- C8: linear λ–S scaling fails

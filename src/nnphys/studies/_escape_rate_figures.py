@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from nnphys import escape as E
-from nnphys.digits_noise import plot_decoupling
+from nnphys.digits_noise import plot_decoupling, probes_present
 from nnphys.escape.landscapes import mfpt_family_a
 from nnphys.studies import _kit
 from nnphys.studies.base import Figure, Result
@@ -71,12 +71,16 @@ def figures(spec, results: list[Result]) -> list[Figure]:
         figs += _phi(spec, k)
     if "mlp" in k:
         runs = [k["mlp"][0].metrics]
-        fig, axes = _kit.subplots(1, len(runs[0]["checkpoints"]), width=3.4, height=3.4)
-        plot_decoupling(list(axes), runs)
+        probes, n = probes_present(runs), len(runs[0]["checkpoints"])
+        fig, axes = _kit.subplots(len(probes), n, width=3.4, height=3.4)
+        for i, p in enumerate(probes):
+            plot_decoupling(list(axes[i * n:(i + 1) * n]), runs, probe=p)
         for ax in axes:
             _kit.legend(ax)
         figs.append(Figure("decoupling_spectra", fig, "T9b: top eigenvalues of (1/N) sum l C_f (coupled) against "
-                           "L (1/N) sum C_f (decoupled, Gauss-Newton) at each checkpoint; shaded: within x1.5."))
+                           "the decoupled L (1/N) sum C_f (Gauss-Newton, top row; decides the verdict) and L lambda(H) "
+                           "(full Hessian, bottom row; evidence) at each checkpoint; shaded: within x1.5.",
+                           claims=("T9b",)))
     if "gap" in k:
         figs.append(_passage_times(spec, k))
     return figs
@@ -118,7 +122,7 @@ def _escape_vs_c(spec, k) -> Figure:
     else:
         ax2.set_visible(False)
     return Figure("escape_vs_c", fig, "Escape time against c (log-log): SDE, genuine SGD and theory; "
-                                      "95% CIs over chains, censored estimates ringed.")
+                                      "95% CIs over chains, censored estimates ringed.", claims=("T2", "T5", "T10"))
 
 
 def _escape_vs_deltaL(spec, k) -> Figure:
@@ -134,7 +138,8 @@ def _escape_vs_deltaL(spec, k) -> Figure:
     ax.set(yscale="log", xlabel="linear barrier dL", ylabel="mean escape time t", title="knob 1: fixed c, varying dL (T4)")
     _kit.log_ticks(ax, dls)
     _kit.legend(ax)
-    return Figure("escape_vs_deltaL", fig, "Escape time against dL at fixed c (scale symmetry), 95% CIs.")
+    return Figure("escape_vs_deltaL", fig, "Escape time against dL at fixed c (scale symmetry), 95% CIs.",
+                  claims=("T4",))
 
 
 def _escape_vs_n(spec, k) -> Figure:
@@ -149,7 +154,8 @@ def _escape_vs_n(spec, k) -> Figure:
     ax.set(yscale="log", xlabel="outlier dimension n", ylabel="mean escape time t",
            title=f"family B, B/(eta h*) = {spec.b_ratio:g} (T6)")
     _kit.legend(ax)
-    return Figure("escape_vs_n", fig, "Escape time against n (family B) with eq. 17; 95% CIs over chains.")
+    return Figure("escape_vs_n", fig, "Escape time against n (family B) with eq. 17; 95% CIs over chains.",
+                  claims=("T6",))
 
 
 def _sgd_fits(k):
@@ -190,7 +196,8 @@ def _phi(spec, k) -> list[Figure]:
     _no_minor_labels(ax)
     _kit.legend(ax)
     out = [Figure("phi_vs_B", fig, "Fitted stationary exponent phi against B/(eta h*), 95% CIs; triangles: the "
-                                   "profile CI has no upper end (the fit cannot tell the law from a Gaussian).")]
+                                   "profile CI has no upper end (the fit cannot tell the law from a Gaussian).",
+                  claims=("T7",))]
     # T7: fitted against predicted
     fig, (ax,) = _kit.subplots(width=4.2, height=4.0)
     ax.errorbar([f["phi"] for f in f1], [f["phi_fit"] for f in f1],
@@ -212,7 +219,7 @@ def _phi(spec, k) -> list[Figure]:
     _kit.legend(ax)
     out.append(Figure("phi_fit_vs_pred", fig, "T7: Student-t exponent fitted to the stationary samples against the "
                                               "predictions (SDE: phi; SGD: phi, phi_disc, Kesten); grey: +-3 %. SGD fits "
-                                              "whose CI has no upper end are left out (see phi_vs_B)."))
+                                              "whose CI has no upper end are left out (see phi_vs_B).", claims=("T7",)))
     return out
 
 
@@ -230,4 +237,5 @@ def _passage_times(spec, k) -> Figure:
         _censored_note(ax, any(e["censored_fraction"] > 0 for e in ests))
     _kit.legend(axes[0])
     return Figure("passage_times", fig, f"T10 (Table 3 setting, B={spec.gap_B}, eta={spec.gap_eta:g}): level-set "
-                                        "first-passage time per simulator with 95% CIs; censored estimates ringed.")
+                                        "first-passage time per simulator with 95% CIs; censored estimates ringed.",
+                  claims=("T10",))

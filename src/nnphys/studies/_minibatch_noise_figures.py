@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnphys import linreg as LR
-from nnphys.digits_noise import plot_decoupling
+from nnphys.digits_noise import plot_decoupling, probes_present
 from nnphys.studies import _kit
 from nnphys.studies.base import Figure, Result
 
@@ -36,7 +36,8 @@ def figures(spec, results: list[Result]) -> list[Figure]:
         ax.set(xscale="log", yscale="log", xlabel="theory Σ_ii", ylabel="SGD Monte Carlo Σ_ii",
                title="§13 rows: theory vs simulation")
         _kit.legend(ax, ncol=2)
-        figs.append(Figure("sigma_rows", fig, "Diagonal of Σ, closed forms vs Monte Carlo (95% CI over chains)"))
+        figs.append(Figure("sigma_rows", fig, "Diagonal of Σ, closed forms vs Monte Carlo (95% CI over chains)",
+                           claims=("C2",)))
     if "tail" in R:
         rows = R["tail"][0].metrics["rows"]
         fig, (ax,) = _kit.subplots()
@@ -48,7 +49,7 @@ def figures(spec, results: list[Result]) -> list[Figure]:
         ax.plot(S, [r["continuous"] for r in rows], ":", label="2S/(aλ) + 1 (continuous)")
         ax.set(xlabel="batch size S", ylabel="tail index β", title="1-D tail at aλ = 1")
         _kit.legend(ax)
-        figs.append(Figure("tail_exponent", fig, "Tail index of the stationary law vs S"))
+        figs.append(Figure("tail_exponent", fig, "Tail index of the stationary law vs S", claims=("C9",)))
     mlps = sorted(R.get("mlp", []), key=lambda r: r.params.get("member", 0))
     if mlps:
         figs += _mlp(mlps)
@@ -84,7 +85,7 @@ def _grid(spec, grids) -> Figure:
     _kit.legend(ax1)
     _kit.legend(ax2)
     return Figure("sigma_loss_vs_lr", fig, "Exact theory (Thm 2, [paper]/[derived]) vs SGD Monte Carlo "
-                                           "(95% CI over chains) up to the stability edge (grey)")
+                                           "(95% CI over chains) up to the stability edge (grey)", claims=("C2",))
 
 
 def _mlp(mlps) -> list[Figure]:
@@ -99,15 +100,19 @@ def _mlp(mlps) -> list[Figure]:
     ax.set(xlabel="training loss L", ylabel=r"$\mathcal{N} = \mathrm{tr}\, C_1$", title="noise strength vs loss (digits MLP)")
     _kit.legend(ax)
     out = [Figure("noise_vs_loss", fig, "C3: gradient-noise trace against training loss every epoch, one curve per "
-                                        "seed (the seed spread is the uncertainty of the slope)")]
+                                        "seed (the seed spread is the uncertainty of the slope)", claims=("C3",))]
     runs = [r.metrics for r in mlps]
-    fig, axes = _kit.subplots(1, len(runs[0]["checkpoints"]), width=3.4, height=3.4)
-    plot_decoupling(list(axes), runs, [f"seed #{r.params.get('member', 0)}" for r in mlps])
+    probes, n = probes_present(runs), len(runs[0]["checkpoints"])
+    fig, axes = _kit.subplots(len(probes), n, width=3.4, height=3.4)
+    for i, p in enumerate(probes):
+        plot_decoupling(list(axes[i * n:(i + 1) * n]), runs, [f"seed #{r.params.get('member', 0)}" for r in mlps],
+                        probe=p)
     for a in axes:
         _kit.legend(a)
     out.append(Figure("decoupling_spectra", fig, "C12: top eigenvalues of (1/N) sum l C_f (coupled) against "
-                                                 "L (1/N) sum C_f (decoupled, Gauss-Newton), per seed and checkpoint "
-                                                 "epoch; shaded: within x1.5"))
+                                                 "the decoupled L (1/N) sum C_f (Gauss-Newton, top row; decides the "
+                                                 "verdict) and L lambda(H) (full Hessian, bottom row; evidence), per "
+                                                 "seed and checkpoint epoch; shaded: within x1.5", claims=("C12",)))
     return out
 
 
@@ -122,4 +127,4 @@ def _scaling(m) -> Figure:
     ax.axvline(m["S_div"], color="grey", lw=0.8)
     ax.set(xlabel="S (λ = cS)", ylabel="Σ", yscale="log", title=f"fixed λ/S = {m['c']}")
     _kit.legend(ax)
-    return Figure("fixed_ratio_scaling", fig, "Σ at fixed λ/S: the linear scaling rule fails")
+    return Figure("fixed_ratio_scaling", fig, "Σ at fixed λ/S: the linear scaling rule fails", claims=("C8",))
