@@ -95,3 +95,30 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
     assert main([str(tmp_path)]) == 2
     assert "no results store" in capsys.readouterr().err
+
+
+def test_a_study_s_own_tables_come_from_the_same_run(tmp_path):
+    """``Study.tables`` (e.g. noise-enhancement's per-cell table) is rendered from the run's results
+    into the block, next to the claims table; a study without it adds nothing."""
+    import dataclasses
+
+    from nnphys.studies import register, unregister
+
+    def tables(spec, results):
+        return f"| extra | {len(results)} jobs, effect {spec.effect:g} |"
+
+    study = register(dataclasses.replace(toy.make_study("rtoy-tables"), tables=tables))
+    try:
+        with Store(tmp_path / "res") as store:
+            toy.fill_store(store, study, toy.Spec(effect=2.5))
+            write_report(store, [study])
+        n_jobs = len(study.jobs(toy.Spec(effect=2.5)))
+        docs = tmp_path / "docs"
+        docs.mkdir()
+        (docs / "rtoy-tables.md").write_text(GUIDE)
+        assert main([str(tmp_path / "res"), "--docs", str(docs)]) == 0
+        text = (docs / "rtoy-tables.md").read_text()
+        block = text.split("<!-- results:begin -->")[1].split("<!-- results:end -->")[0]
+        assert f"| extra | {n_jobs} jobs, effect 2.5 |" in block
+    finally:
+        unregister("rtoy-tables")

@@ -335,3 +335,19 @@ def test_alpha_sweep_marks_diverged_seeds_and_legends_are_8pt():
         for a in f.figure.axes:
             if a.get_legend():
                 assert all(t.get_fontsize() >= 8 for t in a.get_legend().get_texts())
+
+
+def test_markdown_tables_show_each_cell_with_its_reading():
+    """The guide's per-cell table (``STUDY.tables``): the synthetic means (the per-seed offsets Z
+    have mean 0, so S's mean is 0.50 to the table's 3 decimals) and the informativeness reading
+    per cell, plus the plateau table."""
+    spec = STUDY.make_spec("quick", KA_SPEC)
+    md = STUDY.tables(spec, _synthetic(spec, {"mnist1d_small": {"steps": GOOD, "epochs": GOOD},
+                                              "digits": {"steps": CEILING, "epochs": CEILING}}))
+    errors_part = md.split("Train loss at 3/4")[0]
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in errors_part.splitlines() if ln.startswith("| ")}
+    small = lines["mnist1d_small / equal_steps"]
+    assert small.endswith("| informative |")
+    assert small.split(" | ")[2].startswith("0.500±")
+    assert "uninformative: floor" in lines["digits / equal_steps"]
+    assert "0.011 → 0.01" in md  # plateau: train loss at 3/4 of the budget -> at its end

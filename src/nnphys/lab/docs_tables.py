@@ -67,8 +67,26 @@ def render(name: str, entry: dict[str, Any], generated: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_text(text: str, name: str, entry: dict[str, Any], generated: str) -> tuple[str, int]:
-    """``text`` with every matching results block replaced; returns (new text, blocks filled)."""
+def study_tables(results: Path, name: str) -> str:
+    """The study's own extra tables (``Study.tables``) for its latest run in ``results``, as
+    markdown; empty when the study has none, never ran there, or is not registered."""
+    from nnphys.lab.store import Store
+    from nnphys.studies import registry
+
+    study = registry().get(name)
+    if study is None or study.tables is None:
+        return ""
+    with Store(results, readonly=True) as store:
+        run = store.latest_run(name)
+        if run is None:
+            return ""
+        res = store.results(name, run["keys"])
+        return study.tables(study.spec(**run["spec"]), res)
+
+
+def update_text(text: str, name: str, entry: dict[str, Any], generated: str, extra: str = "") -> tuple[str, int]:
+    """``text`` with every matching results block replaced (``extra`` markdown appended inside
+    each); returns (new text, blocks filled)."""
     n = 0
 
     def sub(m: re.Match) -> str:
@@ -77,7 +95,8 @@ def update_text(text: str, name: str, entry: dict[str, Any], generated: str) -> 
         if scale is not None and scale != entry.get("scale"):
             return m.group(0)
         n += 1
-        return m.group(1).rstrip("\n") + "\n" + render(name, entry, generated) + m.group(4)
+        body = render(name, entry, generated) + (("\n" + extra.rstrip("\n") + "\n") if extra else "")
+        return m.group(1).rstrip("\n") + "\n" + body + m.group(4)
 
     return _BLOCK.sub(sub, text), n
 
@@ -109,7 +128,8 @@ def update_docs(results: Path, docs: Path) -> list[tuple[str, str]]:
             out.append((name, f"no guide {path}"))
             continue
         old = path.read_text()
-        new, n = update_text(old, name, entry, card.get("generated", "?"))
+        extra = study_tables(results, name) if f"scale={entry.get('scale')}" in old or BEGIN + " -->" in old else ""
+        new, n = update_text(old, name, entry, card.get("generated", "?"), extra)
         if n == 0:
             has = BEGIN in old
             out.append((name, f"{path}: no results block for scale {entry.get('scale')!r}" if has else

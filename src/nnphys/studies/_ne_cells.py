@@ -199,3 +199,31 @@ def judge_cells(book: K.ClaimBook, cid: str, heads: tuple[str, ...], spec, table
         summ += f"; compute control ({BUDGET_NAME[control[0]]}): {cverdict}"
     ev["tally"] = {k: len(v) for k, v in tally.items()}
     return book.make(cid, verdict, ev, summ)
+
+
+def markdown_tables(spec, results: list[Result]) -> str:
+    """The per-cell results table (test error mean +- s.e. over seeds, diverged seeds, the
+    informativeness rule's reading) and the train-loss plateau table, as markdown, for the guide."""
+    table = cell_table(spec, results)
+    arms = ["S", "L"] + [ne_key(a) for a in spec.ne_alphas] + ["L2", "LS", "LS_warmup"]
+    head = "| task / budget | lr | " + " | ".join(arms) + " | cell |"
+    rows = [head, "|" + "---|" * (len(arms) + 3)]
+    loss = ["| task / budget | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 1)]
+    for t in spec.tasks:
+        for bud in BUDGETS:
+            row = table[t][bud]
+            ok, why = informative(spec, t, row)
+            cell = "informative" if ok else ("uninformative: " + why if ok is False else why)
+            rows.append(f"| {t} / {BUDGET_NAME[bud]} | {table[t]['lr']} | "
+                        + " | ".join(num(row.get(a)) for a in arms) + f" | {cell} |")
+
+            def plateau(c):
+                if not c or "train_loss_end" not in c:
+                    return "n/a"
+                q3 = c.get("train_loss_3q")
+                return (f"{q3:.3g} → " if q3 is not None else "") + f"{c['train_loss_end']:.3g}"
+            loss.append(f"| {t} / {BUDGET_NAME[bud]} | " + " | ".join(plateau(row.get(a)) for a in arms) + " |")
+    return ("Test error (T3 `depth_locality`: test MSE), mean ± s.e. over seeds; `div`: diverged seeds; last "
+            "column: the informativeness rule.\n\n" + "\n".join(rows)
+            + "\n\nTrain loss at 3/4 of the budget → at its end (mean over seeds; the plateau check):\n\n"
+            + "\n".join(loss) + "\n")

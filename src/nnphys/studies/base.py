@@ -152,6 +152,9 @@ class Study:
     description: str = ""
     resample: Callable[[list[Result], np.random.Generator], list[Result]] | None = None
     headline: tuple[str, ...] = ()  # the claims a reader of the paper calls its headline result
+    # optional: extra markdown tables (e.g. a per-cell results table) for the guide's results block,
+    # filled by ``python -m nnphys.lab.docs_tables`` from the same run as the claims
+    tables: Callable[[StudySpec, list[Result]], str] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)

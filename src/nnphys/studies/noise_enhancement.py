@@ -42,7 +42,7 @@ from nnphys.nets import MLPEnsemble
 from nnphys.optim import alpha_for, effective_batch_size, ne_covariance_factor, ne_update_
 from nnphys.seeding import derive
 from nnphys.studies import _kit as K
-from nnphys.studies._ne_cells import (BUDGET_NAME, BUDGETS, better, cell_table, judge_cells, ne_key,
+from nnphys.studies._ne_cells import (BUDGET_NAME, BUDGETS, better, cell_table, judge_cells, markdown_tables, ne_key,
                                       train_jobs)
 from nnphys.studies.base import Claim, ClaimInfo, Figure, NonNegFloat, PosFloat, Result, Study, StudySpec
 
@@ -622,5 +622,6 @@ STUDY = Study(
     description="Noise-enhanced SGD (g = (1+a) g_B - a g_B') against small-batch, large-batch, equal-compute "
                 "and linear-scaling SGD; noise factor f(a) = 1 + 2a + 2a^2 measured by Monte Carlo.",
     resample=resample,
+    tables=markdown_tables,
     headline=("C4", "C5", "C6", "C7"),  # [default] large batch + NE against small batch
 )
