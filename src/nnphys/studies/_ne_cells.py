@@ -152,7 +152,10 @@ def better(a: dict | None, b: dict | None) -> bool | None:
 def num(c: dict | None) -> str:
     if not c:
         return "n/a"
-    return f"{c['mean']:.3f}±{c['se']:.3f}" + (f" ({c['n_diverged']} div)" if c["n_diverged"] else "")
+    div = f" ({c['n_diverged']} div)" if c["n_diverged"] else ""
+    if not math.isfinite(c["mean"]):  # every seed diverged
+        return "—" + div
+    return (f"{c['mean']:.3f}±{c['se']:.3f}" if math.isfinite(c["se"]) else f"{c['mean']:.3f}") + div
 
 
 def judge_cells(book: K.ClaimBook, cid: str, heads: tuple[str, ...], spec, table: dict[str, Any], test,
