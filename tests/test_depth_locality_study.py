@@ -344,3 +344,21 @@ def test_map_spec_checks():
     m = MAP.make_spec("medium")
     assert set(m.ds) == {16, 32} and min(m.widths) >= 256 and min(m.ns) >= 1000 and m.n_seeds == 5
     assert m.depths[0] == 1 and m.depths[-1] == 8 and len(m.lr_grid) == 1
+
+
+def test_map_cell_with_a_fully_diverged_net_is_uninformative_not_missing():
+    """A cell where every seed of some (target, depth) diverged is `uninformative` with the reason
+    named; the other cell keeps its verdict and the claims count only informative cells."""
+    import dataclasses
+
+    spec = MAP.make_spec("quick")
+    err = lambda init, t, L: _interplay(t, 2, 0, L)  # noqa: E731
+    res = _map_results(spec, err)
+    first = min(spec.depths)  # with L = 1 gone the cell has no baseline (a deeper loss only shrinks L_max)
+    res = [dataclasses.replace(r, status="diverged") if r.params["init"] != "torch_default" and r.params["depth"] == first
+           else r for r in res]
+    by = {c.id: c for c in MAP.analyse(spec, res)}
+    cells = by["M3"].evidence["cells"]
+    dead = [c for c in cells if c["init"] != "torch_default"]
+    assert dead and all(c["informative"] is False and c["reason"].startswith("diverged") for c in dead)
+    assert by["M3"].verdict == "holds" and by["M3"].evidence["informative"] == 1

@@ -164,6 +164,12 @@ def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
         cs = spec.cell_spec(c)
         mine = [keyed[k] for k in map(canonical_json, dl.jobs(cs)) if k in keyed]
         t = dl.main_cells(dl._runs(cs, mine), cs)[0]
+        dead = sorted({(r.params["target"], r.params["depth"]) for r in mine if r.status == "diverged"})
+        if dead and not t["informative"]:
+            # a net whose every member diverged says nothing about depth: the cell cannot discriminate
+            # (uninformative, named), which is not the same as results still to come (missing)
+            t = {**t, "informative": False,
+                 "reason": "diverged: every seed of " + ", ".join(f"{tg} L={L}" for tg, L in dead)}
         verdicts = {cid: aggregate([t], cid, [c["k"]], 1)[0] for cid in ("C1", "C2", "C3")}
         lo, gl = t["local"], t["global"]
         L0, Lm = str(spec.depths[0]), str(t["L_max"]) if t["L_max"] is not None else None
