@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._proc import peak_rss_mib
+
 WIDTHS = {"big": (64, 512, 512, 10), "small": (64, 16, 16, 10)}
 
 
@@ -112,12 +114,7 @@ def _reset_peak() -> float:
     return _peak()
 
 
-def _peak() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+_peak = peak_rss_mib
 
 
 # ----------------------------------------------------------------------------- workers

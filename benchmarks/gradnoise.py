@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks._proc import peak_rss_mib
+
 
 def _setup(n: int, device: str, seed: int = 0):
     import torch
@@ -54,12 +56,7 @@ def _timeit(fn, repeats: int, sync) -> float:
     return statistics.median(ts)
 
 
-def _rss_peak_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+_rss_peak_mib = peak_rss_mib
 
 
 def _memory_child(method: str, n: int, device: str) -> None:

@@ -48,13 +48,10 @@ import time
 
 import torch
 
+from benchmarks._proc import proc_status_bytes
 
-def _status(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(key)
+
+_status = proc_status_bytes
 
 
 def _inputs(n: int, d: int, law: str, dtype: torch.dtype) -> torch.Tensor:
