@@ -199,7 +199,8 @@ def malformed(draw, fixtures: dict[str, Path]):
     pieces = [draw(st.sampled_from(NEUTRAL.get(cmd, [[]]))) for _ in range(draw(st.integers(0, 3)))]
     bad_kinds = [draw(st.sampled_from(["unknown", *BAD_FOR[cmd]])) for _ in range(draw(st.integers(1, 2)))]
     bad = [draw(UNKNOWN) if k == "unknown" else draw(BAD[k]) for k in bad_kinds]
-    # the last of a repeated option wins: a neutral one must not hide a bad one (--set repeats)
+    # the last of a repeated option wins (typer), so a neutral one must not hide a bad one; a repeated
+    # --set key is itself refused, so --set pieces are kept
     bad_opts = {b[0] for b in bad if b and b[0] != "--set"}
     pieces = [p for p in pieces if not p or p[0] not in bad_opts]
     where = draw(st.sampled_from(["good", "fresh", *BAD_LOCATIONS])) if takes_results else None
@@ -227,6 +228,42 @@ def malformed(draw, fixtures: dict[str, Path]):
 def test_property_malformed_invocations(capsys, fixtures, data):
     argv = data.draw(malformed(fixtures))
     _expect_refusal(capsys, argv, fixtures)
+
+
+# draws that once failed, kept as explicit cases (a repeated --set used to mean "last wins", so the
+# first of these was valid and exited 0)
+KNOWN = [
+    ["plan", "toy", "--scale", "paper", "--results", "{good}", "--set", "n_jobs=0", "--set", "n_jobs=0",
+     "--set", "n_jobs=4"],
+    ["run", "toy", "--set", "n_jobs=2", "--set", "n_jobs=2", "--results", "{fresh}"],
+    ["reproduce", "--studies", "toy", "--set", "n_jobs=0", "--set", "n_jobs=3", "--results", "{fresh}"],
+    ["run", "toy", "--set", "n-jobs=2", "--set", "n_jobs=3", "--results", "{fresh}"],
+]
+
+
+@pytest.mark.parametrize("argv", KNOWN, ids=range(len(KNOWN)))
+def test_known_malformed_invocations(capsys, fixtures, argv):
+    argv = [a.format(**{k: str(v) for k, v in fixtures.items()}) for a in argv]
+    err = _expect_refusal(capsys, argv, fixtures)
+    assert "given twice with --set" in err or "n_jobs" in err, err
+
+
+def test_repeated_set_names_the_field(capsys, fixtures):
+    err = _expect_refusal(capsys, ["run", "toy", "--set", "n_jobs=2", "--set", "n_jobs=3", "--results",
+                                   str(fixtures["fresh"])], fixtures)
+    assert err.startswith("nnphys: error: n_jobs") and "given twice" in err, err
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_study_key_beats_plain_key_in_either_order(capsys, toy_registered, tmp_path, order):
+    # reproduce: key=v goes to every study with the field, toy.key=v to toy alone and wins over it
+    sets = [["--set", "n_jobs=2"], ["--set", "toy.n_jobs=3"]]
+    argv = ["reproduce", "--studies", "toy", *sets[order], *sets[1 - order], "--results", str(tmp_path), "-q"]
+    assert main(argv) == 0, capsys.readouterr().err
+    from nnphys.lab.store import Store
+
+    with Store(tmp_path) as store:
+        assert len(store.results("toy")) == 3
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

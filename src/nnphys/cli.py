@@ -231,7 +231,7 @@ def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]
     """``--set``/``--config`` of ``reproduce`` shared out among the studies: ``key=v`` goes to
     every study whose Spec has ``key``, ``study.key=v`` (or a ``[study]`` TOML table) to that one.
     Returns ``(scale from the TOML or None, {study: {field: value}})``."""
-    from nnphys.lab.config import load_toml, parse_sets
+    from nnphys.lab.config import load_toml, parse_sets, refuse_repeats
     from nnphys.studies import get_study
 
     specs = {n: get_study(n).spec for n in names}
@@ -246,13 +246,17 @@ def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]
                 pairs += [(f"{k}.{kk}", vv) for kk, vv in v.items()]
             else:
                 pairs.append((k, v))
+    refuse_repeats(sets)
+    set_pairs: list[tuple[str, Any]] = []
     for item in sets:
         study, dot, rest = item.partition(".")
         if dot and study in per and "=" in rest:
             ((k, v),) = parse_sets([rest]).items()
-            pairs.append((f"{study}.{k}", v))
+            set_pairs.append((f"{study}.{k}", v))
         else:
-            pairs += list(parse_sets([item]).items())
+            set_pairs += list(parse_sets([item]).items())
+    # --set beats the file; within each, STUDY.key beats key whatever their order
+    pairs = sorted(pairs, key=lambda kv: "." in kv[0]) + sorted(set_pairs, key=lambda kv: "." in kv[0])
     for k, v in pairs:
         study, dot, fld = k.partition(".")
         if dot and study in per:

@@ -44,8 +44,26 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def refuse_repeats(items: list[str] | None) -> None:
+    """A key given twice with ``--set`` is refused, not resolved by order: ``--set n=0 --set n=4``
+    is almost always a slip (a pasted command, an edited shell history), and "last wins" would run
+    the sweep with a value the user may not have meant. ``study.key`` and ``key`` are different
+    keys (the first targets one study of ``reproduce``, the second every study with the field)."""
+    seen: set[str] = set()
+    for item in items or []:
+        key = item.partition("=")[0].strip().replace("-", "_")
+        if key in seen:
+            raise _repeated(key)
+        seen.add(key)
+
+
+def _repeated(key: str) -> ConfigError:
+    return ConfigError(key, f"given twice with --set; give each field once (a list is one value: --set {key}=1,2,4)")
+
+
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """``["d=64", "depths=1,2,4"]`` -> ``{"d": 64, "depths": [1, 2, 4]}``."""
+    """``["d=64", "depths=1,2,4"]`` -> ``{"d": 64, "depths": [1, 2, 4]}``. A repeated key is an
+    error (:func:`refuse_repeats`)."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -54,6 +72,8 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError("--set", f"expected key=value with a field name as key (got {_one_line(item)!r})")
         if value.strip() == "":
             raise ConfigError(key, f"--set {key}= has no value")
+        if key.replace("-", "_") in out:
+            raise _repeated(key.replace("-", "_"))
         out[key.replace("-", "_")] = parse_value(value)
     return out
 
