@@ -31,7 +31,10 @@ from nnphys.lab.stability import (  # noqa: E402
     DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
 from nnphys.seeding import SEED_RULE  # noqa: E402
+from nnphys.lab import published  # noqa: E402
 from nnphys.studies.base import Claim, Study  # noqa: E402
+
+_PUBLISHED = published.load()
 
 _BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700", "uninformative": "#57606a"}
 NOT_RECORDED = "not recorded"
@@ -366,8 +369,18 @@ def _claims_with_figures(rep: StudyReport) -> list[tuple[Claim, tuple[str, str] 
     return [(c, _figure_target(rep, c.id)) for c in rep.claims]
 
 
-def rule_text(c: Claim) -> str:
-    """The claim's pre-registered rule in one line, with its version ('' for a claim without)."""
+def rule_text(c: Claim, rep: "StudyReport | None" = None) -> str:
+    """The claim's pre-registered rule in one line, with its version ('' for a claim without),
+    and a mark when the rule differs from the one of the published run at the report's scale."""
+    text = _rule_line(c)
+    if rep is not None and text:
+        mark = published.revised(_PUBLISHED, rep.name, rep.run.get("scale"), c.id, (c.rule or {}).get("version"))
+        if mark:
+            text += f"; **{mark}**"
+    return text
+
+
+def _rule_line(c: Claim) -> str:
     r = c.rule or {}
     if not r.get("kind"):
         return f"rule {r['version']}" if r.get("version") else ""
@@ -405,6 +418,8 @@ def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
             "stability": None if st is None else st.to_dict(),
             "claims": [{"id": c.id, "tag": c.tag, "verdict": c.verdict, "summary": claim_summary(c),
                         "rule_version": (c.rule or {}).get("version"),
+                        "revised": published.revised(_PUBLISHED, rep.name, rep.run.get("scale"), c.id,
+                                                     (c.rule or {}).get("version")),
                         "agree": None if st is None else st.agree.get(c.id),
                         "fragile": bool(st is not None and st.fragile(c.id))} for c in rep.claims],
         }
@@ -476,7 +491,7 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
         for c, tgt in _claims_with_figures(rep):
             fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
-            rt = rule_text(c)
+            rt = rule_text(c, rep)
             out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
                        f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a>'
                        f"{'<br><sub>' + _md_cell(rt) + '</sub>' if rt else ''} | "
@@ -560,7 +575,7 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
             fig = f"<a href='#{tgt[0]}'>{e(tgt[1])}</a>" if tgt else "-"
             parts.append(f"<tr id='{anchor('claim', rep.name, c.id)}'><td>{e(c.id)}</td><td>[{e(c.tag)}]</td>"
                          f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}"
-                         f"{'<br><small>' + e(rule_text(c)) + '</small>' if rule_text(c) else ''}</td>"
+                         f"{'<br><small>' + e(rule_text(c, rep).replace('**', '')) + '</small>' if rule_text(c) else ''}</td>"
                          f"<td>{_stab_html(rep, c.id)}</td>"
                          f"<td>{e(claim_summary(c))}</td><td>{fig}</td></tr>")
         parts.append("</table></div>")
