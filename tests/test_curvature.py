@@ -241,7 +241,7 @@ def _family_b(**kw):
     try:  # after the escape package move
         from nnphys.escape.landscapes import family_b
     except ImportError:
-        from nnphys.escape_landscapes import family_b
+        from nnphys.escape.landscapes import family_b
     return family_b(**kw)
 
 
