@@ -32,6 +32,7 @@ from nnphys.curvature.inputs import Result, fmt_values, no_extra, renamed
 from nnphys.curvature.lanczos import lanczos_top, slq_density
 from nnphys.curvature.operator import check_pos, operator
 from nnphys.curvature.outliers import Outliers, outliers
+from nnphys.errors import ConfigError
 from nnphys.curvature.trace import trace_of
 
 
@@ -108,7 +109,7 @@ def escape_outlook(model, loss_fn, data, *args, batch_size: int, lr: float, k: i
                    tol: float = 1e-6, max_matvec: int | None = None, seed: int = 0, ratio: float = 2.0,
                    use_density: bool = False, n_matvec: int | None = None, replacement: bool = False,
                    curvature: str = "hessian", chunk_size: int | None = None,
-                   hvp_method: str = "auto", max_iter: int | None = None,
+                   hvp_method: str = "auto", top=None, density=None, trace=None, max_iter: int | None = None,
                    trace_matvecs: int | None = None) -> EscapeOutlook:
     """Escape-rate outlook of ``model`` on ``data`` for SGD with ``batch_size`` and ``lr``.
 
@@ -121,6 +122,11 @@ def escape_outlook(model, loss_fn, data, *args, batch_size: int, lr: float, k: i
         n_matvec: Hutch++ products for ``tr H`` (default 30; 0 skips the trace comparison; was
             ``trace_matvecs``).
         replacement: minibatch sampling scheme of ``C_B``.
+        top, density: an already computed :class:`~nnphys.curvature.HessianTop` /
+            :class:`~nnphys.curvature.SpectralDensity` of the same model, data and curvature to use
+            instead of computing them (``top`` replaces ``k``, ``tol``, ``max_matvec``; ``density``
+            gives the outlier rule its bulk edge, as ``use_density``); ``trace``: a
+            :class:`~nnphys.curvature.TraceEstimate` used instead of ``n_matvec`` new products.
     Data are materialised once as tensors for ``gradnoise.gradient_noise``.
     """
     no_extra("escape_outlook", args)
@@ -132,8 +138,12 @@ def escape_outlook(model, loss_fn, data, *args, batch_size: int, lr: float, k: i
     check_pos("lr", lr)
     op = operator(model, loss_fn, data, curvature=curvature, chunk_size=chunk_size, method=hvp_method)
     fB = noise_factor(op.N, batch_size, replacement)  # validates batch_size
-    top = lanczos_top(op, k, tol=tol, max_iter=max_matvec, seed=seed)
-    dens = slq_density(op, seed=seed) if use_density else None
+    if top is None:
+        top = lanczos_top(op, k, tol=tol, max_iter=max_matvec, seed=seed)
+    elif top.n_params != op.P or top.curvature != op.curvature:
+        raise ConfigError("top", f"was computed for P={top.n_params} ({top.curvature}), not for this "
+                          f"model (P={op.P}, {op.curvature})")
+    dens = density if density is not None else slq_density(op, seed=seed) if use_density else None
     out = outliers(top, density=dens, ratio=ratio)
     L = op.loss
     gnorm = float(op.gradient().norm())
@@ -152,8 +162,8 @@ def escape_outlook(model, loss_fn, data, *args, batch_size: int, lr: float, k: i
     lam = top.eigenvalues
     c_along, pred, ratio_along, cos = noise_along(op, top.eigenvectors, lam, fB)
     gn = gradient_noise(op.model, op.loss_fn, list(op.chunks()), batch_size=batch_size, replacement=replacement)
-    if trace_matvecs:
-        tr = trace_of(op, n_matvec=trace_matvecs, seed=seed)
+    if trace is not None or trace_matvecs:
+        tr = trace if trace is not None else trace_of(op, n_matvec=trace_matvecs, seed=seed)
         trH, trse = tr.trace, tr.stderr
         tratio = gn.trace_noise / (2 * L * fB * trH) if L * fB * trH != 0 else nan
     else:
