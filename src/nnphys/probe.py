@@ -209,6 +209,11 @@ def _figures(results: dict, out: Path) -> list[Path]:
     gn, top, dens, o = (results[k] for k in ("gradient_noise", "hessian_top", "hessian_density", "outliers"))
     paths = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        paths.append(out / name)
+        fig.savefig(paths[-1], dpi=110)
+
     fig = Figure(figsize=(9, 3.5))
     a1, a2 = fig.subplots(1, 2)
     a1.hist(gn.per_sample_grad_norms.numpy(), bins=30)
@@ -219,9 +224,7 @@ def _figures(results: dict, out: Path) -> list[Path]:
         a2.semilogy(range(1, len(ev) + 1), ev.clip(min=1e-300), "o-")
     a2.set_xlabel("i")
     a2.set_ylabel(f"eigenvalue i of C_B (B = {gn.batch_size})")
-    fig.tight_layout()
-    paths.append(out / "gradient_noise.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, "gradient_noise.png")
 
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()
@@ -230,15 +233,11 @@ def _figures(results: dict, out: Path) -> list[Path]:
     ax.bar(range(1, len(lam) + 1), lam, color=colors)
     ax.set_xlabel("i")
     ax.set_ylabel(f"Hessian eigenvalue λ_i (outliers: red, n = {o.n})")
-    fig.tight_layout()
-    paths.append(out / "hessian_top.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, "hessian_top.png")
 
     fig = Figure(figsize=(5, 3.5))
     dens.plot(fig.subplots())
-    fig.tight_layout()
-    paths.append(out / "hessian_density.png")
-    fig.savefig(paths[-1], dpi=110)
+    save(fig, "hessian_density.png")
     return paths
 
 
@@ -316,9 +315,7 @@ def run_probe(factory: str, *, checkpoint: str | os.PathLike | None = None,
 def example(n: int = 256, seed: int = 0):
     """A small float64 MLP ``8 -> 32 -> 1`` (tanh) trained by 200 steps of full-batch gradient
     descent on a teacher ``y = tanh(x · w)``, with the per-sample loss ``½ (f - y)²`` and the data
-    as a ``DataLoader`` of batch 32: ``nnphys probe nnphys.probe:example`` runs anywhere."""
-    from torch.utils.data import DataLoader, TensorDataset
-
+    as one batch ``(X, y)``: ``nnphys probe nnphys.probe:example`` runs anywhere."""
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, 8, generator=g, dtype=torch.float64)
     y = torch.tanh(X @ torch.randn(8, 1, generator=g, dtype=torch.float64))
@@ -335,4 +332,4 @@ def example(n: int = 256, seed: int = 0):
         opt.zero_grad()
         loss_fn(model(X), y).mean().backward()
         opt.step()
-    return model, loss_fn, DataLoader(TensorDataset(X, y), batch_size=32)
+    return model, loss_fn, (X, y)

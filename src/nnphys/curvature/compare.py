@@ -1,4 +1,4 @@
-"""Full Hessian next to its Gauss-Newton part (issue 15 item 3: the minibatch-noise C3/C12 and
+"""Full Hessian next to its Gauss-Newton part (the minibatch-noise C3/C12 and
 escape-rate T9/T9b MLP claims compare the noise with the Gauss-Newton ``G``; this adds ``∇²L``).
 
 ``hessian_vs_ggn`` computes the top-``k`` eigenpairs of both operators on the same data, their
