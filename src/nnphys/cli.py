@@ -546,6 +546,46 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split()).replace("Value error, ", "")
 
 
+# -- probe: one report on a user's model (all the work is in nnphys.probe) --------------------
+
+
+@app.command("probe")
+def probe_cmd(
+    factory: str = typer.Argument(..., help="MODULE:CALLABLE returning (model, loss_fn, data); the current "
+                                  "directory is importable."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A torch.save'd state_dict to load "
+                                              "into the model first."),
+    out_dir: Path = typer.Option(Path("probe"), "--out", help="Folder for report.md, report.json and the "
+                                 "figures (created)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="B of the noise and the escape "
+                                             "outlook (default: the DataLoader's, else min(32, N))."),
+    lr: float = typer.Option(0.1, "--lr", help="SGD learning rate of the escape outlook."),
+    b_eff: Optional[float] = typer.Option(None, "--b-eff", help="Target effective batch size of NE "
+                                          "(default B/8)."),
+    k: int = typer.Option(10, "--k", help="Eigenvalues of the noise, eigenpairs of the Hessian."),
+    n_matvec: int = typer.Option(30, "--n-matvec", help="Hutch++ products for tr H."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the Lanczos start vector and the probes."),
+) -> None:
+    """Gradient noise, the NE alpha for a target effective batch size, the Hessian's top-k, trace,
+    density and outliers, and the escape-rate outlook of your model, as report.md + report.json +
+    PNG figures.
+
+    Example: nnphys probe nnphys.probe:example --out probe/
+    """
+    from nnphys.probe import ProbeSettings, run_probe
+
+    rep = run_probe(factory, checkpoint=checkpoint, out=out_dir,
+                    settings=ProbeSettings(batch_size=batch_size, lr=lr, b_eff=b_eff, k=k,
+                                           n_matvec=n_matvec, seed=seed))
+    gn, ne, eo = rep["gradient_noise"], rep["noise_enhancement"], rep["escape_outlook"]
+    out.print(escape(f"loss {rep['loss']:.6g}; tr C_B {gn['trace_noise']:.4g} (B={gn['batch_size']}); "
+                     f"NE alpha {ne['alpha']:.4g} for B_eff={ne['b_eff']:g}; top Hessian eigenvalue "
+                     f"{rep['hessian_top']['eigenvalues'][0]:.4g}; outliers n={rep['outliers']['n']}"),
+              soft_wrap=True)
+    out.print(escape(f"regime: {eo['regime']}"), soft_wrap=True)
+    out.print(escape(f"wrote {out_dir / 'report.md'}, report.json and 3 figures"), soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit code 2 for every user error."""
     global _ARGV
