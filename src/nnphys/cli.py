@@ -3,8 +3,9 @@
 One error boundary (:func:`main`): every error a user can cause (an option, a spec value, a
 path, a store, an address) is an :class:`~nnphys.errors.NnphysError` printed as one line naming
 the field or path and what is allowed, with exit code 2; tracebacks are for bugs. Commands that
-write check everything that needs no job first (spec, planned jobs, engine, results location,
-scheduler) and only then open the store for writing; reading commands open it read-only.
+write check everything that needs no job first (spec, planned jobs, the data files they read,
+engine, results location, scheduler) and only then open the store for writing; reading commands
+open it read-only. A run whose planned jobs failed exits 1 (``EXIT_JOBS_FAILED``), never 0.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ err = Console(stderr=True)
 _ARGV: list[str] = []  # the command line, for provenance
 
 SCALES = ("quick", "medium", "paper")
+# exit codes: 0 success; 1 a run or reproduce finished but some planned job is stored as failed
+# (each reason printed); 2 bad input (one line naming the field; nothing written); 130 interrupted
+EXIT_JOBS_FAILED = 1
 
 
 # enum options: typer shows the choices in --help and rejects others at parse time
@@ -152,8 +156,9 @@ def list_cmd() -> None:
 
 def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], device: Optional[str],
              values: Optional[dict] = None):
-    """``(study, spec, jobs)``, fully validated (jobs(spec) included); writes nothing."""
-    from nnphys.lab.config import build_spec, plan_jobs
+    """``(study, spec, jobs)``, fully validated (jobs(spec) and the data files they read included);
+    writes nothing."""
+    from nnphys.lab.config import build_spec, check_inputs, plan_jobs
     from nnphys.studies import get_study
 
     study = get_study(name)
@@ -161,7 +166,9 @@ def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], dev
     if device is not None:
         extra["device"] = device
     spec = build_spec(study, scale, config, sets, extra)
-    return study, spec, plan_jobs(study, spec)
+    jobs = plan_jobs(study, spec)
+    check_inputs(study, spec, jobs)
+    return study, spec, jobs
 
 
 def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int]):
@@ -170,15 +177,19 @@ def _engine(workers: int, engine: Optional[str], address: Optional[str], threads
     return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
 
 
-def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool, quiet: bool) -> None:
+def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool, quiet: bool) -> int:
     """Run prepared sweeps: check the results location and the scheduler, then (only then) open
-    the store for writing."""
+    the store for writing. Returns the exit code: ``EXIT_JOBS_FAILED`` when a planned job of any
+    sweep is stored as failed (each reason printed on one line to stderr), else 0."""
     import contextlib
 
     from nnphys.lab.executors import open_executor
+    from nnphys.lab.outcomes import failure_lines, failures, guard_claims
     from nnphys.lab.provenance import collect
     from nnphys.lab.runner import check_device, run_study
     from nnphys.lab.store import Store, check_location
+
+    code = 0
 
     for _, spec, _ in prepared:
         check_device(spec, eng)
@@ -193,12 +204,18 @@ def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool,
             summary = run_study(study, spec, store, eng, scale=scale, rerun_failed=rerun_failed,
                                 progress=not quiet, jobs=jobs, executor=executor, meta=meta)
             _print_summary(summary)
+            res = store.results(study.name, store.latest_run(study.name)["keys"])
+            fails = failures(res)
+            if fails:
+                code = EXIT_JOBS_FAILED
             if not quiet:
-                res = store.results(study.name, store.latest_run(study.name)["keys"])
                 try:
-                    _print_claims(study.name, study.analyse(spec, res))
+                    _print_claims(study.name, guard_claims(study.analyse(spec, res), fails))
                 except Exception as e:  # noqa: BLE001 - the report shows the traceback
                     err.print(f"analysis of {study.name} failed ({type(e).__name__}: {e}); see nnphys report")
+            for line in failure_lines(study.name, fails):
+                err.print(escape(line), soft_wrap=True)
+    return code
 
 
 @app.command("run")
@@ -215,16 +232,17 @@ def run_cmd(
     rerun: Optional[Rerun] = typer.Option(None, "--rerun", help="'failed': run failed jobs again."),
     threads: Optional[int] = _threads_opt(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no claims table."),
-) -> None:
+) -> int:
     """Run one study's sweep (resumable: finished jobs are never run twice; several drivers
-    may share one store, each job runs once). Spec fields: nnphys fields STUDY.
+    may share one store, each job runs once). Spec fields: nnphys fields STUDY. Exit code 1
+    when a planned job failed (each reason printed), 2 for bad input.
 
     Example: nnphys run depth-locality --set d=64 --set depths=1,2,4,8 --workers 2
     """
     scale, engine, device, rerun = _v(scale), _v(engine), _v(device), _v(rerun)
     prepared = [_prepare(study, scale, config, sets, device)]
     eng = _engine(workers, engine, address, threads)
-    _execute(prepared, scale, eng, results, rerun == "failed", quiet)
+    return _execute(prepared, scale, eng, results, rerun == "failed", quiet)
 
 
 def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]) -> tuple[str | None, dict]:
@@ -286,8 +304,9 @@ def reproduce_cmd(
     results: Path = RESULTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or claims tables."),
     threads: Optional[int] = _threads_opt(),
-) -> None:
+) -> int:
     """Run every registered study (or --studies a,b) at one scale, then write the report.
+    Exit code 1 when a planned job failed (each reason printed), 2 for bad input.
 
     Example: nnphys reproduce --scale quick --studies minibatch-noise,escape-rate
     """
@@ -323,8 +342,9 @@ def reproduce_cmd(
             raise ConfigError("scale", f"no study has a {scale!r} preset")
     prepared = [_prepare(n, scale, None, [], device, per[n]) for n in names]
     eng = _engine(workers, engine, address, threads)
-    _execute(prepared, scale, eng, results, False, quiet)
+    code = _execute(prepared, scale, eng, results, False, quiet)
     _report(results)
+    return code
 
 
 # -- reading commands: the store is opened read-only and never changed -------------------
@@ -351,12 +371,16 @@ def _thread_note(counts: dict) -> str:
 @app.command("status")
 def status_cmd(results: Path = RESULTS) -> None:
     """Per study: jobs planned by the last run, how many are done, failed, diverged, running
-    (claimed by a live driver), and the thread counts the finished jobs ran with.
+    (claimed by a live driver), and the thread counts the finished jobs ran with; then one line
+    per reason that jobs failed for.
 
     Example: nnphys status --results results
     """
+    from nnphys.lab.outcomes import failure_lines, failures
+
     store = _open_readonly(results)
     with store:
+        failed_lines: list[str] = []
         t = Table(title=f"results in {results}")
         for col in ("study", "scale", "planned", "done", "failed", "diverged", "running", "missing", "threads"):
             t.add_column(col)
@@ -368,12 +392,16 @@ def status_cmd(results: Path = RESULTS) -> None:
             n = {s: sum(v == s for v in st.values()) for s in ("done", "failed", "diverged")}
             planned = set(keys)
             running = sum(c["key"] in planned for c in store.claims(name, live_only=True))
+            failed_lines += failure_lines(name, failures(store.results(name, [k for k, v in st.items()
+                                                                              if v == "failed"])))
             counts = store.thread_counts(name, keys)
             if len([k for k in counts if k is not None]) > 1:
                 mixed.append((name, counts))
             t.add_row(name, str(run["scale"] if run else "-"), str(len(keys)), str(n["done"]), str(n["failed"]),
                       str(n["diverged"]), str(running), str(len(keys) - len(st) - running), _thread_note(counts))
         out.print(t)
+        for line in failed_lines:
+            out.print(escape(line), soft_wrap=True)
         for name, counts in mixed:
             parts = ", ".join(f"{c} job(s) with {t} thread(s)" for t, c in sorted(counts.items(), key=str))
             out.print(escape(f"{name}: its results mix thread counts ({parts}); jobs run with different --threads "

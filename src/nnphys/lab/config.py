@@ -204,3 +204,43 @@ def plan_jobs(study: Study, spec: StudySpec) -> list[dict[str, Any]]:
         # jobs(spec) rejected a combination its Spec let through: still the user's input
         # (TypeError, KeyError, ... stay bugs and keep their traceback)
         raise ConfigError("spec", f"cannot plan the jobs of {study.name}: {_one_line(e)}") from None
+
+
+def _task_descriptions(obj: Any) -> list[dict[str, Any]]:
+    """Every :func:`nnphys.data.load_task` description inside a job's parameters: a dict with a
+    ``root`` whose ``task`` names a file-backed task (:data:`nnphys.data.FILE_TASKS`), at any depth."""
+    from nnphys.data import FILE_TASKS
+
+    out: list[dict[str, Any]] = []
+    if isinstance(obj, dict):
+        if obj.get("task") in FILE_TASKS and "root" in obj:
+            out.append(obj)
+        for v in obj.values():
+            out += _task_descriptions(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            out += _task_descriptions(v)
+    return out
+
+
+def check_inputs(study: Study, spec: StudySpec, jobs: list[dict[str, Any]]) -> None:
+    """Everything about a planned sweep that needs no job to run: the study's own ``check(spec)``
+    hook, then that the local data files every job reads exist (any load_task description in a
+    job's parameters, checked once per distinct description). A ConfigError naming the field
+    otherwise; writes nothing."""
+    from nnphys.data import check_task
+
+    if study.check is not None:
+        try:
+            study.check(spec)
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError("spec", f"{study.name}: {_one_line(e)}") from None
+    seen: set[str] = set()
+    for job in jobs:
+        for desc in _task_descriptions(job):
+            blob = repr(sorted(desc.items()))
+            if blob not in seen:
+                seen.add(blob)
+                check_task(desc)

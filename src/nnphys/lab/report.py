@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from nnphys.errors import ConfigError  # noqa: E402
+from nnphys.lab.outcomes import Failure, failed_note, failures, guard_claims  # noqa: E402
 from nnphys.lab.stability import (  # noqa: E402
     DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
@@ -57,6 +58,7 @@ class StudyReport:
     stability: Stability | None = None
     stability_error: str | None = None
     error: str | None = None
+    failures: list[Failure] = field(default_factory=list)  # failed planned jobs, grouped by reason
 
     @property
     def name(self) -> str:
@@ -134,7 +136,7 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
     counts = {"planned": len(run["keys"]), "done": 0, "failed": 0, "diverged": 0}
     for r in results:
         counts[r.status] += 1
-    rep = StudyReport(study, run, counts, meta=run_meta(store, run))
+    rep = StudyReport(study, run, counts, meta=run_meta(store, run), failures=failures(results))
     rep.compute_s = sum((r.ended or 0) - (r.started or 0) for r in results)
     seeds: list[int] = []
     for r in results:
@@ -170,6 +172,9 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
                                           seed=stability_seed, allow_fewer=allow_fewer)
     except Exception:  # a resample that breaks analyse is a bug worth showing, not hiding the claims
         rep.stability_error = traceback.format_exc()
+    # verdicts on a grid with failed jobs are shown inconclusive (nnphys.lab.outcomes); the
+    # stability above is that of the verdicts on the finished jobs
+    rep.claims = guard_claims(rep.claims, rep.failures)
     return rep
 
 
@@ -291,6 +296,9 @@ def reading(rep: StudyReport) -> str:
         s += "; no verdict is fragile"
     if rep.counts["diverged"] or rep.counts["failed"]:
         s += f"; {rep.counts['failed']} jobs failed, {rep.counts['diverged']} diverged"
+    note = failed_note(rep.failures)
+    if note:
+        s += f"; verdicts inconclusive because {note}"
     return s + "."
 
 
@@ -386,6 +394,7 @@ def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
             "argv": rep.meta.get("argv"), "run_started": rep.run.get("started"),
             "headline": [c.id for c in rep.headline()] if rep.claims else [],
             "reading": reading(rep), "error": bool(rep.error),
+            "failures": [{"reason": f.reason, "count": f.count, "first_key": f.first_key} for f in rep.failures],
             "stability": None if st is None else st.to_dict(),
             "claims": [{"id": c.id, "tag": c.tag, "verdict": c.verdict, "summary": claim_summary(c),
                         "agree": None if st is None else st.agree.get(c.id),
@@ -454,6 +463,10 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
     out = [f'\n<a id="{a}"></a>\n\n## {rep.name}\n', rep.study.description + "\n" if rep.study.description else ""]
     if rep.error:
         out.append(f"**Analysis failed** (a bug; please report it):\n\n```\n{rep.error}\n```\n")
+    if rep.failures:
+        out.append(f"**Failed jobs** ({failed_note(rep.failures)}); the tracebacks are in `nnphys export`:\n")
+        out += [f"- {f.count} job(s): `{_md_cell(f.reason)}` (first: job {f.first_key[:12]})" for f in rep.failures]
+        out.append("")
     if rep.claims:
         out.append(f'<a id="{a}-claims"></a>\n\n{counts_text(rep)}.\n')
         out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
@@ -534,6 +547,11 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
     parts = [f"<h2 id='{a}'>{e(rep.name)}</h2><p>{e(rep.study.description)}</p>"]
     if rep.error:
         parts.append(f"<p><b>Analysis failed</b> (a bug):</p><pre>{e(rep.error)}</pre>")
+    if rep.failures:
+        parts.append(f"<p><b>Failed jobs</b> ({e(failed_note(rep.failures) or '')}); the tracebacks are in "
+                     "<code>nnphys export</code>:</p><ul class='failures'>"
+                     + "".join(f"<li>{f.count} job(s): <code>{e(f.reason)}</code> (first: job {e(f.first_key[:12])})"
+                               "</li>" for f in rep.failures) + "</ul>")
     if rep.claims:
         parts.append(f"<div id='{a}-claims' class='claims'><table><tr><th>id</th><th>tag</th><th>claim</th>"
                      "<th>verdict</th><th>stability</th><th>evidence</th><th>figure</th></tr>")

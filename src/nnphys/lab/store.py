@@ -8,6 +8,10 @@ Only driver processes write (never the workers). A job's key is the sha256 of th
 
 A driver killed between 1 and 2 leaves an orphan ``.npz`` that the rerun overwrites; never a
 half-written row (SQLite transactions are atomic) nor a half-written array (rename is atomic).
+A driver killed during 1 leaves its ``.npz.tmp-<pid>``: opening the store for writing removes
+such a temp file once its process is gone from this host and the file is older than
+``TEMP_GRACE_S`` (a driver on another host sharing the store writes a temp for seconds only);
+a temp of a live process is never touched.
 Several drivers may share one store: WAL plus a busy timeout serialises their writes, and a
 driver claims each job (a ``claims`` row: key, pid, host, start and heartbeat times) before it
 runs it, so the others skip it; a claim whose process is gone (same host) or whose heartbeat is
@@ -46,6 +50,8 @@ STORE_VERSION = 2
 # process is gone is stale at once.
 LEASE_TIMEOUT_S = 600.0
 HEARTBEAT_S = 30.0
+# a temp array file of a process not alive here is removed once it is this old (see above)
+TEMP_GRACE_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -247,6 +253,26 @@ def pid_alive(pid: int) -> bool:
 HOST = platform.node()
 
 
+def remove_stale_temps(root: str | Path, grace_s: float = TEMP_GRACE_S) -> list[Path]:
+    """Remove ``arrays/<study>/<key>.npz.tmp-<pid>`` files left by killed drivers: those whose
+    ``pid`` is not a live process here and whose modification time is older than ``grace_s``.
+    Returns the paths removed. Never touches a temp of a live process or any other file."""
+    removed: list[Path] = []
+    now = time.time()
+    for tmp in Path(root).glob("arrays/*/*.npz.tmp-*"):
+        pid_text = tmp.name.rsplit(".tmp-", 1)[1]
+        if not pid_text.isdigit() or len(pid_text) > 10 or pid_alive(int(pid_text)):
+            continue
+        try:
+            if not tmp.is_file() or now - tmp.stat().st_mtime < grace_s:
+                continue
+            tmp.unlink()
+        except FileNotFoundError:  # another driver removed it first
+            continue
+        removed.append(tmp)
+    return removed
+
+
 class Store:
     """Results of every study under ``root``.
 
@@ -291,6 +317,7 @@ class Store:
             c.execute(f"PRAGMA user_version = {STORE_VERSION}")
         self._cols = _columns(self._conn)
         self.version = STORE_VERSION
+        self.removed_temps = remove_stale_temps(self.root)
 
     @property
     def upgrade_note(self) -> str | None:

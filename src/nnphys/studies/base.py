@@ -155,6 +155,10 @@ class Study:
     # optional: extra markdown tables (e.g. a per-cell results table) for the guide's results block,
     # filled by ``python -m nnphys.lab.docs_tables`` from the same run as the claims
     tables: Callable[[StudySpec, list[Result]], str] | None = None
+    # optional: checks of a spec that need no job but more than its fields (files on disk, a
+    # service); raises nnphys.errors.ConfigError naming the field. The lab calls it after jobs(spec)
+    # and before it opens the store, so a sweep that cannot work is refused before anything runs
+    check: Callable[[StudySpec], None] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)
