@@ -85,6 +85,11 @@ def _sets_opt() -> Any:
                                                 "`nnphys fields STUDY` lists the fields.")
 
 
+def _sweep_opt() -> Any:
+    return typer.Option([], "--sweep", help="One sweep per value: key=v1,v2,... (repeatable: the product of "
+                                            "the values); e.g. --sweep seed=0,1,2.")
+
+
 def _config_opt() -> Any:
     return typer.Option(None, "--config", "-c", help="TOML file of spec fields (flat keys).")
 
@@ -111,9 +116,16 @@ def _device_opt() -> Any:
     return typer.Option(None, "--device", help="Overrides the spec's device.")
 
 
-def _print_summary(summary) -> None:
+def _overrides_text(overrides: Optional[dict]) -> str:
+    import json
+
+    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted((overrides or {}).items()))
+
+
+def _print_summary(summary, overrides: Optional[dict] = None) -> None:
     c = summary.counts
-    line = (f"[bold]{summary.study}[/]: {summary.planned} planned, {summary.already} already finished, "
+    point = f" ({escape(_overrides_text(overrides))})" if overrides else ""
+    line = (f"[bold]{summary.study}[/]{point}: {summary.planned} planned, {summary.already} already finished, "
             f"{summary.executed} run now ({c['done']} done, {c['failed']} failed, {c['diverged']} diverged) "
             f"in {summary.wall:.1f} s")
     if summary.by_others or summary.left_to_others:
@@ -155,20 +167,35 @@ def list_cmd() -> None:
 # -- planning: everything that can be checked without running a job ------------------------
 
 def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], device: Optional[str],
-             values: Optional[dict] = None):
-    """``(study, spec, jobs)``, fully validated (jobs(spec) and the data files they read included);
-    writes nothing."""
-    from nnphys.lab.config import build_spec, check_inputs, plan_jobs
+             values: Optional[dict] = None, sweeps: Optional[List[str]] = None) -> list:
+    """One ``(study, spec, jobs, info)`` per point of the ``--sweep`` product (one without a
+    sweep), each fully validated (jobs(spec) and the data files they read included); ``info``:
+    the scale and the user's overrides of its preset (JSON values). Prints one warning line per
+    set field that a field the user left alone overrides. Writes nothing."""
+    from nnphys.lab.config import (check_inputs, collect_overrides, parse_sweeps, plan_jobs, refuse_repeats,
+                                   shadow_warnings, spec_from)
     from nnphys.studies import get_study
 
     study = get_study(name)
+    refuse_repeats(sets)
+    points = parse_sweeps(sweeps, sets)
     extra = dict(values or {})
     if device is not None:
         extra["device"] = device
-    spec = build_spec(study, scale, config, sets, extra)
-    jobs = plan_jobs(study, spec)
-    check_inputs(study, spec, jobs)
-    return study, spec, jobs
+    scale, base = collect_overrides(study, scale, config, sets, extra)
+    out, warned = [], set()
+    for point in points:
+        overrides = {**base, **point}
+        spec = spec_from(study, scale, overrides)
+        for line in shadow_warnings(study, scale, spec, overrides):
+            if line not in warned:
+                warned.add(line)
+                err.print(escape(f"nnphys: warning: {line}"), soft_wrap=True)
+        jobs = plan_jobs(study, spec)
+        check_inputs(study, spec, jobs)
+        dumped = spec.model_dump(mode="json")
+        out.append((study, spec, jobs, {"scale": scale, "overrides": {k: dumped.get(k) for k in overrides}}))
+    return out
 
 
 def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int]):
@@ -177,7 +204,7 @@ def _engine(workers: int, engine: Optional[str], address: Optional[str], threads
     return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
 
 
-def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool, quiet: bool) -> int:
+def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool) -> int:
     """Run prepared sweeps: check the results location and the scheduler, then (only then) open
     the store for writing. Returns the exit code: ``EXIT_JOBS_FAILED`` when a planned job of any
     sweep is stored as failed (each reason printed on one line to stderr), else 0."""
@@ -191,19 +218,20 @@ def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool,
 
     code = 0
 
-    for _, spec, _ in prepared:
+    for _, spec, _, _ in prepared:
         check_device(spec, eng)
     check_location(results, write=True)
     with contextlib.ExitStack() as stack:
         # a remote scheduler is reached before the store is touched: a refused address writes nothing
         executor = stack.enter_context(open_executor(eng)) if eng.address else None
         store = stack.enter_context(Store(results))
-        for study, spec, jobs in prepared:
+        for study, spec, jobs, info in prepared:
             meta = collect(argv=_ARGV, engine=eng.describe(), workers=eng.workers, threads=eng.threads_per_job(),
                            device=getattr(spec, "device", None))
-            summary = run_study(study, spec, store, eng, scale=scale, rerun_failed=rerun_failed,
+            meta["overrides"] = info["overrides"]
+            summary = run_study(study, spec, store, eng, scale=info["scale"], rerun_failed=rerun_failed,
                                 progress=not quiet, jobs=jobs, executor=executor, meta=meta)
-            _print_summary(summary)
+            _print_summary(summary, info["overrides"] if len(prepared) > 1 else None)
             res = store.results(study.name, store.latest_run(study.name)["keys"])
             fails = failures(res)
             if fails:
@@ -224,6 +252,7 @@ def run_cmd(
     scale: Scale = _scale_opt(),
     config: Optional[Path] = _config_opt(),
     sets: List[str] = _sets_opt(),
+    sweeps: List[str] = _sweep_opt(),
     workers: int = _workers_opt(),
     engine: Optional[EngineName] = _engine_opt(),
     address: Optional[str] = _address_opt(),
@@ -240,29 +269,35 @@ def run_cmd(
     Example: nnphys run depth-locality --set d=64 --set depths=1,2,4,8 --workers 2
     """
     scale, engine, device, rerun = _v(scale), _v(engine), _v(device), _v(rerun)
-    prepared = [_prepare(study, scale, config, sets, device)]
+    prepared = _prepare(study, scale, config, sets, device, sweeps=sweeps)
     eng = _engine(workers, engine, address, threads)
-    return _execute(prepared, scale, eng, results, rerun == "failed", quiet)
+    return _execute(prepared, eng, results, rerun == "failed", quiet)
 
 
 def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]) -> tuple[str | None, dict]:
     """``--set``/``--config`` of ``reproduce`` shared out among the studies: ``key=v`` goes to
     every study whose Spec has ``key``, ``study.key=v`` (or a ``[study]`` TOML table) to that one.
-    Returns ``(scale from the TOML or None, {study: {field: value}})``."""
-    from nnphys.lab.config import load_toml, parse_sets, refuse_repeats
-    from nnphys.studies import get_study
+    A TOML file may hold the tables of more studies than are selected, and flat keys of those
+    studies only: both are ignored (one file serves every subset). A ``--set`` key that no
+    selected study has is refused. Returns ``(scale from the TOML or None, {study: {field: value}})``."""
+    from nnphys.lab.config import load_toml, parse_sets, refuse_repeats, study_tables
+    from nnphys.studies import get_study, registry
 
     specs = {n: get_study(n).spec for n in names}
     per: dict[str, dict] = {n: {} for n in names}
     scale = None
     pairs: list[tuple[str, Any]] = []
     if config is not None:
-        raw = load_toml(config)
-        scale = raw.pop("scale", None)
-        for k, v in raw.items():
-            if isinstance(v, dict) and k in per:
+        reg = registry()
+        tables, flat = study_tables(load_toml(config), list(reg))
+        scale = flat.pop("scale", None)
+        for k, v in tables.items():
+            if k in per:
                 pairs += [(f"{k}.{kk}", vv) for kk, vv in v.items()]
-            else:
+        for k, v in flat.items():
+            unselected_only = (not any(k in specs[n].model_fields for n in names)
+                               and any(k in s.spec.model_fields for s in reg.values()))
+            if not unselected_only:
                 pairs.append((k, v))
     refuse_repeats(sets)
     set_pairs: list[tuple[str, Any]] = []
@@ -340,9 +375,9 @@ def reproduce_cmd(
             names = [n for n in names if n not in lacking]
         if not names:
             raise ConfigError("scale", f"no study has a {scale!r} preset")
-    prepared = [_prepare(n, scale, None, [], device, per[n]) for n in names]
+    prepared = [p for n in names for p in _prepare(n, scale, None, [], device, per[n])]
     eng = _engine(workers, engine, address, threads)
-    code = _execute(prepared, scale, eng, results, False, quiet)
+    code = _execute(prepared, eng, results, False, quiet)
     _report(results)
     return code
 
@@ -493,6 +528,7 @@ def plan_cmd(
     scale: Scale = _scale_opt(),
     config: Optional[Path] = _config_opt(),
     sets: List[str] = _sets_opt(),
+    sweeps: List[str] = _sweep_opt(),
     device: Optional[Device] = _device_opt(),
     workers: int = _workers_opt(),
     results: Path = RESULTS,
@@ -505,15 +541,21 @@ def plan_cmd(
     from nnphys.lab.plan import plan
 
     scale, device = _v(scale), _v(device)
-    st, spec, jobs = _prepare(study, scale, config, sets, device)
+    prepared = _prepare(study, scale, config, sets, device, sweeps=sweeps)
     store = _open_readonly(results, missing_ok=True)
     try:
-        p = plan(st, jobs, store)
+        plans = [(plan(st, jobs, store), info) for st, _spec, jobs, info in prepared]
     finally:
         if store is not None:
             store.close()
-    t = Table(title=f"{st.name} at scale {scale}: {p.planned} jobs"
-                    + ("" if store is not None else f" (no store in {results} yet)"))
+    for p, info in plans:
+        _print_plan(p, info, store is not None, results, workers, sweep=len(plans) > 1)
+
+
+def _print_plan(p, info: dict, has_store: bool, results: Path, workers: int, sweep: bool) -> None:
+    point = f" ({_overrides_text(info['overrides'])})" if sweep and info["overrides"] else ""
+    t = Table(title=escape(f"{p.study}{point} at scale {info['scale']}: {p.planned} jobs")
+                    + ("" if has_store else f" (no store in {results} yet)"))
     for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "est. serial"):
         t.add_column(col)
     for k in p.kinds.values():
