@@ -126,3 +126,36 @@ def test_multi_study_toml_serves_any_subset(capsys, tmp_path, toy, monkeypatch):
     flat.write_text("n_jobs = 2\nchains = 100\n")
     assert main(["run", "toy", "--config", str(flat), "--results", str(tmp_path / "r3")]) == 2
     assert "chains: unknown field" in capsys.readouterr().err
+
+
+def test_runs_carry_ids_and_overrides_to_report_and_export(capsys, tmp_path, toy):
+    res = tmp_path / "res"
+    assert main(["run", "toy", "--set", "n_jobs=2", "--results", str(res), "-q"]) == 0
+    assert main(["run", "toy", "--set", "n_jobs=3", "--set", "tag=b", "--results", str(res), "-q"]) == 0
+    with Store(res, readonly=True) as s:
+        runs = s.runs("toy")
+        assert [r["meta"]["overrides"] for r in runs] == [{"n_jobs": 2}, {"n_jobs": 3, "tag": "b"}]
+        assert sorted(r["run_id"] for r in s.rows("toy")) == [runs[0]["id"]] * 2 + [runs[1]["id"]] * 3
+    assert main(["report", "--results", str(res)]) == 0
+    md = (res / "report.md").read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| [toy]"))
+    assert 'quick + n_jobs=3, tag="b"; 3/3 jobs done' in row and "quick (with overrides) scale" in row, row
+    assert f'| #{runs[0]["id"]} |' in md and "| quick + n_jobs=2 | 2 | 2 |" in md
+    assert f'| #{runs[1]["id"]} |' in md and '| quick + n_jobs=3, tag="b" | 3 | 3 |' in md
+    card = json.loads((res / "scorecard.json").read_text())["studies"]["toy"]
+    assert card["overrides"] == {"n_jobs": 3, "tag": "b"} and card["run_id"] == runs[1]["id"]
+    capsys.readouterr()
+    assert main(["export", "--results", str(res)]) == 0
+    rows = list(csv.DictReader(open(res / "results.csv")))
+    by_tag = {(r["tag"], r["run_id"], r["overrides"]) for r in rows}
+    assert by_tag == {("a", str(runs[0]["id"]), "quick + n_jobs=2"),
+                      ("b", str(runs[1]["id"]), 'quick + n_jobs=3, tag="b"')}
+
+
+def test_export_has_the_one_line_reason_of_failed_jobs(capsys, tmp_path, toy):
+    res = tmp_path / "res"
+    assert main(["run", "toy", "--set", "n_jobs=2", "--set", "fail_every=2", "--results", str(res), "-q"]) == 1
+    assert main(["export", "--wide", "--results", str(res)]) == 0
+    rows = {r["status"]: r for r in csv.DictReader(open(res / "results.csv"))}
+    assert rows["failed"]["reason"] == "RuntimeError: job 1 raised on purpose"
+    assert "Traceback" in rows["failed"]["error"] and rows["done"]["reason"] == ""

@@ -117,9 +117,9 @@ def _device_opt() -> Any:
 
 
 def _overrides_text(overrides: Optional[dict]) -> str:
-    import json
+    from nnphys.lab.runs import overrides_text
 
-    return ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in sorted((overrides or {}).items()))
+    return overrides_text(overrides or {})
 
 
 def _print_summary(summary, overrides: Optional[dict] = None) -> None:

@@ -28,6 +28,7 @@ matplotlib.use("Agg")
 
 from nnphys.errors import ConfigError  # noqa: E402
 from nnphys.lab.outcomes import Failure, failed_note, failures, guard_claims  # noqa: E402
+from nnphys.lab.runs import run_overrides, scale_text  # noqa: E402
 from nnphys.lab.stability import (  # noqa: E402
     DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
@@ -59,6 +60,7 @@ class StudyReport:
     stability_error: str | None = None
     error: str | None = None
     failures: list[Failure] = field(default_factory=list)  # failed planned jobs, grouped by reason
+    runs: list[dict[str, Any]] = field(default_factory=list)  # every recorded run of the study, oldest first
 
     @property
     def name(self) -> str:
@@ -136,7 +138,8 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
     counts = {"planned": len(run["keys"]), "done": 0, "failed": 0, "diverged": 0}
     for r in results:
         counts[r.status] += 1
-    rep = StudyReport(study, run, counts, meta=run_meta(store, run), failures=failures(results))
+    rep = StudyReport(study, run, counts, meta=run_meta(store, run), failures=failures(results),
+                      runs=list(store.runs(study.name)))
     rep.compute_s = sum((r.ended or 0) - (r.started or 0) for r in results)
     seeds: list[int] = []
     for r in results:
@@ -262,7 +265,7 @@ def _seed_range(seeds: list[int]) -> str:
 
 def scale_and_seeds(rep: StudyReport) -> str:
     base = rep.run["spec"].get("seed")
-    out = f"{rep.run.get('scale') or 'custom'}; {rep.counts['done']}/{rep.counts['planned']} jobs done"
+    out = f"{scale_text(rep.run)}; {rep.counts['done']}/{rep.counts['planned']} jobs done"
     if base is not None:
         out += f"; base seed {base}"
     return out + f"; job seeds {_seed_range(rep.seeds)}"
@@ -277,6 +280,8 @@ def reading(rep: StudyReport) -> str:
     head = rep.headline()
     verdicts = [c.verdict for c in head]
     scale = rep.run.get("scale") or "this"
+    if run_overrides(rep.run):
+        scale += " (with overrides)"
     if all(v == "holds" for v in verdicts):
         h = "holds"
     elif all(v == "fails" for v in verdicts):
@@ -337,7 +342,9 @@ def provenance(rep: StudyReport) -> list[tuple[str, str]]:
                 f"fragile below {FRAGILE_BELOW:.0%} agreement")
     return [
         ("papers", "; ".join(rep.study.papers)),
-        ("scale", str(run.get("scale"))),
+        ("run", f"#{run.get('id')} (the latest of {len(rep.runs) or 1} recorded run(s) of this study; its "
+                "jobs are analysed)"),
+        ("scale", scale_text(run)),
         ("jobs", f"{c['planned']} planned, {c['done']} done, {c['failed']} failed, {c['diverged']} diverged"),
         ("compute time (sum over jobs)", _fmt_time(rep.compute_s)),
         ("wall time of the last run", _fmt_time(wall)),
@@ -356,6 +363,11 @@ def provenance(rep: StudyReport) -> list[tuple[str, str]]:
         ("verdict stability", stab),
         ("spec", json.dumps(run["spec"], sort_keys=True)),
     ]
+
+
+def _when(run: dict[str, Any]) -> str:
+    started = run.get("started")
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"
 
 
 def _figure_target(rep: StudyReport, cid: str) -> tuple[str, str] | None:
@@ -390,6 +402,7 @@ def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
         st = rep.stability
         out[rep.name] = {
             "papers": list(rep.study.papers), "scale": rep.run.get("scale"), "counts": rep.counts,
+            "run_id": rep.run.get("id"), "overrides": run_overrides(rep.run),
             "git_commit": rep.meta.get("git_commit"), "git_dirty": rep.meta.get("git_dirty"),
             "argv": rep.meta.get("argv"), "run_started": rep.run.get("started"),
             "headline": [c.id for c in rep.headline()] if rep.claims else [],
@@ -486,6 +499,10 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         out.append(f"- **legend too small**: {_md_cell(w)}")
     out.append(f'<a id="{a}-provenance"></a>\n\n### Provenance\n')
     out += [f"- **{k}**: {_md_cell(v)}" for k, v in provenance(rep)]
+    if rep.runs:
+        out.append("\n| run | started | scale and overrides | planned | run now |\n|---|---|---|---|---|")
+        out += [f"| #{r['id']} | {_md_cell(_when(r))} | {_md_cell(scale_text(r))} | {len(r['keys'])} | "
+                f"{'-' if r.get('executed') is None else r['executed']} |" for r in rep.runs]
     if rep.stability_error:
         out.append(f"\n**Verdict-stability bootstrap failed** (a bug):\n\n```\n{rep.stability_error}\n```\n")
     if rep.claims:
@@ -573,6 +590,12 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
     parts.append(f"<h3 id='{a}-provenance'>Provenance</h3><ul>")
     parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in provenance(rep)]
     parts.append("</ul>")
+    if rep.runs:
+        parts.append("<table class='runs'><tr><th>run</th><th>started</th><th>scale and overrides</th><th>planned</th>"
+                     "<th>run now</th></tr>" + "".join(
+                         f"<tr><td>#{r['id']}</td><td>{e(_when(r))}</td><td>{e(scale_text(r))}</td>"
+                         f"<td>{len(r['keys'])}</td><td>{'-' if r.get('executed') is None else r['executed']}</td></tr>"
+                         for r in rep.runs) + "</table>")
     if rep.stability_error:
         parts.append(f"<p><b>Verdict-stability bootstrap failed</b> (a bug):</p><pre>{e(rep.stability_error)}</pre>")
     if rep.claims:
