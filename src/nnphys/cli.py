@@ -534,7 +534,8 @@ def plan_cmd(
     results: Path = RESULTS,
 ) -> None:
     """Dry run: the jobs a run would plan, by kind, how many the store already holds, and an
-    estimated time from stored timings of similar jobs. Never writes anything.
+    estimated time from a cost model per job kind fit to stored timings by job size (with its
+    held-out error). Never writes anything.
 
     Example: nnphys plan depth-locality --scale paper
     """
@@ -556,28 +557,31 @@ def _print_plan(p, info: dict, has_store: bool, results: Path, workers: int, swe
     point = f" ({_overrides_text(info['overrides'])})" if sweep and info["overrides"] else ""
     t = Table(title=escape(f"{p.study}{point} at scale {info['scale']}: {p.planned} jobs")
                     + ("" if has_store else f" (no store in {results} yet)"))
-    for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "est. serial"):
+    for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "cost model",
+                "est. serial"):
         t.add_column(col)
     for k in p.kinds.values():
         med = "-" if k.median_s is None else f"{k.median_s:.2f} (n={k.timed})"
+        model = "-" if k.model is None else k.model.describe()
         est = "-" if not k.missing else ("no timings" if k.estimate_s is None else _hms(k.estimate_s))
         t.add_row(escape(k.kind), str(k.planned), str(k.done), str(k.failed), str(k.diverged), str(k.missing), med,
-                  est)
+                  escape(model), est)
     out.print(t)
     total = p.estimate_s(workers)
     missing = sum(k.missing for k in p.kinds.values())
     if not missing:
         out.print("nothing to run: every planned job is stored")
     elif total is None:
-        timed = [k for k in p.kinds.values() if k.missing and k.estimate_s is not None]
-        untimed = missing - sum(k.missing for k in timed)
-        part = (f"; the {missing - untimed} of kinds with stored timings take about "
-                f"{_hms(sum(k.estimate_s for k in timed) / workers)} on {workers} worker(s)") if timed else ""
-        out.print(f"{missing} job(s) to run; no estimate for {untimed} of them (no stored timing of their kind)"
-                  + part)
+        out.print(f"{missing} job(s) to run; no estimate for {missing} of them (no stored timing of this study "
+                  "in this store)")
     else:
-        out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from the median stored "
-                  "time of finished jobs of the same kind")
+        held = p.held_out()
+        how = ("held-out error of the fits: within a factor " f"{held:.2f} (median)" if held is not None
+               else "held-out error unknown (fewer than 3 timed jobs of a kind)")
+        if p.uses_prior():
+            how += "; kinds without timings use the study's median cost per unit of work (a rough prior)"
+        out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from a cost model per job "
+                  f"kind fit to stored timings by job size ({how})")
 
 
 def _hms(s: float) -> str:
