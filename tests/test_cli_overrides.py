@@ -40,6 +40,14 @@ def test_shadowed_field_warns_one_line(capsys, tmp_path):
     assert not res.exists()
 
 
+def test_a_warning_never_joins_an_error_line(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for cmd in (["run", "depth-locality"], ["plan", "depth-locality"]):
+        assert main([*cmd, "--set", "n_train=1000", "--results", str(tmp_path / "afile" / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("nnphys: error:") and "nnphys: warning" not in err, err
+
+
 def test_shadowing_declared_on_the_field():
     from pydantic import Field
 

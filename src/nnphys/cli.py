@@ -183,19 +183,23 @@ def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], dev
     if device is not None:
         extra["device"] = device
     scale, base = collect_overrides(study, scale, config, sets, extra)
-    out, warned = [], set()
+    out = []
     for point in points:
         overrides = {**base, **point}
         spec = spec_from(study, scale, overrides)
-        for line in shadow_warnings(study, scale, spec, overrides):
-            if line not in warned:
-                warned.add(line)
-                err.print(escape(f"nnphys: warning: {line}"), soft_wrap=True)
         jobs = plan_jobs(study, spec)
         check_inputs(study, spec, jobs)
         dumped = spec.model_dump(mode="json")
-        out.append((study, spec, jobs, {"scale": scale, "overrides": {k: dumped.get(k) for k in overrides}}))
+        out.append((study, spec, jobs, {"scale": scale, "overrides": {k: dumped.get(k) for k in overrides},
+                                        "warnings": shadow_warnings(study, scale, spec, overrides)}))
     return out
+
+
+def _print_warnings(prepared: list) -> None:
+    """The warnings of prepared sweeps, each once, on stderr; printed only once every check has
+    passed, so that bad input still gives exactly one line."""
+    for line in dict.fromkeys(w for *_, info in prepared for w in info["warnings"]):
+        err.print(escape(f"nnphys: warning: {line}"), soft_wrap=True)
 
 
 def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int]):
@@ -224,6 +228,7 @@ def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool
     with contextlib.ExitStack() as stack:
         # a remote scheduler is reached before the store is touched: a refused address writes nothing
         executor = stack.enter_context(open_executor(eng)) if eng.address else None
+        _print_warnings(prepared)
         store = stack.enter_context(Store(results))
         for study, spec, jobs, info in prepared:
             meta = collect(argv=_ARGV, engine=eng.describe(), workers=eng.workers, threads=eng.threads_per_job(),
@@ -544,6 +549,7 @@ def plan_cmd(
     scale, device = _v(scale), _v(device)
     prepared = _prepare(study, scale, config, sets, device, sweeps=sweeps)
     store = _open_readonly(results, missing_ok=True)
+    _print_warnings(prepared)
     try:
         plans = [(plan(st, jobs, store), info) for st, _spec, jobs, info in prepared]
     finally:
