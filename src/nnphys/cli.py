@@ -81,7 +81,8 @@ def _scale_opt(help: str = "Preset: quick (minutes on a laptop), medium (an hour
 
 def _sets_opt() -> Any:
     return typer.Option([], "--set", "-s", help="Override a spec field: key=value (repeatable; lists as 1,2,4 or "
-                                                "[1]; a single value for a list field is a one-item list). "
+                                                "[1]; a single value for a list field is a one-item list; dicts "
+                                                "as JSON or TOML, '{\"2\":[1000]}'; booleans true/false). "
                                                 "`nnphys fields STUDY` lists the fields.")
 
 
@@ -91,7 +92,8 @@ def _sweep_opt() -> Any:
 
 
 def _config_opt() -> Any:
-    return typer.Option(None, "--config", "-c", help="TOML file of spec fields (flat keys).")
+    return typer.Option(None, "--config", "-c", help="TOML file of spec fields: flat keys, and [STUDY] tables "
+                                                     "(those of other studies are ignored).")
 
 
 def _workers_opt() -> Any:
@@ -217,7 +219,7 @@ def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool
     from nnphys.lab.executors import open_executor
     from nnphys.lab.outcomes import failure_lines, failures, guard_claims
     from nnphys.lab.provenance import collect
-    from nnphys.lab.runner import check_device, run_study
+    from nnphys.lab.runner import check_device, keyed_jobs, run_study
     from nnphys.lab.store import Store, check_location
 
     code = 0
@@ -237,7 +239,7 @@ def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool
             summary = run_study(study, spec, store, eng, scale=info["scale"], rerun_failed=rerun_failed,
                                 progress=not quiet, jobs=jobs, executor=executor, meta=meta)
             _print_summary(summary, info["overrides"] if len(prepared) > 1 else None)
-            res = store.results(study.name, store.latest_run(study.name)["keys"])
+            res = store.results(study.name, list(keyed_jobs(study, jobs)))  # this sweep's, not another driver's
             fails = failures(res)
             if fails:
                 code = EXIT_JOBS_FAILED
