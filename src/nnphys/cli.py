@@ -587,9 +587,15 @@ def _print_plan(p, info: dict, has_store: bool, results: Path, workers: int, swe
         how = ("held-out error of the fits: within a factor " f"{held:.2f} (median)" if held is not None
                else "held-out error unknown (fewer than 3 timed jobs of a kind)")
         if p.uses_prior():
-            how += "; kinds without timings use the study's median cost per unit of work (a rough prior)"
+            how += "; kinds without timings use the study's median time per job (a rough prior)"
         out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from a cost model per job "
                   f"kind fit to stored timings by job size ({how})")
+        far = p.extrapolated()
+        if far:
+            out.print(escape(f"extrapolated beyond the stored sizes in: {', '.join(far[:8])}"
+                             f"{' …' if len(far) > 8 else ''}; the estimate extends the fitted trend and assumes "
+                             "that what never varied among the stored jobs does not matter; time a few jobs of "
+                             "the new sizes for a better one"))
 
 
 def _hms(s: float) -> str:
