@@ -60,7 +60,7 @@ def test_plan_estimate_scales_with_job_size(capsys, tmp_path, toy):
     assert "4 job(s) to run; about 0m00s on 1 worker(s)" in small, small
     m, sec = map(int, re.search(r"about (\d+)m(\d+)s on 1 worker", big).groups())
     assert abs(60 * m + sec - 240) < 24, big
-    assert "held-out error of the fits: within a factor 1.0" in big and "beyond the stored sizes in: dim" in big
+    assert "held-out error: a median factor of 1.0" in big and "beyond the stored sizes in: dim" in big
     assert "extrapolated" not in small
 
     from nnphys.lab.plan import plan

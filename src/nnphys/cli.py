@@ -584,7 +584,7 @@ def _print_plan(p, info: dict, has_store: bool, results: Path, workers: int, swe
                   "in this store)")
     else:
         held = p.held_out()
-        how = ("held-out error of the fits: within a factor " f"{held:.2f} (median)" if held is not None
+        how = (f"held-out error: a median factor of {held:.2f} for the worst kind" if held is not None
                else "held-out error unknown (fewer than 3 timed jobs of a kind)")
         if p.uses_prior():
             how += "; kinds without timings use the study's median time per job (a rough prior)"

@@ -288,6 +288,7 @@ class Store:
         self.path = self.root / DB_NAME
         self.readonly = readonly
         self._run_of: dict[str, int] = {}  # study -> the run this process is executing (begin_run)
+        self.removed_temps: list[Path] = []  # stale temp array files removed when opened for writing
         found = check_location(self.root, write=not readonly)
         if readonly:
             if found is None:
