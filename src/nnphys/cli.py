@@ -223,7 +223,6 @@ def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool
     from nnphys.lab.store import Store, check_location
 
     code = 0
-
     for _, spec, _, _ in prepared:
         check_device(spec, eng)
     check_location(results, write=True)
