@@ -251,3 +251,18 @@ def test_calibration_block_is_written_between_markers(tmp_path):
     assert "--draws 10" in text and "| D1 | directional |" in text
     (tmp_path / "none.md").write_text("no markers\n")
     assert not calibration.write_block(tmp_path / "none.md", table)
+
+
+def test_list_claims_prints_each_rule(capsys):
+    from nnphys.cli import main
+    from nnphys.studies import register, unregister
+
+    st = _toy_study(_sound)
+    register(st)
+    try:
+        assert main(["list", "--claims"]) == 0
+    finally:
+        unregister(st.name)
+    out = capsys.readouterr().out
+    block = out[out.index("toy-cal"):]
+    assert "rule: directional" in block and "SESOI 0.5" in block and "fails if: gain < 0.5" in block

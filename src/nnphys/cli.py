@@ -149,11 +149,13 @@ def _print_claims(name: str, claims) -> None:
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(claims: bool = typer.Option(False, "--claims", help="Print each claim's pre-registered rule "
+                                                               "(test, SESOI or margin, alpha, fails-if, version).")) -> None:
     """List the studies, their papers and claim ids.
 
-    Example: nnphys list
+    Example: nnphys list --claims
     """
+    from nnphys.lab.report import rule_lines
     from nnphys.studies import registry
 
     for name, s in registry().items():
@@ -162,8 +164,11 @@ def list_cmd() -> None:
             out.print(escape(f"  paper: {p}"))
         if s.description:
             out.print(escape(f"  {s.description}"))
+        rules = rule_lines(s) if claims else {}
         for cid, info in s.claims.items():
             out.print(escape(f"  {cid:>4} [{info.tag}] {info.statement}"))
+            for line in rules.get(cid, []):
+                out.print(escape(f"         {line}"))
 
 
 # -- planning: everything that can be checked without running a job ------------------------

@@ -400,6 +400,34 @@ def rule_text(c: Claim, rep: "StudyReport | None" = None) -> str:
     return text
 
 
+def rule_lines(study: Study) -> dict[str, list[str]]:
+    """Each claim's pre-registered rule as printable lines (``nnphys list --claims``): kind, test,
+    SESOI/margin/tolerance, α, null, alternative, what would make it fail, version."""
+    import sys
+
+    from nnphys.studies._kit import ClaimBook
+
+    mod = sys.modules.get(getattr(study.analyse, "__module__", ""), None)
+    books = [b for b in vars(mod).values() if isinstance(b, ClaimBook)] if mod is not None else []
+    out: dict[str, list[str]] = {}
+    for cid, info in study.claims.items():
+        r = info.rule
+        book = next((b for b in books if cid in b.claims and b.claims[cid] is info), None)
+        version = book.version(cid) if book is not None else None
+        if r is None:
+            out[cid] = [f"rule: not declared through the protocol{f' (version {version})' if version else ''}"]
+            continue
+        what = {"directional": "SESOI", "equivalence": "margin", "identity": "tolerance"}[r.kind]
+        lines = [f"rule: {r.kind} ({r.test}); {what} {r.sesoi:g}{' ' + r.unit if r.unit else ''}; α {r.alpha:g}"
+                 + (f"; power {r.power:g}" if r.kind == "directional" else "")]
+        lines += [f"{k}: {v}" for k, v in (("null", r.null), ("alternative", r.alternative), ("fails if", r.fails_if))
+                  if v]
+        if version:
+            lines.append(f"version: {version}")
+        out[cid] = lines
+    return out
+
+
 def _rule_line(c: Claim) -> str:
     r = c.rule or {}
     if not r.get("kind"):
