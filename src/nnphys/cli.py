@@ -35,6 +35,20 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"nnphys {version('nnphys')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """A laboratory for the physics of deep learning: run studies, check the papers' claims, report."""
 _ARGV: list[str] = []  # the command line, for provenance
 
 SCALES = ("quick", "medium", "paper")
@@ -389,7 +403,7 @@ def reproduce_cmd(
     prepared = [p for n in names for p in _prepare(n, scale, None, [], device, per[n])]
     eng = _engine(workers, engine, address, threads)
     code = _execute(prepared, eng, results, False, quiet)
-    _report(results)
+    _report(results, show_claims=False)  # each study's claims were printed after its run
     return code
 
 
@@ -457,14 +471,21 @@ def status_cmd(results: Path = RESULTS) -> None:
             out.print(escape(f"note: {store.upgrade_note}"))
 
 
-def _report(results: Path) -> None:
+def _report(results: Path, show_claims: bool = True) -> None:
+    """Write the report of every study in the store; print each study's claims unless the caller
+    (``reproduce``, which printed them after each study's run) says not to."""
     from nnphys.lab.report import write_report
     from nnphys.studies import registry
 
     with _open_readonly(results) as store:
-        md, html, reps = write_report(store, list(registry().values()))
+        names = set(store.studies())
+        studies = [s for s in registry().values() if s.name in names]
+        # the stability bootstrap takes seconds per study: say what is being done
+        with err.status(f"writing the report of {len(studies)} studies (analysis, verdict-stability "
+                        "bootstrap, figures)..."):
+            md, html, reps = write_report(store, studies)
     for rep in reps:
-        if rep.claims:
+        if rep.claims and show_claims:
             _print_claims(rep.study.name, rep.claims)
         if rep.error:
             err.print(f"analysis of {rep.study.name} failed; the traceback is in {md}")
@@ -678,6 +699,13 @@ def probe_cmd(
     out.print(escape(f"wrote {out_dir / 'report.md'}, report.json and 3 figures"), soft_wrap=True)
 
 
+def _interrupted(args: list[str]) -> int:
+    resumable = bool(args) and args[0] in ("run", "reproduce")
+    print("nnphys: interrupted" + ("; every finished job is stored: rerun the same command to resume"
+                                   if resumable else ""), file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit code 2 for every user error."""
     global _ARGV
@@ -687,12 +715,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = cmd.main(args=args, prog_name="nnphys", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns as the exit code
+            code = _interrupted(args)
     except NnphysError as e:
         print(f"nnphys: error: {_one_line(e)}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
-        print("nnphys: aborted", file=sys.stderr)
-        code = 130
+        code = _interrupted(args)
     except OSError as e:
         # the environment refused a path (permissions, a full disk, a vanished folder): the
         # user's to fix, so one line naming the path; an OSError without a path is a bug
@@ -709,9 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = type(e).__name__
         if kind == "Exit":
             code = getattr(e, "exit_code", 0)
-        elif kind == "Abort":
-            print("nnphys: aborted", file=sys.stderr)
-            code = 130
+        elif kind == "Abort":  # click turns Ctrl-C into Abort
+            code = _interrupted(args)
         elif hasattr(e, "format_message") and hasattr(e, "exit_code"):
             print(f"nnphys: error: {_one_line(e.format_message())}", file=sys.stderr)
             code = 2
