@@ -266,3 +266,11 @@ def test_list_claims_prints_each_rule(capsys):
     out = capsys.readouterr().out
     block = out[out.index("toy-cal"):]
     assert "rule: directional" in block and "SESOI 0.5" in block and "fails if: gain < 0.5" in block
+
+
+def test_zero_spread_cell_is_uninformative_not_infinitely_weighted():
+    rng = np.random.default_rng(11)
+    flat = P.cell("flat", P.paired([0.0, 0.0, 0.0, 0.0]), DIR)
+    assert not flat.informative and "no spread" in flat.why
+    j = P.judge([flat, *_cells(rng, [1.5])], DIR)
+    assert j.verdict == "holds" and j.evidence["n_informative"] == 1
