@@ -229,7 +229,7 @@ def test_harness_passes_a_sound_rule_and_stamps_versions():
     c = st.analyse(spec, st.calibration["D1"]["effect"](np.random.default_rng(0), spec))[0]
     assert len(c.rule["version"]) == 12 and c.rule["sesoi"] == 0.5 and c.rule["kind"] == "directional"
     table = calibration.study_table(st, spec, n_draws=20)
-    assert "| D1 | directional |" in table
+    assert "| D1 | directional |" in table and "| — | yes |" in table
 
 
 @pytest.mark.parametrize("decide,expect", [(_cannot_fail, "P(fails | opposite)"), (_cannot_hold, "P(holds | effect)")])

@@ -55,6 +55,7 @@ class ClaimBook:
     def __init__(self, claims: Mapping[str, ClaimInfo]):
         self.claims = claims
         self.functions: dict[str, Callable[..., Any]] = {}
+        self._versions: dict[str, str] = {}  # inspect.getsource is slow: once per claim per process
 
     def rule(self, *cids: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: ``fn`` decides the claims ``cids`` (its source enters their versions)."""
@@ -63,12 +64,15 @@ class ClaimBook:
                 if cid not in self.claims:
                     raise KeyError(f"claim {cid!r} is not in the CLAIMS table")
                 self.functions[cid] = fn
+                self._versions.pop(cid, None)
             return fn
         return deco
 
     def version(self, cid: str) -> str:
         """The rule version of claim ``cid`` (see :func:`nnphys.studies.protocol.rule_version`)."""
-        return _protocol.rule_version(self.claims[cid].rule, self.functions.get(cid))
+        if cid not in self._versions:
+            self._versions[cid] = _protocol.rule_version(self.claims[cid].rule, self.functions.get(cid))
+        return self._versions[cid]
 
     def rule_dict(self, cid: str) -> dict[str, Any]:
         r = self.claims[cid].rule

@@ -96,7 +96,8 @@ def check(oc: dict[str, dict[str, Any]], alpha: float, kind: str = "directional"
 def study_table(study: Study, spec: StudySpec, n_draws: int = 200, seed: int = 0) -> str:
     """Markdown: one row per calibrated claim, P(verdict | scenario) and whether it passes."""
     head = ("| claim | rule | P(holds \\| effect) | P(fails \\| opposite) | P(holds \\| none) | "
-            "P(uninformative \\| floor) | calibrated |\n|---|---|---|---|---|---|---|")
+            "P(uninformative \\| floor) | other scenarios: P(holds), P(fails) | calibrated |\n"
+            "|---|---|---|---|---|---|---|---|")
     rows = [head]
     for cid in sorted((study.calibration or {}), key=_claim_order):
         oc = operating_characteristics(study, spec, cid, n_draws, seed)
@@ -108,9 +109,10 @@ def study_table(study: Study, spec: StudySpec, n_draws: int = 200, seed: int = 0
         def cellp(s: str, v: str) -> str:
             return f"{oc[s][v]:.2f}" if s in oc else "—"
 
+        other = "; ".join(f"{s}: {oc[s]['holds']:.2f}, {oc[s]['fails']:.2f}" for s in oc if s not in CHECKS) or "—"
         rows.append(f"| {cid} | {kind} | {cellp('effect', 'holds')} | {cellp('opposite', 'fails')} | "
                     f"{cellp('none', 'holds') if kind != 'identity' else 'n/a'} | {cellp('floor', 'uninformative')} | "
-                    f"{'yes' if not bad else 'NO: ' + '; '.join(bad)} |")
+                    f"{other} | {'yes' if not bad else 'NO: ' + '; '.join(bad)} |")
     return "\n".join(rows) + f"\n\n{n_draws} draws per scenario; α and margins as stated in each rule."
 
 

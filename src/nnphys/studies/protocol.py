@@ -339,7 +339,9 @@ class Judgement:
 
 
 def _pool(cells: Sequence[Cell]) -> Effect:
-    ses = np.array([max(c.effect.se, 1e-300) for c in cells])
+    # a zero s.e. reaches here only for an effect known exactly (df = inf); floor it so that the
+    # weights stay finite (1/1e-300**2 would overflow to inf and the pooled mean to nan)
+    ses = np.array([max(c.effect.se, 1e-12 * max(abs(c.effect.mean), 1.0)) for c in cells])
     w = 1.0 / ses**2
     m = float(np.sum(w * np.array([c.effect.mean for c in cells])) / np.sum(w))
     se = float(1.0 / math.sqrt(np.sum(w)))
