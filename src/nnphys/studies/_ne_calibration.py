@@ -255,17 +255,18 @@ def gen_c8(scenario: str, margin: float):
     """C8 (NE(alpha_match) equivalent to S within ``margin``). effect: equal means; none: NE(alpha_match)
     exactly ``margin`` above S (the boundary of equivalence: holds at most alpha) with the arm x seed
     noise of the quick run (0.012: a regime where a difference of the margin is often not
-    significant); opposite: 2.5 margins above S; floor: all at the floor. NE(alpha = 1) lies halfway
-    between S and L in every scenario."""
+    significant); none_noisy: 2 margins above S at a noise of 0.03 (T3's spread at medium: where "not
+    significantly different" says nothing); opposite: 2.5 margins above S; floor: all at the floor.
+    NE(alpha = 1) lies halfway between S and L in every scenario."""
     def gen(rng, spec):
         ne = _match(spec)
 
         def shift(t, m):
             s = m["S"]
-            d = {"effect": 0.0, "none": margin, "opposite": 2.5 * margin}[scenario]
+            d = {"effect": 0.0, "none": margin, "none_noisy": 2 * margin, "opposite": 2.5 * margin}[scenario]
             return {ne: s + d}
         means = _floor(spec) if scenario == "floor" else _shifted(spec, shift)
-        noisy = (lambda t: 0.012) if scenario == "none" else None
+        noisy = {"none": lambda t: 0.012, "none_noisy": lambda t: 0.03}.get(scenario)
         return train_results(spec, rng, means, ("S", "L", "NE"), None, noisy, **_floor_kw(scenario))
     return gen
 

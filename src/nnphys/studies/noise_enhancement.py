@@ -789,7 +789,7 @@ def _calibration() -> dict[str, dict[str, Any]]:
         "C5": {s: G.gen_c5(s) for s in train + ("effect_noisy", "diverged")},
         "C6": {s: G.gen_c6(s) for s in train},
         "C7": {s: G.gen_c7(s) for s in train + ("ls_diverged", "ne_diverged")},
-        "C8": {s: G.gen_c8(s, C8_MARGIN) for s in train},
+        "C8": {s: G.gen_c8(s, C8_MARGIN) for s in train + ("none_noisy",)},
         "C9": {s: G.gen_c9(s) for s in train + ("effect_noisy", "diverged")},
     }
 
