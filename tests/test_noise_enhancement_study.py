@@ -280,7 +280,9 @@ def test_c6_needs_room_where_more_noise_helps_plain_sgd():
     """C6 is judged only where S_half (SGD at B_s/2) is significantly better than S: without the arm
     or where it does not help, every cell is uninformative with that reason, even when NE beats S."""
     cells = {"mnist1d_small": {"steps": GOOD, "epochs": GOOD}}
-    assert _claims(cells)["C6"].verdict == "holds"
+    good = _claims(cells)["C6"]
+    assert good.verdict == "holds"
+    assert "S_half below S" in _cells(good, alpha="NE(1.436)")["mnist1d_small/equal_steps"]["claim_room_rule"]
     no_arm = _claims(cells, {"arms": ["S", "L", "NE", "L2", "LS"]})["C6"]
     assert no_arm.verdict == "uninformative"
     why = _cells(no_arm, alpha="NE(1.436)")["mnist1d_small/equal_steps"]["why"]

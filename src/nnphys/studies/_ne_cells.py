@@ -281,7 +281,8 @@ def pair_cell(spec, results: list[Result], lr: float | None, task: str, budget: 
         r = room
     return P.cell(name or f"{task}/{BUDGET_NAME[budget]}", P.paired(d), rule, room=r,
                   n_diverged={better: int(a["diverged"].sum()), worse: int(b["diverged"].sum())},
-                  extra={better: describe(a), worse: describe(b), "seeds": common, "room_baseline": base})
+                  extra={better: describe(a), worse: describe(b), "seeds": common, "room_baseline": base,
+                         **({"claim_room_rule": room[1]} if room is not None else {})})
 
 
 def num(c: dict | None) -> str:
