@@ -91,7 +91,8 @@ def test_reproduce_studies_set_config(capsys, tmp_path, toy, monkeypatch):
     cfg = tmp_path / "c.toml"
     cfg.write_text("dim = 4\n[toy]\ntag = 'c'\n")
     assert main(["reproduce", "--studies", "toy", "--set", "n_jobs=2", "--set", "toy.fail_every=2",
-                 "--config", str(cfg), "--results", str(res), "-q"]) == 0
+                 "--config", str(cfg), "--results", str(res), "-q"]) == 1  # a job failed: exit 1
+    assert "toy: 1 job(s) failed: RuntimeError: job 1 raised on purpose" in capsys.readouterr().err
     assert reported == [res]
     with Store(res, readonly=True) as s:
         rows = s.rows("toy")
