@@ -64,16 +64,17 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
     beff = {a: bl / ne_covariance_factor(a) for a in spec.ne_alphas}
 
     def vs_beff(ax, row):
-        sgd = [(b, row[a]) for a, b in (("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
+        sgd = [(b, row[a]) for a, b in (("S_half", max(1, bs // 2)), ("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
         ne = [(beff[a], row[ne_key(a)]) for a in spec.ne_alphas if row.get(ne_key(a))]
-        for pts, ls, lab in ((sgd, "-", "SGD (S, L, L2)"), (ne, "--", f"NE at B={bl}")):
+        for pts, ls, lab in ((sgd, "-", "SGD (S_half, S, L, L2)"), (ne, "--", f"NE at B={bl}")):
             if pts:
                 K.errorbar(ax, [b for b, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts], ls=ls, label=lab)
         _mark_dead(ax, sgd + ne)
-        K.log_ticks(ax, [bs, bl, 2 * bl, *[round(v, 1) for v in beff.values()]])
+        K.log_ticks(ax, [b for b, _ in sgd] + [round(v, 1) for v in beff.values()])
 
     figs.append(Figure("test_error_vs_beff", _grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
-                       "Final test error (mean ± s.e. over seeds) against the effective batch size: SGD at B_s, B_l, 2B_l "
+                       "Final test error (mean ± s.e. over the seeds that did not diverge) against the effective batch size: SGD at "
+                       "B_s/2 (when run), B_s, B_l, 2B_l "
                        "and NE at B_l with B_eff = B_l/f(alpha); top: equal steps, bottom: equal gradient evaluations "
                        "(NE and L2 count 2B). Red crosses: configurations with diverged seeds."))
 
