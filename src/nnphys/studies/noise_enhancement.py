@@ -479,20 +479,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 # one function per claim
 # ================================================================================================
 
-class _Book(K.ClaimBook):
-    """The kit's claim book with each rule version computed once per process (it hashes the claim
-    function's source, which cannot change while the process runs; the calibration harness calls
-    the analysis thousands of times)."""
-
-    _versions: dict[str, str] = {}
-
-    def version(self, cid: str) -> str:
-        if cid not in self._versions:
-            self._versions[cid] = super().version(cid)
-        return self._versions[cid]
-
-
-BOOK = _Book(CLAIMS)
+BOOK = K.ClaimBook(CLAIMS)
 
 
 def _merge(parts: dict[str, Any]) -> Any:
