@@ -689,14 +689,18 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
     whose per-chain times are not stored, so each Monte Carlo estimate is redrawn from its own
     sampling distribution (normal in log t with the CI's s.e., mean and CI shifted together); the
     Student-t fits of phi and the growth of <log L> likewise (normal with their s.e.). Covers T3, T5,
-    T6, T7 (S1), T8 and T10. The formula and quadrature claims (T1, T2), the identical-steps count
-    (T4) and the single-run MLP claims (T9, T9b) are passed through unchanged."""
+    T6, T7sde, T8 and T10. The MLP seeds (T9, T9b) are drawn with replacement. The formula and
+    quadrature claims (T1, T2), the identical-steps count (T4) and the SGD phi fits (T7: skewed
+    profile CIs, often open above) are passed through unchanged."""
     import copy
     import dataclasses
 
-    out = []
+    mlps = [r for r in results if r.ok and r.params.get("kind") == "mlp"]
+    out = [mlps[int(i)] for i in rng.integers(0, len(mlps), len(mlps))] if mlps else []
     for r in results:
         kind = r.params.get("kind")
+        if r.ok and kind == "mlp":
+            continue
         if not r.ok or kind not in _MC_KINDS + ("gap", "phi_sde", "instability"):
             out.append(r)
             continue
