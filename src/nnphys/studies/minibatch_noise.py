@@ -64,7 +64,7 @@ def _identity(fails_if: str, **params: Any) -> P.Rule:
 def _equiv(margin: float, what: str, unit: str, why: str, **params: Any) -> P.Rule:
     """An equivalence (TOST) rule: holds when the pooled effect lies within ``±margin``."""
     return P.Rule(kind="equivalence", sesoi=margin, null=f"|{what}| >= {margin:g}", alternative=f"|{what}| < {margin:g}",
-                  fails_if=f"the pooled 95% CI of {what} lies wholly outside ±{margin:g}", unit=unit,
+                  fails_if=f"some cell's {what} is significantly outside ±{margin:g} (one-sided, Holm over cells)", unit=unit,
                   params={"margin_why": why, **params})
 
 
