@@ -44,6 +44,7 @@ from nnphys.errors import ConfigError
 from nnphys.seeding import derive
 from nnphys.studies import protocol as P
 from nnphys.studies._minibatch_calibration import CALIBRATION
+from nnphys.studies._claim_cells import WORST, equivalence_rule, exact as _exact, identity_cells, identity_rule, judged
 from nnphys.studies._digits_claims import decoupling_cell, noise_loss_cell
 from nnphys.studies._kit import ClaimBook, Missing, by_kind, fnum
 from nnphys.studies._minibatch_noise_runs import ONLINE_CASES, RUNNERS
@@ -53,19 +54,8 @@ from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySp
 # claims (statement and tag; the verdict logic is one function per claim below)
 # ================================================================================================
 
-def _identity(fails_if: str, **params: Any) -> P.Rule:
-    """An identity rule on deviations in units of each check's own stated tolerance: holds when
-    every ``|deviation| <= 1`` (one rule covers checks of different precision)."""
-    return P.Rule(kind="identity", sesoi=1.0, null="the computed quantities agree to their tolerances",
-                  alternative="some computed quantity misses its tolerance", fails_if=fails_if,
-                  unit="deviation / its tolerance", params=params)
-
-
-def _equiv(margin: float, what: str, unit: str, why: str, **params: Any) -> P.Rule:
-    """An equivalence (TOST) rule: holds when the pooled effect lies within ``±margin``."""
-    return P.Rule(kind="equivalence", sesoi=margin, null=f"|{what}| >= {margin:g}", alternative=f"|{what}| < {margin:g}",
-                  fails_if=f"some cell's {what} is significantly outside ±{margin:g} (one-sided, Holm over cells)", unit=unit,
-                  params={"margin_why": why, **params})
+_identity = identity_rule
+_equiv = equivalence_rule
 
 
 def _greater(sesoi: float, what: str, unit: str, why: str) -> P.Rule:
@@ -318,21 +308,8 @@ def _online(R) -> dict[str, dict]:
     return {r.metrics["case"]: r.metrics for r in R.get("online", []) if r.ok}
 
 
-# A check whose deviation is infinite (a diverged chain: an infinite stationary moment; a ratio
-# with a zero denominator) enters as this finite deviation, so that the tests can reject it.
-WORST = 1e9
-
-
-def _exact(value: float) -> P.Effect:
-    """A deterministic number (closed form, oracle) as an effect with no sampling error."""
-    return P.Effect(mean=float(value), se=0.0, df=math.inf, n=1)
-
-
 def _identity_cells(cid: str, checks: dict[str, tuple[float, float]]) -> list:
-    """One identity cell per check ``name: (deviation, tolerance)``, measured as |deviation| / tolerance."""
-    rule = CLAIMS[cid].rule
-    return [P.cell(name, _exact(min(abs(dev) / tol, WORST) if math.isfinite(dev) else WORST), rule,
-                   extra={"deviation": dev, "tolerance": tol}) for name, (dev, tol) in checks.items()]
+    return identity_cells(CLAIMS[cid].rule, checks)
 
 
 def _mc_cell(cid: str, name: str, sim: float, se: float, theory: float, *, beta: float | None = None,
@@ -353,9 +330,7 @@ def _mc_cell(cid: str, name: str, sim: float, se: float, theory: float, *, beta:
 
 
 def _judged(cid: str, cells: list, evidence: dict[str, Any], summary: str) -> Claim:
-    """:func:`P.judge` the cells under the claim's rule; ``summary`` (the numbers behind it) leads."""
-    return BOOK.judged(cid, P.judge(cells, CLAIMS[cid].rule), summary_prefix=f"{summary}; " if summary else "",
-                       **evidence)
+    return judged(BOOK, cid, cells, evidence, summary)
 
 
 @BOOK.rule("C0")
