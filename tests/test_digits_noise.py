@@ -105,12 +105,13 @@ def test_both_studies_report_the_same_run():
     assert oe["loss"] == om["loss"] and oe["checkpoints"]["4"] == om["checkpoints"]["4"]
     ce = {c.id: c for c in er.analyse(se, [Result.from_output(je, oe)])}
     cm = {c.id: c for c in mb.analyse(sm, [Result.from_output(jm[0], om)])}
-    assert ce["T9b"].evidence["by_epoch"]["4"]["max_ratio"] == cm["C12"].evidence["worst_factor_per_checkpoint_and_seed"]["4"][0]
+    assert ce["T9b"].evidence["worst_factor_by_epoch"]["4"][0] == cm["C12"].evidence["worst_factor_per_checkpoint_and_seed"]["4"][0]
+    assert ce["T9b"].evidence["rms_log_ratio_by_epoch"]["4"] == cm["C12"].evidence["rms_log_ratio_by_epoch"]["4"]
     he, hm = ce["T9b"].evidence["hessian"], cm["C12"].evidence["hessian"]
     assert he["by_epoch"]["4"]["max_ratio"] == hm["by_epoch"]["4"]["max_ratio"] and he["holds_same_criterion"] is not None
     assert he["by_epoch"]["4"]["overlap"] == hm["by_epoch"]["4"]["overlap"]
-    t9 = ce["T9"].evidence.get("slope_last_half")
-    assert t9 == cm["C3"].evidence["mlp_slopes"][0]
+    assert ce["T9"].evidence["per_seed"][0]["slope"] == cm["C3"].evidence["mlp_slopes"][0]
+    assert ce["T9"].verdict == cm["C3"].verdict == "uninformative"  # one seed each: the same statistic, no spread
     # the other claims have no data: inconclusive, naming what is missing
     assert ce["T10"].verdict == "inconclusive" and "gap" in ce["T10"].evidence["missing"]
     assert cm["C1"].verdict == "inconclusive" and "prop1" in cm["C1"].evidence["missing"]

@@ -1,4 +1,4 @@
-"""Known-answer tests of minibatch-noise's headline verdict logic (C1, C3, C8, C9, C12).
+"""Known-answer tests of minibatch-noise's verdict logic (C1, C3, C8, C9, C12), through the claim protocol.
 
 Synthetic result sets written from the formulas in this file: one where each claim must come out
 ``holds`` and a mirrored one (the rival law, or the wrong size of effect) where it must ``fail``.
@@ -24,7 +24,7 @@ def _res(kind: str, metrics: dict, **params) -> Result:
 
 
 def _claim(results, cid: str):
-    return MB.BOOK.guard(cid, MB.CLAIM_FNS[cid], SPEC, by_kind(results))
+    return MB.BOOK.guard(cid, MB.CLAIM_FNS[cid], SPEC, by_kind(results, ok_only=False))
 
 
 # ---------------------------------------------------------------- C1: Prop. 1 and the (N-S)/(N-1) factor
@@ -49,36 +49,47 @@ def test_c1_known_answers():
 
 
 def _mlp(slope: float, coupling: float, member: int, hessian_coupling: float | None = None) -> Result:
-    probe = {"ratio": [coupling] * 4, "coupled_trace": coupling, "decoupled_trace": 1.0, "loss": 0.01,
-             "ch_alignment": 0.9, "ch_gamma": 1.0}
-    probes = {"gauss_newton": probe}
+    """A run whose 𝒩 = 4 L^slope (1 % epoch noise) and whose coupled spectrum is ``coupling`` x the
+    decoupled one at mid-training and the end (x5 at init, reported, not judged)."""
+    import numpy as np
+
+    rng = np.random.default_rng(member)
+    L = np.geomspace(0.5, 1e-3, 41)
+    N = 4.0 * L ** slope * np.exp(0.01 * rng.standard_normal(L.size))
+    ev = np.geomspace(1.0, 0.05, 4)
+
+    def probe(k: float) -> dict:
+        return {"ratio": [k] * 4, "coupled": (ev * k).tolist(), "decoupled": ev.tolist(), "coupled_trace": k,
+                "decoupled_trace": 1.0, "loss": 0.01, "ch_alignment": 0.9, "ch_gamma": 1.0}
+
+    probes = {"gauss_newton": probe(coupling)}
     if hessian_coupling is not None:
-        probes["hessian"] = {"ratio": [hessian_coupling] * 4, "loss": 0.01, "ch_alignment": 0.8, "ch_gamma": 1.1,
-                             "eigenvalue_ratio": [1.0] * 4, "overlap": 0.9, "noise_ratio": [1.0] * 4,
-                             "n_nonpositive": 0}
-    return _res("mlp", {"slope_second_half": slope, "noise_over_2L_gn": 1.0, "final_loss": 0.01,
-                        "checkpoints": {str(ep): probes for ep in (0, 30, 60)}}, member=member)
+        probes["hessian"] = {**probe(hessian_coupling), "eigenvalue_ratio": [1.0] * 4, "overlap": 0.9,
+                             "noise_ratio": [1.0] * 4, "n_nonpositive": 0}
+    return _res("mlp", {"loss": L.tolist(), "trace_cov": N.tolist(), "slope_second_half": slope, "noise_over_2L_gn": 1.0,
+                        "final_loss": 0.01, "checkpoints": {"0": {"gauss_newton": probe(5.0)}, "30": probes, "60": probes}},
+                member=member)
 
 
 def test_c3_c12_known_answers():
     good = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.99, 1.1), (1.01, 0.95), (1.0, 1.2)])]
     assert _claim(good, "C3").verdict == "holds" and _claim(good, "C12").verdict == "holds"
-    bad = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.49, 2.0), (0.51, 1.1), (0.5, 1.2)])]
+    bad = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.49, 2.0), (0.51, 2.1), (0.5, 1.9)])]
     assert _claim(bad, "C3").verdict == "fails" and _claim(bad, "C12").verdict == "fails"
     wide = [_mlp(s, 1.0, i) for i, s in enumerate([0.5, 1.0, 1.5])]
     assert _claim(wide, "C3").verdict == "inconclusive"
+    assert _claim(good[:1], "C3").verdict == "uninformative"  # one seed: no spread to judge
 
 
 def test_c12_is_judged_on_gauss_newton_with_the_hessian_as_evidence():
     """[default] rule (digits_noise.GAUSS_NEWTON_RULE): the full-Hessian probe never flips C12."""
-    for gn, h in ((1.1, 3.0), (3.0, 1.1), (1.1, 1.2)):
-        c = _claim([_mlp(1.0, gn, i, h if i else 1.0) for i in range(3)], "C12")
+    import math
+
+    for gn, h in ((1.1, 3.0), (3.0, 1.1)):
+        c = _claim([_mlp(1.0, gn * (1 + 0.01 * i), i, h) for i in range(3)], "C12")
         assert c.verdict == ("holds" if gn <= 1.5 else "fails")
-        hess = c.evidence["hessian"]
-        assert hess["holds_same_criterion"] == (h <= 1.5) and hess["judged_epochs"] == ["0", "30", "60"]
-        assert hess["by_epoch"]["60"]["max_ratio"] == pytest.approx([1.0, max(h, 1 / h), max(h, 1 / h)])
-        assert ("would decide otherwise" in c.summary) == ((gn <= 1.5) != (h <= 1.5))
-    assert "full Hessian: not computed" in _claim([_mlp(1.0, 1.1, i) for i in range(3)], "C12").summary
+        assert c.evidence["hessian_rms_log_ratio_by_seed"][0]["60"] == pytest.approx(abs(math.log(h)))
+        assert c.evidence["judged_epoch"] == "60"
 
 
 # ---------------------------------------------------------------- C8: linear λ–S scaling fails
@@ -122,6 +133,7 @@ def test_c9_known_answers():
 def test_no_data_is_named_and_bugs_raise():
     c = {x.id: x for x in STUDY.analyse(SPEC, [])}
     assert all(v.verdict == "inconclusive" for v in c.values())
+    assert all(v.rule["version"] and v.rule["kind"] == MB.CLAIMS[v.id].rule.kind for v in c.values())
     assert "mlp" in c["C12"].evidence["missing"] and "tail" in c["C9"].evidence["missing"]
     with pytest.raises(KeyError):
         STUDY.analyse(SPEC, [_res("tail", {"rows": [{"S": 1}], "frac": 0.005})])
@@ -132,22 +144,16 @@ def test_resample_draws_seeds_and_keeps_clear_verdicts():
 
     good = [_mlp(s, c, i) for i, (s, c) in enumerate([(0.99, 1.1), (1.01, 0.95), (1.0, 1.2)])] + _c8_results(True)
     rng = np.random.default_rng(0)
-    c8 = []
-    for _ in range(100):
+    for _ in range(50):
         rs = STUDY.resample(good, rng)
         assert len(rs) == len(good)
         assert {r.params.get("member") for r in rs if r.params["kind"] == "mlp"} <= {0, 1, 2}
-        assert _claim(rs, "C3").verdict == "holds"
-        c8.append(_claim(rs, "C8").verdict == "holds")
-    # C8's MC means sit on the theory; a redraw leaves the Bonferroni band (z = 2.58, 5 rows) with
-    # probability 1 - 0.99^5 ~ 5 %
-    assert 0.85 <= np.mean(c8) < 1.0
-    # a split effect: one seed of three far outside the band, so about 1 - (2/3)^3 of the draws include it
+        assert _claim(rs, "C8").verdict == "holds"
+    # a split effect: one seed of three far off, so the redraws that miss it (or repeat one seed only:
+    # no spread) do not hold; the seeds, not the epochs, are the unit
     mixed = [_mlp(s, 1.0, i) for i, s in enumerate([1.0, 1.0, 0.3])]
-    frac = np.mean([_claim(STUDY.resample(mixed, rng), "C12").verdict == "holds" for _ in range(300)])
-    assert frac == 1.0  # C12 reads the spectra only: identical in every seed here
-    frac3 = np.mean([_claim(STUDY.resample(mixed, rng), "C3").verdict != "holds" for _ in range(300)])
-    assert abs(frac3 - (1 - (2 / 3) ** 3)) < 0.08
+    assert _claim(mixed, "C3").verdict != "holds"
+    assert any(_claim(STUDY.resample(mixed, rng), "C3").verdict != _claim(mixed, "C3").verdict for _ in range(50))
 
 
 def test_seeds_follow_labels_and_do_not_collide():

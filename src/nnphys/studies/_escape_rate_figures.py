@@ -3,7 +3,7 @@ Carlo point, censored estimates drawn as marked points, legends >= 8 pt (:mod:`n
 
 - ``escape_vs_c``: family A (T5) and the 1-D regression of Table 3 (T10) against c;
 - ``escape_vs_deltaL``: the scale symmetry (T4); ``escape_vs_n``: family B with eq. 17 (T6);
-- ``phi_vs_B`` and ``phi_fit_vs_pred``: the stationary exponent (T7);
+- ``phi_vs_B`` and ``phi_fit_vs_pred``: the stationary exponent (T7sde: S1, T7: genuine SGD);
 - ``decoupling_spectra``: coupled vs decoupled spectra of the digits MLP (T9/T9b);
 - ``passage_times``: Table 3's first-passage time per simulator (T10).
 """
@@ -197,7 +197,7 @@ def _phi(spec, k) -> list[Figure]:
     _kit.legend(ax)
     out = [Figure("phi_vs_B", fig, "Fitted stationary exponent phi against B/(eta h*), 95% CIs; triangles: the "
                                    "profile CI has no upper end (the fit cannot tell the law from a Gaussian).",
-                  claims=("T7",))]
+                  claims=("T7sde", "T7"))]
     # T7: fitted against predicted
     fig, (ax,) = _kit.subplots(width=4.2, height=4.0)
     ax.errorbar([f["phi"] for f in f1], [f["phi_fit"] for f in f1],
@@ -219,7 +219,7 @@ def _phi(spec, k) -> list[Figure]:
     _kit.legend(ax)
     out.append(Figure("phi_fit_vs_pred", fig, "T7: Student-t exponent fitted to the stationary samples against the "
                                               "predictions (SDE: phi; SGD: phi, phi_disc, Kesten); grey: +-3 %. SGD fits "
-                                              "whose CI has no upper end are left out (see phi_vs_B).", claims=("T7",)))
+                                              "whose CI has no upper end are left out (see phi_vs_B).", claims=("T7sde", "T7")))
     return out
 
 
