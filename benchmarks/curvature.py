@@ -144,7 +144,7 @@ def worker(method: str, kind: str, path: str, threads: int) -> dict:
     if method == "ours":
         from nnphys.curvature import hessian_top
 
-        r = hessian_top(model, _per_sample, (X, y), 10, tol=1e-6, max_iter=2000)
+        r = hessian_top(model, _per_sample, (X, y), k=10, tol=1e-6, max_matvec=2000)
         vals, vecs, res["n_matvec"], res["converged"] = r.eigenvalues, r.eigenvectors, r.n_matvec, r.converged
     elif method == "pyhessian":
         from pyhessian import hessian

@@ -77,7 +77,7 @@ def _memory_child(method: str, n: int, device: str) -> None:
         _loss(model(X), y).mean().backward()
     else:
         top = 20 if method == "linear_top20" else 0
-        gradient_noise(model, _loss, X, y, batch_size=32, top_k=top,
+        gradient_noise(model, _loss, (X, y), batch_size=32, k=top,
                        method="linear" if method.startswith("linear") else method,
                        chunk_size=256 if method == "vmap" else None)
     print(json.dumps(dict(mib=_rss_peak_mib() - base)))
@@ -120,15 +120,15 @@ def main() -> None:
         _loss(model(X), y).mean().backward()
 
     t_fb = _timeit(fwdbwd, rep, sync)
-    t_fast = _timeit(lambda: gradient_noise(model, _loss, X, y, batch_size=32, method="linear"), rep, sync)
-    t_gram = _timeit(lambda: gradient_noise(model, _loss, X, y, batch_size=32, top_k=20, method="linear"),
+    t_fast = _timeit(lambda: gradient_noise(model, _loss, (X, y), batch_size=32, method="linear"), rep, sync)
+    t_gram = _timeit(lambda: gradient_noise(model, _loss, (X, y), batch_size=32, k=20, method="linear"),
                      rep, sync)
-    t_vmap = _timeit(lambda: gradient_noise(model, _loss, X, y, batch_size=32, method="vmap", chunk_size=256),
+    t_vmap = _timeit(lambda: gradient_noise(model, _loss, (X, y), batch_size=32, method="vmap", chunk_size=256),
                      max(1, rep // 2), sync)
-    t_loop = _timeit(lambda: gradient_noise(model, _loss, X, y, batch_size=32, method="loop"), 1, sync)
+    t_loop = _timeit(lambda: gradient_noise(model, _loss, (X, y), batch_size=32, method="loop"), 1, sync)
 
-    a_fast = gradient_noise(model, _loss, X, y, batch_size=32, method="linear")
-    a_loop = gradient_noise(model, _loss, X, y, batch_size=32, method="loop")
+    a_fast = gradient_noise(model, _loss, (X, y), batch_size=32, method="linear")
+    a_loop = gradient_noise(model, _loss, (X, y), batch_size=32, method="loop")
     rel = abs(a_fast.trace_noise - a_loop.trace_noise) / a_loop.trace_noise
 
     print(f"forward+backward (mean loss)     {t_fb * 1e3:9.2f} ms")

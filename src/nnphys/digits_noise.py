@@ -112,7 +112,7 @@ def gauss_newton_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: 
     """The decoupling check against the Gauss-Newton matrix (see the module doc), JSON-able."""
     from nnphys.gradnoise import decoupling_check
 
-    dc = decoupling_check(model, loss_fn, X, y, top_k=top_k)
+    dc = decoupling_check(model, loss_fn, (X, y), k=top_k)
     return {"coupled": dc.coupled_eigenvalues.tolist(), "decoupled": dc.decoupled_eigenvalues.tolist(),
             "ratio": dc.ratio.tolist(), "loss": dc.loss, "coupled_trace": dc.coupled_trace,
             "decoupled_trace": dc.decoupled_trace, "gauss_newton_trace": dc.gauss_newton_trace,
@@ -261,7 +261,7 @@ def run_digits_noise(cfg: DigitsNoiseConfig, probes: Mapping[str, Probe] | None 
         rec: dict[str, list[float]] = {"loss": [], "trace_cov": [], "trace_noise": [], "grad_norm": []}
         checks: dict[str, dict] = {}
         for ep in range(cfg.epochs + 1):
-            gn = gradient_noise(model, half_mse, X, y, batch_size=B, replacement=False)
+            gn = gradient_noise(model, half_mse, (X, y), batch_size=B, replacement=False)
             for k in rec:
                 rec[k].append(float(getattr(gn, k)))
             if not math.isfinite(gn.loss):
