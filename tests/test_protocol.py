@@ -117,17 +117,19 @@ def test_uninformative_cells_do_not_block_and_are_named():
     assert j.verdict == "holds" and j.evidence["n_informative"] == 1
 
 
-def test_underpowered_cell_is_uninformative():
+def test_underpowered_claim_is_uninformative():
     rng = np.random.default_rng(7)
-    c = P.cell("few", P.paired(rng.normal(0, 5, 3)), DIR)
-    assert not c.informative and "power" in c.why
+    j = P.judge([P.cell("few", P.paired(rng.normal(0, 5, 3)), DIR)], DIR)
+    assert j.verdict == "uninformative" and "power" in j.summary
 
 
 def test_equivalence_needs_a_margin_not_non_significance():
     """A noisy cell whose CI covers 0 but also the margin must not hold (the old 'not
     significantly different' reading would have said equal)."""
     noisy = P.cell("noisy", P.Effect(0.1, 1.0, 4, 5), EQ)  # CI covers 0 and the margin
-    assert P.judge([noisy], EQ).verdict == "inconclusive"
+    assert P.judge([noisy], EQ).verdict == "uninformative" and "too imprecise" in noisy.why
+    mid = P.cell("mid", P.Effect(0.3, 0.12, 19, 20), EQ)  # precise enough, but its CI crosses +margin
+    assert mid.informative and P.judge([mid], EQ).verdict == "inconclusive"
     tight = P.cell("tight", P.Effect(0.02, 0.05, 19, 20), EQ)
     assert P.judge([tight], EQ).verdict == "holds"
     far = P.cell("far", P.Effect(2.0, 0.05, 19, 20), EQ)
@@ -268,9 +270,61 @@ def test_list_claims_prints_each_rule(capsys):
     assert "rule: directional" in block and "SESOI 0.5" in block and "fails if: gain < 0.5" in block
 
 
-def test_zero_spread_cell_is_uninformative_not_infinitely_weighted():
+def test_zero_spread_cell_is_judged_exactly_not_dropped():
+    """Seeds that all agree (a fit on fixed data, every seed at the divergence value) give s.e. 0:
+    the cell is judged exactly, so a cell all at -2 fails the claim and cannot be outvoted."""
     rng = np.random.default_rng(11)
-    flat = P.cell("flat", P.paired([0.0, 0.0, 0.0, 0.0]), DIR)
-    assert not flat.informative and "no spread" in flat.why
+    flat = P.cell("flat", P.paired([-2.0] * 10), DIR)
+    assert flat.informative
     j = P.judge([flat, *_cells(rng, [1.5])], DIR)
-    assert j.verdict == "holds" and j.evidence["n_informative"] == 1
+    assert j.verdict == "fails" and "flat" in j.evidence["opposite_after_holm"]
+    far = P.cell("far", P.paired([3.0] * 8), EQ)
+    assert P.judge([far, P.cell("tight", P.Effect(0.0, 0.05, 19, 20), EQ)], EQ).verdict == "fails"
+
+
+def _share(verdicts, v):
+    return sum(x == v for x in verdicts) / len(verdicts)
+
+
+def _bound(p, n):
+    return p + 2.33 * math.sqrt(p * (1 - p) / n)
+
+
+def test_divergence_cannot_make_a_zero_mean_hold():
+    """Null with mean exactly 0 and skew: with probability 0.1 a seed diverges (its difference is
+    the worst value, -10), otherwise the difference is N(+1.11, 1). Inverse-variance pooling let
+    the cells without a divergence dominate (P(holds) 0.53 with 4 cells); design weights do not."""
+    rng = np.random.default_rng(12)
+    rule = P.Rule("directional", sesoi=1.0)
+    out = []
+    for _ in range(600):
+        cells = []
+        for c in range(4):
+            d = rng.normal(1.11, 1.0, 8)
+            d[rng.random(8) < 0.1] = -10.0
+            cells.append(P.cell(f"c{c}", P.paired(d), rule))
+        out.append(P.judge(cells, rule).verdict)
+    assert _share(out, "holds") <= _bound(0.05, 600) + 0.03, _share(out, "holds")
+
+
+@pytest.mark.parametrize("n_cells,n", [(2, 5), (4, 5), (4, 8)])
+def test_fails_at_most_alpha_when_the_effect_is_exactly_the_sesoi(n_cells, n):
+    rng = np.random.default_rng(13 + n_cells + n)
+    sesoi = 1.2
+    out = [P.judge([P.cell(f"c{i}", P.paired(rng.normal(sesoi, 1.0, n)), P.Rule("directional", sesoi=sesoi))
+                    for i in range(n_cells)], P.Rule("directional", sesoi=sesoi)).verdict for _ in range(800)]
+    assert _share(out, "fails") <= _bound(0.05, 800), _share(out, "fails")
+
+
+def test_noisy_equivalence_cell_neither_blocks_nor_dilutes():
+    tight = P.cell("tight", P.Effect(0.0, 0.05, 19, 20), EQ)
+    noisy = P.cell("noisy", P.Effect(0.3, 20.0, 2, 3), EQ)
+    assert not noisy.informative and "too imprecise" in noisy.why
+    assert P.judge([tight, noisy], EQ).verdict == "holds"
+
+
+def test_direction_less_is_negated():
+    less = P.Rule("directional", sesoi=0.5, direction="less")
+    rng = np.random.default_rng(14)
+    c = P.cell("c", P.paired(rng.normal(-1.5, 0.3, 10)), less)
+    assert c.effect.mean > 0 and P.judge([c], less).verdict == "holds"

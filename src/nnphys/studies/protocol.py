@@ -20,22 +20,30 @@ Conventions [default] (fixed here, for every study):
   counts travel with the cell into the evidence. A seed is never dropped for having diverged.
 - **Informativeness** is fixed by the rule, not by the outcome: a directional cell is judged only
   if its baseline leaves room for the SESOI in *both* directions (:func:`room`: a floor and a
-  ceiling) and its seeds give power ``>= rule.power`` to detect the SESOI at the measured spread
-  (one-sided t, level α). Otherwise the cell is ``uninformative`` and says why.
+  ceiling), and a directional claim only if the pooled test over those cells has power
+  ``>= rule.power`` to detect the SESOI at the measured spread (one-sided t, level α) — one
+  all-or-none decision, because dropping single cells whose spread came out large would select
+  on the outcome (a diverged seed lowers a cell's mean *and* widens its spread). An equivalence
+  cell is judged only if it is precise enough to show equivalence at deviation 0 with that power
+  (:func:`tost_power`). Otherwise the cell (or claim) is ``uninformative`` and says why. A cell
+  whose seeds all agree (s.e. 0) is judged exactly, never dropped.
 - **One aggregation rule** (:func:`judge`):
 
-  *directional* — over informative cells, the inverse-variance pooled effect ``m ± se`` (df =
-  the smallest cell df, which is conservative). ``fails`` when some informative cell is
+  *directional* — over informative cells, the pooled effect ``m ± se``, each cell weighted by
+  its number of units (seeds) — by design, not by its estimated variance, which from a few seeds
+  would favour the cells whose spread happened to come out small — with Welch–Satterthwaite df. ``fails`` when some informative cell is
   significantly opposite after Holm over cells (one-sided, family α), or the pooled effect is
   significantly opposite, or the pooled one-sided upper bound ``m + t(1-α) se`` is below the SESOI
   (the effect of interest is ruled out). ``holds`` when none of that and the pooled effect is
-  significantly in the claimed direction (one-sided p < α). ``uninformative`` when no cell is
-  informative; otherwise ``inconclusive``. Under no effect ``P(holds) <= α``.
+  significantly in the claimed direction (one-sided p < α). ``uninformative`` when no cell has
+  room to move or the pooled power is short; otherwise ``inconclusive``. Under no effect
+  ``P(holds) <= α``, and under an effect exactly at the SESOI ``P(fails) <= α``.
 
   *equivalence* — an intersection-union test over informative cells: ``holds`` when every
   informative cell's ``1 - 2α`` CI lies inside ``±margin`` (two one-sided tests, TOST, each at
   α; no correction is needed for an intersection-union test); ``fails`` when some cell is
-  significantly outside the margin after Holm (one-sided p of ``|deviation| > margin``);
+  significantly outside the margin after Holm (p of ``|deviation| > margin``: twice the
+  smaller one-sided p-value);
   ``uninformative`` when no cell is informative; else ``inconclusive``. Under a deviation at the
   margin ``P(holds) <= α``.
 
@@ -303,32 +311,56 @@ class Cell:
         return d | dict(self.extra)
 
 
+def tost_power(e: Effect, margin: float, alpha: float = ALPHA) -> float:
+    """Power of the two one-sided tests at level ``alpha`` to show ``|deviation| < margin`` when
+    the true deviation is 0 and the s.e. is the measured ``e.se``: ``2 F(margin/se - t(1-α)) - 1``
+    (floored at 0), with F the t (or normal) distribution function."""
+    if not (math.isfinite(e.se) and e.df > 0):
+        return 0.0
+    if e.se == 0:
+        return 1.0
+    return max(0.0, 2.0 * _cdf(margin / e.se - _ppf(1 - alpha, e.df), e.df) - 1.0)
+
+
 def cell(name: str, effect: Effect, rule: Rule, *, room: tuple[bool, str] | None = None,
          n_diverged: Mapping[str, int] | None = None, extra: Mapping[str, Any] | None = None) -> Cell:
     """Judge one cell's informativeness under ``rule`` (see the module docstring).
 
-    ``room``: the result of :func:`room` for this cell's baseline (``None``: the claim has no
-    floor or ceiling, e.g. a slope). Directional cells also need power ``>= rule.power``;
-    equivalence cells need a finite s.e.; identity cells are always judged."""
+    ``effect`` is signed as the module docstring says; a directional rule with
+    ``direction="less"`` takes the effect in its natural sign and negates it here. ``room``: the
+    result of :func:`room` for this cell's baseline (``None``: the claim has no floor or ceiling,
+    e.g. a slope). Directional cells also need power ``>= rule.power`` at the SESOI; equivalence
+    cells need the precision to show equivalence at deviation 0 with that power
+    (:func:`tost_power`), so a cell too noisy to ever hold cannot block or dilute the others;
+    identity cells are always judged. A cell whose seeds all agree (s.e. 0) is judged exactly."""
+    if rule.kind == "directional" and rule.direction == "less":
+        effect = Effect(-effect.mean, effect.se, effect.df, effect.n)
     ok, why = room if room is not None else (True, "")
-    pw = power(effect, rule.sesoi, rule.alpha) if rule.kind == "directional" else math.nan
+    pw = math.nan
     if ok and rule.kind != "identity" and not (math.isfinite(effect.se) and effect.df > 0):
         ok, why = False, f"no spread estimate (n = {effect.n})"
-    if ok and rule.kind != "identity" and effect.se == 0 and math.isfinite(effect.df):
-        # every seed gave the same difference (e.g. all at the divergence value in both arms): a
-        # t statistic of ±inf would carry infinite weight in the pooled effect
-        ok, why = False, f"no spread: all {effect.n} seeds give the same difference {effect.mean:.4g}"
-    if ok and rule.kind == "directional" and pw < rule.power:
-        ok, why = False, (f"power {pw:.2f} < {rule.power} to detect the SESOI {rule.sesoi:.4g} "
-                          f"at s.e. {effect.se:.3g} (n = {effect.n})")
+    if rule.kind == "directional":
+        # reported, not a gate: the power that decides is the pooled test's (judge), because
+        # dropping the cells whose measured spread came out large selects on the outcome (a
+        # diverged seed both lowers a cell's mean and widens its spread)
+        pw = power(effect, rule.sesoi, rule.alpha)
+    elif rule.kind == "equivalence":
+        pw = tost_power(effect, rule.sesoi, rule.alpha)
+        if ok and pw < rule.power:
+            ok, why = False, (f"too imprecise for the margin ±{rule.sesoi:.4g}: s.e. {effect.se:.3g} gives "
+                              f"power {pw:.2f} < {rule.power} to show equivalence (n = {effect.n})")
     if rule.kind == "identity" and not math.isfinite(effect.mean):
         ok, why = False, "deviation is not finite"
     return Cell(name, effect, ok, why, pw, dict(n_diverged or {}), dict(extra or {}))
 
 
 def _p_outside(e: Effect, margin: float) -> float:
-    """One-sided p that the deviation lies outside ``±margin`` on the side of its estimate."""
-    return p_greater(e, margin) if e.mean >= 0 else p_less(e, -margin)
+    """p of ``H0: |deviation| <= margin`` against "outside ±margin": twice the smaller of the two
+    one-sided p-values (the side is chosen from the data, so its p is doubled; without that the
+    size at the boundary approaches 2α for a noisy cell)."""
+    if e.se == 0 and math.isfinite(e.mean):
+        return 0.0 if abs(e.mean) > margin else 1.0
+    return min(1.0, 2.0 * min(p_greater(e, margin), p_less(e, -margin)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,13 +371,20 @@ class Judgement:
 
 
 def _pool(cells: Sequence[Cell]) -> Effect:
-    # a zero s.e. reaches here only for an effect known exactly (df = inf); floor it so that the
-    # weights stay finite (1/1e-300**2 would overflow to inf and the pooled mean to nan)
-    ses = np.array([max(c.effect.se, 1e-12 * max(abs(c.effect.mean), 1.0)) for c in cells])
-    w = 1.0 / ses**2
+    """The pooled effect over cells, weighted by design (each cell's number of units), not by its
+    estimated variance: inverse-variance weights from a few seeds favour the cells whose spread
+    happened to come out small, which makes the pooled test anti-conservative (and a diverged seed
+    would move weight to the cells without one). df by Welch–Satterthwaite."""
+    w = np.array([float(max(c.effect.n, 1)) for c in cells])
     m = float(np.sum(w * np.array([c.effect.mean for c in cells])) / np.sum(w))
-    se = float(1.0 / math.sqrt(np.sum(w)))
-    return Effect(m, se, float(min(c.effect.df for c in cells)), int(sum(c.effect.n for c in cells)))
+    v = w**2 * np.array([c.effect.se for c in cells]) ** 2 / np.sum(w) ** 2
+    var = float(np.sum(v))
+    dfs = np.array([c.effect.df for c in cells], dtype=float)
+    if var == 0:
+        return Effect(m, 0.0, math.inf, int(sum(c.effect.n for c in cells)))
+    den = float(np.sum(np.where(np.isfinite(dfs), v**2 / np.where(np.isfinite(dfs), dfs, 1.0), 0.0)))
+    df = var**2 / den if den > 0 else math.inf
+    return Effect(m, math.sqrt(var), df, int(sum(c.effect.n for c in cells)))
 
 
 def _fmt(x: float) -> str:
@@ -397,6 +436,12 @@ def judge(cells: Sequence[Cell], rule: Rule) -> Judgement:
     pooled = _pool(info)
     lo, hi = ci(pooled, rule.alpha)
     p_for, p_against = p_greater(pooled), p_less(pooled)
+    pw = power(pooled, rule.sesoi, rule.alpha)
+    ev["pooled_power_at_sesoi"] = round(pw, 3)
+    if pw < rule.power:
+        return Judgement("uninformative", ev, f"power {pw:.2f} < {rule.power} to detect the SESOI "
+                                              f"{_fmt(rule.sesoi)} at the pooled s.e. {_fmt(pooled.se)} "
+                                              f"({len(info)}/{len(cells)} cells with room to move)")
     rej = holm([p_less(c.effect) for c in info], rule.alpha)
     ev["pooled"] = {**pooled.to_dict(), "ci": [_f(lo), _f(hi)], "p_for": _f(p_for), "p_against": _f(p_against)}
     ev["opposite_after_holm"] = [c.name for c, r in zip(info, rej) if r]
@@ -407,8 +452,8 @@ def judge(cells: Sequence[Cell], rule: Rule) -> Judgement:
     if p_against < rule.alpha:
         return Judgement("fails", ev, f"{tail}: significantly opposite (p = {p_against:.2g})")
     if hi < rule.sesoi:
-        return Judgement("fails", ev, f"{tail}: upper bound {_fmt(hi)} < SESOI {_fmt(rule.sesoi)} "
-                                      "(the effect of interest is ruled out)")
+        why = "positive but below the SESOI" if p_for < rule.alpha else "the effect of interest is ruled out"
+        return Judgement("fails", ev, f"{tail}: upper bound {_fmt(hi)} < SESOI {_fmt(rule.sesoi)} ({why})")
     if p_for < rule.alpha:
         return Judgement("holds", ev, f"{tail}: significant in the claimed direction (p = {p_for:.2g})")
     return Judgement("inconclusive", ev, f"{tail}: neither shown (p for {p_for:.2g}, upper bound "
