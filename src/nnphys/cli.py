@@ -123,7 +123,7 @@ def _print_claims(name: str, claims) -> None:
     t = Table(title=f"{name}: claims", show_lines=False)
     for col in ("id", "tag", "verdict", "evidence"):
         t.add_column(col, overflow="fold")
-    color = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+    color = {"holds": "green", "fails": "red", "inconclusive": "yellow", "uninformative": "cyan"}
     for c in claims:
         t.add_row(escape(c.id), escape(f"[{c.tag}]"), f"[{color.get(c.verdict, 'white')}]{c.verdict}[/]",
                   escape(c.summary))

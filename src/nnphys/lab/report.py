@@ -33,7 +33,7 @@ from nnphys.lab.store import Store, to_json  # noqa: E402
 from nnphys.seeding import SEED_RULE  # noqa: E402
 from nnphys.studies.base import Claim, Study  # noqa: E402
 
-_BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700"}
+_BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700", "uninformative": "#57606a"}
 NOT_RECORDED = "not recorded"
 SUMMARY_CHARS = 160  # [default] evidence cells in the tables are cut here; the JSON keeps all
 LEGEND_MIN_PT = 8.0
@@ -278,6 +278,8 @@ def reading(rep: StudyReport) -> str:
         h = "fails"
     elif all(v == "inconclusive" for v in verdicts):
         h = "is inconclusive"
+    elif all(v == "uninformative" for v in verdicts):
+        h = "is uninformative in this regime"
     else:
         h = "is mixed (" + ", ".join(f"{sum(v == k for v in verdicts)} {k}" for k in _BADGE
                                      if any(v == k for v in verdicts)) + ")"
@@ -364,11 +366,25 @@ def _claims_with_figures(rep: StudyReport) -> list[tuple[Claim, tuple[str, str] 
     return [(c, _figure_target(rep, c.id)) for c in rep.claims]
 
 
+def rule_text(c: Claim) -> str:
+    """The claim's pre-registered rule in one line, with its version ('' for a claim without)."""
+    r = c.rule or {}
+    if not r.get("kind"):
+        return f"rule {r['version']}" if r.get("version") else ""
+    what = {"directional": "SESOI", "equivalence": "margin", "identity": "tolerance"}[r["kind"]]
+    unit = f" {r['unit']}" if r.get("unit") else ""
+    text = f"{r['kind']}, {what} {r['sesoi']:.3g}{unit}, α {r['alpha']:g}"
+    if r.get("fails_if"):
+        text += f"; fails if {r['fails_if']}"
+    return f"{text} (rule {r['version']})"
+
+
 def counts_text(rep: StudyReport) -> str:
     if not rep.claims:
         return "-"
     n = {v: sum(c.verdict == v for c in rep.claims) for v in _BADGE}
-    return f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
+    text = f"{n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
+    return text + (f", {n['uninformative']} uninformative" if n["uninformative"] else "")
 
 
 def _evidence_json(rep: StudyReport) -> str:
@@ -388,6 +404,7 @@ def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
             "reading": reading(rep), "error": bool(rep.error),
             "stability": None if st is None else st.to_dict(),
             "claims": [{"id": c.id, "tag": c.tag, "verdict": c.verdict, "summary": claim_summary(c),
+                        "rule_version": (c.rule or {}).get("version"),
                         "agree": None if st is None else st.agree.get(c.id),
                         "fragile": bool(st is not None and st.fragile(c.id))} for c in rep.claims],
         }
@@ -459,8 +476,10 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
         for c, tgt in _claims_with_figures(rep):
             fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
+            rt = rule_text(c)
             out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
-                       f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a> | '
+                       f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a>'
+                       f"{'<br><sub>' + _md_cell(rt) + '</sub>' if rt else ''} | "
                        f"{stability_text(rep, c.id)} | {_md_cell(claim_summary(c))} | {fig} |")
         out.append("")
     if rep.figures:
@@ -540,7 +559,9 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
         for c, tgt in _claims_with_figures(rep):
             fig = f"<a href='#{tgt[0]}'>{e(tgt[1])}</a>" if tgt else "-"
             parts.append(f"<tr id='{anchor('claim', rep.name, c.id)}'><td>{e(c.id)}</td><td>[{e(c.tag)}]</td>"
-                         f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}</td><td>{_stab_html(rep, c.id)}</td>"
+                         f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}"
+                         f"{'<br><small>' + e(rule_text(c)) + '</small>' if rule_text(c) else ''}</td>"
+                         f"<td>{_stab_html(rep, c.id)}</td>"
                          f"<td>{e(claim_summary(c))}</td><td>{fig}</td></tr>")
         parts.append("</table></div>")
     if rep.figures:

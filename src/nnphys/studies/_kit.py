@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats as _st
 
 from nnphys.stats import mean_se, significant, spearman  # noqa: F401  (re-exported)
+from nnphys.studies import protocol as _protocol
 from nnphys.studies.base import Claim, ClaimInfo, Result, Verdict
 
 __all__ = [
@@ -44,14 +45,44 @@ class Missing(Exception):
 
 
 class ClaimBook:
-    """Claim builders bound to a study's ``CLAIMS`` table (``{id: ClaimInfo}``)."""
+    """Claim builders bound to a study's ``CLAIMS`` table (``{id: ClaimInfo}``).
+
+    A claim judged through the protocol pre-registers its :class:`~nnphys.studies.protocol.Rule`
+    in ``ClaimInfo.rule``, registers its function with :meth:`rule` (the function's source enters
+    the rule's version) and returns :meth:`judged`. Every claim the book makes carries its rule
+    and version (``Claim.rule``)."""
 
     def __init__(self, claims: Mapping[str, ClaimInfo]):
         self.claims = claims
+        self.functions: dict[str, Callable[..., Any]] = {}
+
+    def rule(self, *cids: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: ``fn`` decides the claims ``cids`` (its source enters their versions)."""
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            for cid in cids:
+                if cid not in self.claims:
+                    raise KeyError(f"claim {cid!r} is not in the CLAIMS table")
+                self.functions[cid] = fn
+            return fn
+        return deco
+
+    def version(self, cid: str) -> str:
+        """The rule version of claim ``cid`` (see :func:`nnphys.studies.protocol.rule_version`)."""
+        return _protocol.rule_version(self.claims[cid].rule, self.functions.get(cid))
+
+    def rule_dict(self, cid: str) -> dict[str, Any]:
+        r = self.claims[cid].rule
+        return {**(r.to_dict() if r is not None else {}), "version": self.version(cid)}
 
     def make(self, cid: str, verdict: Verdict, evidence: dict[str, Any], summary: str = "") -> Claim:
         info = self.claims[cid]
-        return Claim(cid, info.statement, info.tag, verdict, evidence, summary)
+        return Claim(cid, info.statement, info.tag, verdict, evidence, summary, self.rule_dict(cid))
+
+    def judged(self, cid: str, j: "_protocol.Judgement", summary_prefix: str = "", **evidence: Any) -> Claim:
+        """A claim from the protocol's :class:`~nnphys.studies.protocol.Judgement`; ``evidence``
+        adds context (regime, figures' numbers) next to the judgement's own evidence."""
+        summary = f"{summary_prefix}{j.summary}" if summary_prefix else j.summary
+        return self.make(cid, j.verdict, {**j.evidence, **evidence}, summary)
 
     def holds_if(self, cid: str, ok: bool | None, evidence: dict[str, Any], summary: str = "") -> Claim:
         """``holds`` when ``ok``, ``fails`` when not, ``inconclusive`` when ``ok is None``."""

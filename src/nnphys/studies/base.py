@@ -36,7 +36,8 @@ from typing import Annotated, Any, Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-Verdict = Literal["holds", "fails", "inconclusive"]
+Verdict = Literal["holds", "fails", "inconclusive", "uninformative"]
+VERDICTS: tuple[str, ...] = ("holds", "fails", "inconclusive", "uninformative")
 
 # bounded element types for list-valued spec fields (every number a user sets has bounds)
 PosInt = Annotated[int, Field(ge=1, le=1_000_000_000)]
@@ -70,10 +71,13 @@ class Claim:
     verdict: Verdict
     evidence: dict[str, Any]
     summary: str = ""
+    # the pre-registered rule (nnphys.studies.protocol.Rule.to_dict() plus its "version"); empty
+    # for a claim not yet judged through the protocol
+    rule: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.verdict not in ("holds", "fails", "inconclusive"):
-            raise ValueError(f"verdict must be holds/fails/inconclusive, got {self.verdict!r}")
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {'/'.join(VERDICTS)}, got {self.verdict!r}")
         if self.tag not in ("paper", "derived", "default"):
             raise ValueError(f"tag must be paper/derived/default, got {self.tag!r}")
 
@@ -133,6 +137,7 @@ class Result:
 class ClaimInfo:
     statement: str
     tag: Tag
+    rule: Any = None  # nnphys.studies.protocol.Rule, pre-registered beside the statement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +160,9 @@ class Study:
     # optional: extra markdown tables (e.g. a per-cell results table) for the guide's results block,
     # filled by ``python -m nnphys.lab.docs_tables`` from the same run as the claims
     tables: Callable[[StudySpec, list[Result]], str] | None = None
+    # optional: {claim id: {scenario: generator(rng, spec) -> list[Result]}}, synthetic results
+    # with a known truth for the calibration harness (nnphys.studies.calibration)
+    calibration: dict[str, dict[str, Callable[[np.random.Generator, StudySpec], list[Result]]]] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)
