@@ -24,6 +24,7 @@ model, stated here, not fitted to any verdict.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -48,10 +49,14 @@ def _trivial(j: dict[str, Any]) -> float:
     """The job's trivial error: 1 for normalised MSE, min(p, 1-p) for sign labels (spec §3)."""
     if j.get("target_kind", "regression") == "regression":
         return 1.0
+    return _sign_trivial(j["d"], j["k"], j["target"], 1.0 if j["tie_break"] is None else j["tie_break"])
+
+
+@functools.lru_cache(maxsize=64)
+def _sign_trivial(d: int, k: int, target: str, tie_break: float) -> float:
     from nnphys.targets import label_stats
 
-    tb = 1.0 if j["tie_break"] is None else j["tie_break"]
-    return float(label_stats(j["d"], j["k"], j["target"], tie_break=tb)["trivial_error"])
+    return float(label_stats(d, k, target, tie_break=tie_break)["trivial_error"])
 
 
 class _Seeds:
@@ -141,8 +146,18 @@ def _dl():
     return dl
 
 
+@functools.lru_cache(maxsize=16)
+def _jobs(spec_json: str, cls: type) -> tuple[dict[str, Any], ...]:
+    return tuple(_dl().jobs(cls.model_validate_json(spec_json)))
+
+
+def _all_jobs(spec) -> tuple[dict[str, Any], ...]:
+    """``jobs(spec)``, cached per spec (the harness draws hundreds of result sets from one spec)."""
+    return _jobs(spec.model_dump_json(), type(spec))
+
+
 def _plan(spec, kind: str = "net", group: str = "main", variant: str | None = None) -> list[dict[str, Any]]:
-    return [j for j in _dl().jobs(spec) if j["kind"] == kind and j.get("group") == group
+    return [j for j in _all_jobs(spec) if j["kind"] == kind and j.get("group") == group
             and (variant is None or j.get("variant") == variant)]
 
 
@@ -229,7 +244,7 @@ def gen_c5(scenario: str, margin: float = 0.02):
 
     def gen(rng, spec):
         out = []
-        for j in _dl().jobs(spec):
+        for j in _all_jobs(spec):
             if j["kind"] != "blind":
                 continue
             D, nd = len(j["dataset_seeds"]), len(j["depths"])
@@ -350,12 +365,17 @@ def study_calibration() -> dict[str, dict[str, Callable]]:
 def gen_map(scenario: str):
     """M1-M3: every map cell under ``CURVES[scenario]``."""
     def gen(rng, spec):
-        from nnphys.studies import depth_locality_map as mp
-
         dep = lambda j: spec.depths  # noqa: E731
-        return nets(spec, rng, mp.jobs(spec), CURVES[scenario], depths_of=dep,
+        return nets(spec, rng, list(_map_jobs(spec.model_dump_json(), type(spec))), CURVES[scenario], depths_of=dep,
                     diverged=_one_deep_seed_dead(dep) if scenario == "diverged" else None)
     return gen
+
+
+@functools.lru_cache(maxsize=8)
+def _map_jobs(spec_json: str, cls: type) -> tuple[dict[str, Any], ...]:
+    from nnphys.studies import depth_locality_map as mp
+
+    return tuple(mp.jobs(cls.model_validate_json(spec_json)))
 
 
 def map_calibration() -> dict[str, dict[str, Callable]]:
