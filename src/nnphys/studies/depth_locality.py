@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import inspect
 import math
 from typing import Annotated, Any, Literal
 
@@ -41,7 +43,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from nnphys.errors import ConfigError
 from nnphys.seeding import derive
-from nnphys.studies import _depth_calibration, _depth_figs, _depth_run, _kit
+from nnphys.studies import _depth_calibration, _depth_cells, _depth_figs, _depth_run, _kit
 from nnphys.studies import _depth_controls as ctl
 from nnphys.studies import protocol as P
 from nnphys.studies._depth_cells import TARGETS, Runs, depth_cell, resample_seeds
@@ -69,6 +71,9 @@ TOL_KERNEL = 1e-6
 # [default] C8 tolerance: no run may violate the regime (a fraction of flagged seeds, identity at 0).
 TOL_C8 = 1e-12
 
+# the cell code the claim functions call enters every rule's version (the protocol hashes the claim
+# function's own source, which here is a thin call into these modules)
+_CELL_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (_depth_cells, ctl)).encode()).hexdigest()[:12]
 _PAIRED = "paired per seed (same data set, init stream and minibatch order at every depth)"
 _ROOM = "err(L_min)/trivial leaves the SESOI on both sides in [0, 1] (P.room), C8 regime met, power >= 0.8 at the SESOI"
 
@@ -78,7 +83,8 @@ def _dir(null: str, alt: str, fails: str, **params) -> P.Rule:
                   alternative=alt, fails_if=fails, unit="trivial error (err / trivial; trivial = 1 for nMSE)",
                   params={"design": _PAIRED, "L": "L_min vs L_max of the spec's depths", "itt_worst": 1.0,
                           "sesoi_why": "[default] the papers' figures show depth effects of tens of percent of "
-                                       "the error; below 0.1 x trivial is not the effect they describe", **params})
+                                       "the error; below 0.1 x trivial is not the effect they describe",
+                          "cell_code": _CELL_CODE, **params})
 
 
 _FAILS = "pooled effect significantly < 0, or a cell significantly < 0 (Holm), or the pooled upper bound < SESOI"
@@ -115,7 +121,8 @@ CLAIMS = {
                     null="|E[mse_loc - mse_glob]| >= margin", alternative="|E[mse_loc - mse_glob]| < margin",
                     fails_if="the pooled CI lies outside +-margin", unit="test MSE (E f^2 = 1, so trivial = 1)",
                     params={"design": "paired per data set (both targets on the same inputs)", "min_datasets": 200,
-                            "margin_why": "[default] 2 % of the trivial error: a 5-30 % bug at the §12 NTK errors"})),
+                            "margin_why": "[default] 2 % of the trivial error: a 5-30 % bug at the §12 NTK errors",
+                            "cell_code": _CELL_CODE})),
     "C6": ClaimInfo(
         "[paper] feature learning drives it: the depth dependence of the local/global gap shrinks toward the "
         "NTK's as the lazy scale alpha grows. Rule [default]: IC = [glob(L_max) - glob(L_min)] - [loc(L_max) - "
@@ -136,7 +143,7 @@ CLAIMS = {
         "for C1-C4", "paper",
         rule=P.Rule(kind="identity", sesoi=TOL_C8, alpha=P.ALPHA, power=0.8, null="-", alternative="-",
                     fails_if="any main run diverged, missed the stopping rule, or has P <= N",
-                    unit="fraction of flagged seeds", params={})),
+                    unit="fraction of flagged seeds", params={"cell_code": _CELL_CODE})),
     "X2": ClaimInfo(
         "[derived] control (nets): a fixed coordinate permutation, applied to train and test alike, leaves the "
         "error distribution unchanged (input law and init are permutation-invariant; this is also the true "
@@ -147,13 +154,15 @@ CLAIMS = {
                     null="|E d| >= margin", alternative="|E d| < margin", fails_if="the pooled CI lies outside +-margin",
                     unit="trivial error", params={"design": "paired per seed (same data set and init stream)",
                                                   "itt_worst": 1.0,
-                                                  "margin_why": "[default] half the depth SESOI"})),
+                                                  "margin_why": "[default] half the depth SESOI",
+                                                  "cell_code": _CELL_CODE})),
     "X2K": ClaimInfo(
         "[derived] control (kernels): NTK and NNGP regression errors are identical, to rounding, under the "
         "permutation (dot-product kernels). Rule: identity, max over seeds and depths of |err_perm - err| / "
         "trivial <= 1e-6", "derived",
         rule=P.Rule(kind="identity", sesoi=TOL_KERNEL, alpha=P.ALPHA, power=0.8, null="-", alternative="-",
-                    fails_if="any |err_perm - err| / trivial > 1e-6", unit="trivial error", params={})),
+                    fails_if="any |err_perm - err| / trivial > 1e-6", unit="trivial error",
+                    params={"cell_code": _CELL_CODE})),
 }
 BOOK = _kit.ClaimBook(CLAIMS)
 
@@ -644,24 +653,27 @@ def claim_c3(runs: Runs, spec: Spec) -> Claim:
     return _c123("C3", runs, spec)
 
 
+def _judge(cid: str, cells_of, runs: Runs, spec: Spec, *args: Any) -> Claim:
+    """``judged`` of the cells ``cells_of(runs, spec, *args, rule)`` returns (``_depth_controls``)."""
+    cells, missing, ev = cells_of(runs, spec, *args, CLAIMS[cid].rule)
+    return judged(cid, cells, missing, **ev)
+
+
 @BOOK.rule("C4")
 def claim_c4(runs: Runs, spec: Spec) -> Claim:
-    cells, missing, ev = ctl.c4_cells(runs, spec, CLAIMS["C4"].rule)
-    return judged("C4", cells, missing, **ev)
+    return _judge("C4", ctl.c4_cells, runs, spec)
 
 
 @BOOK.rule("C5")
 def claim_c5(runs: Runs, spec: Spec) -> Claim:
     if not spec.blind_datasets:
         return BOOK.inconclusive("C5", "not run (blind_datasets = 0)", run=False)
-    cells, missing, ev = ctl.c5_cells(runs, spec, CLAIMS["C5"].rule)
-    return judged("C5", cells, missing, **ev)
+    return _judge("C5", ctl.c5_cells, runs, spec)
 
 
 @BOOK.rule("C6")
 def claim_c6(runs: Runs, spec: Spec) -> Claim:
-    cells, missing, ev = ctl.c6_cells(runs, spec, CLAIMS["C6"].rule)
-    return judged("C6", cells, missing, **ev)
+    return _judge("C6", ctl.c6_cells, runs, spec)
 
 
 @BOOK.rule("C7")
@@ -676,24 +688,21 @@ def claim_c7(runs: Runs, spec: Spec) -> Claim:
 
 @BOOK.rule("C8")
 def claim_c8(runs: Runs, spec: Spec, planned: list[tuple]) -> Claim:
-    cells, missing, ev = ctl.c8_cells(runs, spec, planned, CLAIMS["C8"].rule)
-    return judged("C8", cells, missing, **ev)
+    return _judge("C8", ctl.c8_cells, runs, spec, planned)
 
 
 @BOOK.rule("X2")
 def claim_x2(runs: Runs, spec: Spec) -> Claim:
     if not spec.control_permutation:
         return BOOK.inconclusive("X2", "control X2 not run", run=False)
-    cells, missing, ev = ctl.x2_cells(runs, spec, CLAIMS["X2"].rule)
-    return judged("X2", cells, missing, **ev)
+    return _judge("X2", ctl.x2_cells, runs, spec)
 
 
 @BOOK.rule("X2K")
 def claim_x2k(runs: Runs, spec: Spec) -> Claim:
     if not spec.control_permutation or not spec.kernel_baseline:
         return BOOK.inconclusive("X2K", "control X2 (kernels) not run", run=False)
-    cells, missing, ev = ctl.x2k_cells(runs, spec, CLAIMS["X2K"].rule)
-    return judged("X2K", cells, missing, **ev)
+    return _judge("X2K", ctl.x2k_cells, runs, spec)
 
 
 def figure_cells(runs: Runs, spec: Spec) -> list[dict[str, Any]]:
