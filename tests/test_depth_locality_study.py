@@ -271,6 +271,17 @@ def test_resample_shares_one_draw_and_is_reproducible():
     assert res[0].metrics["err"] == [0.0, 1.0, 2.0, 3.0]  # originals untouched
 
 
+def test_lazy_runs_select_their_lr_on_validation():
+    """Defect (audit): the medium preset ran the lazy lr grid with n_val = 0, so the lr was the first
+    of the list; a control run with several lrs now always has a validation set."""
+    for scale in ("quick", "medium"):
+        spec = STUDY.make_spec(scale)
+        lazy = [j for j in jobs(spec) if j.get("group") == "lazy"]
+        assert lazy and all(len(j["lrs"]) > 1 and j["n_val"] >= 500 for j in lazy), scale
+    quick = STUDY.make_spec("quick")
+    assert {j["n_val"] for j in jobs(quick) if j.get("group") == "lazy"} == {quick.n_val}  # quick jobs unchanged
+
+
 def test_block_start_checked_by_the_spec():
     with pytest.raises(ValidationError) as e:
         STUDY.make_spec("quick", {"d": 16, "block_start": 17})

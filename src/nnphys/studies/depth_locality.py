@@ -471,6 +471,16 @@ def _settings(spec: Spec, variant: str = "main") -> dict[str, Any]:
     return s
 
 
+CONTROL_MIN_VAL = 500  # [default] validation draws of a control run that selects among several lrs
+
+
+def _n_val(spec: Spec, grid: list[float]) -> int:
+    """Validation draws of a control (lazy or width) run with lr grid ``grid``: none for one lr; else
+    at least ``CONTROL_MIN_VAL``, so the lr is chosen on validation even when the main grid has a
+    single lr and ``n_val = 0`` (the medium preset: its lazy lr was taken by list order)."""
+    return max(spec.n_val, CONTROL_MIN_VAL) if len(grid) > 1 else 0
+
+
 def _data_seeds(spec: Spec) -> list[int]:
     return [derive(spec.seed, "data", s) for s in range(spec.n_seeds)]
 
@@ -482,10 +492,10 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
     if alpha != 1.0:
         grid = spec.lazy_lr_grid or sorted(set(s["lrs"]) | {round(v / 10, 12) for v in s["lrs"]})
         s["lrs"] = list(grid)
-        s["n_val"] = spec.n_val if len(grid) > 1 else 0
+        s["n_val"] = _n_val(spec, grid)
     if param is not None and param != s["param"]:
         s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.lrs(param=param))
-        s["n_val"] = spec.n_val if len(s["lrs"]) > 1 else 0
+        s["n_val"] = _n_val(spec, s["lrs"])
     s["batch_size"] = min(s["batch_size"], n)
     members = [(i, lr) for i in range(spec.n_seeds) for lr in s["lrs"]]  # seed-major, as run_net stacks them
     return {
