@@ -119,10 +119,11 @@ def test_happy_path_run_resume_status_report_export(capsys, tmp_path, toy):
     res = tmp_path / "res"
     cfg = tmp_path / "sweep.toml"
     cfg.write_text("n_jobs = 5\ndim = 16\nfail_every = 5\n")
-    assert main(["run", "toy", "--config", str(cfg), "--set", "tag=b", "--results", str(res), "-q"]) == 0
+    # one job fails on purpose: the run says so and exits 1 (documented), the rest is stored
+    assert main(["run", "toy", "--config", str(cfg), "--set", "tag=b", "--results", str(res), "-q"]) == 1
     out = capsys.readouterr().out
     assert "5 planned, 0 already finished, 5 run now (4 done, 1 failed, 0 diverged)" in " ".join(out.split())
-    assert main(["run", "toy", "--config", str(cfg), "--set", "tag=b", "--results", str(res), "-q"]) == 0
+    assert main(["run", "toy", "--config", str(cfg), "--set", "tag=b", "--results", str(res), "-q"]) == 1
     assert "5 already finished, 0 run now" in " ".join(capsys.readouterr().out.split())
     assert main(["status", "--results", str(res)]) == 0
     status = capsys.readouterr().out

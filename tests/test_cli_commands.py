@@ -86,12 +86,13 @@ def test_reproduce_studies_set_config(capsys, tmp_path, toy, monkeypatch):
     import nnphys.cli as cli
 
     reported = []
-    monkeypatch.setattr(cli, "_report", lambda results: reported.append(results))
+    monkeypatch.setattr(cli, "_report", lambda results, **kw: reported.append(results))
     res = tmp_path / "res"
     cfg = tmp_path / "c.toml"
     cfg.write_text("dim = 4\n[toy]\ntag = 'c'\n")
     assert main(["reproduce", "--studies", "toy", "--set", "n_jobs=2", "--set", "toy.fail_every=2",
-                 "--config", str(cfg), "--results", str(res), "-q"]) == 0
+                 "--config", str(cfg), "--results", str(res), "-q"]) == 1  # a job failed: exit 1
+    assert "toy: 1 job(s) failed: RuntimeError: job 1 raised on purpose" in capsys.readouterr().err
     assert reported == [res]
     with Store(res, readonly=True) as s:
         rows = s.rows("toy")
@@ -159,7 +160,7 @@ def test_reproduce_medium_skips_studies_without_that_preset(capsys, tmp_path, to
     import nnphys.cli as cli
     from nnphys.studies import registry
 
-    monkeypatch.setattr(cli, "_report", lambda results: None)
+    monkeypatch.setattr(cli, "_report", lambda results, **kw: None)
     res = tmp_path / "res"
     assert main(["reproduce", "--scale", "medium", "--studies", "toy", "--results", str(res)]) == 2
     assert "scale" in capsys.readouterr().err

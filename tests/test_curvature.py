@@ -80,7 +80,7 @@ def mlp_case():
 def test_top_k_matches_dense_eigh(mlp_case):
     model, X, y, H, ev, U = mlp_case
     k = 6
-    r = hessian_top(model, mse, (X, y), k, tol=1e-10, seed=3)
+    r = hessian_top(model, mse, (X, y), k=k, tol=1e-10, seed=3)
     assert r.n_params == H.shape[0] <= 2000 and r.converged
     rel = (r.eigenvalues - ev[:k]).abs() / ev[:k].abs()
     assert float(rel.max()) < 1e-8
@@ -99,16 +99,16 @@ def test_top_k_matches_dense_eigh(mlp_case):
 
 def test_smallest_and_magnitude_orders(mlp_case):
     model, X, y, H, ev, _ = mlp_case
-    sa = hessian_top(model, mse, (X, y), 3, tol=1e-10, which="SA", max_iter=3000)
+    sa = hessian_top(model, mse, (X, y), k=3, tol=1e-10, which="SA", max_matvec=3000)
     assert torch.allclose(sa.eigenvalues, ev.flip(0)[:3], rtol=0, atol=1e-8 * float(ev.abs().max()))
-    lm = hessian_top(model, mse, (X, y), 3, tol=1e-10, which="LM")
+    lm = hessian_top(model, mse, (X, y), k=3, tol=1e-10, which="LM")
     ref = ev[torch.argsort(-ev.abs())][:3]
     assert torch.allclose(lm.eigenvalues, ref, rtol=1e-8, atol=0)
 
 
 def test_thick_restart_path_agrees(mlp_case):
     model, X, y, _, ev, _ = mlp_case
-    r = hessian_top(model, mse, (X, y), 3, tol=1e-10, max_basis=8, max_iter=4000)
+    r = hessian_top(model, mse, (X, y), k=3, tol=1e-10, max_basis=8, max_matvec=4000)
     assert r.n_restarts > 0 and r.converged
     assert float(((r.eigenvalues - ev[:3]).abs() / ev[:3]).max()) < 1e-8
 
@@ -127,8 +127,8 @@ def test_dataloader_and_tensors_agree(mlp_case):
     model, X, y, _, _, _ = mlp_case
     dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=40, shuffle=True,
                                      generator=torch.Generator().manual_seed(0))
-    a = hessian_top(model, mse, (X, y), 3, tol=1e-10)
-    b = hessian_top(model, mse, dl, 3, tol=1e-10)
+    a = hessian_top(model, mse, (X, y), k=3, tol=1e-10)
+    b = hessian_top(model, mse, dl, k=3, tol=1e-10)
     assert torch.allclose(a.eigenvalues, b.eigenvalues, rtol=1e-10)
     ta = hessian_trace(model, mse, (X, y), n_matvec=12)
     tb = hessian_trace(model, mse, dl, n_matvec=12)
@@ -146,10 +146,10 @@ def test_linear_regression_hessian_is_input_covariance():
     V = torch.randn(d, 4, generator=g, dtype=D)
     for i in range(4):
         assert torch.allclose(op.matvec(V[:, i]), A @ V[:, i], rtol=1e-13, atol=1e-14)
-    r = hessian_top(model, mse, (X, y), d, tol=1e-12)
+    r = hessian_top(model, mse, (X, y), k=d, tol=1e-12)
     assert torch.allclose(r.eigenvalues, torch.linalg.eigvalsh(A).flip(0), rtol=1e-11)
     # Gauss-Newton equals the Hessian for a linear model
-    gg = hessian_top(model, mse, (X, y), 3, tol=1e-12, curvature="ggn")
+    gg = hessian_top(model, mse, (X, y), k=3, tol=1e-12, curvature="ggn")
     assert torch.allclose(gg.eigenvalues, r.eigenvalues[:3], rtol=1e-11)
 
 
@@ -166,7 +166,7 @@ def test_ggn_matches_dense(loss_fn, classes):
     v = torch.randn(G.shape[0], dtype=D, generator=torch.Generator().manual_seed(1))
     op = CurvatureOperator(model, loss_fn, (X, y), curvature="ggn")
     assert torch.allclose(op.matvec(v), G @ v, rtol=1e-10, atol=1e-13)
-    r = hessian_top(op, None, None, 4, tol=1e-11)
+    r = hessian_top(op, None, None, k=4, tol=1e-11)
     ev = torch.linalg.eigvalsh(G).flip(0)[:4]
     assert float(((r.eigenvalues - ev).abs() / ev).max()) < 1e-8
 
@@ -177,8 +177,8 @@ def test_ggn_agrees_with_gradnoise_gauss_newton():
 
     model = mlp(d_in=5, width=16, d_out=2, seed=7)
     X, y = regression_data(n=60, d_in=5, d_out=2, seed=8)
-    r = hessian_top(model, mse, (X, y), 4, tol=1e-11, curvature="ggn")
-    ref = decoupling_check(model, mse, X, y, top_k=4).gn_eigenvalues
+    r = hessian_top(model, mse, (X, y), k=4, tol=1e-11, curvature="ggn")
+    ref = decoupling_check(model, mse, (X, y), k=4).gn_eigenvalues
     assert torch.allclose(r.eigenvalues, ref, rtol=1e-9)
 
 
@@ -241,7 +241,7 @@ def _family_b(**kw):
     try:  # after the escape package move
         from nnphys.escape.landscapes import family_b
     except ImportError:
-        from nnphys.escape_landscapes import family_b
+        from nnphys.escape.landscapes import family_b
     return family_b(**kw)
 
 
@@ -256,7 +256,7 @@ def ident(o, t):
 def test_outliers_recover_escape_landscape(n, h_star, h_perp):
     land = _family_b(n=n, delta_L=1.0, c=3.0, h_star=h_star, h_perp=h_perp, n_bulk=7)
     model = Landscape(land).to(D)
-    r = hessian_top(model, ident, LAND_DATA, n + 2, tol=1e-12)
+    r = hessian_top(model, ident, LAND_DATA, k=n + 2, tol=1e-12)
     o = outliers(r)
     curv = land.curvatures
     assert o.n == n and not o.saturated
@@ -287,9 +287,9 @@ def test_outliers_need_the_density_when_k_is_saturated():
     X = torch.randn(N, d, generator=g, dtype=D) * scale
     y = torch.randn(N, 1, generator=g, dtype=D)
     model = nn.Linear(d, 1, bias=False).to(D)
-    wide = outliers(hessian_top(model, mse, (X, y), 6, tol=1e-10))
+    wide = outliers(hessian_top(model, mse, (X, y), k=6, tol=1e-10))
     assert wide.n == 3
-    top3 = hessian_top(model, mse, (X, y), 3, tol=1e-10)
+    top3 = hessian_top(model, mse, (X, y), k=3, tol=1e-10)
     assert outliers(top3).n == 0  # no gap >= 2 inside 15, 12, 10 and no λ_4 without a density
     dens = hessian_density(model, mse, (X, y), n_v=30, m=40, seed=1)
     o = outliers(top3, density=dens)
@@ -307,12 +307,12 @@ def test_noise_alignment_matches_per_sample_oracle():
     model = nn.Linear(d, 1, bias=False).to(D)
     with torch.no_grad():
         model.weight.copy_(torch.linalg.lstsq(X, y).solution.T)
-    o = escape_outlook(model, mse, (X, y), batch_size=B, lr=0.1, k=d, tol=1e-12, trace_matvecs=6)
+    o = escape_outlook(model, mse, (X, y), batch_size=B, lr=0.1, k=d, tol=1e-12, n_matvec=6)
     e = (X @ model.weight.detach().T - y)[:, 0]
     grads = e[:, None] * X                                  # ∇ℓ_n
     Cg = torch.cov(grads.T, correction=0)                   # C_1
     fB = (N - B) / (B * (N - 1))
-    V = hessian_top(model, mse, (X, y), d, tol=1e-12).eigenvectors
+    V = hessian_top(model, mse, (X, y), k=d, tol=1e-12).eigenvectors
     ref = fB * torch.diagonal(V.T @ Cg @ V)
     assert torch.allclose(o.noise_along_top, ref, rtol=1e-9)
     assert float((o.alignment_ratio - 1).abs().max()) < 0.15
@@ -326,10 +326,10 @@ def test_bad_inputs_raise_typed_errors(mlp_case):
     model, X, y, H, _, _ = mlp_case
     P = H.shape[0]
     with pytest.raises(ConfigError) as e:
-        hessian_top(model, mse, (X, y), P + 1)
+        hessian_top(model, mse, (X, y), k=P + 1)
     assert e.value.field == "k"
     with pytest.raises(ConfigError) as e:
-        hessian_top(model, lambda o, t: 0.5 * (o - t) ** 2, (X, y), 2)  # (N, 3): not per-sample
+        hessian_top(model, lambda o, t: 0.5 * (o - t) ** 2, (X, y), k=2)  # (N, 3): not per-sample
     assert e.value.field == "loss_fn"
     frozen = mlp()
     for p in frozen.parameters():
@@ -343,10 +343,10 @@ def test_bad_inputs_raise_typed_errors(mlp_case):
         hessian_density(model, mse, (Xbad, y))
     assert e.value.field == "loss_fn" and "non-finite" in str(e.value)
     with pytest.raises(ConfigError) as e:
-        hessian_top(model, mse, X, 2)
+        hessian_top(model, mse, X, k=2)
     assert e.value.field == "data"
     with pytest.raises(ConfigError) as e:
-        hessian_top(model, mse, (X, y), 2, curvature="fisher")
+        hessian_top(model, mse, (X, y), k=2, curvature="fisher")
     assert e.value.field == "curvature"
     with pytest.raises(ConfigError) as e:
         escape_outlook(model, mse, (X, y), batch_size=8, lr=0.0)
@@ -382,7 +382,80 @@ def test_hessian_vs_ggn():
     eg = torch.linalg.eigvalsh(dense_ggn(model, mse, X, y)).flip(0)[:3]
     assert torch.allclose(c.eigenvalue_ratio, eh / eg, rtol=1e-8)
     assert 0.0 <= c.overlap <= 1.0 + 1e-12
-    o = escape_outlook(model, mse, (X, y), batch_size=8, lr=0.1, k=3, tol=1e-11, trace_matvecs=0,
+    o = escape_outlook(model, mse, (X, y), batch_size=8, lr=0.1, k=3, tol=1e-11, n_matvec=0,
                        curvature="ggn")
     assert torch.allclose(o.alignment_ratio, c.ratio_ggn, rtol=1e-6)
     assert "overlap" in str(c)
+
+
+# ----------------------------------------------------------------------------- the one call shape
+
+
+def _small():
+    g = torch.Generator().manual_seed(4)
+    X, y = torch.randn(40, 3, generator=g, dtype=D), torch.randn(40, 2, generator=g, dtype=D)
+    return mlp(d_in=3, width=5, d_out=2), X, y
+
+
+def test_misuse_gives_one_clear_error():
+    from nnphys.curvature.inputs import DataTypeError
+
+    model, X, y = _small()
+    gen = ((X[i:i + 10], y[i:i + 10]) for i in range(0, 40, 10))
+    for call in (lambda d: hessian_top(model, mse, d, k=2), lambda d: hessian_trace(model, mse, d),
+                 lambda d: hessian_density(model, mse, d, n_v=2, m=4),
+                 lambda d: escape_outlook(model, mse, d, batch_size=4, lr=0.1, k=2)):
+        with pytest.raises(DataTypeError, match="data: is a one-shot iterator"):
+            call(gen)
+    with pytest.raises(DataTypeError, match="data: inputs are float64 but the model's parameters are float32"):
+        hessian_top(mlp(d_in=3, width=5, d_out=2).float(), mse, (X, y), k=2)
+    w = torch.ones(40, dtype=D)
+    with pytest.raises(DataTypeError, match=r"a batch must be a pair \(x, y\) of tensors \(got a tuple of 3"):
+        hessian_trace(model, mse, (X, y, w))
+    three = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y, w), batch_size=8)
+    with pytest.raises(DataTypeError, match="batch 0 must be a pair"):
+        hessian_trace(model, mse, three)
+    with pytest.raises(ConfigError, match="loss_fn: returned a scalar"):
+        hessian_top(model, lambda o, t: mse(o, t).mean(), (X, y), k=2)
+    with pytest.raises(TypeError, match="extra positional"):
+        hessian_trace(model, mse, (X, y), 30)
+
+
+def test_deprecated_names_still_work():
+    model, X, y = _small()
+    ref = hessian_top(model, mse, (X, y), k=2, tol=1e-10, max_matvec=500)
+    with pytest.warns(DeprecationWarning, match="positional k is deprecated"):
+        old = hessian_top(model, mse, (X, y), 2, tol=1e-10, max_matvec=500)
+    assert torch.equal(old.eigenvalues, ref.eigenvalues)
+    with pytest.warns(DeprecationWarning, match="max_iter= is deprecated; use max_matvec="):
+        old = hessian_top(model, mse, (X, y), k=2, tol=1e-10, max_iter=500)
+    assert torch.equal(old.eigenvalues, ref.eigenvalues)
+    with pytest.raises(ConfigError, match="max_matvec: given together"):
+        hessian_top(model, mse, (X, y), k=2, max_iter=5, max_matvec=5)
+    new = escape_outlook(model, mse, (X, y), batch_size=4, lr=0.1, k=2, n_matvec=6)
+    with pytest.warns(DeprecationWarning, match="trace_matvecs= is deprecated; use n_matvec="):
+        old = escape_outlook(model, mse, (X, y), batch_size=4, lr=0.1, k=2, trace_matvecs=6)
+    assert old.trace_curvature == new.trace_curvature
+
+
+def test_reprs_are_short_and_to_dict_is_json():
+    import json
+
+    model, X, y = _small()
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
+    results = [hessian_top(model, mse, dl, k=12), hessian_trace(model, mse, dl, n_matvec=6),
+               hessian_density(model, mse, dl, n_v=3, m=20),
+               escape_outlook(model, mse, dl, batch_size=4, lr=0.1, k=12, n_matvec=6)]
+    results.append(outliers(results[0]))
+    for r in results:
+        text = repr(r)
+        assert len(text.splitlines()) <= 10 and len(text) < 2000, text
+        assert "tensor(" not in text
+        d = r.to_dict()
+        json.dumps(d)
+        assert "eigenvectors" not in d and "nodes" not in d
+    top = results[0]
+    assert "(12 values)" in repr(top)
+    assert top.to_dict()["eigenvalues"] == top.eigenvalues.tolist()
+    assert len(top.to_dict(full=True)["eigenvectors"]) == top.n_params
+    assert results[3].to_dict()["outliers"]["n"] == results[3].n

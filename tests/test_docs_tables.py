@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 from pathlib import Path
@@ -60,7 +62,7 @@ def test_blocks_between_markers_are_regenerated(results, tmp_path):
     assert "paper numbers stay until a paper run" in text  # a scale=paper block is not filled by a quick run
     assert f"from the report of {card['generated']}" in text and "scale `quick`" in text
     assert "commit not recorded" in text and "2/2 jobs done" in text
-    assert "| E1 | paper | holds | 100 % | mean" in text
+    assert re.search(r"\| E1 \| paper \| holds \| 100 % \| (`[0-9a-f]{12}`|—) \| mean", text), text
     assert "no verdict was fragile in this run" in text
     frag = (docs / "rtoy-fragile.md").read_text()
     assert "**fragile**" in frag and "fragile in this run: E1 (" in frag
@@ -122,3 +124,18 @@ def test_a_study_s_own_tables_come_from_the_same_run(tmp_path):
         assert f"| extra | {n_jobs} jobs, effect 2.5 |" in block
     finally:
         unregister("rtoy-tables")
+
+
+def test_rule_versions_recorded_and_revisions_marked(tmp_path):
+    """Publishing records each claim's rule version; a later rule at the same scale is marked."""
+    from nnphys.lab import published
+
+    reg = tmp_path / "published.json"
+    published.record("s", "quick", "abc", "2026-01-01", {"C1": "v1", "C2": "v2"}, reg)
+    pub = published.load(reg)
+    assert published.revised(pub, "s", "quick", "C1", "v1") is None
+    assert "rule v1" in published.revised(pub, "s", "quick", "C1", "v9")
+    assert "not versioned or claim new" in published.revised(pub, "s", "quick", "C3", "v3")
+    assert published.revised(pub, "s", "medium", "C1", "v9") is None  # never published at medium
+    published.record("s", "quick", "def", "2026-01-02", {"C1": "v9"}, reg)
+    assert published.revised(published.load(reg), "s", "quick", "C1", "v9") is None

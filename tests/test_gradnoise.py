@@ -70,7 +70,7 @@ def test_fast_path_matches_loop_oracle(bias, act, replacement):
     model = mlp(bias=bias, dout=3, act=act)
     X, y = data(dout=3)
     o = oracle_stats(model, X, y, 5, replacement, 6)
-    gn = gradient_noise(model, mse, X, y, batch_size=5, replacement=replacement, top_k=6)
+    gn = gradient_noise(model, mse, (X, y), batch_size=5, replacement=replacement, k=6)
     assert gn.method == "linear"
     assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
     assert rel(gn.grad_norm, o["gbar"]) <= 1e-10
@@ -78,7 +78,7 @@ def test_fast_path_matches_loop_oracle(bias, act, replacement):
     assert rel(gn.trace_noise, o["trB"]) <= 1e-10
     assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
     # Gram route: the sum of all N eigenvalues of the centred Gram equals tr C_1
-    full = gradient_noise(model, mse, X, y, top_k=X.shape[0])
+    full = gradient_noise(model, mse, (X, y), k=X.shape[0])
     assert rel(full.cov_eigenvalues.sum(), o["tr"]) <= 1e-10
 
 
@@ -86,8 +86,8 @@ def test_lanczos_spectrum_path_matches_dense():
     """N > 512 with few eigenvalues uses Lanczos (scipy eigsh) instead of dense eigvalsh."""
     model = mlp(din=3, width=4)
     X, y = data(n=600, din=3)
-    few = gradient_noise(model, mse, X, y, top_k=5).cov_eigenvalues
-    dense = gradient_noise(model, mse, X, y, top_k=200).cov_eigenvalues[:5]
+    few = gradient_noise(model, mse, (X, y), k=5).cov_eigenvalues
+    dense = gradient_noise(model, mse, (X, y), k=200).cov_eigenvalues[:5]
     assert rel(few, dense) <= 1e-10
 
 
@@ -100,7 +100,7 @@ def test_mean_gradient_normalisation():
     g = torch.autograd.grad(L, list(model.parameters()))
     full = torch.cat([t.reshape(-1) for t in g]).detach().numpy()
     assert rel(G.mean(0), full) < 1e-12
-    gn = gradient_noise(model, mse, X, y)
+    gn = gradient_noise(model, mse, (X, y))
     assert rel(gn.grad_norm, np.linalg.norm(full)) < 1e-12
     assert abs(gn.loss - float(L.detach())) < 1e-12
 
@@ -123,7 +123,7 @@ def test_fallback_matches_oracle(method):
     model = nn.Sequential(ScaledLinear(5, 6), nn.LayerNorm(6, dtype=DT), nn.Linear(6, 2, dtype=DT))
     X, y = data(dout=2)
     o = oracle_stats(model, X, y, 4, False, 5)
-    gn = gradient_noise(model, mse, X, y, batch_size=4, top_k=5, method=method, chunk_size=7)
+    gn = gradient_noise(model, mse, (X, y), batch_size=4, k=5, method=method, chunk_size=7)
     assert gn.method == ("vmap" if method == "auto" else method)
     assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
     assert rel(gn.trace_noise, o["trB"]) <= 1e-10
@@ -150,7 +150,7 @@ def test_sequence_and_shared_layers_fast_path():
     X = torch.randn(10, 3, 4, generator=g, dtype=DT)
     y = torch.randn(10, 1, generator=g, dtype=DT)
     o = oracle_stats(model, X, y, 2, True, 4)
-    gn = gradient_noise(model, mse, X, y, batch_size=2, replacement=True, top_k=4)
+    gn = gradient_noise(model, mse, (X, y), batch_size=2, replacement=True, k=4)
     assert gn.method == "linear"
     assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
     assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
@@ -166,7 +166,7 @@ def test_conv2d_fast_path():
     X = torch.randn(9, 2, 8, 8, generator=g, dtype=DT)
     y = torch.randn(9, 1, generator=g, dtype=DT)
     o = oracle_stats(model, X, y, 3, False, 4)
-    gn = gradient_noise(model, mse, X, y, batch_size=3, top_k=4)
+    gn = gradient_noise(model, mse, (X, y), batch_size=3, k=4)
     assert gn.method == "linear"
     assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
     assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
@@ -177,7 +177,7 @@ def test_frozen_parameters_are_excluded():
     model[2].weight.requires_grad_(False)
     X, y = data()
     o = oracle_stats(model, X, y, 1, True, 3)
-    gn = gradient_noise(model, mse, X, y, top_k=3)
+    gn = gradient_noise(model, mse, (X, y), k=3)
     assert gn.n_params == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
 
@@ -201,7 +201,7 @@ def test_decoupling_check_matches_dense(method):
             gn = gn + np.outer(v, v) / n
     dec = ell.mean() * gn
     k = 6
-    res = decoupling_check(model, mse, X, y, top_k=k, method=method)
+    res = decoupling_check(model, mse, (X, y), k=k, method=method)
     assert rel(res.coupled_eigenvalues, np.sort(np.linalg.eigvalsh(coupled))[::-1][:k]) < 1e-10
     assert rel(res.decoupled_eigenvalues, np.sort(np.linalg.eigvalsh(dec))[::-1][:k]) < 1e-10
     assert rel(res.coupled_trace, np.trace(coupled)) < 1e-10
@@ -225,7 +225,7 @@ def test_alignment_is_one_when_every_sample_has_the_same_loss():
     X, _ = data()
     with torch.no_grad():
         y = model(X) + 0.5  # every residual is -0.5
-    res = decoupling_check(model, mse, X, y, top_k=4)
+    res = decoupling_check(model, mse, (X, y), k=4)
     assert abs(res.alignment - 1) < 1e-12
     assert abs(res.gamma - 1) < 1e-9
     assert rel(res.coupled_along_gn, res.loss * res.gn_eigenvalues) < 1e-10
@@ -247,7 +247,7 @@ def test_minibatch_covariance_monte_carlo():
             idx = np.argsort(rng.random((R, 12)), axis=1)[:, :B]
         dev = G[idx].mean(1) - gbar
         d2 = (dev**2).sum(1)
-        gn = gradient_noise(model, mse, X, y, batch_size=B, replacement=replacement)
+        gn = gradient_noise(model, mse, (X, y), batch_size=B, replacement=replacement)
         se = d2.std(ddof=1) / np.sqrt(R)
         assert abs(d2.mean() - gn.trace_noise) < 5 * se, (replacement, d2.mean(), gn.trace_noise)
 
@@ -255,7 +255,7 @@ def test_minibatch_covariance_monte_carlo():
 def test_noise_tracker_records():
     model = mlp()
     X, y = data()
-    tr = NoiseTracker(model, mse, X, y, batch_size=4, every=2)
+    tr = NoiseTracker(model, mse, (X, y), batch_size=4, every=2)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     for step in range(6):
         opt.zero_grad()
@@ -271,23 +271,112 @@ def test_bad_inputs_raise_config_errors():
     model = mlp()
     X, y = data(n=10)
     with pytest.raises(ConfigError, match="batch_size"):
-        gradient_noise(model, mse, X, y, batch_size=11)
+        gradient_noise(model, mse, (X, y), batch_size=11)
     with pytest.raises(ConfigError, match="batch_size"):
-        gradient_noise(model, mse, X, y, batch_size=0)
-    with pytest.raises(ConfigError, match="y"):
-        gradient_noise(model, mse, X, y[:9])
+        gradient_noise(model, mse, (X, y), batch_size=0)
+    with pytest.raises(ConfigError, match="data.*same leading sample axis"):
+        gradient_noise(model, mse, (X, y[:9]))
     with pytest.raises(ConfigError, match="loss_fn.*reduction='none'"):
-        gradient_noise(model, nn.MSELoss(), X, y)
+        gradient_noise(model, nn.MSELoss(), (X, y))
     with pytest.raises(ConfigError, match="loss_fn"):
-        gradient_noise(model, nn.MSELoss(), X, y, method="vmap")
+        gradient_noise(model, nn.MSELoss(), (X, y), method="vmap")
     with pytest.raises(ConfigError, match="method"):
-        gradient_noise(model, mse, X, y, method="fast")
-    with pytest.raises(ConfigError, match="top_k"):
-        gradient_noise(model, mse, X, y, top_k=11)
+        gradient_noise(model, mse, (X, y), method="fast")
+    with pytest.raises(ConfigError, match="k: must be <= N = 10"):
+        gradient_noise(model, mse, (X, y), k=11)
     bn = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)).to(DT)
     with pytest.raises(ConfigError, match="BatchNorm"):
-        gradient_noise(bn, mse, X, y)
+        gradient_noise(bn, mse, (X, y))
     with pytest.raises(ConfigError, match="method"):
-        gradient_noise(nn.Sequential(ScaledLinear(5, 1)), mse, X, y, method="linear")
+        gradient_noise(nn.Sequential(ScaledLinear(5, 1)), mse, (X, y), method="linear")
     # with replacement any B >= 1 is fine
-    assert gradient_noise(model, mse, X, y, batch_size=11, replacement=True).trace_noise > 0
+    assert gradient_noise(model, mse, (X, y), batch_size=11, replacement=True).trace_noise > 0
+
+
+# ----------------------------------------------------------------------------- the one call shape
+
+
+def _loader(X, y, batch_size=7, shuffle=True):
+    ds = torch.utils.data.TensorDataset(X, y)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+                                       generator=torch.Generator().manual_seed(0))
+
+
+def test_dataloader_list_and_batch_give_the_same_statistics():
+    model = mlp(dout=2)
+    X, y = data(dout=2)
+    ref = gradient_noise(model, mse, (X, y), batch_size=4, k=5)
+    unshuffled = gradient_noise(model, mse, _loader(X, y, shuffle=False), batch_size=4, k=5)
+    shuffled = gradient_noise(model, mse, _loader(X, y), batch_size=4, k=5)
+    pairs = gradient_noise(model, mse, [(X[:10], y[:10]), (X[10:], y[10:])], batch_size=4, k=5)
+    for other in (unshuffled, shuffled, pairs):
+        assert abs(other.trace_noise - ref.trace_noise) <= 1e-12 * ref.trace_noise
+        assert rel(other.noise_eigenvalues, ref.noise_eigenvalues) <= 1e-10
+        assert abs(other.loss - ref.loss) <= 1e-12 * abs(ref.loss)
+    assert torch.equal(unshuffled.per_sample_grad_norms, ref.per_sample_grad_norms)
+
+
+def test_deprecated_positional_form_and_top_k_still_work():
+    model = mlp()
+    X, y = data()
+    ref = gradient_noise(model, mse, (X, y), batch_size=4, k=3)
+    with pytest.warns(DeprecationWarning, match=r"gradient_noise\(model, loss_fn, X, y\) is deprecated"):
+        old = gradient_noise(model, mse, X, y, batch_size=4, replacement=False)  # digits_noise's call
+    assert old.trace_noise == ref.trace_noise
+    with pytest.warns(DeprecationWarning, match="top_k= is deprecated; use k="):
+        old = gradient_noise(model, mse, X, y, batch_size=4, top_k=3)
+    assert torch.equal(old.noise_eigenvalues, ref.noise_eigenvalues)
+    with pytest.raises(ConfigError, match="k: given together with its deprecated alias 'top_k'"):
+        gradient_noise(model, mse, (X, y), k=3, top_k=3)
+    dref = decoupling_check(model, mse, (X, y), k=4)
+    with pytest.warns(DeprecationWarning):
+        dold = decoupling_check(model, mse, X, y, 4)  # old positional top_k
+    assert torch.equal(dold.coupled_eigenvalues, dref.coupled_eigenvalues)
+    with pytest.warns(DeprecationWarning):
+        tr = NoiseTracker(model, mse, X, y, batch_size=4)
+    assert tr(0).trace_noise == ref.trace_noise
+
+
+def test_misuse_gives_one_clear_error():
+    from nnphys.curvature.inputs import DataTypeError
+
+    model = mlp()
+    X, y = data()
+    gen = ((X[i:i + 6], y[i:i + 6]) for i in range(0, 24, 6))
+    with pytest.raises(DataTypeError, match="data: is a one-shot iterator .* would be exhausted") as e:
+        gradient_noise(model, mse, gen)
+    assert isinstance(e.value, TypeError) and isinstance(e.value, ConfigError)
+    with pytest.raises(DataTypeError, match="data: inputs are float64 but the model's parameters are "
+                                            "float32; nnphys does not cast"):
+        gradient_noise(mlp().float(), mse, (X, y))
+    w = torch.ones(24, dtype=DT)
+    with pytest.raises(DataTypeError, match=r"data: a batch must be a pair \(x, y\) of tensors \(got a "
+                                            r"tuple of 3 items"):
+        gradient_noise(model, mse, (X, y, w))
+    three = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y, w), batch_size=8)
+    with pytest.raises(DataTypeError, match=r"data: batch 0 must be a pair"):
+        gradient_noise(model, mse, three)
+    with pytest.raises(ConfigError, match=r"loss_fn: returned a scalar \(a mean- or sum-reduced loss\).*"
+                                          r"reduction='none'"):
+        gradient_noise(model, lambda o, t: mse(o, t).mean(), (X, y))
+    with pytest.raises(DataTypeError, match="data: .*got a single tensor"):
+        gradient_noise(model, mse, X)
+
+
+def test_repr_is_short_and_to_dict_is_plain():
+    import json
+
+    model = mlp(dout=3)
+    X, y = data(n=200, dout=3)
+    gn = gradient_noise(model, mse, (X, y), batch_size=8, k=50)
+    text = repr(gn)
+    assert len(text.splitlines()) <= 10 and len(text) < 1000, text
+    assert "tr C_B" in text and "(50 values)" in text
+    d = gn.to_dict()
+    json.dumps(d)
+    assert "per_sample_grad_norms" not in d and len(gn.to_dict(full=True)["per_sample_grad_norms"]) == 200
+    assert d["trace_noise"] == gn.trace_noise and d["noise_eigenvalues"] == gn.noise_eigenvalues.tolist()
+    assert d["noise_to_signal"] == pytest.approx(gn.trace_noise / gn.grad_norm ** 2, rel=1e-15)
+    dc = decoupling_check(model, mse, (X, y), k=30)
+    assert len(repr(dc).splitlines()) <= 10 and len(repr(dc)) < 1000
+    json.dumps(dc.to_dict())

@@ -238,3 +238,39 @@ def test_harness_catches_rules_that_cannot_fail_or_hold(decide, expect):
     oc = calibration.operating_characteristics(st, ToySpec(), "D1", n_draws=40)
     bad = calibration.check(oc, 0.05)
     assert any(expect in b for b in bad), bad
+
+
+def test_calibration_block_is_written_between_markers(tmp_path):
+    st = _toy_study(_sound)
+    guide = tmp_path / "toy-cal.md"
+    guide.write_text("# Guide\n\nbefore\n<!-- calibration:begin -->\nold table\n<!-- calibration:end -->\nafter\n")
+    table = calibration.stamped_table(st, "quick", 10)
+    assert calibration.write_block(guide, table)
+    text = guide.read_text()
+    assert "old table" not in text and "before" in text and text.endswith("<!-- calibration:end -->\nafter\n")
+    assert "--draws 10" in text and "| D1 | directional |" in text
+    (tmp_path / "none.md").write_text("no markers\n")
+    assert not calibration.write_block(tmp_path / "none.md", table)
+
+
+def test_list_claims_prints_each_rule(capsys):
+    from nnphys.cli import main
+    from nnphys.studies import register, unregister
+
+    st = _toy_study(_sound)
+    register(st)
+    try:
+        assert main(["list", "--claims"]) == 0
+    finally:
+        unregister(st.name)
+    out = capsys.readouterr().out
+    block = out[out.index("toy-cal"):]
+    assert "rule: directional" in block and "SESOI 0.5" in block and "fails if: gain < 0.5" in block
+
+
+def test_zero_spread_cell_is_uninformative_not_infinitely_weighted():
+    rng = np.random.default_rng(11)
+    flat = P.cell("flat", P.paired([0.0, 0.0, 0.0, 0.0]), DIR)
+    assert not flat.informative and "no spread" in flat.why
+    j = P.judge([flat, *_cells(rng, [1.5])], DIR)
+    assert j.verdict == "holds" and j.evidence["n_informative"] == 1

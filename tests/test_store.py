@@ -270,3 +270,25 @@ def test_version_0_store_is_read_as_is_and_migrated_in_place(tmp_path, toy):
         s = run_study(toy, toy.make_spec("quick", {"n_jobs": 4}), store, progress=False, meta={"argv": ["x"]})
         assert (s.already, s.executed) == (3, 1)
         assert store.runs("toy")[-1]["meta"] == {"argv": ["x"]}
+
+
+def test_version_2_store_gains_run_ids_in_place(tmp_path, toy):
+    """A store without jobs.run_id (version 2) is read as it is and migrated by a writing open:
+    old rows keep a NULL run_id, new rows carry the id of the run that stored them."""
+    import sqlite3
+
+    from nnphys.lab.store import DB_NAME, STORE_VERSION
+
+    with Store(tmp_path) as store:
+        run_study(toy, toy.make_spec("quick", {"n_jobs": 2}), store, progress=False)
+    c = sqlite3.connect(tmp_path / DB_NAME)
+    c.executescript("ALTER TABLE jobs DROP COLUMN run_id; PRAGMA user_version = 2;")
+    c.close()
+    with Store(tmp_path, readonly=True) as ro:
+        assert ro.version == 2 and "run id" in ro.upgrade_note
+        assert [r["run_id"] for r in ro.rows("toy")] == [None, None]
+    with Store(tmp_path) as store:
+        assert store.version == STORE_VERSION == 3
+        s = run_study(toy, toy.make_spec("quick", {"n_jobs": 3}), store, progress=False)
+        ids = sorted((r["run_id"] is None, r["run_id"]) for r in store.rows("toy"))
+        assert [i for _, i in ids] == [s.run_id, None, None]

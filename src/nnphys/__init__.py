@@ -79,6 +79,10 @@ _EXPORTS: dict[str, str] = {
     "Outliers": "nnphys.curvature",
     "EscapeOutlook": "nnphys.curvature",
     "HessianVsGGN": "nnphys.curvature",
+    "DataTypeError": "nnphys.curvature.inputs",
+    # probe: one report on a user's model (also `nnphys probe MODULE:CALLABLE`)
+    "run_probe": "nnphys.probe",
+    "ProbeSettings": "nnphys.probe",
     # data
     "load_digits": "nnphys.data",
     "load_mnist1d": "nnphys.data",

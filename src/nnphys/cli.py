@@ -3,8 +3,9 @@
 One error boundary (:func:`main`): every error a user can cause (an option, a spec value, a
 path, a store, an address) is an :class:`~nnphys.errors.NnphysError` printed as one line naming
 the field or path and what is allowed, with exit code 2; tracebacks are for bugs. Commands that
-write check everything that needs no job first (spec, planned jobs, engine, results location,
-scheduler) and only then open the store for writing; reading commands open it read-only.
+write check everything that needs no job first (spec, planned jobs, the data files they read,
+engine, results location, scheduler) and only then open the store for writing; reading commands
+open it read-only. A run whose planned jobs failed exits 1 (``EXIT_JOBS_FAILED``), never 0.
 """
 
 from __future__ import annotations
@@ -34,9 +35,26 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"nnphys {version('nnphys')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """A laboratory for the physics of deep learning: run studies, check the papers' claims, report."""
 _ARGV: list[str] = []  # the command line, for provenance
 
 SCALES = ("quick", "medium", "paper")
+# exit codes: 0 success; 1 a run or reproduce finished but some planned job is stored as failed
+# (each reason printed); 2 bad input (one line naming the field; nothing written); 130 interrupted
+EXIT_JOBS_FAILED = 1
 
 
 # enum options: typer shows the choices in --help and rejects others at parse time
@@ -77,12 +95,19 @@ def _scale_opt(help: str = "Preset: quick (minutes on a laptop), medium (an hour
 
 def _sets_opt() -> Any:
     return typer.Option([], "--set", "-s", help="Override a spec field: key=value (repeatable; lists as 1,2,4 or "
-                                                "[1]; a single value for a list field is a one-item list). "
+                                                "[1]; a single value for a list field is a one-item list; dicts "
+                                                "as JSON or TOML, '{\"2\":[1000]}'; booleans true/false). "
                                                 "`nnphys fields STUDY` lists the fields.")
 
 
+def _sweep_opt() -> Any:
+    return typer.Option([], "--sweep", help="One sweep per value: key=v1,v2,... (repeatable: the product of "
+                                            "the values); e.g. --sweep seed=0,1,2.")
+
+
 def _config_opt() -> Any:
-    return typer.Option(None, "--config", "-c", help="TOML file of spec fields (flat keys).")
+    return typer.Option(None, "--config", "-c", help="TOML file of spec fields: flat keys, and [STUDY] tables "
+                                                     "(those of other studies are ignored).")
 
 
 def _workers_opt() -> Any:
@@ -107,9 +132,16 @@ def _device_opt() -> Any:
     return typer.Option(None, "--device", help="Overrides the spec's device.")
 
 
-def _print_summary(summary) -> None:
+def _overrides_text(overrides: Optional[dict]) -> str:
+    from nnphys.lab.runs import overrides_text
+
+    return overrides_text(overrides or {})
+
+
+def _print_summary(summary, overrides: Optional[dict] = None) -> None:
     c = summary.counts
-    line = (f"[bold]{summary.study}[/]: {summary.planned} planned, {summary.already} already finished, "
+    point = f" ({escape(_overrides_text(overrides))})" if overrides else ""
+    line = (f"[bold]{summary.study}[/]{point}: {summary.planned} planned, {summary.already} already finished, "
             f"{summary.executed} run now ({c['done']} done, {c['failed']} failed, {c['diverged']} diverged) "
             f"in {summary.wall:.1f} s")
     if summary.by_others or summary.left_to_others:
@@ -131,11 +163,13 @@ def _print_claims(name: str, claims) -> None:
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(claims: bool = typer.Option(False, "--claims", help="Print each claim's pre-registered rule "
+                                                               "(test, SESOI or margin, alpha, fails-if, version).")) -> None:
     """List the studies, their papers and claim ids.
 
-    Example: nnphys list
+    Example: nnphys list --claims
     """
+    from nnphys.lab.report import rule_lines
     from nnphys.studies import registry
 
     for name, s in registry().items():
@@ -144,24 +178,49 @@ def list_cmd() -> None:
             out.print(escape(f"  paper: {p}"))
         if s.description:
             out.print(escape(f"  {s.description}"))
+        rules = rule_lines(s) if claims else {}
         for cid, info in s.claims.items():
             out.print(escape(f"  {cid:>4} [{info.tag}] {info.statement}"))
+            for line in rules.get(cid, []):
+                out.print(escape(f"         {line}"))
 
 
 # -- planning: everything that can be checked without running a job ------------------------
 
 def _prepare(name: str, scale: str, config: Optional[Path], sets: List[str], device: Optional[str],
-             values: Optional[dict] = None):
-    """``(study, spec, jobs)``, fully validated (jobs(spec) included); writes nothing."""
-    from nnphys.lab.config import build_spec, plan_jobs
+             values: Optional[dict] = None, sweeps: Optional[List[str]] = None) -> list:
+    """One ``(study, spec, jobs, info)`` per point of the ``--sweep`` product (one without a
+    sweep), each fully validated (jobs(spec) and the data files they read included); ``info``:
+    the scale and the user's overrides of its preset (JSON values). Prints one warning line per
+    set field that a field the user left alone overrides. Writes nothing."""
+    from nnphys.lab.config import (check_inputs, collect_overrides, parse_sweeps, plan_jobs, refuse_repeats,
+                                   shadow_warnings, spec_from)
     from nnphys.studies import get_study
 
     study = get_study(name)
+    refuse_repeats(sets)
+    points = parse_sweeps(sweeps, sets)
     extra = dict(values or {})
     if device is not None:
         extra["device"] = device
-    spec = build_spec(study, scale, config, sets, extra)
-    return study, spec, plan_jobs(study, spec)
+    scale, base = collect_overrides(study, scale, config, sets, extra)
+    out = []
+    for point in points:
+        overrides = {**base, **point}
+        spec = spec_from(study, scale, overrides)
+        jobs = plan_jobs(study, spec)
+        check_inputs(study, spec, jobs)
+        dumped = spec.model_dump(mode="json")
+        out.append((study, spec, jobs, {"scale": scale, "overrides": {k: dumped.get(k) for k in overrides},
+                                        "warnings": shadow_warnings(study, scale, spec, overrides)}))
+    return out
+
+
+def _print_warnings(prepared: list) -> None:
+    """The warnings of prepared sweeps, each once, on stderr; printed only once every check has
+    passed, so that bad input still gives exactly one line."""
+    for line in dict.fromkeys(w for *_, info in prepared for w in info["warnings"]):
+        err.print(escape(f"nnphys: warning: {line}"), soft_wrap=True)
 
 
 def _engine(workers: int, engine: Optional[str], address: Optional[str], threads: Optional[int]):
@@ -170,35 +229,46 @@ def _engine(workers: int, engine: Optional[str], address: Optional[str], threads
     return EngineConfig(engine=engine, workers=workers, address=address, threads=threads).resolved()
 
 
-def _execute(prepared: list, scale: str, eng, results: Path, rerun_failed: bool, quiet: bool) -> None:
+def _execute(prepared: list, eng, results: Path, rerun_failed: bool, quiet: bool) -> int:
     """Run prepared sweeps: check the results location and the scheduler, then (only then) open
-    the store for writing."""
+    the store for writing. Returns the exit code: ``EXIT_JOBS_FAILED`` when a planned job of any
+    sweep is stored as failed (each reason printed on one line to stderr), else 0."""
     import contextlib
 
     from nnphys.lab.executors import open_executor
+    from nnphys.lab.outcomes import failure_lines, failures, guard_claims
     from nnphys.lab.provenance import collect
-    from nnphys.lab.runner import check_device, run_study
+    from nnphys.lab.runner import check_device, keyed_jobs, run_study
     from nnphys.lab.store import Store, check_location
 
-    for _, spec, _ in prepared:
+    code = 0
+    for _, spec, _, _ in prepared:
         check_device(spec, eng)
     check_location(results, write=True)
     with contextlib.ExitStack() as stack:
         # a remote scheduler is reached before the store is touched: a refused address writes nothing
         executor = stack.enter_context(open_executor(eng)) if eng.address else None
+        _print_warnings(prepared)
         store = stack.enter_context(Store(results))
-        for study, spec, jobs in prepared:
+        for study, spec, jobs, info in prepared:
             meta = collect(argv=_ARGV, engine=eng.describe(), workers=eng.workers, threads=eng.threads_per_job(),
                            device=getattr(spec, "device", None))
-            summary = run_study(study, spec, store, eng, scale=scale, rerun_failed=rerun_failed,
+            meta["overrides"] = info["overrides"]
+            summary = run_study(study, spec, store, eng, scale=info["scale"], rerun_failed=rerun_failed,
                                 progress=not quiet, jobs=jobs, executor=executor, meta=meta)
-            _print_summary(summary)
+            _print_summary(summary, info["overrides"] if len(prepared) > 1 else None)
+            res = store.results(study.name, list(keyed_jobs(study, jobs)))  # this sweep's, not another driver's
+            fails = failures(res)
+            if fails:
+                code = EXIT_JOBS_FAILED
             if not quiet:
-                res = store.results(study.name, store.latest_run(study.name)["keys"])
                 try:
-                    _print_claims(study.name, study.analyse(spec, res))
+                    _print_claims(study.name, guard_claims(study.analyse(spec, res), fails))
                 except Exception as e:  # noqa: BLE001 - the report shows the traceback
                     err.print(f"analysis of {study.name} failed ({type(e).__name__}: {e}); see nnphys report")
+            for line in failure_lines(study.name, fails):
+                err.print(escape(line), soft_wrap=True)
+    return code
 
 
 @app.command("run")
@@ -207,6 +277,7 @@ def run_cmd(
     scale: Scale = _scale_opt(),
     config: Optional[Path] = _config_opt(),
     sets: List[str] = _sets_opt(),
+    sweeps: List[str] = _sweep_opt(),
     workers: int = _workers_opt(),
     engine: Optional[EngineName] = _engine_opt(),
     address: Optional[str] = _address_opt(),
@@ -215,36 +286,43 @@ def run_cmd(
     rerun: Optional[Rerun] = typer.Option(None, "--rerun", help="'failed': run failed jobs again."),
     threads: Optional[int] = _threads_opt(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no claims table."),
-) -> None:
+) -> int:
     """Run one study's sweep (resumable: finished jobs are never run twice; several drivers
-    may share one store, each job runs once). Spec fields: nnphys fields STUDY.
+    may share one store, each job runs once). Spec fields: nnphys fields STUDY. Exit code 1
+    when a planned job failed (each reason printed), 2 for bad input.
 
     Example: nnphys run depth-locality --set d=64 --set depths=1,2,4,8 --workers 2
     """
     scale, engine, device, rerun = _v(scale), _v(engine), _v(device), _v(rerun)
-    prepared = [_prepare(study, scale, config, sets, device)]
+    prepared = _prepare(study, scale, config, sets, device, sweeps=sweeps)
     eng = _engine(workers, engine, address, threads)
-    _execute(prepared, scale, eng, results, rerun == "failed", quiet)
+    return _execute(prepared, eng, results, rerun == "failed", quiet)
 
 
 def _split_for_studies(names: list[str], sets: List[str], config: Optional[Path]) -> tuple[str | None, dict]:
     """``--set``/``--config`` of ``reproduce`` shared out among the studies: ``key=v`` goes to
     every study whose Spec has ``key``, ``study.key=v`` (or a ``[study]`` TOML table) to that one.
-    Returns ``(scale from the TOML or None, {study: {field: value}})``."""
-    from nnphys.lab.config import load_toml, parse_sets, refuse_repeats
-    from nnphys.studies import get_study
+    A TOML file may hold the tables of more studies than are selected, and flat keys of those
+    studies only: both are ignored (one file serves every subset). A ``--set`` key that no
+    selected study has is refused. Returns ``(scale from the TOML or None, {study: {field: value}})``."""
+    from nnphys.lab.config import load_toml, parse_sets, refuse_repeats, study_tables
+    from nnphys.studies import get_study, registry
 
     specs = {n: get_study(n).spec for n in names}
     per: dict[str, dict] = {n: {} for n in names}
     scale = None
     pairs: list[tuple[str, Any]] = []
     if config is not None:
-        raw = load_toml(config)
-        scale = raw.pop("scale", None)
-        for k, v in raw.items():
-            if isinstance(v, dict) and k in per:
+        reg = registry()
+        tables, flat = study_tables(load_toml(config), list(reg))
+        scale = flat.pop("scale", None)
+        for k, v in tables.items():
+            if k in per:
                 pairs += [(f"{k}.{kk}", vv) for kk, vv in v.items()]
-            else:
+        for k, v in flat.items():
+            unselected_only = (not any(k in specs[n].model_fields for n in names)
+                               and any(k in s.spec.model_fields for s in reg.values()))
+            if not unselected_only:
                 pairs.append((k, v))
     refuse_repeats(sets)
     set_pairs: list[tuple[str, Any]] = []
@@ -286,8 +364,9 @@ def reproduce_cmd(
     results: Path = RESULTS,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or claims tables."),
     threads: Optional[int] = _threads_opt(),
-) -> None:
+) -> int:
     """Run every registered study (or --studies a,b) at one scale, then write the report.
+    Exit code 1 when a planned job failed (each reason printed), 2 for bad input.
 
     Example: nnphys reproduce --scale quick --studies minibatch-noise,escape-rate
     """
@@ -321,10 +400,11 @@ def reproduce_cmd(
             names = [n for n in names if n not in lacking]
         if not names:
             raise ConfigError("scale", f"no study has a {scale!r} preset")
-    prepared = [_prepare(n, scale, None, [], device, per[n]) for n in names]
+    prepared = [p for n in names for p in _prepare(n, scale, None, [], device, per[n])]
     eng = _engine(workers, engine, address, threads)
-    _execute(prepared, scale, eng, results, False, quiet)
-    _report(results)
+    code = _execute(prepared, eng, results, False, quiet)
+    _report(results, show_claims=False)  # each study's claims were printed after its run
+    return code
 
 
 # -- reading commands: the store is opened read-only and never changed -------------------
@@ -351,12 +431,16 @@ def _thread_note(counts: dict) -> str:
 @app.command("status")
 def status_cmd(results: Path = RESULTS) -> None:
     """Per study: jobs planned by the last run, how many are done, failed, diverged, running
-    (claimed by a live driver), and the thread counts the finished jobs ran with.
+    (claimed by a live driver), and the thread counts the finished jobs ran with; then one line
+    per reason that jobs failed for.
 
     Example: nnphys status --results results
     """
+    from nnphys.lab.outcomes import failure_lines, failures
+
     store = _open_readonly(results)
     with store:
+        failed_lines: list[str] = []
         t = Table(title=f"results in {results}")
         for col in ("study", "scale", "planned", "done", "failed", "diverged", "running", "missing", "threads"):
             t.add_column(col)
@@ -368,12 +452,16 @@ def status_cmd(results: Path = RESULTS) -> None:
             n = {s: sum(v == s for v in st.values()) for s in ("done", "failed", "diverged")}
             planned = set(keys)
             running = sum(c["key"] in planned for c in store.claims(name, live_only=True))
+            failed_lines += failure_lines(name, failures(store.results(name, [k for k, v in st.items()
+                                                                              if v == "failed"])))
             counts = store.thread_counts(name, keys)
             if len([k for k in counts if k is not None]) > 1:
                 mixed.append((name, counts))
             t.add_row(name, str(run["scale"] if run else "-"), str(len(keys)), str(n["done"]), str(n["failed"]),
                       str(n["diverged"]), str(running), str(len(keys) - len(st) - running), _thread_note(counts))
         out.print(t)
+        for line in failed_lines:
+            out.print(escape(line), soft_wrap=True)
         for name, counts in mixed:
             parts = ", ".join(f"{c} job(s) with {t} thread(s)" for t, c in sorted(counts.items(), key=str))
             out.print(escape(f"{name}: its results mix thread counts ({parts}); jobs run with different --threads "
@@ -383,14 +471,21 @@ def status_cmd(results: Path = RESULTS) -> None:
             out.print(escape(f"note: {store.upgrade_note}"))
 
 
-def _report(results: Path) -> None:
+def _report(results: Path, show_claims: bool = True) -> None:
+    """Write the report of every study in the store; print each study's claims unless the caller
+    (``reproduce``, which printed them after each study's run) says not to."""
     from nnphys.lab.report import write_report
     from nnphys.studies import registry
 
     with _open_readonly(results) as store:
-        md, html, reps = write_report(store, list(registry().values()))
+        names = set(store.studies())
+        studies = [s for s in registry().values() if s.name in names]
+        # the stability bootstrap takes seconds per study: say what is being done
+        with err.status(f"writing the report of {len(studies)} studies (analysis, verdict-stability "
+                        "bootstrap, figures)..."):
+            md, html, reps = write_report(store, studies)
     for rep in reps:
-        if rep.claims:
+        if rep.claims and show_claims:
             _print_claims(rep.study.name, rep.claims)
         if rep.error:
             err.print(f"analysis of {rep.study.name} failed; the traceback is in {md}")
@@ -465,49 +560,67 @@ def plan_cmd(
     scale: Scale = _scale_opt(),
     config: Optional[Path] = _config_opt(),
     sets: List[str] = _sets_opt(),
+    sweeps: List[str] = _sweep_opt(),
     device: Optional[Device] = _device_opt(),
     workers: int = _workers_opt(),
     results: Path = RESULTS,
 ) -> None:
     """Dry run: the jobs a run would plan, by kind, how many the store already holds, and an
-    estimated time from stored timings of similar jobs. Never writes anything.
+    estimated time from a cost model per job kind fit to stored timings by job size (with its
+    held-out error). Never writes anything.
 
     Example: nnphys plan depth-locality --scale paper
     """
     from nnphys.lab.plan import plan
 
     scale, device = _v(scale), _v(device)
-    st, spec, jobs = _prepare(study, scale, config, sets, device)
+    prepared = _prepare(study, scale, config, sets, device, sweeps=sweeps)
     store = _open_readonly(results, missing_ok=True)
+    _print_warnings(prepared)
     try:
-        p = plan(st, jobs, store)
+        plans = [(plan(st, jobs, store), info) for st, _spec, jobs, info in prepared]
     finally:
         if store is not None:
             store.close()
-    t = Table(title=f"{st.name} at scale {scale}: {p.planned} jobs"
-                    + ("" if store is not None else f" (no store in {results} yet)"))
-    for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "est. serial"):
+    for p, info in plans:
+        _print_plan(p, info, store is not None, results, workers, sweep=len(plans) > 1)
+
+
+def _print_plan(p, info: dict, has_store: bool, results: Path, workers: int, sweep: bool) -> None:
+    point = f" ({_overrides_text(info['overrides'])})" if sweep and info["overrides"] else ""
+    t = Table(title=escape(f"{p.study}{point} at scale {info['scale']}: {p.planned} jobs")
+                    + ("" if has_store else f" (no store in {results} yet)"))
+    for col in ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "cost model",
+                "est. serial"):
         t.add_column(col)
     for k in p.kinds.values():
         med = "-" if k.median_s is None else f"{k.median_s:.2f} (n={k.timed})"
+        model = "-" if k.model is None else k.model.describe()
         est = "-" if not k.missing else ("no timings" if k.estimate_s is None else _hms(k.estimate_s))
         t.add_row(escape(k.kind), str(k.planned), str(k.done), str(k.failed), str(k.diverged), str(k.missing), med,
-                  est)
+                  escape(model), est)
     out.print(t)
     total = p.estimate_s(workers)
     missing = sum(k.missing for k in p.kinds.values())
     if not missing:
         out.print("nothing to run: every planned job is stored")
     elif total is None:
-        timed = [k for k in p.kinds.values() if k.missing and k.estimate_s is not None]
-        untimed = missing - sum(k.missing for k in timed)
-        part = (f"; the {missing - untimed} of kinds with stored timings take about "
-                f"{_hms(sum(k.estimate_s for k in timed) / workers)} on {workers} worker(s)") if timed else ""
-        out.print(f"{missing} job(s) to run; no estimate for {untimed} of them (no stored timing of their kind)"
-                  + part)
+        out.print(f"{missing} job(s) to run; no estimate for {missing} of them (no stored timing of this study "
+                  "in this store)")
     else:
-        out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from the median stored "
-                  "time of finished jobs of the same kind")
+        held = p.held_out()
+        how = (f"held-out error: a median factor of {held:.2f} for the worst kind" if held is not None
+               else "held-out error unknown (fewer than 3 timed jobs of a kind)")
+        if p.uses_prior():
+            how += "; kinds without timings use the study's median time per job (a rough prior)"
+        out.print(f"{missing} job(s) to run; about {_hms(total)} on {workers} worker(s), from a cost model per job "
+                  f"kind fit to stored timings by job size ({how})")
+        far = p.extrapolated()
+        if far:
+            out.print(escape(f"extrapolated beyond the stored sizes in: {', '.join(far[:8])}"
+                             f"{' …' if len(far) > 8 else ''}; the estimate extends the fitted trend and assumes "
+                             "that what never varied among the stored jobs does not matter; time a few jobs of "
+                             "the new sizes for a better one"))
 
 
 def _hms(s: float) -> str:
@@ -546,6 +659,53 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split()).replace("Value error, ", "")
 
 
+# -- probe: one report on a user's model (all the work is in nnphys.probe) --------------------
+
+
+@app.command("probe")
+def probe_cmd(
+    factory: str = typer.Argument(..., help="MODULE:CALLABLE returning (model, loss_fn, data); the current "
+                                  "directory is importable."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A torch.save'd state_dict to load "
+                                              "into the model first."),
+    out_dir: Path = typer.Option(Path("probe"), "--out", help="Folder for report.md, report.json and the "
+                                 "figures (created)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="B of the noise and the escape "
+                                             "outlook (default: the DataLoader's, else min(32, N))."),
+    lr: float = typer.Option(0.1, "--lr", help="SGD learning rate of the escape outlook."),
+    b_eff: Optional[float] = typer.Option(None, "--b-eff", help="Target effective batch size of NE "
+                                          "(default B/8)."),
+    k: int = typer.Option(10, "--k", help="Eigenvalues of the noise, eigenpairs of the Hessian."),
+    n_matvec: int = typer.Option(30, "--n-matvec", help="Hutch++ products for tr H."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the Lanczos start vector and the probes."),
+) -> None:
+    """Gradient noise, the NE alpha for a target effective batch size, the Hessian's top-k, trace,
+    density and outliers, and the escape-rate outlook of your model, as report.md + report.json +
+    PNG figures.
+
+    Example: nnphys probe nnphys.probe:example --out probe/
+    """
+    from nnphys.probe import ProbeSettings, run_probe
+
+    rep = run_probe(factory, checkpoint=checkpoint, out=out_dir,
+                    settings=ProbeSettings(batch_size=batch_size, lr=lr, b_eff=b_eff, k=k,
+                                           n_matvec=n_matvec, seed=seed))
+    gn, ne, eo = rep["gradient_noise"], rep["noise_enhancement"], rep["escape_outlook"]
+    out.print(escape(f"loss {rep['loss']:.6g}; tr C_B {gn['trace_noise']:.4g} (B={gn['batch_size']}); "
+                     f"NE alpha {ne['alpha']:.4g} for B_eff={ne['b_eff']:g}; top Hessian eigenvalue "
+                     f"{rep['hessian_top']['eigenvalues'][0]:.4g}; outliers n={rep['outliers']['n']}"),
+              soft_wrap=True)
+    out.print(escape(f"regime: {eo['regime']}"), soft_wrap=True)
+    out.print(escape(f"wrote {out_dir / 'report.md'}, report.json and 3 figures"), soft_wrap=True)
+
+
+def _interrupted(args: list[str]) -> int:
+    resumable = bool(args) and args[0] in ("run", "reproduce")
+    print("nnphys: interrupted" + ("; every finished job is stored: rerun the same command to resume"
+                                   if resumable else ""), file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit code 2 for every user error."""
     global _ARGV
@@ -555,12 +715,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = cmd.main(args=args, prog_name="nnphys", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns as the exit code
+            code = _interrupted(args)
     except NnphysError as e:
         print(f"nnphys: error: {_one_line(e)}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
-        print("nnphys: aborted", file=sys.stderr)
-        code = 130
+        code = _interrupted(args)
     except OSError as e:
         # the environment refused a path (permissions, a full disk, a vanished folder): the
         # user's to fix, so one line naming the path; an OSError without a path is a bug
@@ -577,9 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = type(e).__name__
         if kind == "Exit":
             code = getattr(e, "exit_code", 0)
-        elif kind == "Abort":
-            print("nnphys: aborted", file=sys.stderr)
-            code = 130
+        elif kind == "Abort":  # click turns Ctrl-C into Abort
+            code = _interrupted(args)
         elif hasattr(e, "format_message") and hasattr(e, "exit_code"):
             print(f"nnphys: error: {_one_line(e.format_message())}", file=sys.stderr)
             code = 2

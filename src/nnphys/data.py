@@ -182,17 +182,37 @@ def _standardise(x_tr: torch.Tensor, x_te: torch.Tensor, dims: tuple[int, ...]) 
     return (x_tr - mu) / sd, (x_te - mu) / sd
 
 
+def _fashion_mnist_files(root: str | Path) -> tuple[Path, Path, Path, Path]:
+    """The four IDX files of Fashion-MNIST in ``root`` (train images, labels, test images, labels);
+    ConfigError naming ``data_root`` when the folder or a file is missing. Reads nothing."""
+    r = Path(root)
+    if not r.is_dir():
+        raise ConfigError("data_root", f"directory not found: {r}")
+    return (_find(r, ("train-images-idx3-ubyte", "train-images.idx3-ubyte")),
+            _find(r, ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")),
+            _find(r, ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte")),
+            _find(r, ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte")))
+
+
+def _cifar10_files(root: str | Path) -> list[Path]:
+    """``data_batch_1`` .. ``data_batch_5`` and ``test_batch`` in ``root`` (or its
+    ``cifar-10-batches-py``); ConfigError naming ``data_root`` when missing. Reads nothing."""
+    r = Path(root)
+    if (r / "cifar-10-batches-py").is_dir():
+        r = r / "cifar-10-batches-py"
+    if not r.is_dir():
+        raise ConfigError("data_root", f"directory not found: {r}")
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    return [_existing(r / n, "data_root") for n in names]
+
+
 def load_fashion_mnist(root: str | Path) -> Dataset:
     """Fashion-MNIST (or MNIST) from its standard IDX files in ``root``: ``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each may be
     ``.gz``). Inputs ``(n, 784)`` standardised by the training set's pixel mean and std (scalars)."""
-    r = Path(root)
-    if not r.is_dir():
-        raise ConfigError("data_root", f"directory not found: {r}")
-    xtr, ytr = load_idx(_find(r, ("train-images-idx3-ubyte", "train-images.idx3-ubyte")),
-                        _find(r, ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")))
-    xte, yte = load_idx(_find(r, ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte")),
-                        _find(r, ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte")))
+    tr_img, tr_lab, te_img, te_lab = _fashion_mnist_files(root)
+    xtr, ytr = load_idx(tr_img, tr_lab)
+    xte, yte = load_idx(te_img, te_lab)
     xtr, xte = _standardise(xtr, xte, (0, 1))
     return Dataset("fashion_mnist", xtr.contiguous(), ytr, xte.contiguous(), yte, 10)
 
@@ -215,13 +235,9 @@ def load_cifar10(root: str | Path) -> Dataset:
     """CIFAR-10 from its "python version" batch files: ``data_batch_1`` .. ``data_batch_5`` and
     ``test_batch`` in ``root`` or ``root/cifar-10-batches-py``. Inputs ``(n, 3, 32, 32)`` float32
     standardised per channel with training-set statistics; labels ``(n,)`` int64."""
-    r = Path(root)
-    if (r / "cifar-10-batches-py").is_dir():
-        r = r / "cifar-10-batches-py"
-    if not r.is_dir():
-        raise ConfigError("data_root", f"directory not found: {r}")
-    tr = [_cifar_batch(_existing(r / f"data_batch_{i}", "data_root")) for i in range(1, 6)]
-    te = _cifar_batch(_existing(r / "test_batch", "data_root"))
+    *train_files, test_file = _cifar10_files(root)
+    tr = [_cifar_batch(p) for p in train_files]
+    te = _cifar_batch(test_file)
     to_x = lambda a: torch.from_numpy(a.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)  # noqa: E731
     xtr = to_x(np.concatenate([a for a, _ in tr]))
     ytr = torch.from_numpy(np.concatenate([b for _, b in tr]))
@@ -305,6 +321,26 @@ def _load_task_cpu(key: str) -> dict[str, Any]:
         xtr, ytr = xtr[:k], ytr[:k]
     return {"x_train": xtr.float(), "y_train": ytr, "x_val": xva.float(), "y_val": yva,
             "x_test": xte.float(), "y_test": yte, "kind": kind, "d_out": d_out}
+
+
+FILE_TASKS = ("fashion_mnist", "cifar10")  # tasks read from local files under a ``root``
+
+
+def check_task(params: dict[str, Any]) -> None:
+    """Whether the files a :func:`load_task` description needs exist, without reading them: a
+    ConfigError naming ``data_root`` (or ``task``) otherwise. The lab calls it on every planned
+    job before it opens the store, so a missing data set is refused before anything runs."""
+    task = params.get("task")
+    if task not in TASKS:
+        raise ConfigError("task", f"must be one of {', '.join(TASKS)} (got {task!r})")
+    if task in FILE_TASKS:
+        if not params.get("root"):
+            raise ConfigError("data_root", f"task {task} reads local files; set data_root to their folder")
+        root = Path(params["root"])
+        if task == "fashion_mnist":
+            _fashion_mnist_files(root / "fashion_mnist")
+        else:
+            _cifar10_files(root / "cifar10")
 
 
 def load_task(params: dict[str, Any], device: str = "cpu") -> dict[str, Any]:

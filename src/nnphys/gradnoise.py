@@ -3,12 +3,17 @@ escape-rate spec §2 and §13).
 
 Public API (stable; other modules and studies call these)::
 
-    gradient_noise(model, loss_fn, X, y, *, batch_size=None, replacement=False, top_k=0,
+    gradient_noise(model, loss_fn, data, *, k=0, batch_size=None, replacement=False,
                    method="auto", chunk_size=None) -> GradientNoise
-    decoupling_check(model, loss_fn, X, y, top_k=20, *, method="auto", chunk_size=None)
+    decoupling_check(model, loss_fn, data, *, k=20, method="auto", chunk_size=None)
                    -> DecouplingCheck
-    NoiseTracker(model, loss_fn, X, y, *, batch_size, every=1, ...)   # training callback
+    NoiseTracker(model, loss_fn, data, *, batch_size, every=1, ...)   # training callback
     GradientNoise, DecouplingCheck                                    # frozen dataclasses
+
+``data`` is one batch ``(X, y)`` or a re-iterable of ``(x, y)`` batches (a ``DataLoader``; it is
+concatenated once into ``(X, y)``, as the statistics need every per-sample gradient), checked as
+described in :mod:`nnphys.curvature.inputs`. The deprecated forms ``gradient_noise(model, loss_fn,
+X, y, top_k=...)`` and ``decoupling_check(model, loss_fn, X, y, top_k)`` still work and warn.
 
 Conventions (the minibatch-noise spec's, Prop. 1 and §12):
 
@@ -51,6 +56,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nnphys.curvature.inputs import (
+    Result, check_per_sample, fmt_values, legacy_xy, materialise, no_extra, renamed,
+)
 from nnphys.errors import ConfigError
 
 __all__ = [
@@ -69,8 +77,8 @@ _METHODS = ("auto", "linear", "vmap", "loop")
 # ----------------------------------------------------------------------------- results
 
 
-@dataclasses.dataclass(frozen=True)
-class GradientNoise:
+@dataclasses.dataclass(frozen=True, repr=False)
+class GradientNoise(Result):
     """Gradient-noise statistics at one parameter point. Tensors are float64 on the CPU.
 
     Attributes:
@@ -103,9 +111,37 @@ class GradientNoise:
     n_params: int
     method: str
 
+    _bulky = ("per_sample_grad_norms", "per_sample_losses")
 
-@dataclasses.dataclass(frozen=True)
-class DecouplingCheck:
+    @property
+    def noise_to_signal(self) -> float:
+        """``tr C_B / ||∇L||²``: the minibatch noise against the squared full-batch gradient
+        (inf when ``∇L = 0``)."""
+        g2 = self.grad_norm ** 2
+        return self.trace_noise / g2 if g2 > 0 else math.inf
+
+    def to_dict(self, full: bool = False) -> dict:
+        return {**super().to_dict(full), "noise_to_signal": self.noise_to_signal}
+
+    def __str__(self) -> str:
+        scheme = "with" if self.replacement else "without"
+        lines = [
+            f"GradientNoise(N={self.n_samples}, P={self.n_params}, B={self.batch_size} {scheme} "
+            f"replacement, method={self.method!r})",
+            f"  loss L = {self.loss:.6g}   ||grad L|| = {self.grad_norm:.4g}",
+            f"  tr C_1 = {self.trace_cov:.4g}   tr C_B = {self.trace_noise:.4g} "
+            f"(factor {self.noise_factor:.4g})   tr C_B/||grad L||^2 = {self.noise_to_signal:.4g}",
+            f"  per-sample ||grad l_n||: mean {float(self.per_sample_grad_norms.mean()):.4g}, "
+            f"max {float(self.per_sample_grad_norms.max()):.4g}",
+        ]
+        if len(self.cov_eigenvalues):
+            lines.append(f"  top-{len(self.cov_eigenvalues)} eigenvalues of C_B: "
+                         f"{fmt_values(self.noise_eigenvalues)}")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DecouplingCheck(Result):
     """The escape-rate spec's decoupling check (§2 item 3, §13 exp. 1).
 
     ``C_f^(μ) = Σ_c ∇f_c(x_μ) ∇f_c(x_μ)ᵀ`` (``c`` over model outputs; one term for a scalar
@@ -148,6 +184,17 @@ class DecouplingCheck:
     coupled_along_gn: Tensor | None = None
     gamma: float = math.nan
 
+    def __str__(self) -> str:
+        return "\n".join([
+            f"DecouplingCheck(N={self.n_samples}, method={self.method!r}, L={self.loss:.6g})",
+            f"  coupled top-{len(self.coupled_eigenvalues)}:   {fmt_values(self.coupled_eigenvalues)}",
+            f"  decoupled top-{len(self.decoupled_eigenvalues)}: {fmt_values(self.decoupled_eigenvalues)}",
+            f"  ratio: {fmt_values(self.ratio)}",
+            f"  traces: coupled {self.coupled_trace:.4g}, decoupled {self.decoupled_trace:.4g}, "
+            f"Gauss-Newton {self.gauss_newton_trace:.4g}",
+            f"  alignment <C,H>/(|C||H|) = {self.alignment:.4g}   gamma = {self.gamma:.4g}",
+        ])
+
 
 # ----------------------------------------------------------------------------- checks
 
@@ -170,7 +217,7 @@ def noise_factor(n: int, batch_size: int, replacement: bool) -> float:
     return (n - batch_size) / (batch_size * (n - 1))
 
 
-def _check_common(model, X, y, method, top_k, chunk_size) -> int:
+def _check_common(model, X, y, method, top_k, chunk_size, field="k") -> int:
     if not isinstance(model, nn.Module):
         raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
     if not isinstance(X, Tensor) or not isinstance(y, Tensor):
@@ -184,8 +231,8 @@ def _check_common(model, X, y, method, top_k, chunk_size) -> int:
         raise ConfigError("X", "needs at least one sample")
     if method not in _METHODS:
         raise ConfigError("method", f"must be one of {_METHODS} (got {method!r})")
-    if not isinstance(top_k, int) or top_k < 0:
-        raise ConfigError("top_k", f"must be an integer >= 0 (got {top_k!r})")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ConfigError(field, f"must be an integer >= 0 (got {top_k!r})")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ConfigError("chunk_size", f"must be None or an integer >= 1 (got {chunk_size!r})")
     for name, m in model.named_modules():
@@ -205,13 +252,7 @@ def _check_common(model, X, y, method, top_k, chunk_size) -> int:
 
 
 def _check_losses(losses: Tensor, n: int) -> None:
-    if losses.ndim == 0 or tuple(losses.shape) != (n,):
-        raise ConfigError(
-            "loss_fn",
-            f"must return per-sample losses of shape ({n},) (got shape {tuple(losses.shape)}); "
-            "use reduction='none' (e.g. nn.MSELoss(reduction='none')) and sum/mean over "
-            "trailing output dims yourself",
-        )
+    check_per_sample(losses, n)
 
 
 def _conv_supported(m: nn.Module) -> bool:
@@ -511,35 +552,43 @@ def _top_eigs(mat: Tensor, k: int) -> Tensor:
 def gradient_noise(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
-    X: Tensor,
-    y: Tensor,
-    *,
+    data,
+    *args,
+    k: int | None = None,
     batch_size: int | None = None,
     replacement: bool = False,
-    top_k: int = 0,
     method: Method = "auto",
     chunk_size: int | None = None,
+    top_k: int | None = None,
 ) -> GradientNoise:
-    """Minibatch-noise statistics of ``model`` on ``(X, y)`` at its current parameters.
+    """Minibatch-noise statistics of ``model`` on ``data`` at its current parameters.
 
     Args:
         model: any ``nn.Module`` mapping ``X`` ``(N, ...)`` to outputs ``(N, ...)``, samples
             independent (no train-mode BatchNorm, no active dropout).
-        loss_fn: ``loss_fn(output, target) -> (N,)`` per-sample losses ``ℓ_n``.
-        X, y: ``(N, ...)`` inputs and targets, on the model's device.
+        loss_fn: ``loss_fn(output, target) -> (n,)`` per-sample losses ``ℓ_n``
+            (``reduction="none"``; a scalar, mean-reduced loss raises ConfigError naming it).
+        data: one batch ``(X, y)`` of ``(N, ...)`` tensors, or a re-iterable of ``(x, y)``
+            batches (a ``DataLoader``), concatenated once; floating ``X`` must have the model's dtype.
+        k: number of leading eigenvalues of ``C_1`` / ``C_B`` (via the centred ``N × N``
+            Gram matrix, ``O(N²)`` memory, ``O(N³)`` time; 0 skips it). Was ``top_k``.
         batch_size: ``B`` of the minibatch noise ``C_B`` (None: ``B = 1``).
         replacement: ``True``: ``C_B = C_1/B`` (Prop. 1); ``False``: ``(N-B)/(B(N-1)) C_1``.
-        top_k: number of leading eigenvalues of ``C_1`` / ``C_B`` (via the centred ``N × N``
-            Gram matrix, ``O(N²)`` memory, ``O(N³)`` time; 0 skips it).
         method: ``"auto" | "linear" | "vmap" | "loop"`` (module docstring).
         chunk_size: samples per vmap call (memory ``chunk × P``); ignored by other methods.
 
     Returns:
         :class:`GradientNoise`. Gradients are not accumulated into ``.grad``.
     """
+    data, args = legacy_xy("gradient_noise", data, args)
+    no_extra("gradient_noise", args)
+    top_k = renamed("gradient_noise", "k", k, "top_k", top_k, 0)
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    X, y = materialise(data, model)
     n = _check_common(model, X, y, method, top_k, chunk_size)
     if top_k > n:
-        raise ConfigError("top_k", f"must be <= N = {n} (got {top_k})")
+        raise ConfigError("k", f"must be <= N = {n}, the number of samples (got {top_k})")
     bs = 1 if batch_size is None else batch_size
     factor = noise_factor(n, bs, replacement)
     used = _resolve(model, method)
@@ -592,12 +641,12 @@ def gradient_noise(
 def decoupling_check(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
-    X: Tensor,
-    y: Tensor,
-    top_k: int = 20,
-    *,
+    data,
+    *args,
+    k: int | None = None,
     method: Method = "auto",
     chunk_size: int | None = None,
+    top_k: int | None = None,
 ) -> DecouplingCheck:
     """The decoupling approximation (escape-rate spec §2 item 3): spectra of
     ``(1/N) Σ_μ ℓ_μ C_f^(μ)`` against ``L · (1/N) Σ_μ C_f^(μ)``, ``C_f^(μ) = Σ_c ∇f_c ∇f_cᵀ``.
@@ -608,8 +657,17 @@ def decoupling_check(
 
     Args:
         model: outputs ``(N,)``, ``(N, 1)`` or ``(N, Q)``. ``loss_fn``: per-sample ``(N,)``.
-        top_k: eigenvalues kept (<= N Q).
+        data: ``(X, y)`` or a re-iterable of batches (as :func:`gradient_noise`).
+        k: eigenvalues kept (``<= N Q``, default 20; was ``top_k``, also positional after ``X, y``).
     """
+    data, args = legacy_xy("decoupling_check", data, args)
+    if args and top_k is None and k is None:  # the old positional top_k
+        top_k, args = args[0], args[1:]
+    no_extra("decoupling_check", args)
+    top_k = renamed("decoupling_check", "k", k, "top_k", top_k, 20)
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    X, y = materialise(data, model)
     n = _check_common(model, X, y, method, top_k, chunk_size)
     used = _resolve(model, method)
     with torch.no_grad():
@@ -618,7 +676,7 @@ def decoupling_check(
         _check_losses(losses, n)
     q_count = out0[0].numel() if out0.ndim > 1 else 1
     if top_k > n * q_count:
-        raise ConfigError("top_k", f"must be <= N·Q = {n * q_count} (got {top_k})")
+        raise ConfigError("k", f"must be <= N·Q = {n * q_count} (got {top_k})")
 
     if used == "linear":
         _, sq, gram, _ = _linear_stats(model, X, lambda out: out.reshape(n, -1), True)
@@ -657,24 +715,33 @@ def decoupling_check(
 class NoiseTracker:
     """Training callback recording ``(step, loss, trace_noise, ...)`` every ``every`` steps.
 
-    >>> tracker = NoiseTracker(model, loss_fn, X, y, batch_size=32, every=50)
+    >>> tracker = NoiseTracker(model, loss_fn, (X, y), batch_size=32, every=50)
     >>> for step in range(n_steps):
     ...     ...  # one optimiser step
     ...     tracker(step)
     >>> arrs = tracker.as_arrays()  # {"step", "loss", "trace_noise", "trace_cov", "grad_norm"}
 
-    ``X, y`` are the data set on which the noise is measured (typically the training set or a
-    fixed subset of it). Measurement does not touch ``.grad`` nor the model's mode.
+    ``data`` (``(X, y)`` or a re-iterable of batches, concatenated once) is the data set on which
+    the noise is measured (typically the training set or a fixed subset of it). Measurement does
+    not touch ``.grad`` nor the model's mode. ``NoiseTracker(model, loss_fn, X, y, ...)`` and
+    ``top_k=`` are deprecated forms.
     """
 
-    def __init__(self, model: nn.Module, loss_fn, X: Tensor, y: Tensor, *, batch_size: int,
-                 every: int = 1, replacement: bool = False, top_k: int = 0,
-                 method: Method = "auto", chunk_size: int | None = None):
+    def __init__(self, model: nn.Module, loss_fn, data, *args, batch_size: int,
+                 every: int = 1, replacement: bool = False, k: int | None = None,
+                 method: Method = "auto", chunk_size: int | None = None,
+                 top_k: int | None = None):
+        data, args = legacy_xy("NoiseTracker", data, args)
+        no_extra("NoiseTracker", args)
+        k = renamed("NoiseTracker", "k", k, "top_k", top_k, 0)
         if not isinstance(every, int) or every < 1:
             raise ConfigError("every", f"must be an integer >= 1 (got {every!r})")
-        noise_factor(X.shape[0], batch_size, replacement)  # validate early
-        self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
-        self.kw = dict(batch_size=batch_size, replacement=replacement, top_k=top_k,
+        if not isinstance(model, nn.Module):
+            raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+        self.X, self.y = materialise(data, model)
+        noise_factor(self.X.shape[0], batch_size, replacement)  # validate early
+        self.model, self.loss_fn = model, loss_fn
+        self.kw = dict(batch_size=batch_size, replacement=replacement, k=k,
                        method=method, chunk_size=chunk_size)
         self.every = every
         self.records: list[dict] = []
@@ -682,7 +749,7 @@ class NoiseTracker:
     def __call__(self, step: int, force: bool = False) -> GradientNoise | None:
         if not force and step % self.every:
             return None
-        gn = gradient_noise(self.model, self.loss_fn, self.X, self.y, **self.kw)
+        gn = gradient_noise(self.model, self.loss_fn, (self.X, self.y), **self.kw)
         self.records.append(dict(step=int(step), loss=gn.loss, trace_noise=gn.trace_noise,
                                  trace_cov=gn.trace_cov, grad_norm=gn.grad_norm,
                                  eigenvalues=gn.noise_eigenvalues.tolist()))

@@ -21,7 +21,10 @@ Public API:
 
 - :class:`NoiseEnhancedSGD`: a ``torch.optim.Optimizer`` for any ``nn.Module``; ``step(closure)``
   calls the closure twice (each call draws its own batch), :meth:`NoiseEnhancedSGD.step_batches`
-  takes a model, a loss function and two batches;
+  takes a model, a loss function and two batches, and :meth:`NoiseEnhancedSGD.step_loader` runs one
+  epoch over a ``DataLoader`` (consecutive batches paired as ``B``, ``B'``). Their ``loss_fn`` may
+  return the batch mean or the per-sample losses ``(n,)`` (``reduction="none"``, the convention of
+  ``gradient_noise`` and the curvature tools), which are averaged: one loss function serves all;
 - :func:`ne_update_`: the same update, functional and batched over stacked ``(M, ...)`` parameters
   of an ensemble, with a per-member ``alpha`` (and ``lr``);
 - :func:`ne_covariance_factor`, :func:`effective_batch_size`, :func:`alpha_for`: ``f(alpha)`` and the
@@ -180,7 +183,8 @@ class NoiseEnhancedSGD(Optimizer):
       ``backward()`` and returns the loss; it is called twice per step (first for ``B``, then for
       ``B'``). The optimizer clears ``.grad`` before each call, so the closure need not (but may)
       zero them. ``step`` returns the first call's loss (the loss on ``B``);
-    - ``opt.step_batches(model, loss_fn, (x1, y1), (x2, y2))`` does the same for two given batches.
+    - ``opt.step_batches(model, loss_fn, (x1, y1), (x2, y2))`` does the same for two given batches;
+    - ``opt.step_loader(model, loss_fn, loader)`` runs one epoch of ``len(loader) // 2`` steps.
 
     After a step, ``p.grad`` holds ``g_NE`` (before weight decay). Parameters whose gradient is
     ``None`` in both calls are skipped; a gradient missing in one call counts as zero.
@@ -255,20 +259,63 @@ class NoiseEnhancedSGD(Optimizer):
     ) -> tuple[Tensor, Tensor]:
         """One NE step on two given batches ``(x, y)``: ``B = batch_a``, ``B' = batch_b``.
 
-        ``loss_fn(model(x), y)`` must be a mean-reduced scalar. Returns the two losses (detached).
+        ``loss_fn(model(x), y)`` is the batch's mean loss ``(1/B) Σ ℓ_n`` (a scalar) or its
+        per-sample losses ``ℓ_n`` of shape ``(B,)``, which are averaged; any other shape raises
+        ConfigError naming ``loss_fn``. Returns the two mean losses (detached).
         """
         losses: list[Tensor] = []
         batches = iter((batch_a, batch_b))
 
         def closure() -> Tensor:
-            x, y = next(batches)
-            loss = loss_fn(model(x), y)
+            x, y = _pair(next(batches))
+            loss = _batch_mean(loss_fn(model(x), y), x.shape[0])
             loss.backward()
             losses.append(loss.detach())
             return loss
 
         self.step(closure)
         return losses[0], losses[1]
+
+    def step_loader(
+        self,
+        model: Callable[[Tensor], Tensor],
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        loader: Iterable[Sequence[Tensor]],
+    ) -> Tensor:
+        """One epoch of NE over ``loader``: consecutive batches ``(b_1, b_2), (b_3, b_4), ...`` are
+        the pairs ``(B, B')`` of :meth:`step_batches`, so an epoch is ``len(loader) // 2`` steps.
+
+        With a shuffling ``DataLoader`` the two batches of a step are disjoint draws without
+        replacement (the ``"split"`` sampling mode of :func:`effective_batch_size`: effective
+        batch size ``B / (1 + 2 alpha + 2 alpha^2)``). An unpaired last batch (an odd number of
+        batches) is not used; it is reported by a ``UserWarning`` only when it would be the only
+        one (a loader of one batch cannot make a step). Use ``drop_last=True`` so that every
+        batch has the same size ``B``. ``loss_fn`` as in :meth:`step_batches`; any iterable of
+        ``(x, y)`` batches works (a generator too: it is consumed once).
+
+        Returns the losses on ``B`` of each step, ``(len(loader) // 2,)`` (detached).
+        """
+        if isinstance(loader, Tensor) or not hasattr(loader, "__iter__"):
+            raise ConfigError("loader", f"must be an iterable of (x, y) batches such as a DataLoader "
+                              f"(got {type(loader).__name__})")
+        out: list[Tensor] = []
+        it = iter(loader)
+        n_batches = 0
+        for first in it:
+            n_batches += 1
+            second = next(it, None)
+            if second is None:
+                break
+            n_batches += 1
+            out.append(self.step_batches(model, loss_fn, first, second)[0])
+        if n_batches == 1:
+            import warnings
+
+            warnings.warn("step_loader: the loader gave a single batch; NE needs two per step, "
+                          "so no step was made", UserWarning, stacklevel=2)
+        if not out:
+            return torch.zeros(0)
+        return torch.stack(out)
 
     @torch.no_grad()
     def _apply(self, grads_a: list[list[Tensor | None]], grads_b: list[list[Tensor | None]]) -> None:
@@ -297,6 +344,25 @@ class NoiseEnhancedSGD(Optimizer):
                         buf.mul_(mom).add_(grad, alpha=1 - damp)
                     grad = grad.add(buf, alpha=mom) if nest else buf
                 p.add_(grad, alpha=-float(lr))
+
+
+def _pair(batch: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    n = len(batch) if isinstance(batch, (tuple, list)) else None
+    raise ConfigError("batch", f"must be a pair (x, y) (got {type(batch).__name__}"
+                      f"{'' if n is None else f' of {n} items'})")
+
+
+def _batch_mean(loss: Any, n: int) -> Tensor:
+    """The mean loss of a batch of ``n`` samples from a scalar or per-sample ``(n,)`` loss."""
+    if isinstance(loss, Tensor) and loss.ndim == 0:
+        return loss
+    if isinstance(loss, Tensor) and tuple(loss.shape) == (n,):
+        return loss.mean()
+    shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+    raise ConfigError("loss_fn", f"must return the batch's mean loss (a scalar) or its per-sample "
+                      f"losses of shape ({n},) (got {shape}); sum or average over output dims yourself")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Curvature of any PyTorch model: Hessian / Gauss-Newton spectra from curvature-vector products,
-and the escape-rate outlook built on them (issue 15).
+and the escape-rate outlook built on them.
 
 Public API::
 
-    hessian_top(model, loss_fn, data, k, *, tol, max_iter, seed, which, curvature, ...) -> HessianTop
-    hessian_trace(model, loss_fn, data, *, n_matvec, method, seed, curvature, ...)   -> TraceEstimate
+    hessian_top(model, loss_fn, data, *, k, tol, max_matvec, seed, which, curvature, ...) -> HessianTop
+    hessian_trace(model, loss_fn, data, *, n_matvec, method, seed, curvature, ...)       -> TraceEstimate
     hessian_density(model, loss_fn, data, *, n_v, m, sigma, seed, curvature, ...)    -> SpectralDensity
     outliers(spectrum, *, density, ratio)                                            -> Outliers
     escape_outlook(model, loss_fn, data, *, batch_size, lr, k, ...)                  -> EscapeOutlook
@@ -12,7 +12,8 @@ Public API::
     CurvatureOperator(model, loss_fn, data, *, curvature, chunk_size, method)        # v -> H v
 
 ``loss_fn(output, target)`` returns per-sample losses ``(n,)``; ``L = (1/N) Σ ℓ_n``; ``data`` is
-``(X, y)`` or a DataLoader; ``curvature="hessian" | "ggn"``. Nothing ``P × P`` is ever formed.
+``(X, y)`` or a re-iterable of batches such as a DataLoader (:mod:`nnphys.curvature.inputs`);
+``curvature="hessian" | "ggn"``. Nothing ``P × P`` is ever formed.
 """
 
 from nnphys.curvature.compare import HessianVsGGN, hessian_vs_ggn

@@ -1,4 +1,4 @@
-"""Full Hessian next to its Gauss-Newton part (issue 15 item 3: the minibatch-noise C3/C12 and
+"""Full Hessian next to its Gauss-Newton part (the minibatch-noise C3/C12 and
 escape-rate T9/T9b MLP claims compare the noise with the Gauss-Newton ``G``; this adds ``∇²L``).
 
 ``hessian_vs_ggn`` computes the top-``k`` eigenpairs of both operators on the same data, their
@@ -17,13 +17,14 @@ import dataclasses
 
 import torch
 
+from nnphys.curvature.inputs import Result, fmt_values, no_extra, renamed
 from nnphys.curvature.lanczos import HessianTop, lanczos_top
 from nnphys.curvature.operator import CurvatureOperator
 from nnphys.curvature.outlook import noise_along
 
 
-@dataclasses.dataclass(frozen=True)
-class HessianVsGGN:
+@dataclasses.dataclass(frozen=True, repr=False)
+class HessianVsGGN(Result):
     """Top-``k`` of ``H`` and ``G``; ``eigenvalue_ratio = λ_i(H)/λ_i(G)``; ``overlap`` in [0, 1];
     ``ratio_hessian`` / ``ratio_ggn``: ``v_iᵀ C_B v_i / (2 L f_B λ_i)`` along each operator's
     eigenvectors (empty without ``batch_size``); cosines likewise."""
@@ -38,7 +39,7 @@ class HessianVsGGN:
     cosine_ggn: float
 
     def __str__(self) -> str:
-        f = lambda t: "[" + ", ".join(f"{v:.4g}" for v in t.tolist()) + "]"  # noqa: E731
+        f = fmt_values
         return (f"H top-{len(self.hessian.eigenvalues)}: {f(self.hessian.eigenvalues)}\n"
                 f"G top-{len(self.ggn.eigenvalues)}: {f(self.ggn.eigenvalues)}\n"
                 f"λ(H)/λ(G) = {f(self.eigenvalue_ratio)}; top-space overlap {self.overlap:.4f}\n"
@@ -46,15 +47,19 @@ class HessianVsGGN:
                 f"along G: {f(self.ratio_ggn)} (cos {self.cosine_ggn:.4f})")
 
 
-def hessian_vs_ggn(model, loss_fn, data, *, k: int = 10, batch_size: int | None = None,
-                   replacement: bool = False, tol: float = 1e-6, max_iter: int = 1000, seed: int = 0,
-                   chunk_size: int | None = None) -> HessianVsGGN:
-    """Both spectra, their top-space overlap, and (with ``batch_size``) the noise alignment."""
+def hessian_vs_ggn(model, loss_fn, data, *args, k: int = 10, batch_size: int | None = None,
+                   replacement: bool = False, tol: float = 1e-6, max_matvec: int | None = None,
+                   seed: int = 0, chunk_size: int | None = None,
+                   max_iter: int | None = None) -> HessianVsGGN:
+    """Both spectra, their top-space overlap, and (with ``batch_size``) the noise alignment.
+    ``max_matvec`` (was ``max_iter``, default 1000) caps the products of each Lanczos run."""
+    no_extra("hessian_vs_ggn", args)
+    max_matvec = renamed("hessian_vs_ggn", "max_matvec", max_matvec, "max_iter", max_iter, 1000)
     from nnphys.gradnoise import noise_factor
 
     ops = {c: CurvatureOperator(model, loss_fn, data, curvature=c, chunk_size=chunk_size)
            for c in ("hessian", "ggn")}
-    tops = {c: lanczos_top(op, k, tol=tol, max_iter=max_iter, seed=seed) for c, op in ops.items()}
+    tops = {c: lanczos_top(op, k, tol=tol, max_iter=max_matvec, seed=seed) for c, op in ops.items()}
     H, G = tops["hessian"], tops["ggn"]
     overlap = float((H.eigenvectors.T @ G.eigenvectors).pow(2).sum()) / k
     empty = torch.zeros(0, dtype=torch.float64)

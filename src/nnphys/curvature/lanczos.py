@@ -26,14 +26,15 @@ import math
 import torch
 from torch import Tensor
 
+from nnphys.curvature.inputs import Result, fmt_values, no_extra, renamed
 from nnphys.curvature.operator import CurvatureOperator, check_k, check_pos, operator
 from nnphys.errors import ConfigError
 
 _WHICH = ("LA", "LM", "SA")
 
 
-@dataclasses.dataclass(frozen=True)
-class HessianTop:
+@dataclasses.dataclass(frozen=True, repr=False)
+class HessianTop(Result):
     """Top-``k`` eigenpairs of the curvature operator (float64, CPU).
 
     Attributes:
@@ -61,10 +62,13 @@ class HessianTop:
     n_samples: int
     loss: float
 
+    _bulky = ("eigenvectors",)
+
     def __str__(self) -> str:
-        ev = ", ".join(f"{v:.6g}" for v in self.eigenvalues.tolist())
-        return (f"{self.curvature} top-{len(self.eigenvalues)} ({self.which}, P={self.n_params}, "
-                f"N={self.n_samples}): [{ev}]; max residual {float(self.residuals.max()):.2e}, "
+        return (f"HessianTop({self.curvature} top-{len(self.eigenvalues)}, {self.which}, P={self.n_params}, "
+                f"N={self.n_samples}, L={self.loss:.6g})\n"
+                f"  eigenvalues: {fmt_values(self.eigenvalues, 8, '.6g')}\n"
+                f"  max residual {float(self.residuals.max()):.2e}, "
                 f"{'converged' if self.converged else 'NOT converged'} after {self.n_matvec} products")
 
 
@@ -181,18 +185,18 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
     )
 
 
-def hessian_top(model, loss_fn, data, k: int = 1, *, tol: float = 1e-6, max_iter: int = 1000,
-                seed: int = 0, which: str = "LA", curvature: str = "hessian",
-                chunk_size: int | None = None, hvp_method: str = "auto",
-                max_basis: int | None = None) -> HessianTop:
+def hessian_top(model, loss_fn, data, *args, k: int | None = None, tol: float = 1e-6,
+                max_matvec: int | None = None, seed: int = 0, which: str = "LA",
+                curvature: str = "hessian", chunk_size: int | None = None, hvp_method: str = "auto",
+                max_basis: int | None = None, max_iter: int | None = None) -> HessianTop:
     """Top-``k`` eigenpairs of ``∇²L`` (or the Gauss-Newton ``G``) of ``model`` on ``data``.
 
     Args:
         model, loss_fn, data: see :mod:`nnphys.curvature.operator`; ``loss_fn(out, y) -> (n,)``.
             ``model`` may be a built :class:`CurvatureOperator` (then the next two are ignored).
-        k: number of eigenpairs, ``1 <= k <= P``.
+        k: number of eigenpairs, ``1 <= k <= P`` (default 1; a positional ``k`` is deprecated).
         tol: convergence when every residual ``||H u - θ u|| <= tol · max(|θ|, 1e-3 max|θ|)`` [default].
-        max_iter: cap on curvature-vector products.
+        max_matvec: cap on curvature-vector products (default 1000; was ``max_iter``).
         seed: start vector ``N(0, I_P)`` from ``nnphys.seeding.torch_generator(seed, "curvature.lanczos")``.
         which: ``"LA"`` largest algebraic (default), ``"LM"`` largest magnitude, ``"SA"`` smallest.
         curvature: ``"hessian"`` or ``"ggn"``. chunk_size, hvp_method (its ``method``): see :class:`CurvatureOperator`.
@@ -201,8 +205,24 @@ def hessian_top(model, loss_fn, data, k: int = 1, *, tol: float = 1e-6, max_iter
     Returns:
         :class:`HessianTop`.
     """
+    k = positional_k("hessian_top", args, k, 1)
+    max_matvec = renamed("hessian_top", "max_matvec", max_matvec, "max_iter", max_iter, 1000)
     op = operator(model, loss_fn, data, curvature=curvature, chunk_size=chunk_size, method=hvp_method)
-    return lanczos_top(op, k, tol=tol, max_iter=max_iter, seed=seed, which=which, max_basis=max_basis)
+    return lanczos_top(op, k, tol=tol, max_iter=max_matvec, seed=seed, which=which, max_basis=max_basis)
+
+
+def positional_k(fn: str, args: tuple, k, default: int):
+    """The deprecated positional ``k`` after ``data`` (it warns), else the keyword ``k``."""
+    if args:
+        if k is not None:
+            raise TypeError(f"{fn}() got k both positionally and by keyword")
+        import warnings
+
+        warnings.warn(f"{fn}(model, loss_fn, data, k): a positional k is deprecated; pass k=",
+                      DeprecationWarning, stacklevel=3)
+        k, args = args[0], args[1:]
+    no_extra(fn, args)
+    return default if k is None else k
 
 
 # ----------------------------------------------------------------------------- SLQ
@@ -235,8 +255,8 @@ def lanczos_tridiag(op: CurvatureOperator, v: Tensor, m: int) -> tuple[Tensor, T
     return theta, S[0] ** 2
 
 
-@dataclasses.dataclass(frozen=True)
-class SpectralDensity:
+@dataclasses.dataclass(frozen=True, repr=False)
+class SpectralDensity(Result):
     """SLQ estimate of the spectral density ``ρ(λ) = (1/P) Σ_i δ(λ - λ_i)`` of the curvature.
 
     Attributes:
@@ -255,6 +275,16 @@ class SpectralDensity:
     n_params: int
     curvature: str
     n_matvec: int
+
+    _bulky = ("grid", "density", "nodes", "weights")
+
+    def __str__(self) -> str:
+        m1, s1 = self.moment(1)
+        nz = self.nodes[self.weights > 0]
+        return (f"SpectralDensity({self.curvature}, SLQ: {self.nodes.shape[0]} probes x {self.nodes.shape[1]} "
+                f"steps, P={self.n_params}, sigma={self.sigma:.3g}, {self.n_matvec} products)\n"
+                f"  Ritz range [{float(nz.min()):.4g}, {float(nz.max()):.4g}]; "
+                f"tr/P = {m1:.4g} ± {s1:.2g}; mass above 0: {self.mass_above(0.0):.3g}")
 
     def moment(self, p: int) -> tuple[float, float]:
         """``(estimate, standard error)`` of ``tr(H^p) / P`` from the quadrature (unbiased over the
@@ -328,7 +358,7 @@ def rademacher(P: int, seed: int, *labels) -> Tensor:
     return torch.randint(0, 2, (P,), generator=gen).double() * 2 - 1
 
 
-def hessian_density(model, loss_fn, data, *, n_v: int = 10, m: int = 80, sigma: float | None = None,
+def hessian_density(model, loss_fn, data, *args, n_v: int = 10, m: int = 80, sigma: float | None = None,
                     n_grid: int = 1000, seed: int = 0, curvature: str = "hessian",
                     chunk_size: int | None = None, hvp_method: str = "auto") -> SpectralDensity:
     """Spectral density of the curvature by stochastic Lanczos quadrature (Lin, Saad & Yang 2016;
@@ -338,5 +368,6 @@ def hessian_density(model, loss_fn, data, *, n_v: int = 10, m: int = 80, sigma: 
 
     Returns :class:`SpectralDensity` (``.plot()``, ``.moment(p)``, ``.mass_above(x)``).
     """
+    no_extra("hessian_density", args)
     op = operator(model, loss_fn, data, curvature=curvature, chunk_size=chunk_size, method=hvp_method)
     return slq_density(op, n_v=n_v, m=m, sigma=sigma, n_grid=n_grid, seed=seed)

@@ -20,8 +20,10 @@ Curvatures:
   ``ℓ = ½|f - y|²`` it is ``(1/N) Σ_n J_nᵀ J_n``, the Gauss-Newton matrix of ``gradnoise``.
 
 Data: a tuple ``(X, y)`` of tensors (split into ``chunk_size`` rows, default all) or any
-iterable of ``(x, y, ...)`` batches such as a ``DataLoader`` (its batches are the chunks; it is
-iterated once per product, so it must be re-iterable and must not drop samples at random).
+re-iterable of ``(x, y)`` batches such as a ``DataLoader`` (its batches are the chunks; it is
+iterated once per product, so it must be re-iterable and must not drop samples at random, e.g.
+no ``drop_last=True`` with ``shuffle=True``). One-shot iterators, batches that are not pairs and
+floating inputs of another dtype than the model's are refused (:mod:`nnphys.curvature.inputs`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Callable, Iterable, Literal
 import torch
 from torch import Tensor, nn
 
+from nnphys.curvature.inputs import batches_of, check_dtype, check_per_sample
 from nnphys.errors import ConfigError
 
 Curvature = Literal["hessian", "ggn"]
@@ -40,28 +43,9 @@ _METHODS = ("auto", "jvp", "double_backward")
 
 
 def _chunks_of(data, chunk_size: int | None) -> Callable[[], Iterable[tuple[Tensor, Tensor]]]:
-    """A re-callable iterator factory over ``(x, y)`` chunks; validates the data's form."""
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
-                                   or chunk_size < 1):
-        raise ConfigError("chunk_size", f"must be None or an integer >= 1 (got {chunk_size!r})")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
-        X, y = data
-        if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0] or X.shape[0] < 1:
-            raise ConfigError("data", f"(X, y) need the same leading sample axis, N >= 1 "
-                              f"(got {tuple(X.shape)}, {tuple(y.shape)})")
-        cs = chunk_size or X.shape[0]
-        return lambda: ((X[i:i + cs], y[i:i + cs]) for i in range(0, X.shape[0], cs))
-    if isinstance(data, Tensor) or not hasattr(data, "__iter__"):
-        raise ConfigError("data", "must be a tuple (X, y) of tensors or an iterable of (x, y) batches "
-                          f"such as a DataLoader (got {type(data).__name__})")
-
-    def batches():
-        for b in data:
-            if not isinstance(b, (tuple, list)) or len(b) < 2:
-                raise ConfigError("data", "each batch must be a tuple (x, y, ...)")
-            yield b[0], b[1]
-
-    return batches
+    """A re-callable iterator factory over ``(x, y)`` chunks; validates the data's form
+    (:func:`nnphys.curvature.inputs.batches_of`)."""
+    return batches_of(data, chunk_size)
 
 
 class CurvatureOperator:
@@ -125,6 +109,7 @@ class CurvatureOperator:
     # ------------------------------------------------------------------ pieces
     def _moved(self):
         for x, t in self.chunks():
+            check_dtype(x, self.dtype)
             yield x.to(self.device), t.to(self.device)
 
     def _forward(self, p: dict, x: Tensor) -> Tensor:
@@ -133,10 +118,7 @@ class CurvatureOperator:
         return functional_call(self.model, ({**p, **self.frozen}, self.buffers), (x,))
 
     def _check(self, ell: Tensor, n: int) -> Tensor:
-        if tuple(ell.shape) != (n,):
-            raise ConfigError("loss_fn", f"must return per-sample losses of shape ({n},) "
-                              f"(got {tuple(ell.shape)}); use reduction='none' and sum over output dims")
-        return ell
+        return check_per_sample(ell, n)
 
     def _losses(self, p: dict, x: Tensor, t: Tensor) -> Tensor:
         return self._check(self.loss_fn(self._forward(p, x), t), x.shape[0])

@@ -23,14 +23,15 @@ import math
 
 import torch
 
+from nnphys.curvature.inputs import Result
 from nnphys.errors import ConfigError
 
 RULE = ("n = argmax_j λ_j/max(λ_{j+1}, 1e-12 λ_1) over the top-k (λ_{k+1} := bulk edge from the SLQ "
         "density, else λ_k) if that ratio >= RATIO, else 0; h* = mean of the n outliers [default]")
 
 
-@dataclasses.dataclass(frozen=True)
-class Outliers:
+@dataclasses.dataclass(frozen=True, repr=False)
+class Outliers(Result):
     """``n`` outliers with typical magnitude ``h_star`` (nan when ``n = 0``), their eigenvalues,
     the gap ratio at the split, the bulk edge used and the rule text."""
 

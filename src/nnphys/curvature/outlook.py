@@ -28,14 +28,16 @@ import math
 
 import torch
 
+from nnphys.curvature.inputs import Result, fmt_values, no_extra, renamed
 from nnphys.curvature.lanczos import lanczos_top, slq_density
 from nnphys.curvature.operator import check_pos, operator
 from nnphys.curvature.outliers import Outliers, outliers
+from nnphys.errors import ConfigError
 from nnphys.curvature.trace import trace_of
 
 
-@dataclasses.dataclass(frozen=True)
-class EscapeOutlook:
+@dataclasses.dataclass(frozen=True, repr=False)
+class EscapeOutlook(Result):
     """Escape-rate outlook at one parameter point (see the module docstring; floats are nan
     where undefined, e.g. without outliers)."""
 
@@ -68,7 +70,7 @@ class EscapeOutlook:
 
     def __str__(self) -> str:
         f = lambda v: "nan" if v != v else f"{v:.4g}"  # noqa: E731
-        top = ", ".join(f"{v:.4g}" for v in self.eigenvalues.tolist())
+        top = fmt_values(self.eigenvalues, 8)[1:-1]
         lines = [
             f"escape outlook ({self.curvature}; P={self.n_params}, N={self.n_samples}, B={self.batch_size}, "
             f"lr={self.lr:g}, {'with' if self.replacement else 'without'} replacement)",
@@ -79,7 +81,7 @@ class EscapeOutlook:
             f"  escape exponent a = B/(eta h*) + 1 - n/2 = {f(self.exponent)}  (kappa ~ c^-a) [paper, eq. 17]",
             f"  regime: {self.regime}",
             f"  noise vs (2L/B)H [paper, corrected]: v_i'C v_i / (2 L f_B lambda_i) = "
-            f"[{', '.join(f(v) for v in self.alignment_ratio.tolist())}]  (f_B = {self.noise_factor:.4g})",
+            f"{fmt_values(self.alignment_ratio, 8)}  (f_B = {self.noise_factor:.4g})",
             f"  cos(V'CV, diag lambda) = {f(self.alignment_cosine)}   tr C / (2 L f_B tr H) = {f(self.trace_ratio)}"
             f"  (tr C = {f(self.trace_noise)}, tr H = {f(self.trace_curvature)} ± {f(self.trace_curvature_se)})",
         ]
@@ -103,35 +105,45 @@ def noise_along(op, V: torch.Tensor, lam: torch.Tensor, fB: float):
     return c, pred, ratio, cos
 
 
-def _materialise(op) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ts = zip(*list(op._moved()))
-    return torch.cat(xs), torch.cat(ts)
-
-
-def escape_outlook(model, loss_fn, data, *, batch_size: int, lr: float, k: int = 10,
-                   tol: float = 1e-6, max_iter: int = 1000, seed: int = 0, ratio: float = 2.0,
-                   use_density: bool = False, trace_matvecs: int = 30, replacement: bool = False,
+def escape_outlook(model, loss_fn, data, *args, batch_size: int, lr: float, k: int = 10,
+                   tol: float = 1e-6, max_matvec: int | None = None, seed: int = 0, ratio: float = 2.0,
+                   use_density: bool = False, n_matvec: int | None = None, replacement: bool = False,
                    curvature: str = "hessian", chunk_size: int | None = None,
-                   hvp_method: str = "auto") -> EscapeOutlook:
+                   hvp_method: str = "auto", top=None, density=None, trace=None, max_iter: int | None = None,
+                   trace_matvecs: int | None = None) -> EscapeOutlook:
     """Escape-rate outlook of ``model`` on ``data`` for SGD with ``batch_size`` and ``lr``.
 
     Args:
         k: top eigenpairs computed (``<= P``); outliers beyond ``k`` are not seen (``saturated``).
-        tol, max_iter, seed: Lanczos settings (:func:`~nnphys.curvature.hessian_top`).
+        tol, max_matvec, seed: Lanczos settings (:func:`~nnphys.curvature.hessian_top`;
+            ``max_matvec`` was ``max_iter``).
         ratio: gap ratio of the outlier rule; ``use_density``: estimate the bulk edge by SLQ
             (10 probes × 80 steps).
-        trace_matvecs: Hutch++ products for ``tr H`` (0 skips the trace comparison).
+        n_matvec: Hutch++ products for ``tr H`` (default 30; 0 skips the trace comparison; was
+            ``trace_matvecs``).
         replacement: minibatch sampling scheme of ``C_B``.
+        top, density: an already computed :class:`~nnphys.curvature.HessianTop` /
+            :class:`~nnphys.curvature.SpectralDensity` of the same model, data and curvature to use
+            instead of computing them (``top`` replaces ``k``, ``tol``, ``max_matvec``; ``density``
+            gives the outlier rule its bulk edge, as ``use_density``); ``trace``: a
+            :class:`~nnphys.curvature.TraceEstimate` used instead of ``n_matvec`` new products.
     Data are materialised once as tensors for ``gradnoise.gradient_noise``.
     """
+    no_extra("escape_outlook", args)
+    max_matvec = renamed("escape_outlook", "max_matvec", max_matvec, "max_iter", max_iter, 1000)
+    trace_matvecs = renamed("escape_outlook", "n_matvec", n_matvec, "trace_matvecs", trace_matvecs, 30)
     from nnphys.escape import escape_exponent, n_critical  # lazy: the escape module is being moved
     from nnphys.gradnoise import gradient_noise, noise_factor
 
     check_pos("lr", lr)
     op = operator(model, loss_fn, data, curvature=curvature, chunk_size=chunk_size, method=hvp_method)
     fB = noise_factor(op.N, batch_size, replacement)  # validates batch_size
-    top = lanczos_top(op, k, tol=tol, max_iter=max_iter, seed=seed)
-    dens = slq_density(op, seed=seed) if use_density else None
+    if top is None:
+        top = lanczos_top(op, k, tol=tol, max_iter=max_matvec, seed=seed)
+    elif top.n_params != op.P or top.curvature != op.curvature:
+        raise ConfigError("top", f"was computed for P={top.n_params} ({top.curvature}), not for this "
+                          f"model (P={op.P}, {op.curvature})")
+    dens = density if density is not None else slq_density(op, seed=seed) if use_density else None
     out = outliers(top, density=dens, ratio=ratio)
     L = op.loss
     gnorm = float(op.gradient().norm())
@@ -149,10 +161,9 @@ def escape_outlook(model, loss_fn, data, *, batch_size: int, lr: float, k: int =
         regime += "; no positive curvature: not a minimum"
     lam = top.eigenvalues
     c_along, pred, ratio_along, cos = noise_along(op, top.eigenvectors, lam, fB)
-    X, y = _materialise(op)
-    gn = gradient_noise(model, loss_fn, X, y, batch_size=batch_size, replacement=replacement)
-    if trace_matvecs:
-        tr = trace_of(op, n_matvec=trace_matvecs, seed=seed)
+    gn = gradient_noise(op.model, op.loss_fn, list(op.chunks()), batch_size=batch_size, replacement=replacement)
+    if trace is not None or trace_matvecs:
+        tr = trace if trace is not None else trace_of(op, n_matvec=trace_matvecs, seed=seed)
         trH, trse = tr.trace, tr.stderr
         tratio = gn.trace_noise / (2 * L * fB * trH) if L * fB * trH != 0 else nan
     else:

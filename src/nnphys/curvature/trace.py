@@ -14,13 +14,14 @@ import math
 
 import torch
 
+from nnphys.curvature.inputs import Result, no_extra
 from nnphys.curvature.lanczos import rademacher
 from nnphys.curvature.operator import check_pos, operator
 from nnphys.errors import ConfigError
 
 
-@dataclasses.dataclass(frozen=True)
-class TraceEstimate:
+@dataclasses.dataclass(frozen=True, repr=False)
+class TraceEstimate(Result):
     """``tr H`` (or ``tr G``) estimate with its standard error; ``samples`` are the per-probe
     quadratic forms of the stochastic part (``(m,)``); ``exact_part`` is Hutch++'s ``tr(QᵀHQ)``
     (0 for Hutchinson)."""
@@ -34,8 +35,10 @@ class TraceEstimate:
     curvature: str
     n_params: int
 
+    _bulky = ("samples",)
+
     def __str__(self) -> str:
-        return (f"tr {self.curvature} = {self.trace:.6g} ± {self.stderr:.2g} (1 s.e., {self.method}, "
+        return (f"TraceEstimate: tr {self.curvature} = {self.trace:.6g} ± {self.stderr:.2g} (1 s.e., {self.method}, "
                 f"{self.n_matvec} products)")
 
 
@@ -73,7 +76,7 @@ def trace_of(op, *, n_matvec: int = 30, method: str = "hutch++", seed: int = 0) 
                          curvature=op.curvature, n_params=P)
 
 
-def hessian_trace(model, loss_fn, data, *, n_matvec: int = 30, method: str = "hutch++", seed: int = 0,
+def hessian_trace(model, loss_fn, data, *args, n_matvec: int = 30, method: str = "hutch++", seed: int = 0,
                   curvature: str = "hessian", chunk_size: int | None = None,
                   hvp_method: str = "auto") -> TraceEstimate:
     """``tr ∇²L`` (or ``tr G``) of ``model`` on ``data`` from ``n_matvec`` curvature-vector products.
@@ -86,5 +89,6 @@ def hessian_trace(model, loss_fn, data, *, n_matvec: int = 30, method: str = "hu
 
     Returns :class:`TraceEstimate` (``trace``, ``stderr``).
     """
+    no_extra("hessian_trace", args)
     op = operator(model, loss_fn, data, curvature=curvature, chunk_size=chunk_size, method=hvp_method)
     return trace_of(op, n_matvec=n_matvec, method=method, seed=seed)

@@ -7,6 +7,8 @@ field and what is allowed; nothing here touches the store.
 from __future__ import annotations
 
 import collections.abc
+import itertools
+import json
 import sys
 import types
 import typing
@@ -33,12 +35,18 @@ def _one_line(text: str) -> str:
 
 def parse_value(text: str) -> Any:
     """A ``--set`` value: a TOML value if it parses as one (``64``, ``1e-3``, ``true``,
-    ``[1, 2]``, ``"x"``), a list for comma-separated items (``1,2,4,8``), else the raw string."""
+    ``[1, 2]``, ``"x"``, ``{2 = [1000]}``), else JSON for a dict or list (``{"2": [1000]}``), a
+    list for comma-separated items (``1,2,4,8``), else the raw string."""
     text = text.strip()
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         pass
+    if text[:1] in "{[" and text[-1:] in "}]":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
     if "," in text:
         return [parse_value(part) for part in text.split(",") if part.strip() != ""]
     return text
@@ -153,6 +161,47 @@ def _is_sequence_field(annotation: Any) -> bool:
     return origin in (list, tuple, set, frozenset, collections.abc.Sequence) or annotation in (list, tuple)
 
 
+def _arms(annotation: Any) -> list[Any]:
+    """The alternatives of a field type (through Annotated and Optional)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _arms(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [x for a in typing.get_args(annotation) if a is not type(None) for x in _arms(a)]
+    return [annotation]
+
+
+def _is_bool_field(annotation: Any) -> bool:
+    arms = _arms(annotation)
+    return bool(arms) and all(a is bool for a in arms)
+
+
+def _takes_many(annotation: Any) -> bool:
+    """Whether some alternative of the field type is a list, tuple, set or dict (or untyped)."""
+    for a in _arms(annotation):
+        origin = typing.get_origin(a) or a
+        if a is Any or origin in (list, tuple, set, frozenset, dict, collections.abc.Sequence,
+                                  collections.abc.Mapping):
+            return True
+    return False
+
+
+def check_kinds(spec_cls: type[StudySpec], values: dict[str, Any]) -> None:
+    """What pydantic's lax mode would let through but a user did not mean: a boolean field takes
+    ``true`` or ``false`` only (not ``yes``, ``1``, ``"on"``), and a one-value field refuses a list
+    (``--set seed=0,1,2``: a sweep is ``--sweep seed=0,1,2``)."""
+    for k, v in values.items():
+        fld = spec_cls.model_fields.get(k)
+        if fld is None:
+            continue
+        if _is_bool_field(fld.annotation) and not isinstance(v, bool):
+            raise ConfigError(k, f"must be true or false (got {_one_line(repr(v))[:80]})")
+        if isinstance(v, (list, tuple)) and not _takes_many(fld.annotation):
+            items = ",".join(str(x) for x in v)
+            raise ConfigError(k, f"takes one value (got {_one_line(repr(list(v)))[:80]}); to run one sweep per "
+                                 f"value use --sweep {k}={items}"[:300])
+
+
 def listify(spec_cls: type[StudySpec], values: dict[str, Any]) -> dict[str, Any]:
     """A scalar given for a list field becomes a one-item list (``--set ks=13`` -> ``[13]``)."""
     out = dict(values)
@@ -161,6 +210,51 @@ def listify(spec_cls: type[StudySpec], values: dict[str, Any]) -> dict[str, Any]
         if fld is not None and not isinstance(v, (list, tuple)) and _is_sequence_field(fld.annotation):
             out[k] = [v]
     return out
+
+
+def study_tables(raw: dict[str, Any], names: list[str] | tuple[str, ...]) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Split a TOML file into ``[study]`` tables (keys that name a registered study, whose value is
+    a table) and flat keys. A file may hold several studies' tables; a command uses those of the
+    studies it runs and ignores the others."""
+    tables = {k: v for k, v in raw.items() if k in names and isinstance(v, dict)}
+    return tables, {k: v for k, v in raw.items() if k not in tables}
+
+
+def _file_values(study: Study, config: str | Path) -> dict[str, Any]:
+    """The TOML file's values for ``study``: its flat keys, then its ``[study]`` table on top. In a
+    file with ``[study]`` tables, flat keys that are not fields of ``study`` but of another
+    registered study are that study's and ignored here."""
+    from nnphys.studies import registry
+
+    reg = registry()
+    tables, flat = study_tables(load_toml(config), list(reg))
+    if tables:
+        flat = {k: v for k, v in flat.items()
+                if k == "scale" or k in study.spec.model_fields
+                or not any(k in s.spec.model_fields for n, s in reg.items() if n != study.name)}
+    mine = tables.get(study.name, {})
+    return {**flat, **mine}
+
+
+def collect_overrides(
+    study: Study,
+    scale: str = "quick",
+    config: str | Path | None = None,
+    sets: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``(scale, overrides)``: the TOML file, then ``--set`` pairs, then ``extra`` (CLI flags such
+    as ``--device``), as the values a user gave for the preset at ``scale``."""
+    overrides: dict[str, Any] = {}
+    if config is not None:
+        file_values = _file_values(study, config)
+        scale = file_values.pop("scale", scale)
+        overrides.update(file_values)
+    overrides.update(parse_sets(sets))
+    overrides.update(extra or {})
+    if not isinstance(scale, str) or scale not in study.presets:
+        raise ConfigError("scale", f"must be one of {', '.join(sorted(study.presets))} (got {scale!r})")
+    return scale, overrides
 
 
 def build_spec(
@@ -172,15 +266,13 @@ def build_spec(
 ) -> StudySpec:
     """Preset at ``scale``, then the TOML file, then ``--set`` pairs, then ``extra`` (CLI flags
     such as ``--device``), validated by the study's Spec."""
-    overrides: dict[str, Any] = {}
-    if config is not None:
-        file_values = load_toml(config)
-        scale = file_values.pop("scale", scale)
-        overrides.update(file_values)
-    overrides.update(parse_sets(sets))
-    overrides.update(extra or {})
-    if not isinstance(scale, str) or scale not in study.presets:
-        raise ConfigError("scale", f"must be one of {', '.join(sorted(study.presets))} (got {scale!r})")
+    scale, overrides = collect_overrides(study, scale, config, sets, extra)
+    return spec_from(study, scale, overrides)
+
+
+def spec_from(study: Study, scale: str, overrides: dict[str, Any]) -> StudySpec:
+    """The Spec of the preset at ``scale`` with ``overrides`` (user values) on top, validated."""
+    check_kinds(study.spec, overrides)
     overrides = listify(study.spec, overrides)
     try:
         return study.make_spec(scale, overrides)
@@ -204,3 +296,125 @@ def plan_jobs(study: Study, spec: StudySpec) -> list[dict[str, Any]]:
         # jobs(spec) rejected a combination its Spec let through: still the user's input
         # (TypeError, KeyError, ... stay bugs and keep their traceback)
         raise ConfigError("spec", f"cannot plan the jobs of {study.name}: {_one_line(e)}") from None
+
+
+def _task_descriptions(obj: Any) -> list[dict[str, Any]]:
+    """Every :func:`nnphys.data.load_task` description inside a job's parameters: a dict with a
+    ``root`` whose ``task`` names a file-backed task (:data:`nnphys.data.FILE_TASKS`), at any depth."""
+    from nnphys.data import FILE_TASKS
+
+    out: list[dict[str, Any]] = []
+    if isinstance(obj, dict):
+        if obj.get("task") in FILE_TASKS and "root" in obj:
+            out.append(obj)
+        for v in obj.values():
+            out += _task_descriptions(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            out += _task_descriptions(v)
+    return out
+
+
+def check_inputs(study: Study, spec: StudySpec, jobs: list[dict[str, Any]]) -> None:
+    """Everything about a planned sweep that needs no job to run: the study's own ``check(spec)``
+    hook, then that the local data files every job reads exist (any load_task description in a
+    job's parameters, checked once per distinct description). A ConfigError naming the field
+    otherwise; writes nothing."""
+    from nnphys.data import check_task
+
+    if study.check is not None:
+        try:
+            study.check(spec)
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError("spec", f"{study.name}: {_one_line(e)}") from None
+    seen: set[str] = set()
+    for job in jobs:
+        for desc in _task_descriptions(job):
+            blob = repr(sorted(desc.items()))
+            if blob not in seen:
+                seen.add(blob)
+                check_task(desc)
+
+
+# -- shadowed fields -------------------------------------------------------------------------
+
+def shadows(spec_cls: type[StudySpec]) -> dict[str, list[str]]:
+    """``{field: [fields that take precedence over it]}``. Declared on a field with
+    ``json_schema_extra={"shadowed_by": "other"}`` (a name or a list of names), or by the naming
+    rule: a dict field ``<name>_by_<axis>`` (``n_train_by_k``) overrides the field ``<name>``
+    (``n_train``) for the keys it holds."""
+    fields = spec_cls.model_fields
+    out: dict[str, list[str]] = {}
+    for name, fld in fields.items():
+        extra = fld.json_schema_extra if isinstance(fld.json_schema_extra, dict) else {}
+        declared = extra.get("shadowed_by") or []
+        for other in [declared] if isinstance(declared, str) else list(declared):
+            if other in fields:
+                out.setdefault(name, []).append(other)
+        base, sep, _ = name.partition("_by_")
+        if sep and base in fields and any(typing.get_origin(a) in (dict, collections.abc.Mapping) or a is dict
+                                          for a in _arms(fld.annotation)):
+            out.setdefault(base, []).append(name)
+    return out
+
+
+def shadow_warnings(study: Study, scale: str, spec: StudySpec, overrides: dict[str, Any]) -> list[str]:
+    """One line per field the user set that another field, set by the preset (or by default) and
+    not by the user, overrides in part or in full."""
+    lines = []
+    for name, others in shadows(study.spec).items():
+        if name not in overrides:
+            continue
+        for other in others:
+            value = getattr(spec, other, None)
+            if other in overrides or not value:
+                continue
+            source = f"the {scale} preset" if other in study.presets.get(scale, {}) else "its default"
+            where = f" for keys {', '.join(map(str, value))}" if isinstance(value, dict) else ""
+            shown = _one_line(json.dumps(value, default=str) if isinstance(value, dict) else repr(value))
+            lines.append(f"{name}: set, but {other} = {shown[:120]} (from {source}) overrides it{where}; "
+                         f"set {other} as well (e.g. --set '{other}={{}}') for {name} to apply there")
+    return lines
+
+
+# -- sweeps ----------------------------------------------------------------------------------
+
+def parse_sweep_values(key: str, text: str) -> list[Any]:
+    """``0,1,2`` -> ``[0, 1, 2]``; ``[1,2],[1,4]`` -> ``[[1, 2], [1, 4]]``; ``a,b`` -> ``["a", "b"]``."""
+    text = text.strip()
+    if not text:
+        raise ConfigError(key, f"--sweep {key}= has no values")
+    try:
+        values = tomllib.loads(f"v = [{text}]")["v"]
+    except tomllib.TOMLDecodeError:
+        try:
+            values = json.loads(f"[{text}]")
+        except ValueError:
+            values = [parse_value(part) for part in text.split(",") if part.strip() != ""]
+    if not values:
+        raise ConfigError(key, f"--sweep {key}= has no values")
+    blobs = [json.dumps(v, sort_keys=True, default=str) for v in values]
+    if len(set(blobs)) != len(blobs):
+        raise ConfigError(key, f"--sweep gives a value twice ({_one_line(text)[:80]})")
+    return values
+
+
+def parse_sweeps(items: list[str] | None, sets: list[str] | None = None) -> list[dict[str, Any]]:
+    """``--sweep key=v1,v2`` (repeatable) as the list of override dicts of the cartesian product of
+    the values, in order (``[{}]`` without a sweep). A key given twice, or with both ``--set``
+    and ``--sweep``, is refused."""
+    set_keys = {item.partition("=")[0].strip().replace("-", "_") for item in sets or []}
+    axes: list[tuple[str, list[Any]]] = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not key.replace("_", "a").isalnum():
+            raise ConfigError("--sweep", f"expected key=v1,v2,... with a field name as key (got {_one_line(item)!r})")
+        if key in set_keys:
+            raise ConfigError(key, "given with both --set and --sweep; give it once")
+        if key in dict(axes):
+            raise ConfigError(key, f"given twice with --sweep; list every value once: --sweep {key}=1,2,3")
+        axes.append((key, parse_sweep_values(key, value)))
+    return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]

@@ -3,7 +3,10 @@
 Tidy (the default): one row per (job, member, metric value) with the job's parameters as
 columns. Fixed columns:
 
-- ``study``, ``key``, ``status``, ``job_seconds``, ``error`` (only on a job's first row);
+- ``study``, ``key``, ``status``, ``job_seconds``, ``error`` (the traceback of a failed job, only on
+  its first row) and ``reason`` (its last line, on every row of the job);
+- ``run_id``: the run that stored the row (empty for rows stored before runs were recorded per
+  job) and ``overrides``: that run's preset and the fields the user overrode (``quick + d=64``);
 - ``member``: the position in the job's member seeds (``None`` for a job-level value) and
   ``member_seed``: that seed. The member seeds are the job's list-valued parameter whose name
   contains ``seed`` and whose length equals the length of the metric's list (the rule of
@@ -27,10 +30,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nnphys.errors import ConfigError
+from nnphys.lab.outcomes import reason
+from nnphys.lab.runs import scale_text
 from nnphys.lab.store import Store
 
-FIXED = ("study", "key", "status", "job_seconds", "error", "member", "member_seed", "metric", "index",
-         "value", "text")
+FIXED = ("study", "key", "run_id", "overrides", "status", "reason", "job_seconds", "error", "member",
+         "member_seed", "metric", "index", "value", "text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,11 +54,23 @@ def _flat(prefix: str, d: dict[str, Any], out: dict[str, Any]) -> None:
             out[name] = v
 
 
+def _run_columns(store: Store) -> Any:
+    """``row -> {"run_id", "overrides"}`` for the store's job rows."""
+    text = {r["id"]: scale_text(r) for r in store.runs()}
+    return lambda r: {"run_id": r.get("run_id"), "overrides": text.get(r.get("run_id"))}
+
+
+def _reason(r: dict[str, Any]) -> str | None:
+    return reason(r["error"]) if r["status"] == "failed" else None
+
+
 def flat_rows(store: Store, study: str | None = None) -> list[dict[str, Any]]:
     """One row per job (the wide layout)."""
     rows = []
+    runs = _run_columns(store)
     for r in store.rows(study):
         row = {k: r[k] for k in ("key", "study", "status", "started", "ended", "error", "arrays")}
+        row.update(runs(r), reason=_reason(r))
         _flat("params", r["params"], row)
         _flat("metrics", r["metrics"], row)
         _flat("versions", r["versions"], row)
@@ -109,6 +126,7 @@ def _param_columns(params: dict[str, Any], drop: set[str]) -> dict[str, Any]:
 def tidy_rows(store: Store, study: str | None = None) -> list[dict[str, Any]]:
     """One row per (job, member, metric value); see the module docstring for the columns."""
     rows: list[dict[str, Any]] = []
+    runs = _run_columns(store)
     for r in store.rows(study):
         members = _member_lists(r["params"])
         by_len: dict[int, tuple[str, list]] = {}
@@ -133,7 +151,8 @@ def tidy_rows(store: Store, study: str | None = None) -> list[dict[str, Any]]:
             job_rows.append({"member": None, "member_seed": None, "metric": None, "index": None,
                              "value": None, "text": None})
         secs = (r["ended"] - r["started"]) if r["ended"] is not None and r["started"] is not None else None
-        common = {"study": r["study"], "key": r["key"], "status": r["status"], "job_seconds": secs}
+        common = {"study": r["study"], "key": r["key"], **runs(r), "status": r["status"], "reason": _reason(r),
+                  "job_seconds": secs}
         params = _param_columns(r["params"], used)
         for i, jr in enumerate(job_rows):
             rows.append({**common, "error": r["error"] if i == 0 else None, **jr, **params})

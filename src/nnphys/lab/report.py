@@ -27,11 +27,16 @@ import matplotlib
 matplotlib.use("Agg")
 
 from nnphys.errors import ConfigError  # noqa: E402
+from nnphys.lab.outcomes import Failure, failed_note, failures, guard_claims  # noqa: E402
+from nnphys.lab.runs import run_overrides, scale_text  # noqa: E402
 from nnphys.lab.stability import (  # noqa: E402
     DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
 from nnphys.seeding import SEED_RULE  # noqa: E402
+from nnphys.lab import published  # noqa: E402
 from nnphys.studies.base import Claim, Study  # noqa: E402
+
+_PUBLISHED = published.load()
 
 _BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700", "uninformative": "#57606a"}
 NOT_RECORDED = "not recorded"
@@ -57,6 +62,8 @@ class StudyReport:
     stability: Stability | None = None
     stability_error: str | None = None
     error: str | None = None
+    failures: list[Failure] = field(default_factory=list)  # failed planned jobs, grouped by reason
+    runs: list[dict[str, Any]] = field(default_factory=list)  # every recorded run of the study, oldest first
 
     @property
     def name(self) -> str:
@@ -134,7 +141,8 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
     counts = {"planned": len(run["keys"]), "done": 0, "failed": 0, "diverged": 0}
     for r in results:
         counts[r.status] += 1
-    rep = StudyReport(study, run, counts, meta=run_meta(store, run))
+    rep = StudyReport(study, run, counts, meta=run_meta(store, run), failures=failures(results),
+                      runs=list(store.runs(study.name)))
     rep.compute_s = sum((r.ended or 0) - (r.started or 0) for r in results)
     seeds: list[int] = []
     for r in results:
@@ -170,6 +178,9 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
                                           seed=stability_seed, allow_fewer=allow_fewer)
     except Exception:  # a resample that breaks analyse is a bug worth showing, not hiding the claims
         rep.stability_error = traceback.format_exc()
+    # verdicts on a grid with failed jobs are shown inconclusive (nnphys.lab.outcomes); the
+    # stability above is that of the verdicts on the finished jobs
+    rep.claims = guard_claims(rep.claims, rep.failures)
     return rep
 
 
@@ -257,7 +268,7 @@ def _seed_range(seeds: list[int]) -> str:
 
 def scale_and_seeds(rep: StudyReport) -> str:
     base = rep.run["spec"].get("seed")
-    out = f"{rep.run.get('scale') or 'custom'}; {rep.counts['done']}/{rep.counts['planned']} jobs done"
+    out = f"{scale_text(rep.run)}; {rep.counts['done']}/{rep.counts['planned']} jobs done"
     if base is not None:
         out += f"; base seed {base}"
     return out + f"; job seeds {_seed_range(rep.seeds)}"
@@ -272,6 +283,8 @@ def reading(rep: StudyReport) -> str:
     head = rep.headline()
     verdicts = [c.verdict for c in head]
     scale = rep.run.get("scale") or "this"
+    if run_overrides(rep.run):
+        scale += " (with overrides)"
     if all(v == "holds" for v in verdicts):
         h = "holds"
     elif all(v == "fails" for v in verdicts):
@@ -293,6 +306,9 @@ def reading(rep: StudyReport) -> str:
         s += "; no verdict is fragile"
     if rep.counts["diverged"] or rep.counts["failed"]:
         s += f"; {rep.counts['failed']} jobs failed, {rep.counts['diverged']} diverged"
+    note = failed_note(rep.failures)
+    if note:
+        s += f"; verdicts inconclusive because {note}"
     return s + "."
 
 
@@ -331,7 +347,9 @@ def provenance(rep: StudyReport) -> list[tuple[str, str]]:
                 f"fragile below {FRAGILE_BELOW:.0%} agreement")
     return [
         ("papers", "; ".join(rep.study.papers)),
-        ("scale", str(run.get("scale"))),
+        ("run", f"#{run.get('id')} (the latest of {len(rep.runs) or 1} recorded run(s) of this study; its "
+                "jobs are analysed)"),
+        ("scale", scale_text(run)),
         ("jobs", f"{c['planned']} planned, {c['done']} done, {c['failed']} failed, {c['diverged']} diverged"),
         ("compute time (sum over jobs)", _fmt_time(rep.compute_s)),
         ("wall time of the last run", _fmt_time(wall)),
@@ -352,6 +370,11 @@ def provenance(rep: StudyReport) -> list[tuple[str, str]]:
     ]
 
 
+def _when(run: dict[str, Any]) -> str:
+    started = run.get("started")
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"
+
+
 def _figure_target(rep: StudyReport, cid: str) -> tuple[str, str] | None:
     """(anchor, label) of the claim's figure, or of the study's figures when none names it."""
     named = rep.figure_claims.get(cid)
@@ -366,8 +389,46 @@ def _claims_with_figures(rep: StudyReport) -> list[tuple[Claim, tuple[str, str] 
     return [(c, _figure_target(rep, c.id)) for c in rep.claims]
 
 
-def rule_text(c: Claim) -> str:
-    """The claim's pre-registered rule in one line, with its version ('' for a claim without)."""
+def rule_text(c: Claim, rep: "StudyReport | None" = None) -> str:
+    """The claim's pre-registered rule in one line, with its version ('' for a claim without),
+    and a mark when the rule differs from the one of the published run at the report's scale."""
+    text = _rule_line(c)
+    if rep is not None and text:
+        mark = published.revised(_PUBLISHED, rep.name, rep.run.get("scale"), c.id, (c.rule or {}).get("version"))
+        if mark:
+            text += f"; **{mark}**"
+    return text
+
+
+def rule_lines(study: Study) -> dict[str, list[str]]:
+    """Each claim's pre-registered rule as printable lines (``nnphys list --claims``): kind, test,
+    SESOI/margin/tolerance, α, null, alternative, what would make it fail, version."""
+    import sys
+
+    from nnphys.studies._kit import ClaimBook
+
+    mod = sys.modules.get(getattr(study.analyse, "__module__", ""), None)
+    books = [b for b in vars(mod).values() if isinstance(b, ClaimBook)] if mod is not None else []
+    out: dict[str, list[str]] = {}
+    for cid, info in study.claims.items():
+        r = info.rule
+        book = next((b for b in books if cid in b.claims and b.claims[cid] is info), None)
+        version = book.version(cid) if book is not None else None
+        if r is None:
+            out[cid] = [f"rule: not declared through the protocol{f' (version {version})' if version else ''}"]
+            continue
+        what = {"directional": "SESOI", "equivalence": "margin", "identity": "tolerance"}[r.kind]
+        lines = [f"rule: {r.kind} ({r.test}); {what} {r.sesoi:g}{' ' + r.unit if r.unit else ''}; α {r.alpha:g}"
+                 + (f"; power {r.power:g}" if r.kind == "directional" else "")]
+        lines += [f"{k}: {v}" for k, v in (("null", r.null), ("alternative", r.alternative), ("fails if", r.fails_if))
+                  if v]
+        if version:
+            lines.append(f"version: {version}")
+        out[cid] = lines
+    return out
+
+
+def _rule_line(c: Claim) -> str:
     r = c.rule or {}
     if not r.get("kind"):
         return f"rule {r['version']}" if r.get("version") else ""
@@ -398,13 +459,17 @@ def scorecard(reports: list[StudyReport]) -> dict[str, Any]:
         st = rep.stability
         out[rep.name] = {
             "papers": list(rep.study.papers), "scale": rep.run.get("scale"), "counts": rep.counts,
+            "run_id": rep.run.get("id"), "overrides": run_overrides(rep.run),
             "git_commit": rep.meta.get("git_commit"), "git_dirty": rep.meta.get("git_dirty"),
             "argv": rep.meta.get("argv"), "run_started": rep.run.get("started"),
             "headline": [c.id for c in rep.headline()] if rep.claims else [],
             "reading": reading(rep), "error": bool(rep.error),
+            "failures": [{"reason": f.reason, "count": f.count, "first_key": f.first_key} for f in rep.failures],
             "stability": None if st is None else st.to_dict(),
             "claims": [{"id": c.id, "tag": c.tag, "verdict": c.verdict, "summary": claim_summary(c),
                         "rule_version": (c.rule or {}).get("version"),
+                        "revised": published.revised(_PUBLISHED, rep.name, rep.run.get("scale"), c.id,
+                                                     (c.rule or {}).get("version")),
                         "agree": None if st is None else st.agree.get(c.id),
                         "fragile": bool(st is not None and st.fragile(c.id))} for c in rep.claims],
         }
@@ -471,12 +536,16 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
     out = [f'\n<a id="{a}"></a>\n\n## {rep.name}\n', rep.study.description + "\n" if rep.study.description else ""]
     if rep.error:
         out.append(f"**Analysis failed** (a bug; please report it):\n\n```\n{rep.error}\n```\n")
+    if rep.failures:
+        out.append(f"**Failed jobs** ({failed_note(rep.failures)}); the tracebacks are in `nnphys export`:\n")
+        out += [f"- {f.count} job(s): `{_md_cell(f.reason)}` (first: job {f.first_key[:12]})" for f in rep.failures]
+        out.append("")
     if rep.claims:
         out.append(f'<a id="{a}-claims"></a>\n\n{counts_text(rep)}.\n')
         out.append("| id | tag | claim | verdict | stability | evidence | figure |\n|---|---|---|---|---|---|---|")
         for c, tgt in _claims_with_figures(rep):
             fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
-            rt = rule_text(c)
+            rt = rule_text(c, rep)
             out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
                        f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a>'
                        f"{'<br><sub>' + _md_cell(rt) + '</sub>' if rt else ''} | "
@@ -492,6 +561,10 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         out.append(f"- **legend too small**: {_md_cell(w)}")
     out.append(f'<a id="{a}-provenance"></a>\n\n### Provenance\n')
     out += [f"- **{k}**: {_md_cell(v)}" for k, v in provenance(rep)]
+    if rep.runs:
+        out.append("\n| run | started | scale and overrides | planned | run now |\n|---|---|---|---|---|")
+        out += [f"| #{r['id']} | {_md_cell(_when(r))} | {_md_cell(scale_text(r))} | {len(r['keys'])} | "
+                f"{'-' if r.get('executed') is None else r['executed']} |" for r in rep.runs]
     if rep.stability_error:
         out.append(f"\n**Verdict-stability bootstrap failed** (a bug):\n\n```\n{rep.stability_error}\n```\n")
     if rep.claims:
@@ -553,6 +626,11 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
     parts = [f"<h2 id='{a}'>{e(rep.name)}</h2><p>{e(rep.study.description)}</p>"]
     if rep.error:
         parts.append(f"<p><b>Analysis failed</b> (a bug):</p><pre>{e(rep.error)}</pre>")
+    if rep.failures:
+        parts.append(f"<p><b>Failed jobs</b> ({e(failed_note(rep.failures) or '')}); the tracebacks are in "
+                     "<code>nnphys export</code>:</p><ul class='failures'>"
+                     + "".join(f"<li>{f.count} job(s): <code>{e(f.reason)}</code> (first: job {e(f.first_key[:12])})"
+                               "</li>" for f in rep.failures) + "</ul>")
     if rep.claims:
         parts.append(f"<div id='{a}-claims' class='claims'><table><tr><th>id</th><th>tag</th><th>claim</th>"
                      "<th>verdict</th><th>stability</th><th>evidence</th><th>figure</th></tr>")
@@ -560,7 +638,7 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
             fig = f"<a href='#{tgt[0]}'>{e(tgt[1])}</a>" if tgt else "-"
             parts.append(f"<tr id='{anchor('claim', rep.name, c.id)}'><td>{e(c.id)}</td><td>[{e(c.tag)}]</td>"
                          f"<td>{e(c.statement)}</td><td>{_badge(c.verdict)}"
-                         f"{'<br><small>' + e(rule_text(c)) + '</small>' if rule_text(c) else ''}</td>"
+                         f"{'<br><small>' + e(rule_text(c, rep).replace('**', '')) + '</small>' if rule_text(c) else ''}</td>"
                          f"<td>{_stab_html(rep, c.id)}</td>"
                          f"<td>{e(claim_summary(c))}</td><td>{fig}</td></tr>")
         parts.append("</table></div>")
@@ -576,6 +654,12 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
     parts.append(f"<h3 id='{a}-provenance'>Provenance</h3><ul>")
     parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in provenance(rep)]
     parts.append("</ul>")
+    if rep.runs:
+        parts.append("<table class='runs'><tr><th>run</th><th>started</th><th>scale and overrides</th><th>planned</th>"
+                     "<th>run now</th></tr>" + "".join(
+                         f"<tr><td>#{r['id']}</td><td>{e(_when(r))}</td><td>{e(scale_text(r))}</td>"
+                         f"<td>{len(r['keys'])}</td><td>{'-' if r.get('executed') is None else r['executed']}</td></tr>"
+                         for r in rep.runs) + "</table>")
     if rep.stability_error:
         parts.append(f"<p><b>Verdict-stability bootstrap failed</b> (a bug):</p><pre>{e(rep.stability_error)}</pre>")
     if rep.claims:

@@ -8,6 +8,10 @@ Only driver processes write (never the workers). A job's key is the sha256 of th
 
 A driver killed between 1 and 2 leaves an orphan ``.npz`` that the rerun overwrites; never a
 half-written row (SQLite transactions are atomic) nor a half-written array (rename is atomic).
+A driver killed during 1 leaves its ``.npz.tmp-<pid>``: opening the store for writing removes
+such a temp file once its process is gone from this host and the file is older than
+``TEMP_GRACE_S`` (a driver on another host sharing the store writes a temp for seconds only);
+a temp of a live process is never touched.
 Several drivers may share one store: WAL plus a busy timeout serialises their writes, and a
 driver claims each job (a ``claims`` row: key, pid, host, start and heartbeat times) before it
 runs it, so the others skip it; a claim whose process is gone (same host) or whose heartbeat is
@@ -37,15 +41,18 @@ from nnphys.studies.base import Result, canonical_json
 
 DB_NAME = "nnphys.sqlite"
 # ``PRAGMA user_version`` of the store. 0: the first format (no ``jobs.threads``, no ``runs.meta``,
-# no ``claims``), which every writing command migrates in place (ALTER TABLE ADD COLUMN: no row is
-# lost or rewritten) and every reading command reads as it is.
-STORE_VERSION = 2
+# no ``claims``); 2 adds those; 3 adds ``jobs.run_id`` (the run that stored the row). Every writing
+# command migrates an older store in place (ALTER TABLE ADD COLUMN: no row is lost or rewritten;
+# rows stored before 3 keep a NULL run_id) and every reading command reads it as it is.
+STORE_VERSION = 3
 # A claim whose driver has not refreshed it for this long is stale and may be taken over by
 # another driver. Drivers refresh their claims every HEARTBEAT_S seconds from a thread, so only
 # a driver that is gone (or frozen for 10 minutes) loses them; on its own host a driver whose
 # process is gone is stale at once.
 LEASE_TIMEOUT_S = 600.0
 HEARTBEAT_S = 30.0
+# a temp array file of a process not alive here is removed once it is this old (see above)
+TEMP_GRACE_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -59,7 +66,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     ended    REAL,
     versions TEXT,
     arrays   TEXT,
-    threads  INTEGER
+    threads  INTEGER,
+    run_id   INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_study ON jobs (study, status);
 CREATE TABLE IF NOT EXISTS runs (
@@ -84,7 +92,7 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 # columns added since version 0, per table (the migration adds those a store lacks)
-_ADDED = {"jobs": [("threads", "INTEGER")], "runs": [("meta", "TEXT")]}
+_ADDED = {"jobs": [("threads", "INTEGER"), ("run_id", "INTEGER")], "runs": [("meta", "TEXT")]}
 # what makes a database an nnphys store (present since version 0)
 _REQUIRED = {"jobs": {"key", "study", "params", "status", "metrics", "error", "started", "ended", "versions",
                       "arrays"},
@@ -247,6 +255,26 @@ def pid_alive(pid: int) -> bool:
 HOST = platform.node()
 
 
+def remove_stale_temps(root: str | Path, grace_s: float = TEMP_GRACE_S) -> list[Path]:
+    """Remove ``arrays/<study>/<key>.npz.tmp-<pid>`` files left by killed drivers: those whose
+    ``pid`` is not a live process here and whose modification time is older than ``grace_s``.
+    Returns the paths removed. Never touches a temp of a live process or any other file."""
+    removed: list[Path] = []
+    now = time.time()
+    for tmp in Path(root).glob("arrays/*/*.npz.tmp-*"):
+        pid_text = tmp.name.rsplit(".tmp-", 1)[1]
+        if not pid_text.isdigit() or len(pid_text) > 10 or pid_alive(int(pid_text)):
+            continue
+        try:
+            if not tmp.is_file() or now - tmp.stat().st_mtime < grace_s:
+                continue
+            tmp.unlink()
+        except FileNotFoundError:  # another driver removed it first
+            continue
+        removed.append(tmp)
+    return removed
+
+
 class Store:
     """Results of every study under ``root``.
 
@@ -259,6 +287,8 @@ class Store:
         self.root = Path(root)
         self.path = self.root / DB_NAME
         self.readonly = readonly
+        self._run_of: dict[str, int] = {}  # study -> the run this process is executing (begin_run)
+        self.removed_temps: list[Path] = []  # stale temp array files removed when opened for writing
         found = check_location(self.root, write=not readonly)
         if readonly:
             if found is None:
@@ -291,6 +321,7 @@ class Store:
             c.execute(f"PRAGMA user_version = {STORE_VERSION}")
         self._cols = _columns(self._conn)
         self.version = STORE_VERSION
+        self.removed_temps = remove_stale_temps(self.root)
 
     @property
     def upgrade_note(self) -> str | None:
@@ -298,7 +329,8 @@ class Store:
         if self.version >= STORE_VERSION:
             return None
         return (f"store version {self.version} (this nnphys writes {STORE_VERSION}): readable as it is, "
-                "without thread counts or run provenance; the next `nnphys run` on it upgrades it in place, "
+                "without what it predates (thread counts and run provenance before 2, the run id of each job "
+                "before 3); the next `nnphys run` on it upgrades it in place, "
                 "keeping every row")
 
     def _has(self, table: str, column: str) -> bool:
@@ -348,17 +380,19 @@ class Store:
 
     def record(self, study: str, key: str, job: dict[str, Any], outcome: dict[str, Any]) -> None:
         """Store one finished job and drop its claim. ``outcome``: status, metrics, arrays,
-        error, started, ended, versions, threads (see :func:`nnphys.lab.execute.execute_job`)."""
+        error, started, ended, versions, threads (see :func:`nnphys.lab.execute.execute_job`).
+        The row's ``run_id`` is that of the run of ``study`` this process began last (None outside
+        a run)."""
         arrays = outcome.get("arrays") or {}
         rel = self._write_arrays(study, key, arrays) if arrays else None
         row = (
             key, study, to_json(job), outcome["status"], to_json(outcome.get("metrics") or {}),
             outcome.get("error"), outcome.get("started"), outcome.get("ended"),
-            to_json(outcome.get("versions") or {}), rel, outcome.get("threads"),
+            to_json(outcome.get("versions") or {}), rel, outcome.get("threads"), self._run_of.get(study),
         )
         with self._write() as c:
             c.execute("INSERT OR REPLACE INTO jobs (key, study, params, status, metrics, error, started, ended, "
-                      "versions, arrays, threads) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+                      "versions, arrays, threads, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
             c.execute("DELETE FROM claims WHERE key = ?", (key,))
 
     def statuses(self, study: str, keys: Iterable[str] | None = None) -> dict[str, str]:
@@ -406,9 +440,10 @@ class Store:
         return out
 
     def rows(self, study: str | None = None) -> list[dict[str, Any]]:
-        """Every job row as a dict with decoded JSON (for export); ``threads`` is None when unknown."""
+        """Every job row as a dict with decoded JSON (for export); ``threads`` and ``run_id`` are None
+        when unknown (a store or row from before they were recorded)."""
         cols = ["key", "study", "params", "status", "metrics", "error", "started", "ended", "versions", "arrays"]
-        sel = cols + (["threads"] if self._has("jobs", "threads") else [])
+        sel = cols + [c for c in ("threads", "run_id") if self._has("jobs", c)]
         q = f"SELECT {', '.join(sel)} FROM jobs"
         args: tuple = ()
         if study:
@@ -418,6 +453,7 @@ class Store:
         for r in self._conn.execute(q + " ORDER BY study, started", args):
             d = dict(zip(sel, r))
             d.setdefault("threads", None)
+            d.setdefault("run_id", None)
             for c in ("params", "metrics", "versions"):
                 d[c] = json.loads(d[c] or "{}")
             out.append(d)
@@ -483,7 +519,8 @@ class Store:
                 "INSERT INTO runs (study, scale, spec, keys, started, engine, meta) VALUES (?,?,?,?,?,?,?)",
                 (study, scale, to_json(spec), json.dumps(keys), time.time(), engine, to_json(meta or {})),
             )
-            return int(cur.lastrowid)
+            self._run_of[study] = int(cur.lastrowid)
+            return self._run_of[study]
 
     def end_run(self, run_id: int, executed: int) -> None:
         with self._write() as c:

@@ -4,6 +4,12 @@ Every module in this package whose name does not start with ``_`` and that defin
 ``STUDY`` (a :class:`~nnphys.studies.base.Study`) is registered under ``STUDY.name``;
 modules are discovered, so adding a study touches no shared file. Tests may add a study of
 their own with :func:`register` (it is not shipped).
+
+Plug-ins: an installed distribution registers studies through the ``nnphys.studies`` entry-point
+group, each entry naming a :class:`~nnphys.studies.base.Study` (``mystudy = mypkg.study:STUDY``)
+or a module that defines ``STUDY``. The CLI's ``list``, ``run``, ``report`` and ``export`` treat them
+as built-ins. A plug-in that fails to import is not fatal to the others: asking for it by name
+raises :class:`~nnphys.errors.ConfigError` with the import error in one line.
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from nnphys.errors import UnknownStudyError
+from nnphys.errors import ConfigError, UnknownStudyError
 from nnphys.studies.base import Study
+
+ENTRY_POINT_GROUP = "nnphys.studies"
 
 _extra: dict[str, Study] = {}
 _found: dict[str, Study] | None = None
+_plugins: dict[str, Study] | None = None
+_broken: dict[str, str] = {}
 
 
 def _discover() -> dict[str, Study]:
@@ -33,16 +43,42 @@ def _discover() -> dict[str, Study]:
     return _found
 
 
+def _discover_plugins() -> dict[str, Study]:
+    """Studies of installed distributions (entry-point group ``nnphys.studies``), loaded once."""
+    global _plugins
+    if _plugins is None:
+        from importlib.metadata import entry_points
+
+        found: dict[str, Study] = {}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                obj = ep.load()
+                study = getattr(obj, "STUDY", obj)
+                if not isinstance(study, Study):
+                    raise TypeError(f"{ep.value} is a {type(study).__name__}, not an nnphys Study")
+            except Exception as e:  # a user's package: its error is reported when it is asked for
+                _broken[ep.name] = f"plug-in study {ep.name!r} ({ep.value}) failed to load: " + \
+                                   " ".join(f"{type(e).__name__}: {e}".split())
+                continue
+            found[study.name] = study
+        _plugins = found
+    return _plugins
+
+
 def registry() -> dict[str, Study]:
-    """All studies, shipped ones first, in name order within each group."""
+    """All studies: shipped ones first (name order), then plug-ins, then ones added at run time."""
     shipped = dict(sorted(_discover().items()))
-    return {**shipped, **_extra}
+    plugins = {k: v for k, v in sorted(_discover_plugins().items()) if k not in shipped}
+    return {**shipped, **plugins, **_extra}
 
 
 def get_study(name: str) -> Study:
-    """The study called ``name``; :class:`UnknownStudyError` (exit 2 in the CLI) otherwise."""
+    """The study called ``name``; :class:`UnknownStudyError` (exit 2 in the CLI) otherwise, or a
+    :class:`ConfigError` naming the import error of a plug-in that failed to load."""
     reg = registry()
     if name not in reg:
+        if name in _broken:
+            raise ConfigError("study", _broken[name])
         raise UnknownStudyError(name, list(reg))
     return reg[name]
 

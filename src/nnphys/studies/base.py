@@ -163,6 +163,10 @@ class Study:
     # optional: {claim id: {scenario: generator(rng, spec) -> list[Result]}}, synthetic results
     # with a known truth for the calibration harness (nnphys.studies.calibration)
     calibration: dict[str, dict[str, Callable[[np.random.Generator, StudySpec], list[Result]]]] | None = None
+    # optional: checks of a spec that need no job but more than its fields (files on disk, a
+    # service); raises nnphys.errors.ConfigError naming the field. The lab calls it after jobs(spec)
+    # and before it opens the store, so a sweep that cannot work is refused before anything runs
+    check: Callable[[StudySpec], None] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)

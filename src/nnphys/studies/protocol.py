@@ -314,6 +314,10 @@ def cell(name: str, effect: Effect, rule: Rule, *, room: tuple[bool, str] | None
     pw = power(effect, rule.sesoi, rule.alpha) if rule.kind == "directional" else math.nan
     if ok and rule.kind != "identity" and not (math.isfinite(effect.se) and effect.df > 0):
         ok, why = False, f"no spread estimate (n = {effect.n})"
+    if ok and rule.kind != "identity" and effect.se == 0 and math.isfinite(effect.df):
+        # every seed gave the same difference (e.g. all at the divergence value in both arms): a
+        # t statistic of ±inf would carry infinite weight in the pooled effect
+        ok, why = False, f"no spread: all {effect.n} seeds give the same difference {effect.mean:.4g}"
     if ok and rule.kind == "directional" and pw < rule.power:
         ok, why = False, (f"power {pw:.2f} < {rule.power} to detect the SESOI {rule.sesoi:.4g} "
                           f"at s.e. {effect.se:.3g} (n = {effect.n})")

@@ -1,0 +1,5 @@
+"""``python -m nnphys`` is the ``nnphys`` command."""
+
+from nnphys.cli import main
+
+main()
