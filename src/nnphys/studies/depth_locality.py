@@ -91,21 +91,21 @@ _FAILS = "pooled effect significantly < 0, or a cell significantly < 0 (Holm), o
 
 CLAIMS = {
     "C1": ClaimInfo(
-        "[paper] depth helps learning k-local targets. Rule [default]: d_s = [err_loc(L_min) - err_loc(L_max)] / "
+        "depth helps learning k-local targets. Rule [default]: d_s = [err_loc(L_min) - err_loc(L_max)] / "
         "trivial per seed, pooled over the informative (k, N) cells (P.judge), one-sided paired t, SESOI 0.1", "paper",
         rule=_dir("mean d <= 0", "mean d >= SESOI (0.1 x trivial)", _FAILS, room=_ROOM)),
     "C2": ClaimInfo(
-        "[paper] depth hurts learning k-global targets. Rule [default]: d_s = [err_glob(L_max) - err_glob(L_min)] / "
+        "depth hurts learning k-global targets. Rule [default]: d_s = [err_glob(L_max) - err_glob(L_min)] / "
         "trivial per seed, pooled over the informative (k, N) cells, one-sided paired t, SESOI 0.1", "paper",
         rule=_dir("mean d <= 0", "mean d >= SESOI (0.1 x trivial)", _FAILS, room=_ROOM)),
     "C3": ClaimInfo(
-        "[paper] interplay: depth favours k-local over k-global targets. Rule [default]: the interaction "
+        "interplay: depth favours k-local over k-global targets. Rule [default]: the interaction "
         "d_s = [glob(L_max) - glob(L_min)] - [loc(L_max) - loc(L_min)] (trivial units) per seed, same cells, "
         "one-sided paired t, SESOI 0.1; informative only with room on both targets", "paper",
         rule=_dir("mean interaction <= 0", "mean interaction >= SESOI", _FAILS,
                   room="both targets' err(L_min)/trivial leave the SESOI on both sides; C8 regime; power")),
     "C4": ClaimInfo(
-        "[paper] the NTK does not capture the nets' depth dependence. Rule [default]: on the nets' own data sets "
+        "the NTK does not capture the nets' depth dependence. Rule [default]: on the nets' own data sets "
         "(matched sigma_w^2, sigma_b^2), relative to the NTK depth favours the net on k-local targets: d_s = "
         "[ntk_loc(L_max) - ntk_loc(L_min)] - [net_loc(L_max) - net_loc(L_min)] > 0 (the net-NTK local gap grows "
         "with depth), one-sided paired t, SESOI 0.1", "paper",
@@ -114,7 +114,7 @@ CLAIMS = {
                   room="the contrast's range [-(ntk0 + 1 - net0), (1 - ntk0) + net0] holds the SESOI on both sides; "
                        "C8 regime; power")),
     "C5": ClaimInfo(
-        "[derived] kernel regression is exactly blind to locality (§8): NTK and NNGP test MSE of k-local and "
+        "kernel regression is exactly blind to locality (§8): NTK and NNGP test MSE of k-local and "
         "k-global agree in expectation over data sets, every L, both laws. Rule: TOST per (law, k, kernel, L) "
         "on the paired per-data-set difference, margin 0.02", "derived",
         rule=P.Rule(kind="equivalence", sesoi=MARGIN_BLIND, alpha=P.ALPHA, power=0.8,
@@ -124,7 +124,7 @@ CLAIMS = {
                             "margin_why": "[default] 2 % of the trivial error: a 5-30 % bug at the §12 NTK errors",
                             "cell_code": _CELL_CODE})),
     "C6": ClaimInfo(
-        "[paper] feature learning drives it: the depth dependence of the local/global gap shrinks toward the "
+        "feature learning drives it: the depth dependence of the local/global gap shrinks toward the "
         "NTK's as the lazy scale alpha grows. Rule [default]: IC = [glob(L_max) - glob(L_min)] - [loc(L_max) - "
         "loc(L_min)] per seed at the control N and depths; d_s = IC_s(alpha=1) - IC_s(alpha_max), one-sided paired "
         "t, SESOI 0.1; unconverged lazy runs make the cell uninformative, diverged ones count as d = 0", "paper",
@@ -132,20 +132,20 @@ CLAIMS = {
                   room="IC(alpha=1) - IC(NTK) >= SESOI (an interplay to shrink); every alpha=1 and alpha_max run "
                        "met the stopping rule; power", itt_worst_d=0.0)),
     "C7": ClaimInfo(
-        "[default] robustness: the depth effects of C1 (local) and C2 (global) under each variant run (other lr "
+        "robustness: the depth effects of C1 (local) and C2 (global) under each variant run (other lr "
         "rule, batch 16 and 256, other input law, other target variant), each (variant, k, target) a cell of "
         "the C1/C2 rule; holds needs all five variants run", "default",
         rule=_dir("mean d <= 0", "mean d >= SESOI", _FAILS, room=_ROOM,
                   coverage="holds only if all five variants ran (else inconclusive)")),
     "C8": ClaimInfo(
-        "[paper] every reported main run interpolates (stopping rule met) with P > N. Rule: identity, the "
+        "every reported main run interpolates (stopping rule met) with P > N. Rule: identity, the "
         "fraction of flagged seeds of every main net job is 0; cells outside this regime are uninformative "
         "for C1-C4", "paper",
         rule=P.Rule(kind="identity", sesoi=TOL_C8, alpha=P.ALPHA, power=0.8, null="-", alternative="-",
                     fails_if="any main run diverged, missed the stopping rule, or has P <= N",
                     unit="fraction of flagged seeds", params={"cell_code": _CELL_CODE})),
     "X2": ClaimInfo(
-        "[derived] control (nets): a fixed coordinate permutation, applied to train and test alike, leaves the "
+        "control (nets): a fixed coordinate permutation, applied to train and test alike, leaves the "
         "error distribution unchanged (input law and init are permutation-invariant; this is also the true "
         "null that replaces the old X1). Rule: d_s = mean over the control depths of [err_perm - err] / trivial "
         "per seed, TOST per (k, target) cell (intersection-union over cells, Holm for 'outside'), margin 0.05",
@@ -157,7 +157,7 @@ CLAIMS = {
                                                   "margin_why": "[default] half the depth SESOI",
                                                   "cell_code": _CELL_CODE})),
     "X2K": ClaimInfo(
-        "[derived] control (kernels): NTK and NNGP regression errors are identical, to rounding, under the "
+        "control (kernels): NTK and NNGP regression errors are identical, to rounding, under the "
         "permutation (dot-product kernels). Rule: identity, max over seeds and depths of |err_perm - err| / "
         "trivial <= 1e-6", "derived",
         rule=P.Rule(kind="identity", sesoi=TOL_KERNEL, alpha=P.ALPHA, power=0.8, null="-", alternative="-",

@@ -28,11 +28,11 @@ from nnphys.studies._kit import Missing
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, canonical_json
 
 CLAIMS = {
-    "M1": ClaimInfo("[paper] C1 (depth helps k-local) over the map's cells, under C1's rule (P.judge over the "
+    "M1": ClaimInfo("C1 (depth helps k-local) over the map's cells, under C1's rule (P.judge over the "
                     "informative cells)", "paper", rule=dl.CLAIMS["C1"].rule),
-    "M2": ClaimInfo("[paper] C2 (depth hurts k-global) over the map's cells, under C2's rule", "paper",
+    "M2": ClaimInfo("C2 (depth hurts k-global) over the map's cells, under C2's rule", "paper",
                     rule=dl.CLAIMS["C2"].rule),
-    "M3": ClaimInfo("[paper] C3 (interplay: depth favours k-local over k-global) over the map's cells, under "
+    "M3": ClaimInfo("C3 (interplay: depth favours k-local over k-global) over the map's cells, under "
                     "C3's rule", "paper", rule=dl.CLAIMS["C3"].rule),
 }
 SOURCE = {"M1": "C1", "M2": "C2", "M3": "C3"}
