@@ -1,63 +1,56 @@
-"""Analysis pieces of study ``depth-locality`` (and its regime map): the results index, the per-cell
-depth trends, the informativeness rule and the C1-C3 cell verdicts.
+"""Analysis pieces of study ``depth-locality`` (and its regime map): the results index, the per-seed
+arms by intention to treat, and the claim protocol's cells of C1-C4 (``nnphys.studies.protocol``).
 
-A *cell* is one ``(group, variant, k, N)`` of one spec: both targets at every depth, ``n_seeds``
-seeds each, every seed with its own data set shared by both targets and all depths (paired design).
+A *cell* is one ``(group, variant, k, N)`` of one spec: both targets at every depth, ``n_seeds`` seeds
+each, every seed with its own data set shared by both targets, all depths and the kernel baselines
+(a paired design). Every comparison is a per-seed difference (``P.paired``) between the shallowest
+depth ``L_min`` and the deepest ``L_max`` of the spec (fixed before any run; the spec's L_max is no
+longer chosen from which runs interpolated), in units of the trivial error.
 
-**Informativeness rule** (issue 10 item 3; fixed before looking at outcomes, with ``trivial`` = the
-best constant predictor's error and every error the mean over the cell's non-diverged seeds):
+- **Divergence is an outcome** (intention to treat): a diverged seed's error is the trivial error
+  (``WORST``), so a diverged deep net counts against "depth helps" and for "depth hurts".
+- **Regime** (C8): a cell whose compared runs did not all meet the stopping rule, or have ``P <= N``,
+  is ``uninformative`` with the count; it is outside the papers' interpolating, over-parameterised setting.
+- **Room to move** (``P.room``): the L_min error (err/trivial, floor 0, ceiling 1) must leave the SESOI
+  on both sides, else the cell is ``uninformative`` (e.g. a local error already at 0.01 x trivial cannot
+  show "depth helps" by 0.1 x trivial, and a global error at 1.2 x trivial cannot show "depth hurts").
+- **Power**: ``P.cell`` marks a cell uninformative when the one-sided paired t test has power < 0.8 at
+  the SESOI for the measured spread.
 
-1. the shallowest net learns at least one target non-trivially: ``min_t err_t(L_min) <= l1_frac x trivial``;
-2. the deepest net is not at the trivial error on both targets: not ``err_t(L_deep) >= trivial_frac x
-   trivial`` for both ``t``;
-3. no target is hopeless: for each target some depth has ``err_t(L) <= trivial``.
-
-A cell failing a condition is ``uninformative`` with the reason; C1-C3 are evaluated only on
-informative cells, and a claim with no informative cell is ``inconclusive``, never ``fails``.
-
-**Cell verdicts** (spec §11, on unflagged seeds, depths ``L_min .. L_max`` with ``L_max`` the largest
-depth at which every run of both targets meets C8; the same depths and seeds for C1, C2 and C3):
-
-- C1 (local): ``err(L_max) < err(L_min)`` significantly (``> 2 sqrt(se1^2 + se2^2)``) and Spearman
-  ``rho(L, mean err) < 0``; C2 (global): the same with ``>`` and ``rho > 0``;
-- C3 (interplay): evaluable only where C1 and C2 are; the per-seed least-squares depth slopes
-  ``s_t`` (err vs L over the same depths) differ in sign with both signs established:
-  ``mean s_loc + 2 se < 0 < mean s_glob - 2 se``. A flat curve (slope within 2 s.e. of 0) has no
-  sign, so it cannot make the slopes "differ". The paired gap ``s_glob - s_loc`` is reported.
-
-**Power** (issue 10 item 6): for an observed mean effect ``m`` with per-seed spread ``sd``, the 2 s.e.
-rule needs ``n >= (2 sd / m)^2`` seeds; cells report it for the local and the global slope.
+Cells are aggregated by ``P.judge`` (the one rule of every claim), the same in the study and the map.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable
 
 import numpy as np
 
-from nnphys.studies._kit import fnum, mean_se, significant, spearman, take_members
+from nnphys.studies import protocol as P
+from nnphys.studies._kit import Missing, fnum, mean_se, take_members
 from nnphys.studies.base import Result, canonical_json
 
 TARGETS = ("local", "global")
 
 
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """The informativeness thresholds and the per-k count of passing cells a claim needs."""
-
-    l1_frac: float = 0.8
-    trivial_frac: float = 0.9
-    min_n: int = 1
+def _rank_corr(x, y) -> float:
+    """Spearman's rho of two tie-free sequences (depths; kernel error curves), without scipy's
+    per-call overhead (``analyse`` runs hundreds of times in calibration); ``nan`` if constant."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0 or not np.isfinite(y).all():
+        return float("nan")
+    rx, ry = np.argsort(np.argsort(x)).astype(float), np.argsort(np.argsort(y)).astype(float)
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 class Runs:
     """The done (and diverged) results of the jobs that ``planned`` lists, indexed by
     ``(group, variant, target, k, N, L)`` (net) and ``(group, variant, k, N)`` (kernel)."""
 
-    def __init__(self, planned: list[dict[str, Any]], results: list[Result], key: Callable[[dict], tuple]):
-        plan = {canonical_json(j): j for j in planned}
+    def __init__(self, planned: list[dict[str, Any]] | dict[str, dict[str, Any]], results: list[Result],
+                 key: Callable[[dict], tuple]):
+        plan = planned if isinstance(planned, dict) else {canonical_json(j): j for j in planned}
         self.net: dict[tuple, Result] = {}
         self.net_diverged: dict[tuple, Result] = {}
         self.kernel: dict[tuple, Result] = {}
@@ -124,154 +117,156 @@ class Runs:
                 a = np.asarray(r.metrics[f"{kern}_{t}"], float)  # (seeds, depths)
                 m, se = mean_se(a, axis=0)
                 out[f"{kern}_{t}"] = {"mean": [fnum(v) for v in m], "se": [fnum(v) for v in se],
-                                      "spearman": fnum(spearman(r.metrics["depths"], m), 3)}
+                                      "spearman": fnum(_rank_corr(r.metrics["depths"], m), 3)}
         return out
 
 
-def informative(runs: Runs, cell: tuple, depths: list[int], rule: Rule) -> tuple[bool | None, str]:
-    """``(True, "")``, ``(False, reason)`` by the module's rule, or ``(None, what is missing)``."""
-    g, v, k, n = cell
-    L0, Ld = depths[0], depths[-1]
-    m = {(t, L): runs.stat((g, v, t, k, n, L), unflagged=False)[0] for t in TARGETS for L in depths}
-    triv = {t: runs.trivial((g, v, t, k, n, L0)) for t in TARGETS}
-    gone = [(t, L) for (t, L), x in m.items() if not math.isfinite(x)]
-    if any(not math.isfinite(x) for x in triv.values()) or any(L == L0 for _, L in gone):
-        return None, "no finite errors at " + (", ".join(f"{t} L={L}" for t, L in gone) or "L_min")
-    if min(m[(t, L0)] / triv[t] for t in TARGETS) > rule.l1_frac:
-        return False, (f"L={L0} learns neither target non-trivially (err/trivial: "
-                       + ", ".join(f"{t} {m[(t, L0)] / triv[t]:.3g}" for t in TARGETS) + f" > {rule.l1_frac:g})")
-    if all(math.isfinite(m[(t, Ld)]) and m[(t, Ld)] >= rule.trivial_frac * triv[t] for t in TARGETS):
-        return False, (f"the deepest net (L={Ld}) is at the trivial error on both targets (err/trivial: "
-                       + ", ".join(f"{t} {m[(t, Ld)] / triv[t]:.3g}" for t in TARGETS) + f" >= {rule.trivial_frac:g})")
-    for t in TARGETS:
-        vals = [m[(t, L)] for L in depths if math.isfinite(m[(t, L)])]
-        if vals and min(vals) > triv[t]:
-            return False, f"the {t} target is hopeless: err > trivial at every depth (min {min(vals):.3g})"
+# ============================================================================================
+# per-seed arms (intention to treat) and the protocol cells of C1-C4, C7 and the map
+# ============================================================================================
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One net run's per-seed errors in units of the trivial error, by intention to treat.
+
+    ``x``: ``(n_seeds,)`` err / trivial, a diverged seed replaced by ``WORST`` (``P.itt``);
+    ``diverged``: non-finite error, the trainer's divergence flag, or an exploded run (final train
+    nMSE above the trivial predictor's, ``> 1``) [default]; ``unreached``: finite but the stopping
+    rule (§10) unmet; ``small_p``: ``P <= N`` (not over-parameterised, C8)."""
+
+    x: np.ndarray
+    diverged: np.ndarray
+    unreached: np.ndarray
+    small_p: bool
+
+
+WORST = 1.0  # [default] ITT value of a diverged run: the trivial error (err / trivial = 1)
+
+
+def arm(runs: Runs, key: tuple) -> Arm:
+    """The :class:`Arm` of net run ``key``; :class:`Missing` when the job has no result."""
+    r = runs.net.get(key)
+    if r is None:
+        if key in runs.net_diverged:  # every member diverged: all seeds at the ITT value
+            n = len(runs.net_diverged[key].params["data_seeds"])
+            return Arm(np.full(n, WORST), np.ones(n, bool), np.zeros(n, bool), False)
+        raise Missing(f"net result {'/'.join(map(str, key))}")
+    m = r.metrics
+    triv = np.asarray(m["trivial_err"], float)
+    e = np.asarray(m["err"], float) / triv
+    tr = np.asarray(m.get("train_nmse", [0.0] * len(e)), float)
+    div = np.asarray(m["diverged"], bool) | ~np.isfinite(e) | (np.isfinite(tr) & (tr > 1.0))
+    unreached = ~np.asarray(m["reached"], bool) & ~div
+    return Arm(P.itt(e, div, WORST), div, unreached, not m["p_over_n"] > 1)
+
+
+def regime(arms: dict[str, Arm], what: str = "runs") -> tuple[bool, str]:
+    """C8's regime (interpolating, over-parameterised) for the runs a cell compares: a run short of
+    the stopping rule, or with ``P <= N``, makes the cell uninformative (it is outside the papers'
+    setting), with the count; diverged runs are outcomes (ITT), not a regime violation."""
+    n = sum(len(a.x) for a in arms.values())
+    un = sum(int((a.unreached).sum()) for a in arms.values())
+    small = [name for name, a in arms.items() if a.small_p]
+    if small:
+        return False, f"P <= N at {', '.join(small)} (not over-parameterised)"
+    if un:
+        return False, f"{what} not converged (stopping rule unmet in {un}/{n})"
     return True, ""
 
 
-def _seed_slopes(E: np.ndarray, depths: list[int]) -> np.ndarray:
-    """Least-squares slope of each row of ``E`` (seeds x depths) against ``depths``; rows with a
-    non-finite entry give ``nan``."""
-    x = np.asarray(depths, float)
-    xc = x - x.mean()
-    s = (E - E.mean(1, keepdims=True)) @ xc / float(xc @ xc)
-    return np.where(np.isfinite(E).all(1), s, np.nan)
+def _both(*rooms: tuple[bool, str]) -> tuple[bool, str]:
+    bad = [why for ok, why in rooms if not ok]
+    return (not bad, "; ".join(bad))
 
 
-def _summ(v: np.ndarray) -> dict[str, Any]:
-    """mean, s.e., 2 s.e. interval, seed count and the power estimate of a per-seed quantity."""
-    v = v[np.isfinite(v)]
-    if len(v) < 2:
-        return {"mean": fnum(v.mean()) if len(v) else None, "se": None, "ci": None, "n": len(v),
-                "significant": None, "seeds_needed": None}
-    m, se = (float(a) for a in mean_se(v))
-    sd = se * math.sqrt(len(v))
-    need = None if m == 0 else max(2, math.ceil((2 * sd / abs(m)) ** 2))
-    return {"mean": fnum(m, 6), "se": fnum(se, 6), "ci": [fnum(m - 2 * se, 6), fnum(m + 2 * se, 6)], "n": len(v),
-            "significant": bool(abs(m) > 2 * se), "seeds_needed": need}
+def _room(label: str, base: float, sesoi: float) -> tuple[bool, str]:
+    ok, why = P.room(base, 0.0, 1.0, sesoi)
+    return ok, ("" if ok else f"{label}: {why}")
 
 
-def cell_trend(runs: Runs, cell: tuple, depths: list[int], rule: Rule) -> dict[str, Any]:
-    """Everything C1-C3 need at one cell (module docstring); ``c1``/``c2``/``c3`` are ``True``/``False``
-    or ``None`` when not evaluable (uninformative, missing data, or ``L_max = L_min``)."""
-    g, v, k, n = cell
-    L0 = depths[0]
-    inf, why = informative(runs, cell, depths, rule)
-    out: dict[str, Any] = {"k": k, "N": n, "variant": v, "informative": inf, "reason": why}
-    ok_depths = [L for L in depths
-                 if all((r := runs.net.get((g, v, t, k, n, L))) is not None and not any(Runs.flags(r)) for t in TARGETS)]
-    l_max = max(ok_depths) if ok_depths else None
-    out["L_max"] = l_max
-    used = [L for L in depths if l_max is not None and L <= l_max]
-    out["depths_used"] = used
-    E = {}
-    for t in TARGETS:
-        curve = {L: runs.stat((g, v, t, k, n, L)) for L in depths}
-        out[t] = res = {"mean": {str(L): fnum(c[0]) for L, c in curve.items()},
-                        "se": {str(L): fnum(c[1]) for L, c in curve.items()},
-                        "n_seeds_used": {str(L): c[2] for L, c in curve.items()},
-                        "err_L1_all_seeds": fnum(runs.stat((g, v, t, k, n, L0), unflagged=False)[0]),
-                        "trivial": fnum(runs.trivial((g, v, t, k, n, L0)))}
-        pts = [(L, curve[L][0]) for L in used if curve[L][2] >= 2]
-        rho = spearman(*zip(*pts)) if len(pts) >= 2 else float("nan")
-        res["spearman"] = fnum(rho, 3)
-        res["pass"] = None
-        if len(used) >= 2:
-            cols = [runs.errs((g, v, t, k, n, L)) for L in used]
-            width = max(len(c) for c in cols)  # a job without results is a column of nan
-            E[t] = np.stack([c if len(c) == width else np.full(width, np.nan) for c in cols], 1)
-            res["slope"] = _summ(_seed_slopes(E[t], used))
-        if inf and l_max is not None and l_max != L0 and curve[L0][2] >= 2 and curve[l_max][2] >= 2:
-            (m0, se0, _), (m1, se1, _) = curve[L0], curve[l_max]
-            res["diff_Lmax_minus_L1"] = fnum(m1 - m0)
-            res["significant"] = significant(m1, se1, m0, se0)
-            if math.isfinite(rho):
-                down = t == "local"
-                res["pass"] = bool(res["significant"] and (m1 < m0 if down else m1 > m0) and (rho < 0 if down else rho > 0))
-    out["c1"], out["c2"] = out["local"]["pass"], out["global"]["pass"]
-    out["c3"] = None
-    if len(E) == 2:  # reported for every cell with >= 2 depths (the map colours uninformative cells too)
-        out["slope_gap"] = _summ(_seed_slopes(E["global"], used) - _seed_slopes(E["local"], used))
-    if out["c1"] is not None and out["c2"] is not None:
-        sl, sg = out["local"]["slope"], out["global"]["slope"]
-        if sl["ci"] is not None and sg["ci"] is not None:
-            out["c3"] = bool(sl["ci"][1] < 0 < sg["ci"][0])
-    return out
+def cell(name: str, effect: P.Effect, rule: P.Rule, room: tuple[bool, str] | None = None, **kw: Any) -> P.Cell:
+    """``P.cell`` of a seed-paired effect, uninformative when every seed gave the same difference
+    (s.e. 0, e.g. a bootstrap draw of one seed, or every seed at the ITT value in both arms): a
+    zero spread is no estimate of the spread, and would take all the weight of the pooled effect."""
+    if effect.n > 1 and effect.se == 0:
+        room = _both(room or (True, ""), (False, f"no spread: all {effect.n} seeds give the same difference"))
+    return P.cell(name, effect, rule, room=room, **kw)
 
 
-def aggregate(cells: list[dict[str, Any]], cid: str, ks: list[int], need: int) -> tuple[str, dict[str, str]]:
-    """Claim verdict from cell outcomes ``cell[cid.lower()]``: a k holds with >= ``need`` passing
-    informative cells, fails with >= ``need`` evaluable ones and fewer passes, else inconclusive;
-    the claim holds if every k holds and fails if any k fails. No informative cell: inconclusive."""
-    per = {}
-    for k in ks:
-        outs = [c[cid.lower()] for c in cells if c["k"] == k and c["informative"]]
-        passes = sum(o is True for o in outs)
-        evaluable = sum(o is not None for o in outs)
-        per[str(k)] = "holds" if passes >= need else ("fails" if evaluable >= need else "inconclusive")
-    vals = list(per.values())
-    if vals and all(x == "holds" for x in vals):
-        return "holds", per
-    if any(x == "fails" for x in vals):
-        return "fails", per
-    return "inconclusive", per
+def _ndiv(arms: dict[str, Arm]) -> dict[str, int]:
+    return {name: int(a.diverged.sum()) for name, a in arms.items()}
 
 
-def spec_cells(runs: Runs, spec: Any, rule: Rule, group: str = "main", variant: str = "main", ns_for=None,
-               depths: list[int] | None = None) -> list[dict[str, Any]]:
-    """``cell_trend`` of every (k, N) of a depth-locality spec (``ks``, ``ns_for``, ``depths``)."""
-    ns_for = ns_for or spec.ns_for
-    return [cell_trend(runs, (group, variant, k, n), depths or spec.depths, rule) for k in spec.ks for n in ns_for(k)]
+def _mean(v: np.ndarray) -> float:
+    return fnum(float(np.mean(v)), 5)
 
 
-def cell_row(c: dict[str, Any], cid: str) -> dict[str, Any]:
-    """The evidence row of cell ``c`` for claim ``cid`` (C1: local, C2: global, C3: both)."""
-    row = {"k": c["k"], "N": c["N"], "informative": c["informative"], "reason": c["reason"], "L_max": c["L_max"],
-           "depths_used": c["depths_used"], "pass": c[cid.lower()]}
-    for t in TARGETS if cid == "C3" else (("local",) if cid == "C1" else ("global",)):
-        tt = c[t]
-        row[t] = {"mean": tt["mean"], "se": tt["se"], "spearman": tt["spearman"], "n_seeds_used": tt["n_seeds_used"],
-                  "diff_Lmax_minus_L1": tt.get("diff_Lmax_minus_L1"), "significant": tt.get("significant"),
-                  "slope": tt.get("slope")}
-    if cid == "C3":
-        row["slope_gap_global_minus_local"] = c.get("slope_gap")
-    return row
+def depth_cell(cid: str, runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule,
+               label: str = "") -> P.Cell:
+    """The protocol cell of C1 (local), C2 (global) or C3 (interplay) at one (group, variant, k, N),
+    comparing depth ``L1`` (L_max) with ``L0`` (L_min) on the same seeds (paired), in trivial units:
+
+    - C1: ``d_s = loc_s(L0) - loc_s(L1)`` (+ = depth helps local); room: ``loc(L0)`` leaves the SESOI
+      below it and above it within ``[0, 1]``;
+    - C2: ``d_s = glob_s(L1) - glob_s(L0)`` (+ = depth hurts global); room: the same for ``glob(L0)``;
+    - C3: ``d_s = [glob_s(L1) - glob_s(L0)] - [loc_s(L1) - loc_s(L0)]`` (the interaction: depth favours
+      local over global); room on both targets (with one target pinned the contrast restates C1 or C2).
+
+    A cell outside the C8 regime (stopping rule unmet, ``P <= N``) is uninformative with the count.
+    """
+    arms = {f"{t} L={L}": arm(runs, (g, v, t, k, n, L)) for t in TARGETS for L in (L0, L1)}
+    l0, l1 = arms[f"local L={L0}"].x, arms[f"local L={L1}"].x
+    g0, g1 = arms[f"global L={L0}"].x, arms[f"global L={L1}"].x
+    sesoi = rule.sesoi
+    if cid == "C1":
+        d, room = l0 - l1, _room("local err(L_min)/trivial", float(np.mean(l0)), sesoi)
+        used = {a: arms[a] for a in (f"local L={L0}", f"local L={L1}")}
+    elif cid == "C2":
+        d, room = g1 - g0, _room("global err(L_min)/trivial", float(np.mean(g0)), sesoi)
+        used = {a: arms[a] for a in (f"global L={L0}", f"global L={L1}")}
+    else:
+        d = (g1 - g0) - (l1 - l0)
+        room = _both(_room("local err(L_min)/trivial", float(np.mean(l0)), sesoi),
+                     _room("global err(L_min)/trivial", float(np.mean(g0)), sesoi))
+        used = arms
+    room = _both(regime(used), room)
+    name = label or f"k={k} N={n}"
+    extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "variant": v,
+             **{f"err_{a.replace(' ', '_')}": _mean(arms[a].x) for a in used}}
+    return cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(used), extra=extra)
 
 
-def cell_text(c: dict[str, Any], cid: str) -> str:
-    """One-line reading of cell ``c`` for claim ``cid``."""
-    tag = f"k={c['k']} N={c['N']}"
-    if not c["informative"]:
-        return f"{tag}: uninformative ({c['reason']})" if c["informative"] is False else f"{tag}: {c['reason']}"
-    if cid == "C3":
-        g = c.get("slope_gap") or {}
-        return (f"{tag}: slope loc {c['local'].get('slope', {}).get('mean')}, glob "
-                f"{c['global'].get('slope', {}).get('mean')}, gap {g.get('mean')}±{g.get('se')} -> {c['c3']}")
-    t = c["local" if cid == "C1" else "global"]
-    s = t.get("slope") or {}
-    return (f"{tag}: err(L_max={c['L_max']})-err(1)={t.get('diff_Lmax_minus_L1')}, rho={t['spearman']}, "
-            f"seeds for a significant slope ~{s.get('seeds_needed')} -> {c[cid.lower()]}")
+def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule) -> P.Cell:
+    """C4 at one (k, N): the net-minus-NTK change of the local error with depth, per seed on the same
+    data set (the kernel job's seed ``s`` is the nets' data set ``s``):
+
+    ``d_s = [ntk_s(L1) - ntk_s(L0)] - [net_s(L1) - net_s(L0)]`` (+ = relative to the NTK, depth favours
+    the net on the k-local target: the net-NTK local gap grows with depth). Room: the contrast's range
+    given the L_min errors, ``[-(ntk0 + 1 - net0), (1 - ntk0) + net0]``, must hold the SESOI on both
+    sides of 0 (e.g. an NTK already at the trivial error with a net at 0 leaves no room upward)."""
+    kr = runs.kernel.get((g, v, k, n))
+    if kr is None:
+        raise Missing(f"kernel baseline {g}/{v} k={k} N={n}")
+    depths = list(kr.metrics["depths"])
+    if L0 not in depths or L1 not in depths:
+        raise Missing(f"kernel baseline at L={L0} and L={L1}")
+    a0, a1 = arm(runs, (g, v, "local", k, n, L0)), arm(runs, (g, v, "local", k, n, L1))
+    triv = np.asarray(runs.net[(g, v, "local", k, n, L0)].metrics["trivial_err"], float) \
+        if (g, v, "local", k, n, L0) in runs.net else 1.0
+    K = np.asarray(kr.metrics["ntk_local"], float) / np.reshape(triv, (-1, 1))  # (seeds, depths)
+    k0, k1 = K[:, depths.index(L0)], K[:, depths.index(L1)]
+    d = (k1 - k0) - (a1.x - a0.x)
+    b_ntk, b_net = float(np.mean(k0)), float(np.mean(a0.x))
+    ok, why = P.room(0.0, -(b_ntk + 1 - b_net), (1 - b_ntk) + b_net, rule.sesoi)
+    room = _both(regime({f"local L={L0}": a0, f"local L={L1}": a1}), (ok, "" if ok else f"contrast range: {why}"))
+    extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "variant": v,
+             "net_local_L_min": _mean(a0.x), "net_local_L_max": _mean(a1.x),
+             "ntk_local_L_min": _mean(k0), "ntk_local_L_max": _mean(k1),
+             "ntk_global_L_min": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L0)]),
+             "ntk_global_L_max": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L1)])}
+    return cell(f"k={k} N={n}", P.paired(d), rule, room=room,
+                  n_diverged=_ndiv({f"local L={L0}": a0, f"local L={L1}": a1}), extra=extra)
 
 
 # per-seed metrics of a net job (lists of length n_seeds) and of a kernel job (rows = seeds)

@@ -16,10 +16,13 @@ The experiment, top to bottom:
 3. Baselines (§5-§6): analytic NTK and NNGP ridgeless regression on the same data, all depths, with
    the nets' sigma_w^2 and bias variance (``Spec.kernel_sb2`` says where they cannot match exactly).
 4. Exact kernel blindness to locality (§8, claim C5): many small data sets, NTK and NNGP.
-5. Controls: lazy scale ``alpha`` (C6), robustness variants (C7), ``k = 1`` (X1), permutation (X2).
-6. Claims C1-C8, X1, X2 (§11). A (k, N) cell counts for C1-C3 only if it is *informative*
-   (``_depth_cells``: the rule is fixed before outcomes; a claim without informative cells is
-   ``inconclusive``). The regime map over init, N, d and H is the study ``depth-locality-map``.
+5. Controls: lazy scale ``alpha`` (C6), robustness variants (C7), permutation (X2 nets, X2K kernels;
+   the old k = 1 control X1 was not a null on the cube and is gone).
+6. Claims C1-C8, X2, X2K (§11) through the claim protocol (``nnphys.studies.protocol``): each rule is
+   pre-registered in ``CLAIMS`` (test, SESOI, alpha, informativeness, fails-if), each (k, N) gives a
+   paired per-seed effect with intention to treat, room to move and power (``_depth_cells``), and
+   ``P.judge`` aggregates the cells. Synthetic results for the calibration harness are in
+   ``_depth_calibration``. The regime map over init, N, d and H is the study ``depth-locality-map``.
 
 Seeds: every stream is ``nnphys.seeding.derive(seed, label, ...)`` of its own labels (data: seed
 index; init and minibatch order: seed index and lr; permutation; C5 data set index), never a position.
@@ -28,6 +31,10 @@ Job execution lives in ``_depth_run``, the cell analysis in ``_depth_cells``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import inspect
 import math
 from typing import Annotated, Any, Literal
 
@@ -36,37 +43,126 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from nnphys.errors import ConfigError
 from nnphys.seeding import derive
-from nnphys.studies import _depth_figs, _depth_run, _kit
-from nnphys.studies._depth_cells import TARGETS, Rule, Runs, aggregate, cell_row, cell_text, resample_seeds, spec_cells
-from nnphys.studies._depth_controls import (ROBUST_VARIANTS, claim_c4, claim_c5, claim_c6, claim_c7, claim_c8,
-                                            claim_x1, claim_x2)
+from nnphys.studies import _depth_calibration, _depth_cells, _depth_figs, _depth_run, _kit
+from nnphys.studies import _depth_controls as ctl
+from nnphys.studies import protocol as P
+from nnphys.studies._depth_cells import TARGETS, Runs, depth_cell, resample_seeds
+from nnphys.studies._depth_controls import ROBUST_VARIANTS
 from nnphys.studies._kit import Missing
-from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec
+from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, canonical_json
 
 STANDARD_LR_GRID = (0.003, 0.01, 0.03, 0.05, 0.1)
 NTK_LR_GRID = (0.03, 0.1, 0.3, 1.0)
 
+# ---- pre-registered rules (fixed from the claims, before any run; ``nnphys.studies.protocol``) ----
+# [default] SESOI of a depth effect: 0.1 x the trivial error between L_min and L_max. Why: the papers'
+# figures show depth changing the error by tens of percent where the error is a sizable fraction of the
+# trivial one; a change below a tenth of the trivial error is not the effect they describe.
+SESOI_DEPTH = 0.1
+# [default] X2 equivalence margin: 0.05 x trivial, half the depth SESOI (a permutation that moved the
+# error by half the smallest depth effect of interest would already confound C1-C3).
+MARGIN_PERM = 0.05
+# [default] C5 equivalence margin: 0.02 x trivial. The theorem says 0; C5 doubles as a kernel-code test,
+# and a local/global gap of 2 % of the trivial error is a 5-30 % bug at the NTK errors of §12 (0.07-0.4).
+MARGIN_BLIND = 0.02
+# [derived] X2K tolerance: kernels depend on x.x' only, which a coordinate permutation keeps to
+# rounding; 1e-6 x trivial leaves room for the float64 solve's rounding (jitter 1e-8 tr/N), not for a bug.
+TOL_KERNEL = 1e-6
+# [default] C8 tolerance: no run may violate the regime (a fraction of flagged seeds, identity at 0).
+TOL_C8 = 1e-12
+
+# the cell code the claim functions call enters every rule's version (the protocol hashes the claim
+# function's own source, which here is a thin call into these modules)
+_CELL_CODE = hashlib.sha256("".join(inspect.getsource(m) for m in (_depth_cells, ctl)).encode()).hexdigest()[:12]
+_PAIRED = "paired per seed (same data set, init stream and minibatch order at every depth)"
+_ROOM = "err(L_min)/trivial leaves the SESOI on both sides in [0, 1] (P.room), C8 regime met, power >= 0.8 at the SESOI"
+
+
+def _dir(null: str, alt: str, fails: str, **params) -> P.Rule:
+    return P.Rule(kind="directional", direction="greater", sesoi=SESOI_DEPTH, alpha=P.ALPHA, power=0.8, null=null,
+                  alternative=alt, fails_if=fails, unit="trivial error (err / trivial; trivial = 1 for nMSE)",
+                  params={"design": _PAIRED, "L": "L_min vs L_max of the spec's depths", "itt_worst": 1.0,
+                          "sesoi_why": "[default] the papers' figures show depth effects of tens of percent of "
+                                       "the error; below 0.1 x trivial is not the effect they describe",
+                          "cell_code": _CELL_CODE, **params})
+
+
+_FAILS = "pooled effect significantly < 0, or a cell significantly < 0 (Holm), or the pooled upper bound < SESOI"
+
 CLAIMS = {
-    "C1": ClaimInfo("depth helps learning k-local targets (k=2,3): err(L_max) < err(1) significantly and "
-                    "Spearman rho(L, err) < 0 at >= min_informative_n informative N", "paper"),
-    "C2": ClaimInfo("depth hurts learning k-global targets: err(L_max) > err(1) significantly and rho > 0 "
-                    "at the same N as C1", "paper"),
-    "C3": ClaimInfo("interplay: at identical (k, N, d, H, lr rule) and on C1/C2's depths and seeds, the per-seed "
-                    "depth slopes have established opposite signs: local + 2 s.e. < 0 < global - 2 s.e.", "paper"),
-    "C4": ClaimInfo("the NTK misses the interplay: NTK local and global depth curves have the same slope sign "
-                    "or an insignificant gap", "paper"),
-    "C5": ClaimInfo("kernel regression is exactly blind to locality: NTK and NNGP test MSE of k-local and "
-                    "k-global agree within 3 s.e. over >= 200 data sets, every L, both laws", "derived"),
-    "C6": ClaimInfo("feature learning drives it: as alpha grows to 100 the net's global-local gap at L_max "
-                    "shrinks and is not significant at alpha=100", "paper"),
-    "C7": ClaimInfo("robustness: C1-C3 hold under the other lr rule, batch 16 and 256, the other input law "
-                    "and the other target variant", "default"),
-    "C8": ClaimInfo("every reported run interpolates (stopping rule met) with P > N; violating runs are "
-                    "flagged and excluded from C1-C3", "paper"),
-    "X1": ClaimInfo("control k=1: local and global errors do not differ significantly, or both are < 0.01",
-                    "default"),
-    "X2": ClaimInfo("control: a fixed coordinate permutation changes no error beyond 2 s.e. (nets and NTK)",
-                    "derived"),
+    "C1": ClaimInfo(
+        "depth helps learning k-local targets. Rule [default]: d_s = [err_loc(L_min) - err_loc(L_max)] / "
+        "trivial per seed, pooled over the informative (k, N) cells (P.judge), one-sided paired t, SESOI 0.1", "paper",
+        rule=_dir("mean d <= 0", "mean d >= SESOI (0.1 x trivial)", _FAILS, room=_ROOM)),
+    "C2": ClaimInfo(
+        "depth hurts learning k-global targets. Rule [default]: d_s = [err_glob(L_max) - err_glob(L_min)] / "
+        "trivial per seed, pooled over the informative (k, N) cells, one-sided paired t, SESOI 0.1", "paper",
+        rule=_dir("mean d <= 0", "mean d >= SESOI (0.1 x trivial)", _FAILS, room=_ROOM)),
+    "C3": ClaimInfo(
+        "interplay: depth favours k-local over k-global targets. Rule [default]: the interaction "
+        "d_s = [glob(L_max) - glob(L_min)] - [loc(L_max) - loc(L_min)] (trivial units) per seed, same cells, "
+        "one-sided paired t, SESOI 0.1; informative only with room on both targets", "paper",
+        rule=_dir("mean interaction <= 0", "mean interaction >= SESOI", _FAILS,
+                  room="both targets' err(L_min)/trivial leave the SESOI on both sides; C8 regime; power")),
+    "C4": ClaimInfo(
+        "the NTK does not capture the nets' depth dependence. Rule [default]: on the nets' own data sets "
+        "(matched sigma_w^2, sigma_b^2), relative to the NTK depth favours the net on k-local targets: d_s = "
+        "[ntk_loc(L_max) - ntk_loc(L_min)] - [net_loc(L_max) - net_loc(L_min)] > 0 (the net-NTK local gap grows "
+        "with depth), one-sided paired t, SESOI 0.1", "paper",
+        rule=_dir("mean d <= 0 (the net's local depth trend is the NTK's or worse)",
+                  "mean d >= SESOI", _FAILS,
+                  room="the contrast's range [-(ntk0 + 1 - net0), (1 - ntk0) + net0] holds the SESOI on both sides; "
+                       "C8 regime; power")),
+    "C5": ClaimInfo(
+        "kernel regression is exactly blind to locality (§8): NTK and NNGP test MSE of k-local and "
+        "k-global agree in expectation over data sets, every L, both laws. Rule: TOST per (law, k, kernel, L) "
+        "on the paired per-data-set difference, margin 0.02", "derived",
+        rule=P.Rule(kind="equivalence", sesoi=MARGIN_BLIND, alpha=P.ALPHA, power=0.8,
+                    null="|E[mse_loc - mse_glob]| >= margin", alternative="|E[mse_loc - mse_glob]| < margin",
+                    fails_if="the pooled CI lies outside +-margin", unit="test MSE (E f^2 = 1, so trivial = 1)",
+                    params={"design": "paired per data set (both targets on the same inputs)", "min_datasets": 200,
+                            "margin_why": "[default] 2 % of the trivial error: a 5-30 % bug at the §12 NTK errors",
+                            "cell_code": _CELL_CODE})),
+    "C6": ClaimInfo(
+        "feature learning drives it: the depth dependence of the local/global gap shrinks toward the "
+        "NTK's as the lazy scale alpha grows. Rule [default]: IC = [glob(L_max) - glob(L_min)] - [loc(L_max) - "
+        "loc(L_min)] per seed at the control N and depths; d_s = IC_s(alpha=1) - IC_s(alpha_max), one-sided paired "
+        "t, SESOI 0.1; unconverged lazy runs make the cell uninformative, diverged ones count as d = 0", "paper",
+        rule=_dir("mean d <= 0 (laziness does not shrink the interplay)", "mean d >= SESOI", _FAILS,
+                  room="IC(alpha=1) - IC(NTK) >= SESOI (an interplay to shrink); every alpha=1 and alpha_max run "
+                       "met the stopping rule; power", itt_worst_d=0.0)),
+    "C7": ClaimInfo(
+        "robustness: the depth effects of C1 (local) and C2 (global) under each variant run (other lr "
+        "rule, batch 16 and 256, other input law, other target variant), each (variant, k, target) a cell of "
+        "the C1/C2 rule; holds needs all five variants run", "default",
+        rule=_dir("mean d <= 0", "mean d >= SESOI", _FAILS, room=_ROOM,
+                  coverage="holds only if all five variants ran (else inconclusive)")),
+    "C8": ClaimInfo(
+        "every reported main run interpolates (stopping rule met) with P > N. Rule: identity, the "
+        "fraction of flagged seeds of every main net job is 0; cells outside this regime are uninformative "
+        "for C1-C4", "paper",
+        rule=P.Rule(kind="identity", sesoi=TOL_C8, alpha=P.ALPHA, power=0.8, null="-", alternative="-",
+                    fails_if="any main run diverged, missed the stopping rule, or has P <= N",
+                    unit="fraction of flagged seeds", params={"cell_code": _CELL_CODE})),
+    "X2": ClaimInfo(
+        "control (nets): a fixed coordinate permutation, applied to train and test alike, leaves the "
+        "error distribution unchanged (input law and init are permutation-invariant; this is also the true "
+        "null that replaces the old X1). Rule: d_s = mean over the control depths of [err_perm - err] / trivial "
+        "per seed, TOST per (k, target) cell (intersection-union over cells, Holm for 'outside'), margin 0.05",
+        "derived",
+        rule=P.Rule(kind="equivalence", sesoi=MARGIN_PERM, alpha=P.ALPHA, power=0.8,
+                    null="|E d| >= margin", alternative="|E d| < margin", fails_if="the pooled CI lies outside +-margin",
+                    unit="trivial error", params={"design": "paired per seed (same data set and init stream)",
+                                                  "itt_worst": 1.0,
+                                                  "margin_why": "[default] half the depth SESOI",
+                                                  "cell_code": _CELL_CODE})),
+    "X2K": ClaimInfo(
+        "control (kernels): NTK and NNGP regression errors are identical, to rounding, under the "
+        "permutation (dot-product kernels). Rule: identity, max over seeds and depths of |err_perm - err| / "
+        "trivial <= 1e-6", "derived",
+        rule=P.Rule(kind="identity", sesoi=TOL_KERNEL, alpha=P.ALPHA, power=0.8, null="-", alternative="-",
+                    fails_if="any |err_perm - err| / trivial > 1e-6", unit="trivial error",
+                    params={"cell_code": _CELL_CODE})),
 }
 BOOK = _kit.ClaimBook(CLAIMS)
 
@@ -96,8 +192,8 @@ class Spec(StudySpec):
         description="[default] training-set sizes N (§10 learning-curve grid); used for every k "
                     "unless n_train_by_k names that k")
     n_train_by_k: dict[Annotated[int, Field(ge=1, le=64)], list[Annotated[int, Field(ge=1, le=10_000_000)]]] = Field(
-        {}, description="[default] per-k override of n_train; pick N where the informativeness rule "
-                        "(informative_l1_frac) accepts the cell")
+        {}, description="[default] per-k override of n_train; pick N where the cells have room to move "
+                        "(_depth_cells: err(L_min)/trivial at least the SESOI from 0 and from 1)")
     n_val: int = Field(2000, ge=0, le=1_000_000, description="[default] validation draws, used only to select lr (§10)")
     n_test: int = Field(10_000, ge=10, le=10_000_000, description="[default] fresh i.i.d. test draws per run (§10)")
     # --- nets (§4) ---
@@ -144,12 +240,11 @@ class Spec(StudySpec):
     width_sweep: list[Annotated[int, Field(ge=1, le=65536)]] = Field(
         [128, 512, 2048], description="[default] widths of the C6 width control (ntk param., alpha=1); [] skips it")
     control_depths: list[Annotated[int, Field(ge=1, le=1000)]] | None = Field(
-        None, description="[default] depths of the C6/C7/X1/X2 runs (None: min and max of depths)")
+        None, description="[default] depths of the C6/C7/X2 runs (None: min and max of depths)")
     control_n_by_k: dict[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=10_000_000)]] = Field(
-        {}, description="[default] N of the C6/C7/X1/X2 runs per k (missing k: the smallest N of that k)")
+        {}, description="[default] N of the C6/C7/X2 runs per k (missing k: the smallest N of that k)")
     robustness: list[Literal["lr_other", "batch16", "batch256", "law_other", "sign"]] = Field(
         list(ROBUST_VARIANTS), description="[default] C7 variants run (each changes one thing of the main run; §11)")
-    control_k1: bool = Field(True, description="[default] run control X1 (k = 1)")
     control_permutation: bool = Field(True, description="[derived] run control X2 (fixed coordinate permutation)")
     blind_datasets: int = Field(200, ge=0, le=100_000, description="[derived] C5: number of data sets (>= 200 per §11); 0 skips C5")
     blind_d: int = Field(12, ge=3, le=64, description="[derived] C5: input dimension (§12 uses 12)")
@@ -157,17 +252,6 @@ class Spec(StudySpec):
     blind_n_test: int = Field(2000, ge=10, le=100_000, description="[derived] C5: test points per data set (§12 uses 2000)")
     blind_laws: list[Literal["cube", "gauss"]] = Field(["cube", "gauss"], description="[derived] C5: input laws")
     blind_chunk: int = Field(100, ge=1, le=100_000, description="[default] C5: data sets per job")
-    min_informative_n: int = Field(
-        2, ge=1, le=100, description="[default] C1-C3 need the criterion at >= this many informative N per k (§11 says 2)")
-    informative_l1_frac: float = Field(
-        0.8, gt=0, le=1, description="[default] informativeness rule (fixed before outcomes): a (k, N) cell counts for "
-                                     "C1-C3 only if (1) the L_min net has err <= this x trivial on at least one target, "
-                                     "(2) the deepest net is not at the trivial error (trivial_frac) on both targets, "
-                                     "(3) no target has err > trivial at every depth; else it is 'uninformative' "
-                                     "with the reason, and a claim with no informative cell is inconclusive")
-    trivial_frac: float = Field(
-        0.9, gt=0, le=1, description="[default] informativeness rule (2): 'at the trivial error' means err >= this x trivial")
-
     # ---- cross-field checks: each names its field (declared after the fields it reads) ----
     @field_validator("d")
     @classmethod
@@ -330,9 +414,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "torch_default", "n_val": 500, "n_test": 2000, "depths": [1, 2, 4, 6], "width": 128, "kta_points": 64,
         "lr_grid": [0.03, 0.1], "max_epochs": 300, "n_seeds": 3,
         "alphas": [1.0, 100.0], "width_sweep": [], "robustness": ["batch256"],
-        "control_k1": True, "control_permutation": True, "control_depths": [1, 4],
+        "control_permutation": True, "control_depths": [1, 4],
         "blind_datasets": 200, "blind_n": 100, "blind_n_test": 500, "blind_chunk": 200,
-        "min_informative_n": 1,
     },
     # medium: the guide's published verdicts come from this scale (run by the lead). One lr (0.1, the
     # one the pilots selected at most depths), depths 1, 2, 4, 8 and n_val = 0 to approach the 60-min
@@ -341,15 +424,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d": 32, "ks": [2, 3], "n_train": [1000], "n_train_by_k": {2: [1000, 2000], 3: [1000]},
         "init": "torch_default", "n_val": 0, "n_test": 2000, "depths": [1, 2, 4, 8], "width": 256,
         "lr_grid": [0.1], "max_epochs": 300, "n_seeds": 5, "alphas": [1.0, 100.0], "width_sweep": [],
-        "robustness": list(ROBUST_VARIANTS), "control_k1": True, "control_permutation": True,
-        "control_depths": [1, 8], "blind_datasets": 200, "min_informative_n": 1,
+        "robustness": list(ROBUST_VARIANTS), "control_permutation": True,
+        "control_depths": [1, 8], "blind_datasets": 200,
     },
     "paper": {
         "d": 32, "ks": [2, 3], "n_train": [250, 500, 1000, 2000, 5000, 10000],
         "n_test": 10_000, "n_val": 2000, "depths": [1, 2, 3, 4, 6, 8, 10], "width": 512,
         "max_epochs": 2000, "n_seeds": 5, "alphas": [1.0, 10.0, 100.0], "width_sweep": [128, 512, 2048],
-        "robustness": list(ROBUST_VARIANTS), "control_k1": True, "control_permutation": True,
-        "blind_datasets": 300, "min_informative_n": 2,
+        "robustness": list(ROBUST_VARIANTS), "control_permutation": True,
+        "blind_datasets": 300,
     },
 }
 
@@ -388,6 +471,16 @@ def _settings(spec: Spec, variant: str = "main") -> dict[str, Any]:
     return s
 
 
+CONTROL_MIN_VAL = 500  # [default] validation draws of a control run that selects among several lrs
+
+
+def _n_val(spec: Spec, grid: list[float]) -> int:
+    """Validation draws of a control (lazy or width) run with lr grid ``grid``: none for one lr; else
+    at least ``CONTROL_MIN_VAL``, so the lr is chosen on validation even when the main grid has a
+    single lr and ``n_val = 0`` (the medium preset: its lazy lr was taken by list order)."""
+    return max(spec.n_val, CONTROL_MIN_VAL) if len(grid) > 1 else 0
+
+
 def _data_seeds(spec: Spec) -> list[int]:
     return [derive(spec.seed, "data", s) for s in range(spec.n_seeds)]
 
@@ -399,10 +492,10 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
     if alpha != 1.0:
         grid = spec.lazy_lr_grid or sorted(set(s["lrs"]) | {round(v / 10, 12) for v in s["lrs"]})
         s["lrs"] = list(grid)
-        s["n_val"] = spec.n_val if len(grid) > 1 else 0
+        s["n_val"] = _n_val(spec, grid)
     if param is not None and param != s["param"]:
         s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.lrs(param=param))
-        s["n_val"] = spec.n_val if len(s["lrs"]) > 1 else 0
+        s["n_val"] = _n_val(spec, s["lrs"])
     s["batch_size"] = min(s["batch_size"], n)
     members = [(i, lr) for i in range(spec.n_seeds) for lr in s["lrs"]]  # seed-major, as run_net stacks them
     return {
@@ -467,11 +560,6 @@ def jobs(spec: Spec) -> list[dict[str, Any]]:
                     out.append(_net_job(spec, "x2", "permuted", target, k, n, L, main, permute=True))
             if spec.kernel_baseline:
                 out.append(_kernel_job(spec, "x2", "permuted", k, n, main, permute=True))
-    if spec.control_k1:
-        n = min(spec.ns_for(spec.ks[0]))
-        for target in TARGETS:
-            for L in cd:
-                out.append(_net_job(spec, "x1", "k=1", target, 1, n, L, main))
     if spec.blind_datasets:
         for law in spec.blind_laws:
             for k in spec.ks:
@@ -505,8 +593,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # ============================================================================================
-# claims (one function per claim; each raises _kit.Missing when its data is absent). C1-C3 are
-# here; C4-C8, X1, X2 are in ``_depth_controls`` (they take the claim book as first argument)
+# claims: every claim through the protocol (``P.cell`` per cell, ``P.judge`` over cells, the rule
+# pre-registered in CLAIMS). C1-C3 are here; C4-C8 and X2, X2K are in ``_depth_controls``.
 # ============================================================================================
 
 
@@ -514,30 +602,130 @@ def _key(p: dict[str, Any]) -> tuple:
     return (p["group"], p["variant"], p["target"], p["k"], p["n"], p["depth"])
 
 
+@functools.lru_cache(maxsize=16)
+def _plan(spec_json: str, cls: type) -> dict[str, dict[str, Any]]:
+    """``{canonical_json(job): job}`` of a spec's jobs, cached: the calibration harness and the
+    verdict-stability bootstrap call ``analyse`` hundreds of times on one spec."""
+    return {canonical_json(j): j for j in jobs(cls.model_validate_json(spec_json))}
+
+
 def _runs(spec: Spec, results: list[Result]) -> Runs:
-    return Runs(jobs(spec), results, _key)
+    return Runs(_plan(spec.model_dump_json(), type(spec)), results, _key)
 
 
-def _rule(spec: Spec) -> Rule:
-    return Rule(spec.informative_l1_frac, spec.trivial_frac, spec.min_informative_n)
+def depth_cells(cid: str, runs: Runs, spec: Any, group: str = "main", variant: str = "main", ns_for=None,
+                depths: list[int] | None = None, rule: P.Rule | None = None,
+                label=lambda k, n: f"k={k} N={n}") -> tuple[list[P.Cell], list[str]]:
+    """The C1/C2/C3 cells (``_depth_cells.depth_cell``) of every (k, N) of one group/variant, and the
+    cells whose results are missing (named; they are left out, never judged)."""
+    depths = depths or spec.depths
+    ns_for = ns_for or spec.ns_for
+    cells, missing = [], []
+    for k in spec.ks:
+        for n in ns_for(k):
+            try:
+                cells.append(depth_cell(cid, runs, group, variant, k, n, depths[0], depths[-1],
+                                        rule or CLAIMS[cid].rule, label=label(k, n)))
+            except Missing as e:
+                missing.append(f"{label(k, n)}: {e.what}")
+    return cells, missing
 
 
-def main_cells(runs: Runs, spec: Spec, group: str = "main", variant: str = "main", ns_for=None,
-               depths: list[int] | None = None) -> list[dict[str, Any]]:
-    """``cell_trend`` of every (k, N) of one group/variant (default: the main grid)."""
-    return spec_cells(runs, spec, _rule(spec), group, variant, ns_for, depths)
+def judged(cid: str, cells: list[P.Cell], missing: list[str], **evidence: Any) -> Claim:
+    """``P.judge`` of ``cells`` under ``cid``'s rule, with the missing cells and ``evidence`` added;
+    :class:`Missing` when no cell has data."""
+    if not cells:
+        raise Missing("; ".join(missing) or "no cell")
+    j = P.judge(cells, CLAIMS[cid].rule)
+    j.evidence.update({"missing_cells": missing, **evidence})
+    if missing:
+        j = dataclasses.replace(j, summary=f"{j.summary}; missing: {len(missing)} cell(s)")
+    return BOOK.judged(cid, j)
 
 
-def claim_c123(cid: str, cells: list[dict[str, Any]], spec: Spec, common: dict[str, Any]) -> Claim:
-    if not any(c["informative"] is not None for c in cells):
-        raise Missing("main-grid net results at L_min for every (k, N)")
-    verdict, per_k = aggregate(cells, cid, spec.ks, spec.min_informative_n)
-    n_inf = sum(bool(c["informative"]) for c in cells)
-    ev = {"per_k": per_k, "rows": [cell_row(c, cid) for c in cells], "informative_cells": n_inf,
-          "rule": {"informative_l1_frac": spec.informative_l1_frac, "trivial_frac": spec.trivial_frac,
-                   "min_informative_n": spec.min_informative_n}, **common}
-    summary = f"{n_inf}/{len(cells)} cells informative; " + "; ".join(cell_text(c, cid) for c in cells)
-    return BOOK.make(cid, verdict, ev, summary)
+def _c123(cid: str, runs: Runs, spec: Spec) -> Claim:
+    cells, missing = depth_cells(cid, runs, spec)
+    return judged(cid, cells, missing, seeds=spec.n_seeds, depths=[spec.depths[0], spec.depths[-1]])
+
+
+@BOOK.rule("C1")
+def claim_c1(runs: Runs, spec: Spec) -> Claim:
+    return _c123("C1", runs, spec)
+
+
+@BOOK.rule("C2")
+def claim_c2(runs: Runs, spec: Spec) -> Claim:
+    return _c123("C2", runs, spec)
+
+
+@BOOK.rule("C3")
+def claim_c3(runs: Runs, spec: Spec) -> Claim:
+    return _c123("C3", runs, spec)
+
+
+def _judge(cid: str, cells_of, runs: Runs, spec: Spec, *args: Any) -> Claim:
+    """``judged`` of the cells ``cells_of(runs, spec, *args, rule)`` returns (``_depth_controls``)."""
+    cells, missing, ev = cells_of(runs, spec, *args, CLAIMS[cid].rule)
+    return judged(cid, cells, missing, **ev)
+
+
+@BOOK.rule("C4")
+def claim_c4(runs: Runs, spec: Spec) -> Claim:
+    return _judge("C4", ctl.c4_cells, runs, spec)
+
+
+@BOOK.rule("C5")
+def claim_c5(runs: Runs, spec: Spec) -> Claim:
+    if not spec.blind_datasets:
+        return BOOK.inconclusive("C5", "not run (blind_datasets = 0)", run=False)
+    return _judge("C5", ctl.c5_cells, runs, spec)
+
+
+@BOOK.rule("C6")
+def claim_c6(runs: Runs, spec: Spec) -> Claim:
+    return _judge("C6", ctl.c6_cells, runs, spec)
+
+
+@BOOK.rule("C7")
+def claim_c7(runs: Runs, spec: Spec) -> Claim:
+    cells, missing, ev = ctl.c7_cells(runs, spec, CLAIMS["C7"].rule)
+    c = judged("C7", cells, missing, **ev)
+    if c.verdict == "holds" and ev["not_run"]:  # the pre-registered coverage condition of C7's rule
+        c = dataclasses.replace(c, verdict="inconclusive",
+                                summary=f"{c.summary}; inconclusive: variants not run {ev['not_run']}")
+    return c
+
+
+@BOOK.rule("C8")
+def claim_c8(runs: Runs, spec: Spec, planned: list[tuple]) -> Claim:
+    return _judge("C8", ctl.c8_cells, runs, spec, planned)
+
+
+@BOOK.rule("X2")
+def claim_x2(runs: Runs, spec: Spec) -> Claim:
+    if not spec.control_permutation:
+        return BOOK.inconclusive("X2", "control X2 not run", run=False)
+    return _judge("X2", ctl.x2_cells, runs, spec)
+
+
+@BOOK.rule("X2K")
+def claim_x2k(runs: Runs, spec: Spec) -> Claim:
+    if not spec.control_permutation or not spec.kernel_baseline:
+        return BOOK.inconclusive("X2K", "control X2 (kernels) not run", run=False)
+    return _judge("X2K", ctl.x2k_cells, runs, spec)
+
+
+def figure_cells(runs: Runs, spec: Spec) -> list[dict[str, Any]]:
+    """Per main (k, N): whether its C3 cell is informative (``None``: data missing), for the figures."""
+    out = []
+    for k in spec.ks:
+        for n in spec.ns_for(k):
+            try:
+                c = depth_cell("C3", runs, "main", "main", k, n, spec.depths[0], spec.depths[-1], CLAIMS["C3"].rule)
+                out.append({"k": k, "N": n, "informative": bool(c.informative)})
+            except Missing:
+                out.append({"k": k, "N": n, "informative": None})
+    return out
 
 
 # ============================================================================================
@@ -546,22 +734,19 @@ def claim_c123(cid: str, cells: list[dict[str, Any]], spec: Spec, common: dict[s
 
 
 def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
-    """Claims C1-C8 and controls X1, X2 (§11) from the results of ``spec``'s jobs. Only missing data
+    """Claims C1-C8 and controls X2, X2K from the results of ``spec``'s jobs. Only missing data
     (``_kit.Missing``) turns a claim ``inconclusive``; any other exception is a bug and propagates."""
     runs = _runs(spec, results)
-    cells = main_cells(runs, spec)
-    common = {"seeds": spec.n_seeds, "d": spec.d, "width": spec.width, "param": spec.param, "init": spec.init,
-              "sigma_w2": spec.sw2(), "sigma_b2": spec.sb2(), "bias": spec.bias, "lr_mode": spec.lr_mode,
-              "target_kind": spec.target_kind, "input_law": spec.input_law,
-              "missing_jobs": runs.n_missing, "failed_jobs": runs.n_failed, "diverged_jobs": runs.n_diverged}
-    claims = [BOOK.guard(cid, claim_c123, cid, cells, spec, common) for cid in ("C1", "C2", "C3")]
-    claims.append(BOOK.guard("C4", claim_c4, BOOK, runs, spec))
-    claims.append(BOOK.guard("C5", claim_c5, BOOK, runs, spec))
-    claims.append(BOOK.guard("C6", claim_c6, BOOK, runs, spec, cells))
-    claims.append(BOOK.guard("C7", claim_c7, BOOK, runs, spec, _rule(spec)))
-    claims.append(BOOK.guard("C8", claim_c8, BOOK, runs, spec, [_key(j) for j in main_jobs(spec, with_kernels=False)]))
-    claims.append(BOOK.guard("X1", claim_x1, BOOK, runs, spec))
-    claims.append(BOOK.guard("X2", claim_x2, BOOK, runs, spec))
+    claims = [BOOK.guard(cid, fn, runs, spec) for cid, fn in (("C1", claim_c1), ("C2", claim_c2), ("C3", claim_c3))]
+    claims.append(BOOK.guard("C4", claim_c4, runs, spec))
+    claims.append(BOOK.guard("C5", claim_c5, runs, spec))
+    claims.append(BOOK.guard("C6", claim_c6, runs, spec))
+    claims.append(BOOK.guard("C7", claim_c7, runs, spec))
+    main_keys = [_key(j) for j in _plan(spec.model_dump_json(), type(spec)).values()
+                 if j["kind"] == "net" and j["group"] == "main"]  # = main_jobs(spec, with_kernels=False)
+    claims.append(BOOK.guard("C8", claim_c8, runs, spec, main_keys))
+    claims.append(BOOK.guard("X2", claim_x2, runs, spec))
+    claims.append(BOOK.guard("X2K", claim_x2k, runs, spec))
     return claims
 
 
@@ -579,7 +764,7 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     movement vs depth (C6 evidence) and C5 blindness; error bars are +-1 s.e. over seeds
     (drawing code: ``_depth_figs``)."""
     runs = _runs(spec, results)
-    return _kit.link_claims(_depth_figs.figures(spec, runs, main_cells(runs, spec)), FIGURE_CLAIMS)
+    return _kit.link_claims(_depth_figs.figures(spec, runs, figure_cells(runs, spec)), FIGURE_CLAIMS)
 
 
 FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n": ("C1", "C2"),
@@ -595,11 +780,14 @@ STUDY = Study(
     papers=("Is deeper better? It depends on locality of relevant features (arXiv 2005.12488)",
             "Interplay between depth of neural networks and locality of target functions (arXiv 2201.12082)"),
     spec=Spec, presets=PRESETS, jobs=jobs, run=run, analyse=analyse, figures=figures, claims=CLAIMS,
-    # 2: label-derived seeds (nnphys.seeding), init family, matched kernel sigma_b^2, informativeness rule
+    # 2: label-derived seeds (nnphys.seeding), init family, matched kernel sigma_b^2, informativeness rule.
+    # The claim protocol changed the analysis only (and dropped the X1 jobs): job keys are unchanged.
     schema_version=2,
     description="Depth vs locality of target functions: SGD-trained FC ReLU nets of varying depth on k-local "
                 "and k-global targets, against the analytic NTK/NNGP (exactly blind to locality), with lazy, "
-                "robustness and permutation controls; C1-C3 counted only at informative cells.",
+                "robustness and permutation controls; every claim judged by the claim protocol (paired per-seed "
+                "effects, SESOI, room to move, power, intention to treat).",
     resample=resample,
+    calibration=_depth_calibration.study_calibration(),
     headline=("C1", "C2", "C3"),  # [default] the interplay the papers lead with
 )

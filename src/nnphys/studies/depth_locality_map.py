@@ -3,16 +3,13 @@
 A grid of *cells* over the init family and scale, the training-set size N, the input dimension d,
 the width H and the target order k. Each cell is the main grid of study ``depth-locality`` at those
 settings (both targets, every depth, ``n_seeds`` seeds, lr tuned per job; the very same jobs, so a
-store shares them) and gets, from ``_depth_cells``:
+store shares them).
 
-- the informativeness verdict with its reason (the rule fixed before outcomes, see ``_depth_cells``);
-- the per-seed least-squares depth slopes of the local and global errors with 2 s.e. intervals,
-  their paired gap, the L_min and L_max errors, and the seeds a significant local slope would need;
-- the C1/C2/C3 cell verdicts.
-
-Claims M1-M3 say *where* C1-C3 hold: among the informative cells, a claim ``holds`` on the map when
-it holds in at least ``holds_frac`` of them, ``fails`` when it fails in more than ``1 - holds_frac``,
-and is ``inconclusive`` otherwise or when no cell is informative; the evidence lists the cells.
+Claims M1-M3 are C1-C3 over the map: each map cell gives one C1, C2 and C3 protocol cell
+(``_depth_cells.depth_cell``: paired per-seed L_min vs L_max effects in trivial units, ITT, room to move,
+C8 regime, power) and ``P.judge`` aggregates them under the very rules of depth-locality's C1-C3 (one
+aggregation rule, the same in the study and the map). The evidence lists every cell, judged or
+uninformative with its reason, so the map still says *where* an effect shows.
 """
 
 from __future__ import annotations
@@ -23,18 +20,22 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from nnphys.studies import _kit
+from nnphys.studies import _depth_calibration, _kit
 from nnphys.studies import depth_locality as dl
-from nnphys.studies._depth_cells import aggregate
+from nnphys.studies import protocol as P
+from nnphys.studies._depth_cells import depth_cell
 from nnphys.studies._kit import Missing
 from nnphys.studies.base import Claim, ClaimInfo, Figure, Result, Study, StudySpec, canonical_json
 
 CLAIMS = {
-    "M1": ClaimInfo("C1 (depth helps k-local) holds in >= holds_frac of the informative cells of the map", "paper"),
-    "M2": ClaimInfo("C2 (depth hurts k-global) holds in >= holds_frac of the informative cells of the map", "paper"),
-    "M3": ClaimInfo("C3 (interplay: local slope < 0 < global slope, both established) holds in >= holds_frac "
-                    "of the informative cells of the map", "paper"),
+    "M1": ClaimInfo("C1 (depth helps k-local) over the map's cells, under C1's rule (P.judge over the "
+                    "informative cells)", "paper", rule=dl.CLAIMS["C1"].rule),
+    "M2": ClaimInfo("C2 (depth hurts k-global) over the map's cells, under C2's rule", "paper",
+                    rule=dl.CLAIMS["C2"].rule),
+    "M3": ClaimInfo("C3 (interplay: depth favours k-local over k-global) over the map's cells, under "
+                    "C3's rule", "paper", rule=dl.CLAIMS["C3"].rule),
 }
+SOURCE = {"M1": "C1", "M2": "C2", "M3": "C3"}
 BOOK = _kit.ClaimBook(CLAIMS)
 INITS = ("he_normal", "lecun_normal", "torch_default")
 
@@ -58,10 +59,6 @@ class Spec(StudySpec):
     n_val: int = Field(1000, ge=0, le=1_000_000, description="[default] validation draws (lr selection only)")
     n_test: int = Field(5000, ge=10, le=10_000_000, description="[default] test draws")
     seed: int = Field(0, ge=0, le=2**31, description="[default] base seed")
-    informative_l1_frac: float = Field(0.8, gt=0, le=1, description="[default] informativeness rule (1), as depth-locality")
-    trivial_frac: float = Field(0.9, gt=0, le=1, description="[default] informativeness rule (2), as depth-locality")
-    holds_frac: float = Field(0.5, gt=0, le=1, description="[default] a map claim holds in >= this fraction of the "
-                                                           "informative cells (fixed before outcomes)")
 
     @field_validator("inits")
     @classmethod
@@ -121,9 +118,8 @@ class Spec(StudySpec):
         return dl.Spec(ks=[c["k"]], d=c["d"], n_train=[c["N"]], init=c["init"], sigma_w2=c["sigma_w2"],
                        width=c["width"], depths=self.depths, n_seeds=self.n_seeds, lr_grid=self.lr_grid,
                        max_epochs=self.max_epochs, n_val=self.n_val, n_test=self.n_test, seed=self.seed,
-                       informative_l1_frac=self.informative_l1_frac, trivial_frac=self.trivial_frac,
-                       min_informative_n=1, kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
-                       control_k1=False, control_permutation=False, blind_datasets=0, device=self.device)
+                       kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
+                       control_permutation=False, blind_datasets=0, device=self.device)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -157,27 +153,22 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
-    """Per cell: its settings, the depth-locality cell trend and the C1-C3 cell verdicts."""
+    """Per map cell: its settings and its C1, C2, C3 protocol cells (``None`` where results are missing,
+    with ``missing`` naming them)."""
     out = []
     keyed = {canonical_json(r.params): r for r in results}  # once: analyse runs >= 200 times in the bootstrap
     for c in spec.cells():
         cs = spec.cell_spec(c)
-        mine = [keyed[k] for k in map(canonical_json, dl.jobs(cs)) if k in keyed]
-        t = dl.main_cells(dl._runs(cs, mine), cs)[0]
-        dead = sorted({(r.params["target"], r.params["depth"]) for r in mine if r.status == "diverged"})
-        if dead and not t["informative"]:
-            # a net whose every member diverged says nothing about depth: the cell cannot discriminate
-            # (uninformative, named), which is not the same as results still to come (missing)
-            t = {**t, "informative": False,
-                 "reason": "diverged: every seed of " + ", ".join(f"{tg} L={L}" for tg, L in dead)}
-        verdicts = {cid: aggregate([t], cid, [c["k"]], 1)[0] for cid in ("C1", "C2", "C3")}
-        lo, gl = t["local"], t["global"]
-        L0, Lm = str(spec.depths[0]), str(t["L_max"]) if t["L_max"] is not None else None
-        out.append({**c, "informative": t["informative"], "reason": t["reason"], "L_max": t["L_max"],
-                    "err_L1": {"local": lo["mean"][L0], "global": gl["mean"][L0]},
-                    "err_Lmax": {"local": lo["mean"].get(Lm) if Lm else None, "global": gl["mean"].get(Lm) if Lm else None},
-                    "slope_local": lo.get("slope"), "slope_global": gl.get("slope"), "slope_gap": t.get("slope_gap"),
-                    "seeds_needed_local_slope": (lo.get("slope") or {}).get("seeds_needed"), "verdicts": verdicts})
+        plan = dl._plan(cs.model_dump_json(), type(cs))  # cached: the harness calls analyse many times
+        runs = dl.Runs(plan, [keyed[k] for k in plan if k in keyed], dl._key)
+        row: dict[str, Any] = {**c, "name": _name(c), "missing": None}
+        for m, cid in SOURCE.items():
+            try:
+                row[cid] = depth_cell(cid, runs, "main", "main", c["k"], c["N"], spec.depths[0], spec.depths[-1],
+                                      CLAIMS[m].rule, label=_name(c))
+            except Missing as e:
+                row[cid], row["missing"] = None, e.what
+        out.append(row)
     return out
 
 
@@ -185,38 +176,41 @@ def _name(c: dict[str, Any]) -> str:
     return f"{c['label']} d={c['d']} N={c['N']} H={c['width']} k={c['k']}"
 
 
-def claim_map(cid: str, cells: list[dict[str, Any]], spec: Spec) -> Claim:
-    src = "C" + cid[1]
-    if all(c["informative"] is None for c in cells):
+def _claim(cid: str, cells: list[dict[str, Any]], spec: Spec) -> Claim:
+    src = SOURCE[cid]
+    judged = [c[src] for c in cells if c[src] is not None]
+    if not judged:
         raise Missing("net results of every cell")
-    inf = [c for c in cells if c["informative"]]
-    hold = [c for c in inf if c["verdicts"][src] == "holds"]
-    fail = [c for c in inf if c["verdicts"][src] == "fails"]
-    if not inf:
-        verdict = "inconclusive"
-    elif len(hold) >= spec.holds_frac * len(inf):
-        verdict = "holds"
-    elif len(fail) > (1 - spec.holds_frac) * len(inf):
-        verdict = "fails"
-    else:
-        verdict = "inconclusive"
-    unin = [c for c in cells if not c["informative"]]
-    summary = (f"{src} holds in {len(hold)}/{len(inf)} informative cells ({'; '.join(map(_name, hold)) or 'none'}); "
-               f"fails in {len(fail)} ({'; '.join(map(_name, fail)) or 'none'}); "
-               f"{len(unin)}/{len(cells)} cells uninformative or missing")
-    return BOOK.make(cid, verdict, {"cells": cells, "informative": len(inf), "holds_in": [_name(c) for c in hold],
-                                    "fails_in": [_name(c) for c in fail], "holds_frac": spec.holds_frac,
-                                    "seeds": spec.n_seeds}, summary)
+    j = P.judge(judged, CLAIMS[cid].rule)
+    missing = [f"{c['name']}: {c['missing']}" for c in cells if c[src] is None]
+    j.evidence.update({"missing_cells": missing, "seeds": spec.n_seeds, "depths": [spec.depths[0], spec.depths[-1]]})
+    return BOOK.judged(cid, j)
+
+
+@BOOK.rule("M1")
+def claim_m1(cells: list[dict[str, Any]], spec: Spec) -> Claim:
+    return _claim("M1", cells, spec)
+
+
+@BOOK.rule("M2")
+def claim_m2(cells: list[dict[str, Any]], spec: Spec) -> Claim:
+    return _claim("M2", cells, spec)
+
+
+@BOOK.rule("M3")
+def claim_m3(cells: list[dict[str, Any]], spec: Spec) -> Claim:
+    return _claim("M3", cells, spec)
 
 
 def analyse(spec: Spec, results: list[Result]) -> list[Claim]:
     cells = map_cells(spec, results)
-    return [BOOK.guard(cid, claim_map, cid, cells, spec) for cid in CLAIMS]
+    return [BOOK.guard(cid, fn, cells, spec) for cid, fn in (("M1", claim_m1), ("M2", claim_m2), ("M3", claim_m3))]
 
 
 def figures(spec: Spec, results: list[Result]) -> list[Figure]:
-    """Phase diagram: one panel per (d, H, k), rows = init cells, columns = N; colour = sign and
-    significance (2 s.e., paired over seeds) of local slope - global slope; U = uninformative."""
+    """Phase diagram: one panel per (d, H, k), rows = init cells, columns = N; colour = the C3 cell's
+    interaction effect (blue: significantly in the claimed direction at the one-sided alpha, red:
+    significantly opposite, grey: neither); letters: U = uninformative, ? = missing."""
     from matplotlib.colors import ListedColormap
 
     cells = map_cells(spec, results)
@@ -229,10 +223,10 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
             if (c["d"], c["width"], c["k"]) != (d, w, k):
                 continue
             i, j = spec.inits.index(c["label"]), spec.ns.index(c["N"])
-            g = c["slope_gap"]  # global - local
-            if g and g.get("significant") is not None:
-                grid[i, j] = 0 if not g["significant"] else (-1 if g["mean"] > 0 else 1)  # -1: local < global
-            txt = "U" if c["informative"] is False else ("?" if c["informative"] is None else c["verdicts"]["C3"][0].upper())
+            c3 = c["C3"]
+            if c3 is not None:
+                grid[i, j] = -1 if P.p_greater(c3.effect) < P.ALPHA else (1 if P.p_less(c3.effect) < P.ALPHA else 0)
+            txt = "?" if c3 is None else ("" if c3.informative else "U")
             ax.text(j, i, txt, ha="center", va="center", fontsize=9)
         ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-1, vmax=1, aspect="auto")
         ax.set_xticks(range(len(spec.ns)), [str(n) for n in spec.ns])
@@ -240,10 +234,10 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
         ax.set_xlabel("N")
         ax.set_title(f"d={d}, H={w}, k={k}")
     return [Figure("regime_map", fig,
-                   "Regime map: blue = local depth slope significantly below the global one (the interplay's "
-                   "direction), red = significantly above, grey = n.s., blank = not evaluable; letters: C3 cell "
-                   "verdict (H/F/I), U = uninformative (rule of depth-locality; coloured all the same), ? = missing. "
-                   f"{spec.n_seeds} seeds per cell.", claims=("M1", "M2", "M3"))]
+                   "Regime map: the C3 cell's interaction d = [glob(L_max) - glob(L_min)] - [loc(L_max) - loc(L_min)] "
+                   "(paired over seeds); blue = significantly > 0 (the interplay's direction, one-sided p < 0.05, "
+                   "uncorrected), red = significantly < 0, grey = neither; U = uninformative (room, regime or "
+                   f"power), ? = missing. {spec.n_seeds} seeds per cell.", claims=("M1", "M2", "M3"))]
 
 
 def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
@@ -256,7 +250,8 @@ STUDY = Study(
     spec=Spec, presets=PRESETS, jobs=jobs, run=run, analyse=analyse, figures=figures, claims=CLAIMS,
     schema_version=1,
     description="Regime map of the depth-locality interplay over init family/scale, N, d, width and k: per cell "
-                "the local and global depth slopes with CIs, informativeness and the C1-C3 verdicts.",
+                "the C1-C3 protocol cells (paired L_min vs L_max effects, room, power), judged by C1-C3's rules.",
     resample=resample,
+    calibration=_depth_calibration.map_calibration(),
     headline=("M1", "M2", "M3"),  # [default] where C1-C3 hold over the map
 )
