@@ -52,7 +52,9 @@ def test_survivors_of_a_diverging_arm_do_not_make_a_claim_hold(spec, cid, scenar
 
 
 def test_a_noisy_cell_does_not_decide_alone(spec):
-    """The effect in every task, one task (T3) ten times noisier: pooled over the informative cells
-    the claim still holds (the old AND over cells let that cell fail it)."""
+    """The effect in every task, one task (T3) ten times noisier: that cell can no longer fail the
+    claim (the old AND over cells let it). Pooled by design, the noisy cell also widens the pooled
+    s.e., so the claim is mostly uninformative (short of power) rather than holding: the price of
+    not selecting cells on their measured spread."""
     oc = CAL.operating_characteristics(STUDY, spec, "C5", 15, seed=3, scenarios=["effect_noisy"])
-    assert oc["effect_noisy"]["holds"] >= 0.8, oc
+    assert oc["effect_noisy"]["fails"] == 0.0, oc

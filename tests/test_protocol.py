@@ -328,3 +328,12 @@ def test_direction_less_is_negated():
     rng = np.random.default_rng(14)
     c = P.cell("c", P.paired(rng.normal(-1.5, 0.3, 10)), less)
     assert c.effect.mean > 0 and P.judge([c], less).verdict == "holds"
+
+
+def test_imprecise_equivalence_cell_can_fail_but_not_hold():
+    """A cell too noisy to ever show equivalence is still evidence when it lies clearly outside."""
+    out = P.cell("out", P.Effect(-0.8, 0.05 * 8, 2, 3), EQ)  # |dev| 0.8 > 0.5, but s.e. 0.4
+    assert not out.informative and out.testable
+    far = P.cell("far", P.Effect(-5.0, 0.5, 30, 31), EQ)
+    assert P.judge([far], EQ).verdict == "fails"
+    assert P.judge([out], EQ).verdict == "uninformative"

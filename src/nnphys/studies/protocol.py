@@ -41,8 +41,8 @@ Conventions [default] (fixed here, for every study):
 
   *equivalence* — an intersection-union test over informative cells: ``holds`` when every
   informative cell's ``1 - 2α`` CI lies inside ``±margin`` (two one-sided tests, TOST, each at
-  α; no correction is needed for an intersection-union test); ``fails`` when some cell is
-  significantly outside the margin after Holm (p of ``|deviation| > margin``: twice the
+  α; no correction is needed for an intersection-union test); ``fails`` when some cell with room
+  and a spread estimate — precise or not — is significantly outside the margin after Holm (p of ``|deviation| > margin``: twice the
   smaller one-sided p-value);
   ``uninformative`` when no cell is informative; else ``inconclusive``. Under a deviation at the
   margin ``P(holds) <= α``.
@@ -294,6 +294,9 @@ class Cell:
     power: float
     n_diverged: Mapping[str, int]
     extra: Mapping[str, Any]
+    # room to move and a spread estimate (informative may still be False for an equivalence cell
+    # too imprecise to ever show equivalence: such a cell can fail the claim, never hold it)
+    testable: bool = True
 
     def to_dict(self, rule: Rule) -> dict[str, Any]:
         lo, hi = ci(self.effect, rule.alpha)
@@ -344,14 +347,16 @@ def cell(name: str, effect: Effect, rule: Rule, *, room: tuple[bool, str] | None
         # dropping the cells whose measured spread came out large selects on the outcome (a
         # diverged seed both lowers a cell's mean and widens its spread)
         pw = power(effect, rule.sesoi, rule.alpha)
-    elif rule.kind == "equivalence":
+    testable = ok
+    if rule.kind == "equivalence":
         pw = tost_power(effect, rule.sesoi, rule.alpha)
         if ok and pw < rule.power:
             ok, why = False, (f"too imprecise for the margin ±{rule.sesoi:.4g}: s.e. {effect.se:.3g} gives "
                               f"power {pw:.2f} < {rule.power} to show equivalence (n = {effect.n})")
     if rule.kind == "identity" and not math.isfinite(effect.mean):
         ok, why = False, "deviation is not finite"
-    return Cell(name, effect, ok, why, pw, dict(n_diverged or {}), dict(extra or {}))
+        testable = False
+    return Cell(name, effect, ok, why, pw, dict(n_diverged or {}), dict(extra or {}), testable)
 
 
 def _p_outside(e: Effect, margin: float) -> float:
@@ -394,6 +399,7 @@ def _fmt(x: float) -> str:
 def judge(cells: Sequence[Cell], rule: Rule) -> Judgement:
     """The one aggregation rule (module docstring). ``cells`` may be empty (``uninformative``)."""
     info = [c for c in cells if c.informative]
+    testable = [c for c in cells if c.testable]
     skipped = {c.name: c.why for c in cells if not c.informative}
     ev: dict[str, Any] = {"rule": rule.to_dict(), "cells": [c.to_dict(rule) for c in cells],
                           "n_informative": len(info), "n_cells": len(cells)}
@@ -403,7 +409,7 @@ def judge(cells: Sequence[Cell], rule: Rule) -> Judgement:
             div[arm] = div.get(arm, 0) + int(k)
     if div:
         ev["diverged"] = div
-    if not info:
+    if not info and not (rule.kind == "equivalence" and testable):
         why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no cells"
         return Judgement("uninformative", ev, f"no informative cell ({why})")
 
@@ -416,17 +422,21 @@ def judge(cells: Sequence[Cell], rule: Rule) -> Judgement:
         return Judgement("holds" if ok else "fails", ev, s)
 
     if rule.kind == "equivalence":
-        p_out = [_p_outside(c.effect, rule.sesoi) for c in info]
-        rej = holm(p_out, rule.alpha)
+        # every testable cell may show the claim false (Holm over all of them: an imprecise cell
+        # shown outside the margin is evidence); only the precise ones can show it true
+        rej = holm([_p_outside(c.effect, rule.sesoi) for c in testable], rule.alpha)
         inside = [ci(c.effect, rule.alpha) for c in info]
         eq = [lo > -rule.sesoi and hi < rule.sesoi for lo, hi in inside]
-        ev |= {"outside_after_holm": [c.name for c, r in zip(info, rej) if r],
+        ev |= {"outside_after_holm": [c.name for c, r in zip(testable, rej) if r],
                "equivalent": [c.name for c, e in zip(info, eq) if e]}
         if any(rej):
-            bad = [c for c, r in zip(info, rej) if r]
-            s = (f"{len(bad)}/{len(info)} cells outside ±{_fmt(rule.sesoi)} (Holm, α={rule.alpha}): "
+            bad = [c for c, r in zip(testable, rej) if r]
+            s = (f"{len(bad)}/{len(testable)} cells outside ±{_fmt(rule.sesoi)} (Holm, α={rule.alpha}): "
                  + ", ".join(f"{c.name} {_fmt(c.effect.mean)}±{_fmt(c.effect.se)}" for c in bad[:3]))
             return Judgement("fails", ev, s)
+        if not info:
+            why = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            return Judgement("uninformative", ev, f"no cell precise enough to show equivalence ({why})")
         if all(eq):
             s = f"all {len(info)} informative cells within ±{_fmt(rule.sesoi)} (TOST, α={rule.alpha})"
             return Judgement("holds", ev, s + (f"; {len(skipped)} uninformative" if skipped else ""))
