@@ -185,15 +185,6 @@ def _room(label: str, base: float, sesoi: float) -> tuple[bool, str]:
     return ok, ("" if ok else f"{label}: {why}")
 
 
-def cell(name: str, effect: P.Effect, rule: P.Rule, room: tuple[bool, str] | None = None, **kw: Any) -> P.Cell:
-    """``P.cell`` of a seed-paired effect, uninformative when every seed gave the same difference
-    (s.e. 0, e.g. a bootstrap draw of one seed, or every seed at the ITT value in both arms): a
-    zero spread is no estimate of the spread, and would take all the weight of the pooled effect."""
-    if effect.n > 1 and effect.se == 0:
-        room = _both(room or (True, ""), (False, f"no spread: all {effect.n} seeds give the same difference"))
-    return P.cell(name, effect, rule, room=room, **kw)
-
-
 def _ndiv(arms: dict[str, Arm]) -> dict[str, int]:
     return {name: int(a.diverged.sum()) for name, a in arms.items()}
 
@@ -234,7 +225,7 @@ def depth_cell(cid: str, runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1
     name = label or f"k={k} N={n}"
     extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "variant": v,
              **{f"err_{a.replace(' ', '_')}": _mean(arms[a].x) for a in used}}
-    return cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(used), extra=extra)
+    return P.cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(used), extra=extra)
 
 
 def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule) -> P.Cell:
@@ -265,7 +256,7 @@ def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule:
              "ntk_local_L_min": _mean(k0), "ntk_local_L_max": _mean(k1),
              "ntk_global_L_min": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L0)]),
              "ntk_global_L_max": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L1)])}
-    return cell(f"k={k} N={n}", P.paired(d), rule, room=room,
+    return P.cell(f"k={k} N={n}", P.paired(d), rule, room=room,
                   n_diverged=_ndiv({f"local L={L0}": a0, f"local L={L1}": a1}), extra=extra)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from nnphys.studies import protocol as P
-from nnphys.studies._depth_cells import TARGETS, Arm, Runs, _both, _mean, _ndiv, arm, cell, depth_cell, ntk_cell, regime
+from nnphys.studies._depth_cells import TARGETS, Arm, Runs, _both, _mean, _ndiv, arm, depth_cell, ntk_cell, regime
 from nnphys.studies._kit import Missing, fnum, mean_se
 
 ROBUST_VARIANTS = ("lr_other", "batch16", "batch256", "law_other", "sign")
@@ -56,7 +56,7 @@ def c5_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             for a, kern in enumerate(("ntk", "nngp")):
                 for j, L in enumerate(rs[0].metrics["depths"]):
                     d = mse[:, a, j, 0] - mse[:, a, j, 1]
-                    cells.append(cell(f"{law}/k={k}/{kern}/L={L}", P.paired(d), rule, room=room,
+                    cells.append(P.cell(f"{law}/k={k}/{kern}/L={L}", P.paired(d), rule, room=room,
                                         extra={"law": law, "k": k, "kernel": kern, "L": L, "datasets": D,
                                                "mse_local": _mean(mse[:, a, j, 0]),
                                                "mse_global": _mean(mse[:, a, j, 1])}))
@@ -112,7 +112,7 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
         room = _both(regime(named, "lazy runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": _mean(ic1),
                  "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None}
-        cells.append(cell(f"k={k} N={n}", P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra))
+        cells.append(P.cell(f"k={k} N={n}", P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra))
         rows.append(extra)
     wrows = []
     for k in spec.ks:
@@ -191,7 +191,7 @@ def x2_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
                 continue
             d = np.mean([arms[f"permuted L={L}"].x - arms[f"original L={L}"].x for L in spec.ctrl_depths()], axis=0)
             extra = {f"err_{a.replace(' ', '_')}": _mean(x.x) for a, x in arms.items()}
-            cells.append(cell(name, P.paired(d), rule, room=regime(arms), n_diverged=_ndiv(arms), extra=extra))
+            cells.append(P.cell(name, P.paired(d), rule, room=regime(arms), n_diverged=_ndiv(arms), extra=extra))
     return cells, missing, {"seeds": spec.n_seeds, "depths": spec.ctrl_depths()}
 
 
