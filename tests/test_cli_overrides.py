@@ -66,9 +66,9 @@ def test_strict_booleans():
     st = get_study("depth-locality")
     for bad in ("yes", "1", "on", "True", "0"):
         with pytest.raises(ConfigError) as e:
-            build_spec(st, "quick", None, [f"control_k1={bad}"])
-        assert e.value.field == "control_k1" and "true or false" in e.value.message
-    assert build_spec(st, "quick", None, ["control_k1=false"]).control_k1 is False
+            build_spec(st, "quick", None, [f"control_permutation={bad}"])
+        assert e.value.field == "control_permutation" and "true or false" in e.value.message
+    assert build_spec(st, "quick", None, ["control_permutation=false"]).control_permutation is False
 
 
 def test_many_values_for_a_scalar_point_to_sweep():
@@ -118,7 +118,7 @@ d = 20
 def test_multi_study_toml_serves_any_subset(capsys, tmp_path, toy, monkeypatch):
     import nnphys.cli as cli
 
-    monkeypatch.setattr(cli, "_report", lambda results: None)
+    monkeypatch.setattr(cli, "_report", lambda results, **kw: None)
     cfg = tmp_path / "multi.toml"
     cfg.write_text(MULTI)
     res = tmp_path / "res"
