@@ -1,8 +1,9 @@
-"""What a job sees in a Dask worker: every thread pool pinned to the job's budget, and glibc's
-malloc thresholds restored."""
+"""What a job sees in a Dask worker: every thread pool pinned to the job's budget, glibc's malloc
+thresholds restored, and a job that kills its worker stored as ``failed`` while the sweep goes on."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import pytest
 pytest.importorskip("distributed")
 from nnphys.lab.execute import execute_job  # noqa: E402
 from nnphys.lab.executors import EngineConfig, open_executor  # noqa: E402
+from nnphys.lab.runner import run_study  # noqa: E402
+from nnphys.lab.store import Store  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -86,3 +89,31 @@ def test_keep_freed_memory_undoes_dasks_malloc_trim_threshold():
     assert runs["leave"][0] is False and runs["restore"][0] is True
     assert runs["leave"][1] > 200 * 256, runs  # the thresholds really were frozen by the variable
     assert runs["restore"][1] < runs["leave"][1] / 20, runs
+
+
+def kill_or_run(job: dict) -> dict:
+    """The toy study's job, except that ``tag == "kill"`` takes its worker process down with it."""
+    import toy_study
+
+    if job["tag"] == "kill":
+        os._exit(3)
+    return toy_study.run(job)
+
+
+@pytest.mark.slow
+def test_a_job_that_kills_its_worker_is_stored_failed_and_the_sweep_goes_on(tmp_path, toy):
+    import dask
+
+    jobs = toy.jobs(toy.make_spec("quick", {"n_jobs": 6, "dim": 20}))
+    jobs.insert(2, {**jobs[0], "seed": 99, "tag": "kill"})
+    study = dataclasses.replace(toy, run=kill_or_run)
+    # one retry: a killer dies twice, which keeps the test short (the default allows 3 retries)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), Store(tmp_path / "s") as store:
+        summary = run_study(study, toy.make_spec("quick"), store, EngineConfig("dask", workers=2),
+                            jobs=jobs, progress=False)
+        res = {r.params["seed"]: r for r in store.results("toy")}
+    assert summary.counts == {"done": 6, "failed": 1, "diverged": 0}
+    assert sorted(res) == [0, 1, 2, 3, 4, 5, 99]
+    killed = res[99]
+    assert killed.status == "failed" and killed.error.startswith("killed its worker 2 times: ")
+    assert all(r.ok for s, r in res.items() if s != 99)
