@@ -23,23 +23,26 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 def pool_limits(job: dict) -> dict:
     """The thread count of every pool this process has: torch intra-op and inter-op, each BLAS /
-    OpenMP library threadpoolctl finds, numba's (default, and inside a kernel's thread context)."""
+    OpenMP library threadpoolctl finds, and numba's: inside a kernel's thread context when
+    ``job["numba"] == "kernel"`` (numba loaded by this job, as a job's first kernel call does),
+    numba's own count when ``"loaded"`` (numba loaded by an earlier job)."""
     import torch
     from threadpoolctl import threadpool_info
 
     out = {"torch": torch.get_num_threads(), "interop": torch.get_num_interop_threads(),
            "blas": sorted({(p["internal_api"], p["num_threads"]) for p in threadpool_info()})}
-    if job.get("numba"):
-        try:
-            import numba
-        except ImportError:
-            return out
+    try:
+        import numba
+    except ImportError:
+        return out
+    out["numba_max"] = numba.config.NUMBA_NUM_THREADS
+    if job["numba"] == "kernel":
         from nnphys.escape import kernels
 
-        out["numba_max"] = numba.config.NUMBA_NUM_THREADS
-        out["numba"] = numba.get_num_threads()
         with kernels._numba_threads(None):  # how a kernel called without ``threads`` runs
-            out["numba_kernel"] = numba.get_num_threads()
+            out["numba"] = numba.get_num_threads()
+    else:
+        out["numba"] = numba.get_num_threads()
     return out
 
 
@@ -49,9 +52,8 @@ def test_a_job_in_a_dask_worker_runs_every_pool_at_its_thread_budget():
     threads = 3
     with open_executor(EngineConfig("dask", workers=1, threads=threads)) as ex:
         # the first job loads numba; the second finds it loaded, as any later job of a sweep would
-        first = ex.submit(execute_job, pool_limits, {"numba": True}, threads).result()
-        second = ex.submit(execute_job, pool_limits, {"numba": True}, threads).result()
-    for out in (first, second):
+        outs = [ex.submit(execute_job, pool_limits, {"numba": m}, threads).result() for m in ("kernel", "loaded")]
+    for out in outs:
         assert out["status"] == "done", out["error"]
         assert out["threads"] == threads
         seen = out["metrics"]
@@ -59,9 +61,7 @@ def test_a_job_in_a_dask_worker_runs_every_pool_at_its_thread_budget():
         assert seen["blas"], "threadpoolctl found no BLAS/OpenMP library in the worker"
         assert {n for _, n in seen["blas"]} == {threads}, seen["blas"]
         if "numba_max" in seen:
-            assert seen["numba_kernel"] == min(threads, seen["numba_max"])
-    if "numba_max" in second["metrics"]:
-        assert second["metrics"]["numba"] == min(threads, second["metrics"]["numba_max"])
+            assert seen["numba"] == min(threads, seen["numba_max"])
 
 
 _FAULTS = textwrap.dedent("""

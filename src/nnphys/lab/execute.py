@@ -49,7 +49,6 @@ def _finite(x: Any) -> bool:
 
 _blas_key: tuple | None = None
 _interop_tried = False
-_numba_env: str | None = None  # the NUMBA_NUM_THREADS this module set, if any
 _malloc_done = False
 
 # glibc mallopt parameters and the values restored in a job process. glibc's own (dynamic) rule
@@ -100,15 +99,11 @@ def _limit_threads(threads: int) -> None:
     make small tensor ops 10-300x slower, so the runner always sets them explicitly. The inter-op
     pool can be sized only before its first use in a process: a process where it was already
     used keeps its size, and a job's ``interop_threads`` says which."""
-    global _blas_key, _interop_tried, _numba_env
-    # numba first: launching its OpenMP layer sets the process's OpenMP count, which torch reads
+    global _blas_key, _interop_tried
+    # numba first: launching its OpenMP layer sets the process's OpenMP count, which torch reads.
+    # Not loaded yet: its kernels (nnphys.escape.kernels) run at torch's count by default.
     numba = sys.modules.get("numba")
-    if numba is None:
-        # not loaded yet: numba reads its default (and maximum) from the environment on import,
-        # and would otherwise launch every core's worth of threads, resetting torch's count too
-        if os.environ.get("NUMBA_NUM_THREADS") in (None, _numba_env):
-            _numba_env = os.environ["NUMBA_NUM_THREADS"] = str(threads)
-    elif hasattr(numba, "set_num_threads"):
+    if numba is not None and hasattr(numba, "set_num_threads"):
         n = min(threads, numba.config.NUMBA_NUM_THREADS)
         if numba.get_num_threads() != n:
             numba.set_num_threads(n)
