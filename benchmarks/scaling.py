@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"sum of job times --workers 2 / --workers 1: {two['job_s'] / one['job_s']:.2f} "
           f"(target within 15 %; the control's own per-task slowdown two at once: "
           f"{(c0['t2'] / c0['t1'] + c1['t2'] / c1['t1']) / 2:.2f})")
+    cpu1, cpu2 = one["user"] + one["sys"], two["user"] + two["sys"]
+    print(f"sum of job CPU (user + sys) --workers 2 / --workers 1: {cpu2 / cpu1:.2f} "
+          f"({cpu2:.1f} s vs {cpu1:.1f} s; what a job costs, whatever share of the cores it got)")
     if a.trivial:
         print("per-job overhead:")
         trivial(a.trivial)
