@@ -64,16 +64,15 @@ _POOL_MODULES = ("numpy", "scipy.linalg", "sklearn", "torch", "numba")
 
 
 def keep_freed_memory() -> bool:
-    """Give this process glibc's default malloc behaviour back when the environment switched it off;
-    returns whether it did (once per process; False off glibc).
+    """Give this process (near enough) glibc's default malloc behaviour back when the environment
+    switched it off; returns whether it did (once per process; False off glibc).
 
     Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (to return memory to
     the system early). Setting it also freezes glibc's mmap threshold at 128 KiB, so every
     tensor of 128 KiB or more is a fresh ``mmap`` and every free an ``munmap``: the kernel zeroes
     and faults in the pages again at each step of a training loop. A noise-enhancement training
     job measured 27 k minor page faults and 0.1 s system time inline against 1.7 M faults and
-    3.4 s (1.5x the wall time) in a Dask worker, and two such workers on two cores slowed each
-    other further through the kernel. Restoring the thresholds (:data:`MMAP_THRESHOLD`,
+    3.4 s (1.5x the wall time) in a one-worker LocalCluster. Restoring the thresholds (:data:`MMAP_THRESHOLD`,
     :data:`TRIM_THRESHOLD`) keeps at most 64 MiB of freed heap per arena."""
     global _malloc_done
     if _malloc_done:
@@ -97,8 +96,8 @@ def _limit_threads(threads: int) -> None:
 
     Oversubscribed pools (two 2-thread jobs on 2 cores, or one next to another busy process)
     make small tensor ops 10-300x slower, so the runner always sets them explicitly. The inter-op
-    pool can be sized only before its first use in a process: a process where it was already
-    used keeps its size, and a job's ``interop_threads`` says which."""
+    pool can be sized only before its first use in a process (torch refuses later), so a process
+    that used it before its first job keeps its size."""
     global _blas_key, _interop_tried
     # numba first: launching its OpenMP layer sets the process's OpenMP count, which torch reads.
     # Not loaded yet: its kernels (nnphys.escape.kernels) run at torch's count by default.
