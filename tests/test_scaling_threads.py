@@ -107,8 +107,11 @@ def test_a_job_that_kills_its_worker_is_stored_failed_and_the_sweep_goes_on(tmp_
     jobs = toy.jobs(toy.make_spec("quick", {"n_jobs": 6, "dim": 20}))
     jobs.insert(2, {**jobs[0], "seed": 99, "tag": "kill"})
     study = dataclasses.replace(toy, run=kill_or_run)
-    # one retry: a killer dies twice, which keeps the test short (the default allows 3 retries)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), Store(tmp_path / "s") as store:
+    # one retry: a killer dies twice, which keeps the test short (the default allows 3 retries);
+    # one task per worker at a time: Dask blames every task a dead worker held, and a task queued
+    # behind the killer twice would otherwise be given up on as well
+    cfg = {"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0}
+    with dask.config.set(cfg), Store(tmp_path / "s") as store:
         summary = run_study(study, toy.make_spec("quick"), store, EngineConfig("dask", workers=2),
                             jobs=jobs, progress=False)
         res = {r.params["seed"]: r for r in store.results("toy")}
