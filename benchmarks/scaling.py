@@ -9,7 +9,9 @@
    CPU seconds, minor page faults.
 3. Study: the inline engine (``--workers 1``) against a ``LocalCluster`` of 2 workers on the same
    jobs: wall time (sweep alone, and cluster start-up), sum of per-job times (``ended - started``),
-   the job thread's user / system CPU and page faults summed over jobs.
+   the job thread's user / system CPU and page faults summed over jobs, and the cores the whole
+   process tree obtained (its CPU seconds per wall second: on a shared machine this, not the
+   control taken before and after, is what bounds the speed-up during the sweep).
 4. Per-job overhead on trivial jobs (the toy study of tests/, 1-element jobs), inline and Dask.
 5. Cluster: ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (the README's recipe,
    nanny included), one worker at the start, a second joining after the first result, the first
@@ -151,15 +153,32 @@ def with_cpu(study):
     return dataclasses.replace(study, run=functools.partial(cpu_timed, study.run))
 
 
+def tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and its live descendants (the Dask workers)."""
+    import psutil
+
+    total = 0.0
+    me = psutil.Process()
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # gone meanwhile
+            pass
+    return total
+
+
 def sweep(study, spec, engine: EngineConfig, executor=None) -> dict:
-    """One sweep on a fresh store: wall, per-job sums, counts."""
+    """One sweep on a fresh store: wall, per-job sums, counts, and ``cores``: the CPU seconds the
+    whole process tree got per second of wall time (what the machine gave this run)."""
     with tempfile.TemporaryDirectory() as d, Store(d) as store:
-        t0 = time.perf_counter()
+        c0, t0 = tree_cpu(), time.perf_counter()
         s = run_study(study, spec, store, engine, progress=False, executor=executor)
         wall = time.perf_counter() - t0
+        cores = (tree_cpu() - c0) / wall
         res = store.results(study.name)
     cpu = [r.metrics.get("_cpu", {}) for r in res]
-    return {"wall": wall, "counts": s.counts, "n": len(res),
+    return {"wall": wall, "counts": s.counts, "n": len(res), "cores": cores,
             "job_s": sum((r.ended or 0) - (r.started or 0) for r in res),
             "user": sum(c.get("user", 0) for c in cpu), "sys": sum(c.get("sys", 0) for c in cpu),
             "minflt": sum(c.get("minflt", 0) for c in cpu)}
@@ -167,7 +186,8 @@ def sweep(study, spec, engine: EngineConfig, executor=None) -> dict:
 
 def line(label: str, r: dict) -> str:
     return (f"  {label:>24}: {r['n']} jobs, wall {r['wall']:6.1f} s, sum of job times {r['job_s']:6.1f} s "
-            f"(user {r['user']:6.1f} s, sys {r['sys']:5.2f} s, {r['minflt']:>9,} faults) {r['counts']}")
+            f"(user {r['user']:6.1f} s, sys {r['sys']:5.2f} s, {r['minflt']:>9,} faults), "
+            f"{r['cores']:.2f} cores obtained {r['counts']}")
 
 
 def scaling(study, spec) -> tuple[dict, dict]:
@@ -227,7 +247,7 @@ def cluster(study, spec, n_jobs: int) -> dict:
             c.wait_for_workers(1, timeout=120)
         with tempfile.TemporaryDirectory() as d, Store(d) as store:
             stop = threading.Event()
-            t0 = time.perf_counter()
+            c0, t0 = tree_cpu(), time.perf_counter()
 
             def stored() -> int:
                 try:
@@ -254,11 +274,12 @@ def cluster(study, spec, n_jobs: int) -> dict:
             th.start()
             s = run_study(study, spec, store, EngineConfig("dask", address=addr), progress=False)
             wall = time.perf_counter() - t0
+            cores = (tree_cpu() - c0) / wall  # less worker A's share once it has left
             stop.set()
             th.join()
             res = store.results(study.name)
         ok = len(res) == n_jobs and s.counts["done"] + s.counts["diverged"] == n_jobs
-        r = {"wall": wall, "counts": s.counts, "n": len(res), "ok": ok,
+        r = {"wall": wall, "counts": s.counts, "n": len(res), "ok": ok, "cores": cores,
              "job_s": sum((x.ended or 0) - (x.started or 0) for x in res),
              "user": sum(x.metrics.get("_cpu", {}).get("user", 0) for x in res),
              "sys": sum(x.metrics.get("_cpu", {}).get("sys", 0) for x in res),
@@ -326,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"sum of job times --workers 2 / --workers 1: {two['job_s'] / one['job_s']:.2f} "
           f"(target within 15 %; the control's own per-task slowdown two at once: "
           f"{(c0['t2'] / c0['t1'] + c1['t2'] / c1['t1']) / 2:.2f})")
+    print(f"cores obtained --workers 2 / --workers 1: {two['cores'] / one['cores']:.2f} "
+          f"({two['cores']:.2f} vs {one['cores']:.2f}: the share of the machine each sweep got)")
     cpu1, cpu2 = one["user"] + one["sys"], two["user"] + two["sys"]
     print(f"sum of job CPU (user + sys) --workers 2 / --workers 1: {cpu2 / cpu1:.2f} "
           f"({cpu2:.1f} s vs {cpu1:.1f} s; what a job costs, whatever share of the cores it got)")
