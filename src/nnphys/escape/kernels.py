@@ -312,7 +312,7 @@ def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, th
     (``curv_i = 4 h_i / h*``: the transverse coefficients of :class:`DoubleWell`, ``curv_0`` unused).
     ``kind="quadratic"`` (start 0): ``L = L* + sum_i curv_i z_i^2 / 2`` (``curv = h``), event ``L >= thr``.
     ``noise``: ``(P,)`` per-step noise scale per unit ``sqrt(L)``, ``sqrt(2 eta h_i dt / B)``.
-    ``threads``: numba threads (default: numba's)."""
+    ``threads``: numba threads (default: torch's count when torch is loaded, else numba's)."""
     _require()
     kt, wt, ft = _tables()
     curv = np.ascontiguousarray(curv, dtype=np.float64)
@@ -334,12 +334,16 @@ def first_passage_steps(kind: str, *, n_chains: int, seed: int, n_steps: int, th
 
 @contextlib.contextmanager
 def _numba_threads(threads: int | None):
-    """Run a kernel on ``threads`` numba threads (default: numba's), then restore numba's count
-    *and torch's*: numba's OpenMP layer sets the process's OpenMP thread count, which torch reads,
-    so restoring numba's default would otherwise leave the rest of a job (and the recorded thread
-    count) at numba's default instead of the job's pinned torch threads."""
+    """Run a kernel on ``threads`` numba threads, then restore numba's count *and torch's*: numba's
+    OpenMP layer sets the process's OpenMP thread count, which torch reads, so restoring numba's
+    default would otherwise leave the rest of a job (and the recorded thread count) at numba's
+    default instead of the job's pinned torch threads.
+
+    ``threads=None``: torch's thread count when torch is loaded (a job's pinned budget: numba's
+    own default is every core, whatever the job was given), else numba's."""
     torch = sys.modules.get("torch")
     torch_threads = torch.get_num_threads() if torch is not None else None
+    threads = threads or torch_threads
     with _LOCK:
         old = numba.get_num_threads()
         if threads:

@@ -22,6 +22,20 @@ SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,253}[A-Za-z0-9])?)$")
 
 
+# Dask's housekeeping for a LocalCluster, slowed down: each of its servers (scheduler, and a nanny
+# and a worker per process) ticks its event loop every 20 ms, each worker samples its running task's
+# stack every 10 ms for the dashboard's profile, and nannies and workers poll their memory every
+# 100 ms. An idle LocalCluster(2) used 0.11-0.12 CPU seconds per second that way (6 % of a 2-core
+# machine, taken from the jobs) and 0.014-0.017 with these settings. Memory is still checked every
+# second, so the nanny's limits keep working; only the dashboard's profile is lost.
+LOCAL_QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
 def check_address(address: str) -> str:
     """A Dask scheduler address ``SCHEME://HOST:PORT`` (scheme one of :data:`SCHEMES`, default
     tcp), checked for form only: it raises ConfigError before anything connects or is written."""
@@ -85,7 +99,7 @@ class EngineConfig:
         Why 1 and not ``cores // workers``: the jobs are many small independent units, so
         parallelism belongs across jobs (``--workers``), not inside them. Intra-op threads pay
         off only for large tensors, and on a shared or loaded machine OpenMP pools collapse:
-        issue 10 measured ``--threads 2`` about 9x slower per epoch than ``--threads 1`` on a
+        one measurement found ``--threads 2`` about 9x slower per epoch than ``--threads 1`` on a
         busy 2-core machine, and ``python -m benchmarks.thread_policy`` (2026-12-02, commit
         a505337, 2 cores at load average 8.4) measured one epoch of a small MLP at 2 threads
         8.5x, 12.9x and 50.7x slower than at 1 thread in three repeats. One thread per job is
@@ -126,8 +140,11 @@ def open_executor(cfg: EngineConfig) -> Iterator[Executor]:
         finally:
             client.close()
         return
-    cluster = LocalCluster(n_workers=cfg.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    import dask
+
+    with dask.config.set(LOCAL_QUIET):  # read when the servers are built (and kept for restarts)
+        cluster = LocalCluster(n_workers=cfg.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         ex = client.get_executor()

@@ -146,6 +146,32 @@ def run_study(
     return summary
 
 
+def _killed_worker_type() -> type | None:
+    try:
+        from distributed import KilledWorker
+    except ImportError:  # no dask: no worker to kill
+        return None
+    return KilledWorker
+
+
+def _outcome(fut) -> dict[str, Any]:
+    """The job's outcome from its future. A job whose worker process died each time it ran (an
+    ``os._exit``, a segfault, the OOM killer) never returns one: Dask gives up after
+    ``distributed.scheduler.allowed-failures`` + 1 deaths and raises KilledWorker. That is the
+    job's failure, not the sweep's, so it is stored as ``failed`` with the reason and the rest
+    goes on; it has no start time (it never reported one)."""
+    try:
+        return fut.result()
+    except Exception as e:
+        killed = _killed_worker_type()  # imported only here: an inline run never loads distributed
+        if killed is None or not isinstance(e, killed):
+            raise
+        times = getattr(e, "allowed_failures", None)
+        times = f"{times + 1} times" if isinstance(times, int) else "repeatedly"
+        return {"status": "failed", "metrics": {}, "arrays": {}, "started": None, "ended": time.time(),
+                "error": f"killed its worker {times}: {e}", "versions": {}, "threads": None}
+
+
 def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> list:
     """Claim, submit and record ``todo`` with at most ``ex.max_in_flight`` jobs in flight;
     returns the jobs another live driver held."""
@@ -174,7 +200,7 @@ def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> 
         done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
         for fut in done:
             key, job = pending.pop(fut)
-            outcome = fut.result()
+            outcome = _outcome(fut)
             store.record(study.name, key, job, outcome)
             summary.executed += 1
             summary.counts[outcome["status"]] += 1
