@@ -251,6 +251,12 @@ def test_calibration_block_is_written_between_markers(tmp_path):
     text = guide.read_text()
     assert "old table" not in text and "before" in text and text.endswith("<!-- calibration:end -->\nafter\n")
     assert "--draws 10" in text and "| D1 | directional |" in text
+    two = tmp_path / "two.md"
+    two.write_text("<!-- calibration:begin scale=medium -->\nM\n<!-- calibration:end -->\n"
+                   "<!-- calibration:begin scale=quick -->\nQ\n<!-- calibration:end -->\n")
+    assert calibration.write_block(two, "NEW\n", "quick")
+    assert two.read_text() == ("<!-- calibration:begin scale=medium -->\nM\n<!-- calibration:end -->\n"
+                               "<!-- calibration:begin scale=quick -->\nNEW\n<!-- calibration:end -->\n")
     (tmp_path / "none.md").write_text("no markers\n")
     assert not calibration.write_block(tmp_path / "none.md", table)
 

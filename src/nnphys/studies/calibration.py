@@ -19,7 +19,8 @@ claim's verdicts; :func:`check` states what a rule must do (defaults below, [def
 standard errors for ``n`` draws, so a test with few draws is not flaky and a full table is tight.
 
 ``python -m nnphys.studies.calibration --study NAME --draws 200`` prints the table in markdown;
-``--write docs/studies`` fills the block between ``<!-- calibration:begin -->`` and
+``--write docs/studies`` fills the block between ``<!-- calibration:begin -->`` (or
+``<!-- calibration:begin scale=NAME -->``, filled only at that scale) and
 ``<!-- calibration:end -->`` of the study's guide, stamped with the date, the commit and the
 draws (text outside the markers is never touched).
 """
@@ -112,7 +113,7 @@ def study_table(study: Study, spec: StudySpec, n_draws: int = 200, seed: int = 0
         other = "; ".join(f"{s}: {oc[s]['holds']:.2f}, {oc[s]['fails']:.2f}" for s in oc if s not in CHECKS) or "—"
         rows.append(f"| {cid} | {kind} | {cellp('effect', 'holds')} | {cellp('opposite', 'fails')} | "
                     f"{cellp('none', 'holds') if kind != 'identity' else 'n/a'} | {cellp('floor', 'uninformative')} | "
-                    f"{other} | {'yes' if not bad else 'NO: ' + '; '.join(bad)} |")
+                    f"{other} | {'yes' if not bad else 'NO: ' + '; '.join(bad).replace('|', chr(92) + '|')} |")
     return "\n".join(rows) + f"\n\n{n_draws} draws per scenario; α and margins as stated in each rule."
 
 
@@ -123,7 +124,7 @@ def _claim_order(cid: str) -> tuple:
     return (m.group(1), int(m.group(2) or 0), m.group(3)) if m else (cid, 0, "")
 
 
-_BLOCK = re.compile(r"(<!-- calibration:begin -->\n?)(.*?)(<!-- calibration:end -->)", re.S)
+_BLOCK = re.compile(r"(<!-- calibration:begin(?: scale=([\w-]+))? -->\n?)(.*?)(<!-- calibration:end -->)", re.S)
 
 
 def stamped_table(study: Study, scale: str, n_draws: int, seed: int = 0) -> str:
@@ -142,13 +143,24 @@ def stamped_table(study: Study, scale: str, n_draws: int, seed: int = 0) -> str:
     return stamp + study_table(study, study.make_spec(scale), n_draws, seed) + "\n"
 
 
-def write_block(path: Path, table: str) -> bool:
-    """Replace the calibration block of ``path``; False when the guide has no markers."""
+def write_block(path: Path, table: str, scale: str | None = None) -> bool:
+    """Replace the calibration block(s) of ``path`` for ``scale``: a marker may name its scale
+    (``<!-- calibration:begin scale=quick -->``), so a guide can keep the table of each design; an
+    unnamed marker takes any scale. False when no block matches."""
     text = path.read_text()
-    if not _BLOCK.search(text):
-        return False
-    path.write_text(_BLOCK.sub(lambda m: m.group(1).rstrip("\n") + "\n" + table + m.group(3), text))
-    return True
+    n = 0
+
+    def sub(m: re.Match) -> str:
+        nonlocal n
+        if m.group(2) is not None and scale is not None and m.group(2) != scale:
+            return m.group(0)
+        n += 1
+        return m.group(1).rstrip("\n") + "\n" + table + m.group(4)
+
+    new = _BLOCK.sub(sub, text)
+    if n:
+        path.write_text(new)
+    return n > 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"## {name}\n\n{table}")
             continue
         guide = a.write / f"{name}.md"
-        ok = guide.exists() and write_block(guide, table)
+        ok = guide.exists() and write_block(guide, table, a.scale)
         print(f"{name}: {'calibration block written to ' + str(guide) if ok else 'no calibration markers in ' + str(guide)}")
     return 0
 
