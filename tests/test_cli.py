@@ -127,7 +127,8 @@ def test_happy_path_run_resume_status_report_export(capsys, tmp_path, toy):
     assert "5 already finished, 0 run now" in " ".join(capsys.readouterr().out.split())
     assert main(["status", "--results", str(res)]) == 0
     status = capsys.readouterr().out
-    assert "toy" in status and "│ 5 " in status and "│ 4 " in status
+    row = next(line for line in status.splitlines() if line.strip().startswith("toy"))
+    assert row.split()[1:5] == ["quick", "5", "4", "1"], status  # study, scale, planned, done, failed
     assert main(["report", "--results", str(res)]) == 0
     md = (res / "report.md").read_text()
     assert "| T1 | [derived] | sample means are centred |" in md

@@ -59,3 +59,21 @@ def test_reproduce_prints_each_claims_table_once(capsys, toy, tmp_path):
     assert o.count("toy: claims") == 1, o
     assert main(["report", "--results", str(tmp_path)]) == 0
     assert capsys.readouterr().out.count("toy: claims") == 1
+
+
+def test_status_fits_80_columns_with_whole_study_names(capsys, toy, tmp_path, monkeypatch):
+    import nnphys.cli as cli
+
+    long = dataclasses.replace(toy, name="toy-with-a-long-study-name")
+    register(long)
+    try:
+        assert main(["run", "toy-with-a-long-study-name", "--set", "n_jobs=2", "--results", str(tmp_path), "-q"]) == 0
+        capsys.readouterr()
+        monkeypatch.setattr(cli.out, "_width", 80)
+        assert main(["status", "--results", str(tmp_path)]) == 0
+    finally:
+        unregister(long.name)
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "toy-with" in line)
+    assert row.split()[:4] == ["toy-with-a-long-study-name", "quick", "2", "2"], out
+    assert max(len(line) for line in out.splitlines() if "│" in line or "toy-with" in line) <= 80

@@ -441,9 +441,14 @@ def status_cmd(results: Path = RESULTS) -> None:
     store = _open_readonly(results)
     with store:
         failed_lines: list[str] = []
-        t = Table(title=f"results in {results}")
-        for col in ("study", "scale", "planned", "done", "failed", "diverged", "running", "missing", "threads"):
-            t.add_column(col)
+        from rich import box
+
+        # fits 80 columns: study names never truncated, short numeric headers (explained below)
+        t = Table(title=f"results in {results}", box=box.SIMPLE_HEAD, pad_edge=False)
+        t.add_column("study", no_wrap=True, min_width=max([len(n) for n in store.studies()] + [5]))
+        t.add_column("scale", no_wrap=True)
+        for col in ("plan", "done", "fail", "div", "run", "miss", "thr"):
+            t.add_column(col, justify="right", no_wrap=True)
         mixed = []
         for name in store.studies():
             run = store.latest_run(name)
@@ -460,6 +465,8 @@ def status_cmd(results: Path = RESULTS) -> None:
             t.add_row(name, str(run["scale"] if run else "-"), str(len(keys)), str(n["done"]), str(n["failed"]),
                       str(n["diverged"]), str(running), str(len(keys) - len(st) - running), _thread_note(counts))
         out.print(t)
+        out.print("plan: jobs planned by the last run; fail: failed; div: diverged; run: being run by a "
+                  "live driver; miss: planned, not yet stored; thr: threads per job")
         for line in failed_lines:
             out.print(escape(line), soft_wrap=True)
         for name, counts in mixed:
