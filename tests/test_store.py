@@ -292,3 +292,25 @@ def test_version_2_store_gains_run_ids_in_place(tmp_path, toy):
         s = run_study(toy, toy.make_spec("quick", {"n_jobs": 3}), store, progress=False)
         ids = sorted((r["run_id"] is None, r["run_id"]) for r in store.rows("toy"))
         assert [i for _, i in ids] == [s.run_id, None, None]
+
+
+def test_a_directory_created_between_two_looks_is_not_a_file(tmp_path, monkeypatch):
+    """check_location looks with is_dir() and then exists(): a concurrent driver may create the
+    directory in between (seen once in CI as 'is not a directory'). Simulate exactly that race."""
+    from pathlib import Path
+
+    from nnphys.lab.store import check_location
+
+    root = tmp_path / "res"
+    real_is_dir = Path.is_dir
+    calls = {"n": 0}
+
+    def racing_is_dir(self):
+        if self == root and calls["n"] == 0:
+            calls["n"] += 1
+            root.mkdir()  # the other driver wins the race right after our first look
+            return False
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", racing_is_dir)
+    assert check_location(root, write=True) is None

@@ -127,6 +127,9 @@ def check_location(root: str | Path, *, write: bool) -> int | None:
             anchor = p
             break
         if p.exists() or p.is_symlink():
+            if p.is_dir():  # another process created it between the two looks (drivers started together)
+                anchor = p
+                break
             where = "--results" if p == root else f"--results {str(root)!r} lies under a file"
             raise StoreError(str(p), f"is not a directory ({where}); --results must name a directory, "
                                      "existing or to be created")
