@@ -284,10 +284,13 @@ def spec_from(study: Study, scale: str, overrides: dict[str, Any]) -> StudySpec:
         raise ConfigError("spec", _one_line(e)) from None
 
 
-def plan_jobs(study: Study, spec: StudySpec) -> list[dict[str, Any]]:
-    """``study.jobs(spec)``, with user-caused failures turned into a ConfigError."""
+def plan_jobs(study: Study, spec: StudySpec) -> list[Any]:
+    """``study.jobs(spec)``, each typed job put on the spec's device (the one place a job's
+    device is set), with user-caused failures turned into a ConfigError."""
+    from nnphys.studies.job import Job
+
     try:
-        return list(study.jobs(spec))
+        return [j.on(spec.device) if isinstance(j, Job) else j for j in study.jobs(spec)]
     except ConfigError:
         raise
     except ValidationError as e:
@@ -315,7 +318,7 @@ def _task_descriptions(obj: Any) -> list[dict[str, Any]]:
     return out
 
 
-def check_inputs(study: Study, spec: StudySpec, jobs: list[dict[str, Any]]) -> None:
+def check_inputs(study: Study, spec: StudySpec, jobs: list[Any]) -> None:
     """Everything about a planned sweep that needs no job to run: the study's own ``check(spec)``
     hook, then that the local data files every job reads exist (any load_task description in a
     job's parameters, checked once per distinct description). A ConfigError naming the field
@@ -329,9 +332,11 @@ def check_inputs(study: Study, spec: StudySpec, jobs: list[dict[str, Any]]) -> N
             raise
         except ValueError as e:
             raise ConfigError("spec", f"{study.name}: {_one_line(e)}") from None
+    from nnphys.studies.job import params_of
+
     seen: set[str] = set()
     for job in jobs:
-        for desc in _task_descriptions(job):
+        for desc in _task_descriptions(params_of(job)):
             blob = repr(sorted(desc.items()))
             if blob not in seen:
                 seen.add(blob)

@@ -137,7 +137,12 @@ def threads_in_use() -> int | None:
     return _blas_key[0] if _blas_key else None
 
 
-def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any],
+def _device(job: Any) -> str | None:
+    """The device a planned job runs on (a typed job's attribute, or a plain dict's key)."""
+    return job.get("device") if isinstance(job, dict) else getattr(job, "device", None)
+
+
+def execute_job(run: Callable[[Any], dict[str, Any]], job: Any,
                 threads: int | None = None) -> dict[str, Any]:
     """Run ``run(job)`` and package the outcome:
     ``{status, metrics, arrays, error, started, ended, versions, threads}``; ``threads`` is the
@@ -160,6 +165,6 @@ def execute_job(run: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, 
         status, error = "failed", traceback.format_exc()
     return {
         "status": status, "metrics": metrics, "arrays": arrays, "error": error,
-        "started": started, "ended": time.time(), "versions": versions(job.get("device")),
+        "started": started, "ended": time.time(), "versions": versions(_device(job)),
         "threads": threads_in_use(),
     }

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from nnphys.lab.runner import keyed_jobs
+from nnphys.studies.job import params_of
 from nnphys.lab.store import Store
 from nnphys.studies.base import Study
 
@@ -177,9 +178,9 @@ def _kind(job: dict[str, Any]) -> str:
     return str(job.get("kind", "-"))
 
 
-def plan(study: Study, jobs: list[dict[str, Any]], store: Store | None) -> Plan:
+def plan(study: Study, jobs: list[Any], store: Store | None) -> Plan:
     """Count ``jobs`` by kind against ``store`` (None: no store yet) and fit the cost models."""
-    planned = keyed_jobs(study, jobs)
+    planned = {k: params_of(j) for k, j in keyed_jobs(study, jobs).items()}
     out = Plan(study.name)
     for job in planned.values():
         out.kinds.setdefault(_kind(job), KindPlan(_kind(job))).planned += 1

@@ -28,6 +28,7 @@ from nnphys.lab.execute import execute_job
 from nnphys.lab.executors import EngineConfig, open_executor
 from nnphys.lab.store import HEARTBEAT_S, HOST, Store, job_key
 from nnphys.studies.base import Study, StudySpec
+from nnphys.studies.job import params_of
 
 
 @dataclass
@@ -53,11 +54,12 @@ def check_device(spec: StudySpec, engine: EngineConfig) -> None:
             raise ConfigError("--device", "cuda was asked for but torch sees no CUDA device here; use --device cpu")
 
 
-def keyed_jobs(study: Study, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``{key: job}`` in plan order; identical jobs collapse to one."""
-    out: dict[str, dict[str, Any]] = {}
+def keyed_jobs(study: Study, jobs: list[Any]) -> dict[str, Any]:
+    """``{key: job}`` in plan order, keyed by the job's stored parameters
+    (:func:`~nnphys.studies.job.params_of`); identical jobs collapse to one."""
+    out: dict[str, Any] = {}
     for job in jobs:
-        out.setdefault(job_key(study.name, study.schema_version, job), job)
+        out.setdefault(job_key(study.name, study.schema_version, params_of(job)), job)
     return out
 
 
@@ -193,7 +195,7 @@ def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> 
             elif state == "busy":
                 busy.append(nxt)
             else:
-                pending[ex.submit(execute_job, study.run, job, threads)] = (key, job)
+                pending[ex.submit(execute_job, study.runner, job, threads)] = (key, job)
 
     fill()
     while pending:
@@ -201,7 +203,7 @@ def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> 
         for fut in done:
             key, job = pending.pop(fut)
             outcome = _outcome(fut)
-            store.record(study.name, key, job, outcome)
+            store.record(study.name, key, params_of(job), outcome)
             summary.executed += 1
             summary.counts[outcome["status"]] += 1
             bar.advance(task)

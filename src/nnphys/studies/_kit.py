@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -45,20 +46,54 @@ class Missing(Exception):
 
 
 class ClaimBook:
-    """Claim builders bound to a study's ``CLAIMS`` table (``{id: ClaimInfo}``).
+    """A study's claims: each one's statement, tag, pre-registered rule and deciding function.
 
-    A claim judged through the protocol pre-registers its :class:`~nnphys.studies.protocol.Rule`
-    in ``ClaimInfo.rule``, registers its function with :meth:`rule` (the function's source enters
-    the rule's version) and returns :meth:`judged`. Every claim the book makes carries its rule
-    and version (``Claim.rule``)."""
+    The shape every shipped study uses: ``claims.py`` makes ``BOOK = ClaimBook()`` and registers
+    one function per claim, named after its id, with :meth:`claim`::
 
-    def __init__(self, claims: Mapping[str, ClaimInfo]):
-        self.claims = claims
+        @BOOK.claim("C4", tag="paper", rule=Rule(...))
+        def c4(spec, ctx) -> Claim:
+            \"\"\"The claim's one-paragraph statement (what ``nnphys list --claims`` prints).
+
+            Rule: the test in words; the Rule object carries its parameters.\"\"\"
+            ...
+            return BOOK.judged("C4", judge(...))
+
+    The first paragraph of the docstring is the statement, so a claim is worded once.
+    :meth:`analyse` calls every function in registration order on one shared context.
+
+    The older shape is still accepted (plug-ins): ``ClaimBook(CLAIMS)`` with a ``{id: ClaimInfo}``
+    table and :meth:`rule` to attach deciding functions. Every claim the book makes carries its
+    rule and version (``Claim.rule``)."""
+
+    def __init__(self, claims: Mapping[str, ClaimInfo] | None = None):
+        self.claims: dict[str, ClaimInfo] = dict(claims or {})
         self.functions: dict[str, Callable[..., Any]] = {}
         self._versions: dict[str, str] = {}  # inspect.getsource is slow: once per claim per process
 
+    def claim(self, cid: str, *, tag: str, rule: Any = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: register claim ``cid`` decided by ``fn(spec, ctx)``; its statement is the
+        first paragraph of ``fn``'s docstring (whitespace collapsed), ``rule`` its pre-registered
+        :class:`~nnphys.studies.protocol.Rule` (None: not judged through the protocol)."""
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if cid in self.claims:
+                raise KeyError(f"claim {cid!r} registered twice")
+            doc = inspect.getdoc(fn) or ""
+            statement = " ".join(doc.split("\n\n", 1)[0].split())
+            if not statement:
+                raise ValueError(f"claim {cid!r}: {fn.__name__} has no docstring (its first paragraph is the statement)")
+            self.claims[cid] = ClaimInfo(statement, tag, rule)  # type: ignore[arg-type]
+            self.functions[cid] = fn
+            return fn
+        return deco
+
+    def analyse(self, spec: Any, ctx: Any) -> list[Claim]:
+        """Every registered claim, in registration order, as ``fn(spec, ctx)`` under :meth:`guard`."""
+        return [self.guard(cid, fn, spec, ctx) for cid, fn in self.functions.items()]
+
     def rule(self, *cids: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: ``fn`` decides the claims ``cids`` (its source enters their versions)."""
+        """Decorator (older shape): ``fn`` decides the claims ``cids`` of the ``CLAIMS`` table (its
+        source enters their versions)."""
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             for cid in cids:
                 if cid not in self.claims:

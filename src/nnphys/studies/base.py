@@ -5,11 +5,13 @@ A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` wi
 - ``spec``: a pydantic model (subclass of :class:`StudySpec`), every field typed, bounded and
   documented, ``extra="forbid"``. Field defaults are the spec's [default]s;
 - ``presets``: ``{"quick": {...}, "paper": {...}}``, field overrides per scale;
-- ``jobs(spec) -> list[dict]``: independent, coarse units; each a JSON-able dict of parameters
-  that includes its seed(s) and ``device``;
-- ``run(job) -> dict``: a pure function of the job. It returns JSON-able metrics; numpy arrays
+- ``jobs(spec) -> list[Job]``: independent, coarse units, each a typed, frozen
+  :class:`~nnphys.studies.job.Job` (one dataclass per kind) that includes its seed(s); the lab
+  sets its ``device`` from the spec. ``Job.params()`` is what the store keys and keeps;
+- ``job.run() -> dict``: a pure function of the job. It returns JSON-able metrics; numpy arrays
   may be returned under the key ``"arrays"`` (a ``{name: ndarray}`` dict) and are stored in a
-  per-job ``.npz`` file. Raise :class:`nnphys.errors.Diverged` when the loss turns non-finite;
+  per-job ``.npz`` file. Raise :class:`nnphys.errors.Diverged` when the loss turns non-finite.
+  (A plug-in may still plan plain dicts and give ``Study(run=...)``, a function of the dict.)
 - ``analyse(spec, results) -> list[Claim]``: verdicts with evidence. It receives the spec too
   (unlike the first DESIGN draft) because the pass criteria depend on it and because one store
   may hold results of several specs of the same study;
@@ -110,12 +112,15 @@ class Result:
     inline_arrays: dict[str, np.ndarray] | None = None  # arrays held in memory (tests, in-process runs)
 
     @classmethod
-    def from_output(cls, job: dict[str, Any], out: dict[str, Any], key: str = "") -> "Result":
+    def from_output(cls, job: Any, out: dict[str, Any], key: str = "") -> "Result":
         """A ``done`` Result straight from ``run(job)``'s output, arrays kept in memory.
-        For tests and notebooks that call a study without the store."""
+        For tests and notebooks that call a study without the store; ``job``: a typed job or
+        its params."""
+        from nnphys.studies.job import params_of
+
         out = dict(out)
         arrays = out.pop("arrays", None) or {}
-        return cls(key=key, params=dict(job), status="done", metrics=out,
+        return cls(key=key, params=params_of(job), status="done", metrics=out,
                    inline_arrays={k: np.asarray(v) for k, v in arrays.items()})
 
     @property
@@ -148,8 +153,7 @@ class Study:
     papers: tuple[str, ...]
     spec: type[StudySpec]
     presets: dict[str, dict[str, Any]]
-    jobs: Callable[[StudySpec], list[dict[str, Any]]]
-    run: Callable[[dict[str, Any]], dict[str, Any]]
+    jobs: Callable[[StudySpec], list[Any]]  # typed Jobs (or plain dicts, with ``run``)
     analyse: Callable[[StudySpec, list[Result]], list[Claim]]
     figures: Callable[[StudySpec, list[Result]], list[Figure]]
     claims: dict[str, ClaimInfo]
@@ -167,11 +171,20 @@ class Study:
     # service); raises nnphys.errors.ConfigError naming the field. The lab calls it after jobs(spec)
     # and before it opens the store, so a sweep that cannot work is refused before anything runs
     check: Callable[[StudySpec], None] | None = None
+    # the function a worker calls with one planned job; None (typed jobs): ``job.run()``
+    run: Callable[[Any], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         missing = {"quick", "paper"} - set(self.presets)
         if missing:
             raise ValueError(f"study {self.name}: presets missing scales {sorted(missing)}")
+
+    @property
+    def runner(self) -> Callable[[Any], dict[str, Any]]:
+        """What a worker calls with one planned job."""
+        from nnphys.studies.job import run_job
+
+        return self.run if self.run is not None else run_job
 
     def make_spec(self, scale: str = "quick", overrides: dict[str, Any] | None = None) -> StudySpec:
         """Spec at ``scale`` with ``overrides`` on top (pydantic validates every field)."""
