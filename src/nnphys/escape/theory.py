@@ -35,6 +35,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from nnphys.errors import ConfigError
+from nnphys.linreg._checks import _pos
 
 __all__ = [
     "phi", "n_critical", "escape_exponent", "phi_discrete", "kesten_index",
@@ -46,11 +47,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-def _pos(field: str, v: float) -> float:
-    v = float(v)
-    if not (v > 0 and math.isfinite(v)):
-        raise ConfigError(field, f"must be a finite number > 0 (got {v})")
-    return v
 
 
 def _barrier(c: float) -> float:
@@ -96,37 +92,14 @@ def phi_discrete(B: float, eta: float, h_star: float) -> float:
 
 def kesten_index(B: int, eta: float, h_star: float) -> float:
     """Exact tail index ``beta`` of 1-D discrete SGD with chi-square noise [paper, companion]:
-    the positive root of ``E|1 - eta h chi2_B / B|^beta = 1``. Returns ``phi = (beta + 1) / 2``
-    for direct comparison with :func:`phi`; ``nan`` if no positive root exists (unstable)."""
+    the positive root of ``E|1 - eta h chi2_B / B|^beta = 1``
+    (:func:`nnphys.linreg.kesten_tail_index` with ``a = h*``, ``lam = eta``, ``S = B``). Returns
+    ``phi = (beta + 1) / 2`` for direct comparison with :func:`phi`; ``nan`` if no positive root
+    exists (unstable)."""
+    from nnphys.linreg.closed_forms import kesten_tail_index
+
     B = int(_pos("B", B))
-    a = _pos("eta", eta) * _pos("h_star", h_star) / B
-    k = B / 2.0  # chi2_B = Gamma(k, scale 2)
-    logpdf = lambda x: (k - 1) * math.log(x) - x / 2 - k * math.log(2) - special.gammaln(k)  # noqa: E731
-
-    x0 = 1.0 / a  # zero of |1 - a x|: split there so quad sees a smooth integrand on each piece
-
-    def moment(beta: float) -> float:
-        def f(x: float) -> float:
-            if x <= 0 or x == x0:
-                return 0.0
-            v = beta * math.log(abs(1 - a * x)) + logpdf(x)
-            return math.exp(v) if v < 700 else math.inf
-
-
-        p1 = integrate.quad(f, 0, x0, limit=200)[0]
-        p2 = integrate.quad(f, x0, np.inf, limit=200)[0]
-        return p1 + p2
-
-    g = lambda b: math.log(moment(b))  # noqa: E731  convex, g(0)=0
-    lo, hi = 1e-3, 2.0
-    if g(lo) >= 0:
-        return float("nan")
-    while g(hi) < 0:
-        hi *= 2
-        if hi > 1e4:
-            return float("inf")
-    beta = optimize.brentq(g, lo, hi, xtol=1e-10)
-    return 0.5 * (beta + 1.0)
+    return 0.5 * (kesten_tail_index(_pos("h_star", h_star), _pos("eta", eta), B) + 1.0)
 
 
 # --------------------------------------------------------------------------- rates

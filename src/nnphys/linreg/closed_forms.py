@@ -478,19 +478,24 @@ def tail_exponent_continuous(a: float, lam: float, S: int) -> float:
 
 def kesten_tail_index(a: float, lam: float, S: int, gamma: float = 0.0) -> float:
     """Exact tail index of the 1-D Kesten recursion ``w' = (1 - λγ - λaχ²_S/S) w + noise``
-    [derived, spec §11]: the root ``β > 0`` of ``E|1 - λγ - λa χ²_S/S|^β = 1`` (quadrature over
+    [derived]: the root ``β > 0`` of ``E|1 - λγ - λa χ²_S/S|^β = 1`` (quadrature over
     the χ²_S density; ``γ`` is an optional L2 weight decay). ``P(|w| > x) ~ x^-β``; the stationary
     variance is finite iff β > 2, the kurtosis iff β > 4. nan when ``E log|…| >= 0`` (not
-    contracting), inf when no finite root exists."""
+    contracting), inf when no finite root exists. The one Kesten solver of the package:
+    :func:`nnphys.escape.theory.kesten_index` is this index in the escape paper's variables."""
     a, lam, S = _pos("a", a), _pos("lam", lam), _batch(S)
     c = lam * a / S
     b0 = 1 - lam * gamma
     x0 = b0 / c  # the point where the multiplier vanishes
 
     def moment(beta):
-        f = lambda x: abs(b0 - c * x) ** beta * math.exp(  # noqa: E731
-            (S / 2 - 1) * math.log(max(x, 1e-300)) - x / 2 - (S / 2) * math.log(2)
-            - math.lgamma(S / 2))
+        def f(x):
+            logpdf = (S / 2 - 1) * math.log(max(x, 1e-300)) - x / 2 - (S / 2) * math.log(2) - math.lgamma(S / 2)
+            try:
+                return abs(b0 - c * x) ** beta * math.exp(logpdf)
+            except OverflowError:  # |b0 - c x|^beta beyond float range (large beta, far tail): in logs
+                v = beta * math.log(abs(b0 - c * x)) + logpdf
+                return math.exp(v) if v < 700 else math.inf
         hi = max(abs(x0) * 4, S + 60 * math.sqrt(2 * S) + 60)
         pts = [x0] if 0 < x0 < hi else None
         v, _ = integrate.quad(f, 0, hi, points=pts, limit=400, epsabs=0, epsrel=1e-12)
