@@ -86,6 +86,19 @@ def _mc_cell(cid: str, name: str, sim: float, se: float, theory: float, *, beta:
     return P.cell(name, P.Effect(mean=sim / theory - 1, se=se / abs(theory), df=math.inf, n=1), rule, room=room, extra=ex)
 
 
+def _sigma_row(cid: str, R, case: str, missing: str):
+    """``(metrics, theory diagonal, cells)`` of online row ``case``: one :func:`_mc_cell` per
+    diagonal entry of Σ (Monte Carlo against the row's closed form)."""
+    online = _online(R)
+    if case not in online:
+        raise Missing(missing)
+    m = online[case]
+    th = np.diag(np.asarray(m["theory"]))
+    cells = [_mc_cell(cid, f"Σ_{j}{j}", sv, se, th[j], beta=m["tail_beta"], n_diverged=m.get("n_diverged", 0))
+             for j, (sv, se) in enumerate(zip(m["sim_diag"], m["sim_se"]))]
+    return m, th, cells
+
+
 def _judged(cid: str, cells: list, evidence: dict[str, Any], summary: str) -> Claim:
     return judged(BOOK, cid, cells, evidence, summary)
 
@@ -439,13 +452,7 @@ def c10(spec, R):
     Cells with diverged chains count as the worst value; a cell whose Kesten index is at most 4 is
     uninformative. (From the online job of row 12.)
     """
-    online = _online(R)
-    if "row12" not in online:
-        raise Missing("online row12 jobs (none done)")
-    m = online["row12"]
-    th = np.diag(np.asarray(m["theory"]))
-    cells = [_mc_cell("C10", f"Σ_{j}{j}", sv, se, th[j], beta=m["tail_beta"], n_diverged=m.get("n_diverged", 0))
-             for j, (sv, se) in enumerate(zip(m["sim_diag"], m["sim_se"]))]
+    m, th, cells = _sigma_row("C10", R, "row12", "online row12 jobs (none done)")
     ev = dict(sigma2_eff=m["sigma2_eff"], theory=th.tolist(), sim=m["sim_diag"], sim_se=m["sim_se"])
     s = (f"σ²_eff = {m['sigma2_eff']:.5f}; Σ theory {th.round(5).tolist()} vs MC "
          f"{np.round(m['sim_diag'], 5).tolist()} ± {np.round(m['sim_se'], 5).tolist()}")
@@ -549,12 +556,6 @@ def c14(spec, R):
     Cells with diverged chains count as the worst value; a cell whose Kesten index is at most 4 is
     uninformative. (From the online job of row 17.)
     """
-    online = _online(R)
-    if "row17" not in online:
-        raise Missing("online row17 (none done)")
-    m = online["row17"]
-    th = np.diag(np.asarray(m["theory"]))
-    cells = [_mc_cell("C14", f"Σ_{j}{j}", sv, se, th[j], beta=m["tail_beta"], n_diverged=m.get("n_diverged", 0))
-             for j, (sv, se) in enumerate(zip(m["sim_diag"], m["sim_se"]))]
+    m, th, cells = _sigma_row("C14", R, "row17", "online row17 (none done)")
     return _judged("C14", cells, dict(theory=th.tolist(), sim=m["sim_diag"], sim_se=m["sim_se"]),
                    f"Σ damped Newton {th.round(5).tolist()} vs MC {np.round(m['sim_diag'], 5).tolist()}")
