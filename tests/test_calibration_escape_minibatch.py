@@ -1,6 +1,6 @@
 """Calibration of every escape-rate and minibatch-noise claim's rule: the study's real ``analyse``
 on synthetic results with a known truth (``STUDY.calibration``; generators in
-``nnphys.studies._escape_calibration`` and ``_minibatch_calibration``) must hold under the effect,
+``nnphys.studies.escape_rate.calibration`` and ``nnphys.studies.minibatch_noise.calibration``) must hold under the effect,
 fail under the opposite, hold at most ~α of the time under no effect (equivalence: a deviation on
 the margin) and be uninformative where the data cannot decide (``calibration.check``).
 

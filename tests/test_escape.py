@@ -233,7 +233,7 @@ def test_bad_input_raises_config_error(call):
 
 def test_linear_regression_is_exact_and_thread_count_independent():
     """theta*, A and L* against a float64 lstsq oracle, and bit-identical for 1 and 2 torch threads
-    (issue 12 item 8: a threaded BLAS reduction over N moved L* and with it Table 3's S2 times)."""
+    (a threaded BLAS reduction over N moved L* and with it Table 3's S2 times)."""
     import torch
 
     from nnphys.escape.landscapes import LinearRegression

@@ -25,8 +25,8 @@ def test_tiny_end_to_end():
     study = get_study("escape-rate")
     spec = study.make_spec("quick", TINY)
     jobs = study.jobs(spec)
-    assert len({j["seed"] for j in jobs}) == len(jobs) and all(j["device"] == "cpu" for j in jobs)
-    results = [Result.from_output(j, study.run(j), key=str(i)) for i, j in enumerate(jobs)]
+    assert len({j.seed for j in jobs}) == len(jobs) and all(j.device == "cpu" for j in jobs)
+    results = [Result.from_output(j, j.run(), key=str(i)) for i, j in enumerate(jobs)]
     claims = study.analyse(spec, results)
     assert [c.id for c in claims] == list(study.claims)
     for c in claims:
@@ -42,7 +42,7 @@ def test_tiny_end_to_end():
     n_checkpoints = len(next(r for r in results if r.params["kind"] == "mlp").metrics["checkpoints"])
     assert dec.claims == ("T9b",) and len(dec.figure.axes) == 2 * n_checkpoints
     assert "hessian" in by["T9b"].evidence and by["T9b"].evidence["judged_epoch"] == "4"
-    for f in figs:  # legends >= 8 pt (issue 11 item 4)
+    for f in figs:  # legends >= 8 pt
         for ax in f.figure.axes:
             leg = ax.get_legend()
             assert leg is None or all(t.get_fontsize() >= 8 for t in leg.get_texts())
@@ -59,8 +59,8 @@ def test_tiny_end_to_end():
 def test_run_is_deterministic():
     study = get_study("escape-rate")
     spec = study.make_spec("quick", TINY)
-    job = next(j for j in study.jobs(spec) if j["kind"] == "family_a")
-    assert study.run(job) == study.run(job)
+    job = next(j for j in study.jobs(spec) if j.KIND == "family_a")
+    assert job.run() == job.run()
 
 
 @pytest.mark.parametrize("bad", [{"a_cs": [1.0, 2.0]}, {"gap_cs": [0.5, 2.0]}, {"b_ns": [0, 1]}, {"dt": 0.0},

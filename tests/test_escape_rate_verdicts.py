@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from nnphys.studies import escape_rate as ER
+from nnphys.studies.escape_rate import claims as ER
 from nnphys.studies import get_study
 from nnphys.studies._kit import by_kind
 from nnphys.studies.base import Result
@@ -33,7 +33,7 @@ def _est(mean: float, rel: float = 0.01, censored: float = 0.0) -> dict:
 
 def _claim(results, cid: str):
     """Claim ``cid``'s function on the synthetic set, through the study's Missing guard."""
-    return ER.BOOK.guard(cid, ER.CLAIM_FNS[cid], SPEC, by_kind(results, ok_only=False))
+    return ER.BOOK.guard(cid, ER.BOOK.functions[cid], SPEC, by_kind(results, ok_only=False))
 
 
 # ---------------------------------------------------------------- T5: log barrier (eq. 16)
@@ -163,7 +163,7 @@ def test_t9_t9b_known_answers():
 
 
 def test_t9b_is_judged_on_gauss_newton_with_the_hessian_as_evidence():
-    """[default] rule (digits_noise.GAUSS_NEWTON_RULE): the full-Hessian probe never flips T9b."""
+    """[default] rule (digits_mlp.GAUSS_NEWTON_RULE): the full-Hessian probe never flips T9b."""
     for gn, h in ((1.1, 3.0), (3.0, 1.1)):
         c = _claim([_mlp_result(1.0, gn, s, h) for s in range(3)], "T9b")
         assert c.verdict == ("holds" if gn <= 1.5 else "fails")
@@ -204,7 +204,7 @@ def test_a_bug_raises_and_missing_data_is_named():
     assert all(v.verdict == "inconclusive" and "missing" in v.evidence for v in c.values())
     assert "phi_sde" in c["T7sde"].evidence["missing"] and "phi_sgd" in c["T7"].evidence["missing"]
     assert "mlp" in c["T9"].evidence["missing"]
-    assert all(v.rule["version"] and v.rule["kind"] == ER.CLAIMS[v.id].rule.kind for v in c.values())
+    assert all(v.rule["version"] and v.rule["kind"] == ER.BOOK.claims[v.id].rule.kind for v in c.values())
 
 
 # ---------------------------------------------------------------- resample (verdict stability)
@@ -229,9 +229,9 @@ def test_resample_keeps_a_clear_verdict_and_leaves_the_input_alone():
 def test_seeds_follow_labels_not_positions():
     spec2 = STUDY.make_spec("quick", {"a_cs": [1.5, 2.0, 3.0, 4.0], "levelset_dts": [0.03, 0.02, 0.01]})
     key = lambda j: (j["kind"], j.get("c"), j.get("n"), j.get("eta"), j.get("dt"), j.get("correction"))  # noqa: E731
-    before = {key(j): j["seed"] for j in STUDY.jobs(SPEC)}
-    after = {key(j): j["seed"] for j in STUDY.jobs(spec2)}
+    before = {key(j.params()): j.seed for j in STUDY.jobs(SPEC)}
+    after = {key(j.params()): j.seed for j in STUDY.jobs(spec2)}
     assert all(after[k] == s for k, s in before.items())  # an added c or dt changes no other job's seed
     assert len(set(after.values())) == len(after)
-    gaps = [j for j in STUDY.jobs(SPEC) if j["kind"] == "gap"]
-    assert len({j["data_seed"] for j in gaps}) == 1 and len({j["seed"] for j in gaps}) == len(gaps)
+    gaps = [j for j in STUDY.jobs(SPEC) if j.KIND == "gap"]
+    assert len({j.data_seed for j in gaps}) == 1 and len({j.seed for j in gaps}) == len(gaps)

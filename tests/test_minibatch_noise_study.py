@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from nnphys.errors import ConfigError
+from nnphys.studies.job import Job
 from nnphys.studies import get_study
 from nnphys.studies.base import VERDICTS, Figure, Result
 
@@ -22,10 +22,10 @@ def test_tiny_end_to_end():
     st = get_study("minibatch-noise")
     spec = st.make_spec("quick", TINY)
     jobs = st.jobs(spec)
-    assert all("seed" in j and j["device"] == "cpu" for j in jobs)
-    results = [Result.from_output(j, st.run(j), key=str(i)) for i, j in enumerate(jobs)]
+    assert all(isinstance(j.seed, int) and j.device == "cpu" for j in jobs)
+    results = [Result.from_output(j, j.run(), key=str(i)) for i, j in enumerate(jobs)]
     # a repeated job is bit-identical on the CPU
-    again = st.run(jobs[1])
+    again = jobs[1].run()
     assert again["sim_diag"] == results[1].metrics["sim_diag"]
     claims = st.analyse(spec, results)
     assert [c.id for c in claims] == list(st.claims)
@@ -40,7 +40,7 @@ def test_tiny_end_to_end():
     n_checkpoints = len(next(r for r in results if r.params["kind"] == "mlp").metrics["checkpoints"])
     assert dec.claims == ("C12",) and len(dec.figure.axes) == 2 * n_checkpoints
     assert "hessian" in {c.id: c for c in claims}["C12"].evidence
-    for f in figs:  # legends >= 8 pt (issue 11 item 4)
+    for f in figs:  # legends >= 8 pt
         for ax in f.figure.axes:
             leg = ax.get_legend()
             assert leg is None or all(t.get_fontsize() >= 8 for t in leg.get_texts())
@@ -63,5 +63,6 @@ def test_spec_validation_and_presets():
         st.make_spec("quick", dict(mlp_lr=0.0))
     with pytest.raises(pydantic.ValidationError):
         st.make_spec("quick", dict(bogus=1))
-    with pytest.raises(ConfigError, match="kind"):
-        st.run(dict(kind="nope"))
+    # typed jobs: one class per kind, each with its own KIND
+    jobs = st.jobs(st.make_spec("quick"))
+    assert all(isinstance(j, Job) for j in jobs) and len({type(j) for j in jobs}) == len({j.KIND for j in jobs})

@@ -10,7 +10,7 @@ import pytest
 
 from nnphys import linreg as LR
 from nnphys.studies import get_study
-from nnphys.studies import minibatch_noise as MB
+from nnphys.studies.minibatch_noise import claims as MB
 from nnphys.studies._kit import by_kind
 from nnphys.studies.base import Result
 
@@ -24,7 +24,7 @@ def _res(kind: str, metrics: dict, **params) -> Result:
 
 
 def _claim(results, cid: str):
-    return MB.BOOK.guard(cid, MB.CLAIM_FNS[cid], SPEC, by_kind(results, ok_only=False))
+    return MB.BOOK.guard(cid, MB.BOOK.functions[cid], SPEC, by_kind(results, ok_only=False))
 
 
 # ---------------------------------------------------------------- C1: Prop. 1 and the (N-S)/(N-1) factor
@@ -82,7 +82,7 @@ def test_c3_c12_known_answers():
 
 
 def test_c12_is_judged_on_gauss_newton_with_the_hessian_as_evidence():
-    """[default] rule (digits_noise.GAUSS_NEWTON_RULE): the full-Hessian probe never flips C12."""
+    """[default] rule (digits_mlp.GAUSS_NEWTON_RULE): the full-Hessian probe never flips C12."""
     import math
 
     for gn, h in ((1.1, 3.0), (3.0, 1.1)):
@@ -133,7 +133,7 @@ def test_c9_known_answers():
 def test_no_data_is_named_and_bugs_raise():
     c = {x.id: x for x in STUDY.analyse(SPEC, [])}
     assert all(v.verdict == "inconclusive" for v in c.values())
-    assert all(v.rule["version"] and v.rule["kind"] == MB.CLAIMS[v.id].rule.kind for v in c.values())
+    assert all(v.rule["version"] and v.rule["kind"] == MB.BOOK.claims[v.id].rule.kind for v in c.values())
     assert "mlp" in c["C12"].evidence["missing"] and "tail" in c["C9"].evidence["missing"]
     with pytest.raises(KeyError):
         STUDY.analyse(SPEC, [_res("tail", {"rows": [{"S": 1}], "frac": 0.005})])
@@ -158,11 +158,11 @@ def test_resample_draws_seeds_and_keeps_clear_verdicts():
 
 def test_seeds_follow_labels_and_do_not_collide():
     spec = STUDY.make_spec("quick", {"grid_batch_sizes": [10, 100], "mlp_seeds": 3})
-    jobs = STUDY.jobs(spec)
+    jobs = [j.params() for j in STUDY.jobs(spec)]
     seeds = [j["seed"] for j in jobs]
     assert len(set(seeds)) == len(seeds)  # S = 100 used to collide with the edge job (seed + 200 + S = seed + 300)
     fewer = {(j["kind"], j.get("S"), j.get("case"), j.get("draw"), j.get("member")): j["seed"]
-             for j in STUDY.jobs(STUDY.make_spec("quick", {"mlp_seeds": 2}))}
+             for j in (j.params() for j in STUDY.jobs(STUDY.make_spec("quick", {"mlp_seeds": 2})))}
     for j in jobs:
         k = (j["kind"], j.get("S"), j.get("case"), j.get("draw"), j.get("member"))
         if k in fewer:

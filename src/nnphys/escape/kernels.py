@@ -1,4 +1,4 @@
-"""Compiled first-passage kernels for the SDE of Eq. 13 (spec ``escape-rate.md`` S1) on families A, B
+"""Compiled first-passage kernels for the SDE of Eq. 13 (simulator S1 of ``docs/studies/escape-rate.md``) on families A, B
 (double wells, any ``n``) and the level-set well, on the CPU.
 
 The vectorised torch simulator (:func:`nnphys.escape.simulate.simulate_sde`) is bound by the generation

@@ -1,4 +1,4 @@
-"""Landscape families of the escape-rate study (spec ``escape-rate.md`` Sec. 9).
+"""Landscape families of the escape-rate study (``docs/studies/escape-rate.md``).
 
 Each family sets the log barrier ``log c`` and the linear barrier ``dL`` independently at fixed
 Hessians:
@@ -32,7 +32,7 @@ __all__ = ["DoubleWell", "QuadraticWell", "LinearRegression", "LabelNoiseWell", 
 
 @dataclasses.dataclass(frozen=True)
 class DoubleWell:
-    """Families A and B (spec Sec. 9). Coordinates ``z in R^P``, ``P = n + n_bulk``; the first
+    """Families A and B of the study guide. Coordinates ``z in R^P``, ``P = n + n_bulk``; the first
     ``n`` are the outlier subspace, the rest a zero-curvature bulk (frozen under Eq. 13).
 
     ``h_perp``: curvatures of ``z_2..z_n`` at the minimum (default ``h*``: ``H* = h* I_n``, the
@@ -168,7 +168,7 @@ def family_b(n: int, delta_L: float, c: float, h_star: float = 1.0, h_perp=None,
 
 @dataclasses.dataclass(frozen=True)
 class QuadraticWell:
-    """``L = L* + (1/2) sum_i h_i z_i^2`` with level-set escape ``L >= c L*`` (spec Sec. 6, 13.4).
+    """``L = L* + (1/2) sum_i h_i z_i^2`` with level-set escape ``L >= c L*`` (the paper's level-set escape).
     ``h``: ``(P,)`` curvatures (zeros allowed: frozen bulk)."""
 
     L_star: float
@@ -221,7 +221,7 @@ class LinearRegression:
     """Family C: ``f = theta . x``, ``L = (1/2N) |X theta - y|^2`` with ``x ~ N(0, I_d)``,
     ``y ~ N(0, sigma2)`` independent of ``x`` (the paper's Fig. 3 model). ``theta*`` is the
     least-squares solution, ``L(theta) = L* + (1/2) z^T A z`` exactly with ``A = X^T X / N``.
-    ``scale`` multiplies ``y`` (the exact symmetry ``y -> sqrt(lambda) y``, spec Sec. 6)."""
+    ``scale`` multiplies ``y`` (the exact symmetry ``y -> sqrt(lambda) y``)."""
 
     X: torch.Tensor  # (N, d) float64
     y: torch.Tensor  # (N,)
@@ -243,7 +243,7 @@ class LinearRegression:
     def from_data(cls, X: torch.Tensor, y: torch.Tensor) -> "LinearRegression":
         """``A``, ``theta*`` and ``L*`` by numpy's pairwise sums over the N samples (float64, one
         fixed order): a BLAS reduction splits N across threads and changed ``L*`` in its last
-        bits with the thread count (issue 12 item 8: Table 3's S2 times moved with it)."""
+        bits with the thread count (Table 3's S2 times moved with it)."""
         N = X.shape[0]
         Xn, yn = X.detach().cpu().double().numpy(), y.detach().cpu().double().numpy()
         A = (Xn[:, :, None] * Xn[:, None, :]).sum(0) / N
@@ -281,7 +281,7 @@ class LabelNoiseWell:
     ``q = theta^2 - 1 + gamma theta``, ``y = eps``; ``x, z, eps`` Gaussian with variances
     ``a, b, sigma2``. Population loss ``L = (1/2)[sigma2 + a theta^2 + b q^2]``; metastable if
     ``b > a/2`` and ``gamma != 0``. Raising ``sigma2`` moves ``L*`` and ``L_s`` together (``c``
-    varies at fixed ``dL`` and Hessians). Here ``H* != `` Gauss-Newton (spec Sec. 9 caveat)."""
+    varies at fixed ``dL`` and Hessians). Here ``H* != `` Gauss-Newton (a caveat of this family)."""
 
     X: torch.Tensor  # (N, 2): columns x, z
     y: torch.Tensor  # (N,)

@@ -1,4 +1,4 @@
-"""Simulators S1-S5 of the escape-rate study (spec ``escape-rate.md`` Sec. 10), vectorised over
+"""Simulators S1-S5 of the escape-rate study (``docs/studies/escape-rate.md``), vectorised over
 ``R`` chains, with first-passage bookkeeping that keeps censored chains apart.
 
 - S1 :func:`simulate_sde` ``(noise="eq13")``: Euler-Maruyama of Eq. 13,
@@ -451,7 +451,7 @@ def simulate_sgd(model, *, B: int, eta: float, n_chains: int, max_steps: int, se
                  event: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor,
                  crn: bool = False, check_every: int = 1, block: int = 256) -> FirstPassage:
     """S5: genuine minibatch SGD ``theta <- theta - (eta / B) sum_{mu in batch} r_mu grad f_mu``
-    (``L_B = (1/B) sum l_mu``, the spec's typo-corrected minibatch loss) on ``R`` chains.
+    (``L_B = (1/B) sum l_mu``, the paper's minibatch loss with its typo corrected) on ``R`` chains.
 
     ``model`` exposes ``residual_and_jac(theta (R,P), idx (R,B)) -> (r (R,B), J (R,B,P))`` and
     ``X`` (its data, for ``N`` and the device); ``event(theta) -> (R,) bool`` tests escape;

@@ -1,10 +1,10 @@
 """Power-law escape rate of SGD: closed-form theory and exact first-passage quadrature.
 
 Mori, Ziyin, Liu, Ueda, "Power-law escape rate of SGD" (arXiv 2105.09557, ICML 2022), cited as
-(Mori22, eq. N) with the equation numbers of spec ``escape-rate.md`` (the 2021 submission text).
+(Mori22, eq. N) with the equation numbers of the 2021 submission text (as in ``docs/studies/escape-rate.md``).
 Time is SDE time ``t = eta * k`` throughout, rates are per unit ``t``.
 
-Notation (spec Sec. 5): ``c = L(theta_s) / L(theta*)`` (log barrier ``log c``), ``dL = L_s - L*``
+Notation: ``c = L(theta_s) / L(theta*)`` (log barrier ``log c``), ``dL = L_s - L*``
 (linear barrier), ``h*`` the minimum's Hessian eigenvalue along the escape direction, ``n`` the
 number of outlier Hessian directions, ``r = B / (eta h*)``.
 
@@ -17,12 +17,12 @@ Contents
 - the stationary law: :func:`student_t_params` (1-D Student-t form [derived]), :func:`fit_phi_student_t`,
   :func:`mean_loss_quadratic`;
 - level sets: :func:`levelset_slope` (large-barrier local slope [derived]);
-- exact mean first-passage times (spec Sec. 8, [derived]): :func:`mfpt_1d` (any 1-D diffusion on
+- exact mean first-passage times ([derived]): :func:`mfpt_1d` (any 1-D diffusion on
   a grid), :func:`mfpt_eq13_1d` (Eq. 13 on a 1-D landscape), :func:`mfpt_levelset` (radial
   problem of an isotropic quadratic well, Eq. 13 or the exact regression covariance).
 
-Left out: the escape time of Xie, Sato & Sugiyama (ICLR 2021), listed in spec Sec. 7 as
-[to verify]; we could not check its prefactor, factor 2 and time units against that paper, so
+Left out: the escape time of Xie, Sato & Sugiyama (ICLR 2021), listed as
+[to verify] in the study guide; we could not check its prefactor, factor 2 and time units against that paper, so
 it is not implemented.
 """
 
@@ -35,6 +35,7 @@ import numpy as np
 from scipy import integrate, optimize, special
 
 from nnphys.errors import ConfigError
+from nnphys.linreg._checks import _pos
 
 __all__ = [
     "phi", "n_critical", "escape_exponent", "phi_discrete", "kesten_index",
@@ -46,11 +47,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-def _pos(field: str, v: float) -> float:
-    v = float(v)
-    if not (v > 0 and math.isfinite(v)):
-        raise ConfigError(field, f"must be a finite number > 0 (got {v})")
-    return v
 
 
 def _barrier(c: float) -> float:
@@ -78,7 +74,7 @@ def phi(B: float, eta: float, h_star: float) -> float:
 
 def n_critical(B: float, eta: float, h_star: float) -> float:
     """Stability bound ``n_c = 2 (B/(eta h*) + 1)`` (Mori22, eq. 19): a minimum with ``n >= n_c``
-    outlier directions is unstable (``L^-phi`` is not normalisable, spec Sec. 4)."""
+    outlier directions is unstable (``L^-phi`` is not normalisable)."""
     return 2.0 * phi(B, eta, h_star)
 
 
@@ -96,37 +92,14 @@ def phi_discrete(B: float, eta: float, h_star: float) -> float:
 
 def kesten_index(B: int, eta: float, h_star: float) -> float:
     """Exact tail index ``beta`` of 1-D discrete SGD with chi-square noise [paper, companion]:
-    the positive root of ``E|1 - eta h chi2_B / B|^beta = 1``. Returns ``phi = (beta + 1) / 2``
-    for direct comparison with :func:`phi`; ``nan`` if no positive root exists (unstable)."""
+    the positive root of ``E|1 - eta h chi2_B / B|^beta = 1``
+    (:func:`nnphys.linreg.kesten_tail_index` with ``a = h*``, ``lam = eta``, ``S = B``). Returns
+    ``phi = (beta + 1) / 2`` for direct comparison with :func:`phi`; ``nan`` if no positive root
+    exists (unstable)."""
+    from nnphys.linreg.closed_forms import kesten_tail_index
+
     B = int(_pos("B", B))
-    a = _pos("eta", eta) * _pos("h_star", h_star) / B
-    k = B / 2.0  # chi2_B = Gamma(k, scale 2)
-    logpdf = lambda x: (k - 1) * math.log(x) - x / 2 - k * math.log(2) - special.gammaln(k)  # noqa: E731
-
-    x0 = 1.0 / a  # zero of |1 - a x|: split there so quad sees a smooth integrand on each piece
-
-    def moment(beta: float) -> float:
-        def f(x: float) -> float:
-            if x <= 0 or x == x0:
-                return 0.0
-            v = beta * math.log(abs(1 - a * x)) + logpdf(x)
-            return math.exp(v) if v < 700 else math.inf
-
-
-        p1 = integrate.quad(f, 0, x0, limit=200)[0]
-        p2 = integrate.quad(f, x0, np.inf, limit=200)[0]
-        return p1 + p2
-
-    g = lambda b: math.log(moment(b))  # noqa: E731  convex, g(0)=0
-    lo, hi = 1e-3, 2.0
-    if g(lo) >= 0:
-        return float("nan")
-    while g(hi) < 0:
-        hi *= 2
-        if hi > 1e4:
-            return float("inf")
-    beta = optimize.brentq(g, lo, hi, xtol=1e-10)
-    return 0.5 * (beta + 1.0)
+    return 0.5 * (kesten_tail_index(_pos("h_star", h_star), _pos("eta", eta), B) + 1.0)
 
 
 # --------------------------------------------------------------------------- rates
@@ -172,7 +145,7 @@ def kappa_tau(c: float, L_star: float, hess_min, hess_saddle, B: float, eta: flo
               h_star: float | None = None) -> float:
     """Kramers-Langer rate in the time ``tau`` of Eq. 15, potential ``U = log L``, temperature
     ``T = eta h*/B``: ``|u_s,e|/(2 pi) sqrt(det U''*/|det U''_s|) exp(-log c / T)``, with
-    ``U'' = H/L`` at critical points and ``u_s,e = h_s,e / L_s`` (spec Sec. 5 derivation)."""
+    ``U'' = H/L`` at critical points and ``u_s,e = h_s,e / L_s`` (the derivation of eq. 17)."""
     c = _barrier(c)
     L_star = _pos("L_star", L_star)
     Hm, Hs, hse, ve = _hessians(hess_min, hess_saddle)
@@ -187,7 +160,7 @@ def kappa_tau(c: float, L_star: float, hess_min, hess_saddle, B: float, eta: flo
 
 def kappa_from_tau(k_tau: float, L_star: float, mean_L: float | None = None) -> float:
     """Rate in ``t`` from the rate in ``tau``: ``kappa = L* kappa_tau`` (the paper's choice), or
-    ``<L>_Pss kappa_tau`` when ``mean_L`` is given (the exact conversion, spec Sec. 6)."""
+    ``<L>_Pss kappa_tau`` when ``mean_L`` is given (the exact conversion)."""
     return (L_star if mean_L is None else mean_L) * k_tau
 
 
@@ -221,7 +194,7 @@ def student_t_params(L_star: float, h: float, B: float, eta: float) -> tuple[flo
 
 
 def fit_phi_student_t(x, loc: float = 0.0, level: float = 0.95) -> dict:
-    """Maximum-likelihood Student-t fit with the location fixed at ``theta*`` (spec Sec. 4: fit by
+    """Maximum-likelihood Student-t fit with the location fixed at ``theta*`` (fit by
     MLE, not by histogram). ``x``: samples of a 1-D coordinate.
 
     Returns ``{"phi", "nu", "scale", "phi_lo", "phi_hi", "n"}`` with ``phi = (nu + 1) / 2`` and a
@@ -329,7 +302,7 @@ def mfpt_1d(drift: Callable[[np.ndarray], np.ndarray], diffusion: Callable[[np.n
             x0: float, b: float, lower: float, n_grid: int = 200_001) -> float:
     """Exact mean first-passage time of ``dx = a(x) dt + sqrt(2 D(x)) dW`` from ``x0`` to the
     absorbing point ``b > x0``, reflecting at ``lower`` (stands for ``-inf``; choose it where
-    ``psi/D`` is negligible) (spec Sec. 8, [derived]):
+    ``psi/D`` is negligible) ([derived]):
     ``T(x0) = int_{x0}^{b} dy/psi(y) int_{lower}^{y} psi(z)/D(z) dz``, ``psi = exp int a/D``.
 
     ``drift``, ``diffusion``: vectorised callables on float64 arrays. Cumulative trapezoid on
@@ -353,7 +326,7 @@ def mfpt_eq13_1d(loss: Callable[[np.ndarray], np.ndarray], x0: float, b: float, 
                  B: float, eta: float, h_star: float, n_grid: int = 200_001) -> float:
     """Exact MFPT of Eq. 13 in 1-D, ``dx = -L'(x) dt + sqrt(2 eta h* L(x) / B) dW``, from ``x0`` to
     ``b``, reflecting at ``lower``. Uses the closed form ``psi = L^-r``, ``psi/D = r L^-(r+1)``
-    with ``r = B/(eta h*)`` (spec Sec. 8), so no drift integral is needed."""
+    with ``r = B/(eta h*)``, so no drift integral is needed."""
     r = _ratio(B, eta, h_star)
     if not lower < x0 < b:
         raise ConfigError("x0", f"need lower < x0 < b (got {lower}, {x0}, {b})")
@@ -371,13 +344,13 @@ def mfpt_eq13_1d(loss: Callable[[np.ndarray], np.ndarray], x0: float, b: float, 
 def mfpt_levelset(n: int, c: float, B: float, eta: float, h: float = 1.0, L_star: float = 0.5,
                   noise: str = "eq13", sigma2: float | None = None, n_grid: int = 200_001) -> float:
     """Exact mean first-passage time from the minimum to the level set ``L = c L*`` of the
-    isotropic quadratic well ``L = L* + h |z|^2 / 2`` in ``n`` dimensions (spec Sec. 8):
+    isotropic quadratic well ``L = L* + h |z|^2 / 2`` in ``n`` dimensions:
     radial process ``dr = (-h r + (n-1) D(r)/r) dt + sqrt(2 D(r)) dW``, reflecting at 0,
     absorbing at ``r_c = sqrt(2 L* (c-1) / h)``, ``psi = r^(n-1) exp int -h r / D``.
 
     ``noise="eq13"``: ``D = eta h L / B`` (Eq. 13, exact ``psi = r^(n-1) L^-B/(eta h)``).
     ``noise="exact"`` (n = 1 only): the exact covariance of 1-D Gaussian linear regression,
-    ``D = eta (sigma2 + 2 z^2) / (2B)`` with ``h = 1``, ``sigma2 = 2 L*`` [derived, spec Sec. 8]."""
+    ``D = eta (sigma2 + 2 z^2) / (2B)`` with ``h = 1``, ``sigma2 = 2 L*`` [derived]."""
     n, c = _dim(n), _barrier(c)
     h, L_star = _pos("h", h), _pos("L_star", L_star)
     r_c = math.sqrt(2 * L_star * (c - 1) / h)

@@ -2,7 +2,7 @@
 
 Paper: Ziyin, Liu, Mori, Ueda, "Strength of Minibatch Noise in SGD" (arXiv 2102.05375, ICLR 2022),
 cited as (MBN, Thm/Prop/Eq. N); predecessor Liu, Ziyin, Ueda (arXiv 2012.03636) for Thm 1.
-Notation follows the spec (specs/minibatch-noise.md): learning rate ``lam`` (λ, scalar) or
+Notation (as in ``docs/studies/minibatch-noise.md``): learning rate ``lam`` (λ, scalar) or
 ``Lam`` (Λ, matrix), batch size ``S``, momentum ``mu`` (μ), weight decay ``gamma``/``Gamma``
 (γ/Γ), input covariance ``A``, label-noise variance ``sigma2`` (σ²), teacher ``u``.
 Loss ``L(w) = 1/(2N) Σ (wᵀx_i - y_i)²`` (note the 1/2). ``Σ`` is the stationary covariance of
@@ -25,12 +25,12 @@ High dimension:        thm6_trace, max_lr_highdim, max_lr_highdim_isotropic
 Tails:                 tail_exponent_paper, tail_exponent_continuous, kesten_tail_index,
                        hill_estimator
 Oracle (ground truth): moment_oracle_online, moment_oracle_finite  (exact second-moment fixed
-                       point, spec §3), iterate_moments_online (the literal recursion)
+                       point), iterate_moments_online (the literal recursion)
 Simulator:             simulate_online, simulate_finite (R chains at once, float64, torch),
                        sample_batches (vectorised with / without replacement)
 
 Closed forms check the stability region first and return ``inf`` (scalars) or an ``inf``-filled
-matrix outside it (spec §4: "must flag, not report"). User-caused bad values (λ <= 0, S < 1,
+matrix outside it ("must flag, not report"). User-caused bad values (λ <= 0, S < 1,
 μ outside [0, 1), non-commuting matrices where commutation is assumed) raise ConfigError.
 
 Layout: :mod:`~nnphys.linreg.closed_forms` (the paper's formulas), :mod:`~nnphys.linreg.oracle`

@@ -1,4 +1,5 @@
-"""Argument checks shared by the linreg modules (user errors -> ConfigError)."""
+"""Argument checks shared by the linreg modules and :mod:`nnphys.escape.theory` (user errors ->
+ConfigError)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from nnphys.errors import ConfigError
 
 
 def _pos(name: str, v: float) -> float:
+    """``v`` as a float, or :class:`ConfigError` naming ``name`` unless it is finite and > 0 (the
+    one positivity check of :mod:`nnphys.linreg` and :mod:`nnphys.escape`)."""
     if not np.isfinite(v) or v <= 0:
         raise ConfigError(name, f"must be > 0 (got {v!r})")
     return float(v)

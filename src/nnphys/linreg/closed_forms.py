@@ -41,7 +41,7 @@ def lemma1_noise(A, Sigma, sigma2: float, S: int) -> np.ndarray:
 
 
 def regression_noise_exact(A, L0: float, grad, S: int) -> np.ndarray:
-    """Exact Gaussian-regression noise at any w (spec §8 "sign caveat") [derived]:
+    """Exact Gaussian-regression noise at any w (the sign caveat of Thm 5, minibatch-noise claim C11s) [derived]:
     ``C = (2 L_0 A + ∇L_0 ∇L_0ᵀ) / S``, with ``L_0 = (σ² + zᵀAz)/2``, ``∇L_0 = A z``."""
     A = _sym("A", A)
     g = np.asarray(grad, dtype=np.float64)
@@ -79,7 +79,7 @@ def _G_mu(A: np.ndarray, Lam: np.ndarray, S: int, mu: float) -> np.ndarray:
 
 
 def stability_ratio(A, lam, S: int, mu: float = 0.0) -> float:
-    """``s_μ = Tr[Λ A G_μ⁻¹] / S`` (spec §4 κ convention; ``1 + κ_μ/S = 1/(1 - s_μ)``).
+    """``s_μ = Tr[Λ A G_μ⁻¹] / S`` (κ convention; ``1 + κ_μ/S = 1/(1 - s_μ)``).
     Returns ``inf`` when ``G_μ`` is not positive definite."""
     A = _sym("A", A)
     S, mu = _batch(S), _mom(mu)
@@ -92,7 +92,7 @@ def stability_ratio(A, lam, S: int, mu: float = 0.0) -> float:
 
 
 def is_stable(A, lam, S: int, mu: float = 0.0) -> bool:
-    """Second-moment stability (spec §4): ``G_μ ≻ 0`` and ``s_μ < 1``. Note: moment stability
+    """Second-moment stability: ``G_μ ≻ 0`` and ``s_μ < 1``. Note: moment stability
     is not almost-sure stability."""
     return stability_ratio(A, lam, S, mu) < 1
 
@@ -129,7 +129,7 @@ def thm3_noise(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0) -> np.ndarr
 
 
 def train_loss(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0) -> float:
-    """``L_train = (Tr[AΣ] + σ²)/2 = σ² / (2 (1 - s_μ))`` [derived, spec §4]."""
+    """``L_train = (Tr[AΣ] + σ²)/2 = σ² / (2 (1 - s_μ))`` [derived]."""
     s = stability_ratio(A, lam, S, mu)
     return sigma2 / (2 * (1 - s)) if s < 1 else math.inf
 
@@ -160,7 +160,7 @@ def continuous_sigma(A, lam: float, S: int, sigma2: float = 1.0) -> np.ndarray:
 
 def hessian_approx_sigma(A, lam: float, S: int, sigma2: float = 1.0) -> np.ndarray:
     """Discrete-time Hessian approximation ``C ≈ σ²A/S`` plugged into the discrete Lyapunov
-    equation: ``Σ = λσ²/S (2I - λA)⁻¹`` (spec §13 row 4: fails at small S)."""
+    equation: ``Σ = λσ²/S (2I - λA)⁻¹`` (row 4 of the minibatch-noise checklist: fails at small S)."""
     A = _sym("A", A)
     lam = _pos("lam", lam)
     G = 2 * np.eye(A.shape[0]) - lam * A
@@ -197,7 +197,7 @@ def thm1_sigma(H, Lam, C, mu: float = 0.0) -> np.ndarray:
 
 
 def max_lr(A, S: int, mu: float = 0.0) -> float:
-    """Largest scalar λ with a finite stationary second moment (spec §4), by bisection on
+    """Largest scalar λ with a finite stationary second moment, by bisection on
     ``s_μ(λ) < 1`` (monotone in λ)."""
     A = _sym("A", A)
     amax = np.linalg.eigvalsh(A).max()
@@ -282,7 +282,7 @@ def _l2_eig(A, Gm, u):
 
 
 def l2_sigma(A, Gamma, u, lam: float, S: int) -> np.ndarray:
-    """Σ with L2, no label noise, ``[A, Γ] = 0`` [derived entrywise form, spec §6]; in A's
+    """Σ with L2, no label noise, ``[A, Γ] = 0`` [derived entrywise form]; in A's
     eigenbasis ``Σ_jl = λ²/S [(Tr[AΣ] + t_U) a_j δ_jl + a_j a_l γ_j γ_l U_jl/(k_j k_l)] /
     (λ(k_j + k_l) - λ² k_j k_l - λ² a_j a_l / S)``, returned in the original basis; inf if
     unstable."""
@@ -333,7 +333,7 @@ def eq12_sigma(A, Gamma, u, lam: float, S: int) -> np.ndarray:
     """MBN Eq. 12 **as printed** (stated for ``[Γ, U] = 0``):
     ``Σ = λ/S t_U (1 + λκ/S) A K⁻¹ G⁻¹ + λ/S (A²K⁻²Γ²U + λr/S A) K⁻¹ G⁻¹``.
     Exact on the diagonal (A's eigenbasis); its off-diagonal part is not even symmetric unless
-    ``[A, U] = 0`` (spec §6 correction). Kept to demonstrate the defect; use :func:`l2_sigma`."""
+    ``[A, U] = 0`` (the corrected form). Kept to demonstrate the defect; use :func:`l2_sigma`."""
     A, Gm, K, u = _l2_parts(A, Gamma, u)
     lam, S = _pos("lam", lam), _batch(S)
     D = A.shape[0]
@@ -446,7 +446,7 @@ def thm6_trace(A_hat, lam: float, S: int, sigma2: float = 1.0, alpha: float | No
 
 
 def fixed_ratio_sigma(A, c: float, S: int, sigma2: float = 1.0) -> np.ndarray:
-    """Σ at fixed ``c = λ/S`` (spec §10) [derived]: ``Σ = cσ²G⁻¹/(1 - c Tr[AG⁻¹])``,
+    """Σ at fixed ``c = λ/S`` [derived]: ``Σ = cσ²G⁻¹/(1 - c Tr[AG⁻¹])``,
     ``G = 2I - c(S + 1)A`` (= Thm 2 with λ = cS)."""
     return thm2_sigma(A, _pos("c", c) * _batch(S), S, sigma2)
 
@@ -478,19 +478,24 @@ def tail_exponent_continuous(a: float, lam: float, S: int) -> float:
 
 def kesten_tail_index(a: float, lam: float, S: int, gamma: float = 0.0) -> float:
     """Exact tail index of the 1-D Kesten recursion ``w' = (1 - λγ - λaχ²_S/S) w + noise``
-    [derived, spec §11]: the root ``β > 0`` of ``E|1 - λγ - λa χ²_S/S|^β = 1`` (quadrature over
+    [derived]: the root ``β > 0`` of ``E|1 - λγ - λa χ²_S/S|^β = 1`` (quadrature over
     the χ²_S density; ``γ`` is an optional L2 weight decay). ``P(|w| > x) ~ x^-β``; the stationary
     variance is finite iff β > 2, the kurtosis iff β > 4. nan when ``E log|…| >= 0`` (not
-    contracting), inf when no finite root exists."""
+    contracting), inf when no finite root exists. The one Kesten solver of the package:
+    :func:`nnphys.escape.theory.kesten_index` is this index in the escape paper's variables."""
     a, lam, S = _pos("a", a), _pos("lam", lam), _batch(S)
     c = lam * a / S
     b0 = 1 - lam * gamma
     x0 = b0 / c  # the point where the multiplier vanishes
 
     def moment(beta):
-        f = lambda x: abs(b0 - c * x) ** beta * math.exp(  # noqa: E731
-            (S / 2 - 1) * math.log(max(x, 1e-300)) - x / 2 - (S / 2) * math.log(2)
-            - math.lgamma(S / 2))
+        def f(x):
+            logpdf = (S / 2 - 1) * math.log(max(x, 1e-300)) - x / 2 - (S / 2) * math.log(2) - math.lgamma(S / 2)
+            try:
+                return abs(b0 - c * x) ** beta * math.exp(logpdf)
+            except OverflowError:  # |b0 - c x|^beta beyond float range (large beta, far tail): in logs
+                v = beta * math.log(abs(b0 - c * x)) + logpdf
+                return math.exp(v) if v < 700 else math.inf
         hi = max(abs(x0) * 4, S + 60 * math.sqrt(2 * S) + 60)
         pts = [x0] if 0 < x0 < hi else None
         v, _ = integrate.quad(f, 0, hi, points=pts, limit=400, epsabs=0, epsrel=1e-12)

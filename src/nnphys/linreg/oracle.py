@@ -1,4 +1,4 @@
-"""The exact second-moment oracle (spec §3): the stationary fixed point of the SGD moment
+"""The exact second-moment oracle: the stationary fixed point of the SGD moment
 recursion, online and on a finite data set; ground truth for every closed form. See
 :mod:`nnphys.linreg`."""
 
@@ -20,7 +20,7 @@ from nnphys.linreg._checks import _pos, _batch, _mom, _sym, _lr_matrix, _inf_lik
 
 @dataclasses.dataclass(frozen=True)
 class MomentResult:
-    """Stationary second moments from the exact oracle (spec §3).
+    """Stationary second moments from the exact oracle.
 
     ``Sigma``: ``(D, D)`` stationary covariance of ``v = w - w*`` (inf-filled if unstable);
     ``stable``: second-moment stability; ``rho``: spectral radius of the homogeneous moment map
@@ -122,7 +122,7 @@ def _solve_stationary(Hm: np.ndarray, Lam: np.ndarray, mu: float, noise_hom, noi
 
 def moment_oracle_online(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0,
                          Gamma=None, u=None) -> MomentResult:
-    """Exact stationary moments of online Gaussian SGD (spec §3, N → ∞), any Λ, μ, Γ.
+    """Exact stationary moments of online Gaussian SGD (N → ∞), any Λ, μ, Γ.
 
     ``∇ℓ = (xxᵀ + Γ) v + xxᵀ m_0 - xε`` about ``w* = K⁻¹Au`` (``K = A + Γ``, ``m_0 = w* - u``),
     so ``𝒞(Σ) = (AMA + Tr[AM]A + σ²A)/S`` with ``M = Σ + m_0m_0ᵀ``. ``extra``: ``train_loss =
@@ -149,7 +149,7 @@ def moment_oracle_online(A, lam, S: int, sigma2: float = 1.0, mu: float = 0.0,
 
 def iterate_moments_online(A, lam: float, S: int, sigma2: float = 1.0,
                            n_steps: int = 20000) -> np.ndarray:
-    """The literal recursion of spec §3 (μ = 0, Γ = 0, start at w* = u):
+    """The literal recursion of the oracle (μ = 0, Γ = 0, start at w* = u):
     ``Σ ← (I - λA)Σ(I - λA) + λ²(AΣA + Tr[AΣ]A + σ²A)/S`` for ``n_steps`` steps. An
     independent check of :func:`moment_oracle_online`; diverges outside the stable region."""
     A = _sym("A", A)
@@ -164,7 +164,7 @@ def iterate_moments_online(A, lam: float, S: int, sigma2: float = 1.0,
 
 def moment_oracle_finite(X, y, lam, S: int, mu: float = 0.0, gamma: float = 0.0,
                          replacement: bool = True) -> MomentResult:
-    """Exact stationary moments of minibatch SGD on a fixed data set (spec §3), loss
+    """Exact stationary moments of minibatch SGD on a fixed data set, loss
     ``L = 1/(2N) Σ (wᵀx_i - y_i)² + γ/2 |w|²``, steps with S i.i.d. indices (or S distinct
     ones: 𝒞 times ``(N - S)/(N - 1)``).
 

@@ -166,13 +166,13 @@ def simulate_online(A, lam, S: int, sigma2: float = 1.0, *, mu: float = 0.0, Gam
                     burn_in: int | None = None, seed: int = 0, record_every: int = 0,
                     record_chains: int | None = None, device: str = "cpu",
                     blowup: float = 1e8) -> SimResult:
-    """Online Gaussian minibatch SGD (spec §1, §13 simulator), R chains in one tensor, float64.
+    """Online Gaussian minibatch SGD (the paper's setting), R chains in one tensor, float64.
 
     Each step draws S fresh ``x ~ N(0, A)`` per chain, label ``y = uᵀx + ε``,
     ``ε ~ N(0, σ²)``; with ``B_input`` the model sees ``x̃ = x + ζ``, ``ζ ~ N(0, B_input)``
-    (spec §5). Gradient ``ĝ = 1/S Σ x̃(x̃ᵀw - y) + Γw``; momentum ``m ← μm + ĝ``,
+    (MBN §5). Gradient ``ĝ = 1/S Σ x̃(x̃ᵀw - y) + Γw``; momentum ``m ← μm + ĝ``,
     ``w ← w - Λm``. Chains start at ``w*`` (the population minimiser). Burn-in default
-    ``⌈5/(λ a_min)⌉`` (spec §13). Diverged chains (non-finite or ``|v| > blowup``) are flagged and
+    ``⌈5/(λ a_min)⌉``. Diverged chains (non-finite or ``|v| > blowup``) are flagged and
     excluded from averages.
     """
     A = _sym("A", A)
@@ -249,7 +249,7 @@ def simulate_finite(X, y, lam, S: int, *, mu: float = 0.0, gamma: float = 0.0,
                     burn_in: int | None = None, seed: int = 0, record_every: int = 0,
                     record_chains: int | None = None, device: str = "cpu",
                     blowup: float = 1e8, w0=None) -> SimResult:
-    """Minibatch SGD on a fixed data set ``X (N, D)``, ``y (N,)`` (spec §9 setting), R chains,
+    """Minibatch SGD on a fixed data set ``X (N, D)``, ``y (N,)`` (the high-dimensional setting of Thm 6), R chains,
     float64; each step draws S indices per chain with or without replacement (independently
     across steps). Chains start at ``w*`` (or at ``w0``, e.g. 0 for the over-parameterised
     min-norm check). Loss ``1/(2N) Σ (wᵀx - y)² + γ/2|w|²``; chains start at ``w*``.

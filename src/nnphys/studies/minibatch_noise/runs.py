@@ -1,34 +1,23 @@
-"""The runners of the minibatch-noise study's jobs, one per ``kind``, and the §13 rows they
-simulate (see :mod:`nnphys.studies.minibatch_noise` for the spec, claims and analysis)."""
+"""The computations of the minibatch-noise jobs, one function per kind, each taking its typed job
+(:mod:`~nnphys.studies.minibatch_noise.jobs`, which names the claims each kind feeds). The rows
+(``row1`` ... ``row18``) are those of the guide's table of checks (``docs/studies/minibatch-noise.md``)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from nnphys import linreg as LR
-from nnphys.digits_noise import DigitsNoiseConfig, late_slope, run_digits_noise
 from nnphys.seeding import derive
 from nnphys.stats import mean_se
+from nnphys.studies._shared.digits_mlp import late_slope, mlp_config, run_digits_noise
+from nnphys.studies.minibatch_noise.spec import A2, A9, ONLINE_CASES
 
-# §13 rows: σ² = 1 unless stated
-A2 = [[1.0, 0.0], [0.0, 0.5]]
-A9 = [[1.0, 0.0], [0.0, 0.4]]
-ONLINE_CASES: dict[str, dict[str, Any]] = {
-    "row2": dict(A=A2, lam=1.5, S=50, mu=0.0),
-    "row3": dict(A=A2, lam=1.5, S=10, mu=0.0),
-    "row5": dict(A=A2, lam=0.5, S=5, mu=0.5),
-    "row6": dict(A=[[1.0]], lam=1.0, S=10, mu=0.0),
-    "row12": dict(A=A2, lam=0.8, S=4, mu=0.0, B_input=[[0.3, 0.0], [0.0, 0.2]], u=[1.0, -0.7],
-                  sigma2=0.0),
-    "row9a": dict(A=A9, lam=0.5, S=1, mu=0.0, gamma=0.1, u=[1.0, 1.0], sigma2=0.0),
-    "row9b": dict(A=A9, lam=0.5, S=1, mu=0.0, gamma=-0.1, u=[1.0, 1.0], sigma2=0.0),
-    "row9c": dict(A=A9, lam=0.6, S=2, mu=0.0, gamma=0.3, u=[1.0, 1.0], sigma2=0.0),
-    "row17": dict(A=A2, lam=0.5, S=10, mu=0.0, newton=True),
-}
+if TYPE_CHECKING:
+    from nnphys.studies.minibatch_noise import jobs as J
 
 
 def _se_diag(sim: LR.SimResult) -> tuple[list[float], list[float]]:
@@ -41,19 +30,19 @@ def _mean_se(x) -> tuple[float, float]:
     return float(m), float(se)
 
 
-def _run_prop1(job):
+def run_prop1(job: "J.Prop1") -> dict[str, Any]:
     """Row 1: Prop. 1 vs the empirical covariance of ĝ at a fixed w, both sampling schemes."""
-    rng = np.random.default_rng(job["seed"])
-    N, S, D = job["N"], job["S"], 3
+    rng = np.random.default_rng(job.seed)
+    N, S, D = job.N, job.S, 3
     X = rng.standard_normal((N, D))
     y = X @ np.array([1.0, -0.5, 0.3]) + rng.standard_normal(N)
     w = rng.standard_normal(D)
     G = X * (X @ w - y)[:, None]  # per-sample gradients of ½(wᵀx - y)²
     gbar = G.mean(0)
-    out: dict[str, Any] = dict(N=N, S=S, draws=job["draws"])
-    gen = LR.SimRng(derive(job["seed"], "batches"), torch.device("cpu"))
+    out: dict[str, Any] = dict(N=N, S=S, draws=job.draws)
+    gen = LR.SimRng(derive(job.seed, "batches"), torch.device("cpu"))
     for repl in (True, False):
-        idx = LR.sample_batches(job["draws"], N, S, repl, gen).numpy()
+        idx = LR.sample_batches(job.draws, N, S, repl, gen).numpy()
         dev = G[idx].mean(1) - gbar
         d2 = (dev**2).sum(1)
         emp = dev.T @ dev / len(dev)
@@ -78,16 +67,16 @@ def _tail_proxy(c: dict[str, Any]) -> float:
                      for a in np.linalg.eigvalsh(A)))
 
 
-def _run_online(job):
-    c = dict(ONLINE_CASES[job["case"]])
+def run_online(job: "J.Online") -> dict[str, Any]:
+    c = dict(ONLINE_CASES[job.case])
     A = np.asarray(c["A"], float)
     D = A.shape[0]
     lam, S, mu = c["lam"], c["S"], c["mu"]
-    sigma2 = c.get("sigma2", job["sigma2"])
+    sigma2 = c.get("sigma2", job.sigma2)
     Lam = lam * np.linalg.inv(A) if c.get("newton") else lam
-    kw = dict(mu=mu, n_chains=job["n_chains"], n_steps=job["n_steps"], seed=job["seed"],
-              device=job["device"])
-    out: dict[str, Any] = dict(case=job["case"], lam=lam, S=S, mu=mu, sigma2=sigma2, D=D,
+    kw = dict(mu=mu, n_chains=job.n_chains, n_steps=job.n_steps, seed=job.seed,
+              device=job.device)
+    out: dict[str, Any] = dict(case=job.case, lam=lam, S=S, mu=mu, sigma2=sigma2, D=D,
                                tail_beta=_tail_proxy(c))
     if "B_input" in c:
         B, u = np.asarray(c["B_input"]), np.asarray(c["u"])
@@ -136,20 +125,20 @@ def _run_online(job):
                theory_vs_oracle=float(np.abs(th - orc.Sigma).max() / np.abs(orc.Sigma).max()),
                sim_diag=sim_d, sim_se=sim_se, sim_offdiag=float(sim.Sigma[0, -1]),
                n_diverged=int(sim.diverged.sum()), sampling=sim.meta["sampling"],
-               burn_in=sim.meta["burn_in"], n_chains=job["n_chains"], n_steps=job["n_steps"])
+               burn_in=sim.meta["burn_in"], n_chains=job.n_chains, n_steps=job.n_steps)
     return out
 
 
-def _run_grid(job):
+def run_grid(job: "J.Grid") -> dict[str, Any]:
     """1-D Σ, L_train, L_test vs λ up to the stability edge (Fig. 4a: a = 1, S = 10)."""
-    a, S, s2 = job["a"], job["S"], job["sigma2"]
+    a, S, s2 = job.a, job.S, job.sigma2
     A = np.array([[a]])
     lam_max = LR.max_lr(A, S)
     rows = []
-    for i, f in enumerate(job["fractions"]):
+    for i, f in enumerate(job.fractions):
         lam = f * lam_max
-        sim = LR.simulate_online(A, lam, S, s2, n_chains=job["n_chains"], n_steps=job["n_steps"],
-                                 seed=derive(job["seed"], "frac", f), device=job["device"])
+        sim = LR.simulate_online(A, lam, S, s2, n_chains=job.n_chains, n_steps=job.n_steps,
+                                 seed=derive(job.seed, "frac", f), device=job.device)
         orc = LR.moment_oracle_online(A, lam, S, sigma2=s2)
         ok = ~sim.diverged
         rows.append(dict(frac=f, lam=lam, theory=LR.sigma_1d(a, lam, S, s2),
@@ -166,39 +155,39 @@ def _run_grid(job):
     return dict(a=a, S=S, lam_max=lam_max, lam_max_formula=2 * S / (a * (S + 2)), rows=rows)
 
 
-def _run_edge(job):
+def run_edge(job: "J.Edge") -> dict[str, Any]:
     """C4: isotropic edge 2S/(a(D+S+1)); oracle ρ across it; simulations below/above it."""
     table = []
-    for D in job["Ds"]:
-        for S in job["Ss"]:
+    for D in job.Ds:
+        for S in job.Ss:
             A = np.eye(D)
             lm = LR.max_lr(A, S)
             fo = LR.max_lr_isotropic(1.0, D, S)
             rho_lo = LR.moment_oracle_online(A, 0.97 * fo, S).rho if D <= 32 else None
             rho_hi = LR.moment_oracle_online(A, 1.03 * fo, S).rho if D <= 32 else None
             table.append(dict(D=D, S=S, bisect=lm, formula=fo, rho_below=rho_lo, rho_above=rho_hi))
-    D, S = job["sim_D"], job["sim_S"]
+    D, S = job.sim_D, job.sim_S
     A = np.eye(D)
     fo = LR.max_lr_isotropic(1.0, D, S)
     sims = []
     for i, f in enumerate((0.8, 1.25)):
-        sim = LR.simulate_online(A, f * fo, S, job["sigma2"], n_chains=job["n_chains"] // 2,
-                                 n_steps=job["n_steps"], seed=derive(job["seed"], "frac", f),
-                                 device=job["device"])
+        sim = LR.simulate_online(A, f * fo, S, job.sigma2, n_chains=job.n_chains // 2,
+                                 n_steps=job.n_steps, seed=derive(job.seed, "frac", f),
+                                 device=job.device)
         ok = ~sim.diverged
         tr = np.trace(sim.chain_Sigma[ok], axis1=1, axis2=2) if ok.any() else np.array([np.inf])
         sims.append(dict(frac=f, theory_trace=float(np.trace(LR.thm2_sigma(A, f * fo, S,
-                                                                             job["sigma2"]))),
+                                                                             job.sigma2))),
                          sim_trace=_mean_se(tr) if ok.sum() > 1 else (math.inf, math.nan),
                          sim_median_trace=float(np.median(tr)),
                          frac_diverged=float(sim.diverged.mean())))
     return dict(table=table, sims=sims, sim_D=D, sim_S=S)
 
 
-def _run_l2(job):
-    """C5: 1-D γ* = argmin L_test (Cor. 1), the §6 sign conditions, and simulations at γ*."""
+def run_l2(job: "J.L2") -> dict[str, Any]:
+    """C5: 1-D γ* = argmin L_test (Cor. 1), the sign conditions of the negative optimal weight decay, and simulations at γ*."""
     rows = []
-    for i, (lam, S) in enumerate(job["cases"]):
+    for i, (lam, S) in enumerate(job.cases):
         S = int(S)
         g_star, L_star = LR.optimal_weight_decay_1d(1.0, 1.0, lam, S)
         g0_stable = LR.l2_stable_1d(1.0, 0.0, lam, S)
@@ -210,19 +199,19 @@ def _run_l2(job):
             row["oracle_L_star"] = orc.extra["test_loss"]
             row["tail_beta"] = LR.kesten_tail_index(1.0, lam, S, g_star)
             sim = LR.simulate_online(np.eye(1), lam, S, 0.0, Gamma=g_star, u=[1.0],
-                                     n_chains=job["n_chains"] // 2, n_steps=job["n_steps"],
-                                     seed=derive(job["seed"], "case", i), device=job["device"])
+                                     n_chains=job.n_chains // 2, n_steps=job.n_steps,
+                                     seed=derive(job.seed, "case", i), device=job.device)
             row["sim_L_star"] = _mean_se(sim.chain_test[~sim.diverged])
         rows.append(row)
     return dict(rows=rows)
 
 
-def _run_highdim(job):
+def run_highdim(job: "J.Highdim") -> dict[str, Any]:
     """C6, C7: fixed-data regression, N = 400 / 200 / 80, D = 100 (rows 13–15)."""
-    rng = np.random.default_rng(job["seed"])
-    D, s2 = job["D"], job["sigma2"]
+    rng = np.random.default_rng(job.seed)
+    D, s2 = job.D, job.sigma2
     u = rng.standard_normal(D) / math.sqrt(D)
-    out: dict[str, Any] = dict(draw=job["draw"], D=D)
+    out: dict[str, Any] = dict(draw=job.draw, D=D)
     settings = [("far", 4 * D, 8, 5 / D), ("near", 4 * D, 8, 12 / D), ("near_small", 2 * D, 4, 6 / D)]
     for name, N, S, lam in settings:
         X = rng.standard_normal((N, D))
@@ -239,10 +228,10 @@ def _run_highdim(job):
         G_plus = 2 * np.eye(D) - lam * (1 + 1 / S) * Ah
         trp = float(np.trace(np.linalg.solve(G_plus, Ah)))
         row["thm6_plus_variant"] = lam / S * res * trp / (1 - lam / S * trp)
-        if name == "far" or job["n_chains"] >= 100:
-            sim = LR.simulate_finite(X, y, lam, S, n_chains=job["n_chains"],
-                                     n_steps=job["n_steps"], seed=derive(job["seed"], name),
-                                     device=job["device"])
+        if name == "far" or job.n_chains >= 100:
+            sim = LR.simulate_finite(X, y, lam, S, n_chains=job.n_chains,
+                                     n_steps=job.n_steps, seed=derive(job.seed, name),
+                                     device=job.device)
             ok = ~sim.diverged
             tr = np.einsum("rde,ed->r", sim.chain_Sigma[ok], Ah)
             row["sim"] = _mean_se(tr)
@@ -254,9 +243,9 @@ def _run_highdim(job):
     orc = LR.moment_oracle_finite(X, y, lam, S)
     out["over"] = dict(N=N, S=S, lam=lam, oracle=orc.extra["tr_A_Sigma"],
                        thm6=LR.thm6_trace(orc.extra["A_hat"], lam, S, s2, alpha=N / D))
-    if job["draw"] == 0:  # the slow part (smallest non-zero curvature ~ 0.014): one draw
-        sim = LR.simulate_finite(X, y, lam, S, n_chains=16, n_steps=200, burn_in=job["over_burn_in"],
-                                 seed=derive(job["seed"], "over"), w0=np.zeros(D), device=job["device"])
+    if job.draw == 0:  # the slow part (smallest non-zero curvature ~ 0.014): one draw
+        sim = LR.simulate_finite(X, y, lam, S, n_chains=16, n_steps=200, burn_in=job.over_burn_in,
+                                 seed=derive(job.seed, "over"), w0=np.zeros(D), device=job.device)
         w_mn = np.linalg.pinv(X) @ y
         dist = np.linalg.norm(sim.v_final + sim.w_star - w_mn, axis=1) / np.linalg.norm(w_mn)
         out["over"].update(sim_train_max=float(sim.chain_train.max()),
@@ -264,18 +253,18 @@ def _run_highdim(job):
     return out
 
 
-def _run_scaling(job):
+def run_scaling(job: "J.Scaling") -> dict[str, Any]:
     """C8: Σ vs S at fixed c = λ/S, 1-D a = 1 (linear scaling predicts Σ constant)."""
-    c, s2 = job["c"], job["sigma2"]
+    c, s2 = job.c, job.sigma2
     rows = []
-    for i, S in enumerate(job["Ss"]):
+    for i, S in enumerate(job.Ss):
         lam = c * S
         th = LR.fixed_ratio_sigma_1d(1.0, c, S, s2)
         row = dict(S=S, lam=lam, theory=th, continuous=c * s2 / 2)
         if math.isfinite(th):
-            sim = LR.simulate_online(np.eye(1), lam, S, s2, n_chains=job["n_chains"] // 2,
-                                     n_steps=job["n_steps"], seed=derive(job["seed"], "S", S),
-                                     device=job["device"])
+            sim = LR.simulate_online(np.eye(1), lam, S, s2, n_chains=job.n_chains // 2,
+                                     n_steps=job.n_steps, seed=derive(job.seed, "S", S),
+                                     device=job.device)
             row["sim"] = _mean_se(sim.chain_Sigma[~sim.diverged, 0, 0])
         rows.append(row)
     S_div = LR.fixed_ratio_divergence_S(1.0, c)
@@ -286,37 +275,37 @@ def _run_scaling(job):
                                                 math.ceil(S_div) + 1))
 
 
-def _run_tail(job):
+def run_tail(job: "J.Tail") -> dict[str, Any]:
     """C9 / row 16: Hill tail index of the 1-D stationary law at aλ = 1 vs Kesten / paper."""
     rows = []
-    for i, S in enumerate(job["Ss"]):
-        sim = LR.simulate_online(np.eye(1), 1.0, S, job["sigma2"], n_chains=job["n_chains"],
-                                 n_steps=job["n_steps"], burn_in=50, seed=derive(job["seed"], "S", S),
-                                 record_every=1, device=job["device"], blowup=1e30)
+    for i, S in enumerate(job.Ss):
+        sim = LR.simulate_online(np.eye(1), 1.0, S, job.sigma2, n_chains=job.n_chains,
+                                 n_steps=job.n_steps, burn_in=50, seed=derive(job.seed, "S", S),
+                                 record_every=1, device=job.device, blowup=1e30)
         smp = sim.samples[:, :, 0]  # (steps, chains)
         groups = np.array_split(np.arange(smp.shape[1]), 5)
-        hills = [LR.hill_estimator(smp[:, g], job["frac"]) for g in groups]
+        hills = [LR.hill_estimator(smp[:, g], job.frac) for g in groups]
         m, se = _mean_se(hills)
-        rows.append(dict(S=S, hill=LR.hill_estimator(smp, job["frac"]), hill_groups_mean=m,
+        rows.append(dict(S=S, hill=LR.hill_estimator(smp, job.frac), hill_groups_mean=m,
                          hill_se=se, kesten=LR.kesten_tail_index(1.0, 1.0, S),
                          paper=LR.tail_exponent_paper(1.0, 1.0, S),
                          continuous=LR.tail_exponent_continuous(1.0, 1.0, S),
                          n_diverged=int(sim.diverged.sum())))
-    return dict(rows=rows, frac=job["frac"])
+    return dict(rows=rows, frac=job.frac)
 
 
-def _run_defects(job):
+def run_defects(job: "J.Defects") -> dict[str, Any]:
     """C11: Eq. 12's off-diagonal (row 10) and the sign of Thm 5's rank-1 term (row 18)."""
     A = np.array(A9)
     u = np.array([1.0, 1.0])
     orc = LR.moment_oracle_online(A, 0.5, 1, sigma2=0.0, Gamma=0.1, u=u)
     eq12 = LR.eq12_sigma(A, 0.1, u, 0.5, 1)
     # Thm 5 sign: MC covariance of the minibatch gradient at a fixed w (online Gaussian data)
-    rng = np.random.default_rng(job["seed"])
+    rng = np.random.default_rng(job.seed)
     A2m = np.array(A2)
     S, s2 = 4, 0.1
     z = np.array([1.0, 0.0])  # w - u
-    n = job["draws"]
+    n = job.draws
     x = rng.standard_normal((n, S, 2)) * np.sqrt(np.diag(A2m))
     eps = math.sqrt(s2) * rng.standard_normal((n, S))
     g = np.einsum("nsd,ns->nd", x, x @ z - eps) / S
@@ -340,25 +329,13 @@ def _run_defects(job):
 # ---- MLP (C3, C12) ---------------------------------------------------------------------------
 
 
-def mlp_config(job) -> DigitsNoiseConfig:
-    e = job["epochs"]
-    return DigitsNoiseConfig(width=job["width"], epochs=e, lr=job["lr"], batch=job["batch"], n_train=job["n_train"],
-                             top_k=job["top_k"], seed=job["seed"], checkpoints=tuple(sorted({0, e // 2, e})),
-                             device=job["device"])
-
-
-def _run_mlp(job):
-    """C3, C12: the shared digits-MLP experiment (:mod:`nnphys.digits_noise`, the same one as
-    escape-rate T9/T9b), probed at init, mid-training and the end."""
-    out = run_digits_noise(mlp_config(job))
-    end = out["checkpoints"][str(job["epochs"])]["gauss_newton"]
+def run_mlp(job: "J.Mlp") -> dict[str, Any]:
+    """C3, C12: the shared digits-MLP experiment (:mod:`nnphys.studies._shared.digits_mlp`, the same
+    one as escape-rate T9/T9b), probed at init, mid-training and the end."""
+    out = run_digits_noise(mlp_config(job, job.epochs // 2))
+    end = out["checkpoints"][str(job.epochs)]["gauss_newton"]
     fit = late_slope(out["loss"], out["trace_cov"])
     # 𝒩 against its decoupled prediction 2L·(1/N)Σ|∇f|² (the noise ∝ loss statement)
     out.update(slope_second_half=fit["slope"], final_loss=out["loss"][-1], final_trace_cov=out["trace_cov"][-1],
                noise_over_2L_gn=out["trace_cov"][-1] / (2 * out["loss"][-1] * end["gauss_newton_trace"]))
     return out
-
-
-RUNNERS = dict(prop1=_run_prop1, online=_run_online, grid=_run_grid, edge=_run_edge, l2=_run_l2,
-                highdim=_run_highdim, scaling=_run_scaling, tail=_run_tail, defects=_run_defects,
-                mlp=_run_mlp)

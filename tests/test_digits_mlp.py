@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnphys.digits_noise import (PROBES, DigitsNoiseConfig, decoupling_by_epoch, glorot_uniform_mlp, half_mse,
+from nnphys.studies._shared.digits_mlp import (PROBES, DigitsNoiseConfig, decoupling_by_epoch, glorot_uniform_mlp, half_mse,
                                  hessian_evidence, hessian_probe, late_slope, run_digits_noise, worst_factor)
 from nnphys.errors import ConfigError
 from nnphys.studies import get_study
@@ -98,10 +98,10 @@ def test_both_studies_report_the_same_run():
     er, mb = get_study("escape-rate"), get_study("minibatch-noise")
     se = er.make_spec("quick", {**mlp, "seed": 3})
     sm = mb.make_spec("quick", {**mlp, "seed": 3, "mlp_seeds": 2})
-    je = next(j for j in er.jobs(se) if j["kind"] == "mlp")
-    jm = [j for j in mb.jobs(sm) if j["kind"] == "mlp"]
-    assert je["seed"] == jm[0]["seed"] != jm[1]["seed"]
-    oe, om = er.run(je), mb.run(jm[0])
+    je = next(j for j in er.jobs(se) if j.KIND == "mlp")
+    jm = [j for j in mb.jobs(sm) if j.KIND == "mlp"]
+    assert je.seed == jm[0].seed != jm[1].seed
+    oe, om = je.run(), jm[0].run()
     assert oe["loss"] == om["loss"] and oe["checkpoints"]["4"] == om["checkpoints"]["4"]
     ce = {c.id: c for c in er.analyse(se, [Result.from_output(je, oe)])}
     cm = {c.id: c for c in mb.analyse(sm, [Result.from_output(jm[0], om)])}

@@ -1,13 +1,13 @@
 """The digits-MLP gradient-noise experiment, once for every study that needs it.
 
-Escape-rate spec §13 exp. 1-2 (noise ∝ loss, decoupling) and minibatch-noise spec §12 (C3, C12)
-describe the same experiment: a ReLU MLP ``64-w-w-1`` trained by plain SGD on scikit-learn's
+Escape-rate T9/T9b and minibatch-noise C3/C12 (noise ∝ loss, decoupling; see the guides
+``docs/studies/escape-rate.md`` and ``docs/studies/minibatch-noise.md``) use the same experiment: a ReLU MLP ``64-w-w-1`` trained by plain SGD on scikit-learn's
 digits with even/odd labels ``y = ±1`` and the per-sample loss ``ℓ_μ = ½ (f(x_μ) - y_μ)²``;
 every epoch the single-sample noise trace ``𝒩 = tr C_1`` (:func:`nnphys.gradnoise.gradient_noise`)
 and the loss ``L`` are recorded, and at chosen epochs the spectra of the noise and curvature
 matrices are probed.
 
-Choices (tags as in the specs):
+Choices (tagged [paper], [derived] or [default]):
 
 - init: Glorot (Xavier) **uniform** weights, zero biases [paper: "Glorot init"; uniform is our
   reading, the original Glorot & Bengio 2010 scheme]. One init for every study;
@@ -18,7 +18,7 @@ Choices (tags as in the specs):
 - sampling: epoch reshuffling without replacement, ``N // B`` steps per epoch (the last partial
   batch is dropped) [default];
 - the whole run uses one intra-op thread: float32 training and the float64 Gram eigensolves then
-  give the same bits whatever the caller's thread count (issue 12 item 8).
+  give the same bits whatever the caller's thread count.
 
 Probes. At each checkpoint every probe in ``probes`` is called as
 ``probe(model, loss_fn, X, y, top_k) -> dict`` (JSON-able) and stored under its name.
@@ -27,12 +27,13 @@ Probes. At each checkpoint every probe in ``probes`` is called as
 - ``"gauss_newton"``: the decoupling check of :func:`nnphys.gradnoise.decoupling_check`, which
   compares the spectrum of ``C = (1/N) Σ ℓ_μ C_f^(μ)`` ("coupled") with that of ``L · G``,
   ``G = (1/N) Σ C_f^(μ)`` the Gauss-Newton part of the Hessian ("decoupled");
-- ``"hessian"`` (:func:`hessian_probe`, issue 15 item 3): the same comparison with the full Hessian
+- ``"hessian"`` (:func:`hessian_probe`): the same comparison with the full Hessian
   ``H = ∇²L`` in place of ``G`` (``nnphys.curvature``, Lanczos on Hessian-vector products, float64),
   plus ``λ_i(H)/λ_i(G)`` and the top-k eigenspace overlap of :func:`nnphys.curvature.hessian_vs_ggn`
   and the single-sample noise ``C_1`` along H's eigenvectors against ``2 L λ_i``.
 
 :data:`GAUSS_NEWTON_RULE` states which probe the studies' verdicts are judged on [default].
+:func:`mlp_config` builds a run's configuration from a study's typed ``mlp`` job.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from nnphys.seeding import torch_generator
 
 __all__ = ["DigitsNoiseConfig", "Probe", "PROBES", "GAUSS_NEWTON_RULE", "HESSIAN_TOL", "HESSIAN_K",
            "gauss_newton_probe",
-           "hessian_probe", "hessian_evidence", "hessian_summary", "probes_present", "glorot_uniform_mlp",
+           "hessian_probe", "mlp_config", "hessian_evidence", "hessian_summary", "probes_present", "glorot_uniform_mlp",
            "half_mse", "run_digits_noise", "late_slope", "worst_factor", "decoupling_by_epoch",
            "plot_decoupling", "NOISE_LOSS_MARGIN", "DECOUPLING_MARGIN", "BULK_FRACTION", "noise_loss_slopes",
            "decoupling_rms", "final_epoch", "rms_by_epoch"]
@@ -123,14 +124,11 @@ def gauss_newton_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: 
 # Lanczos tolerance of the Hessian probe [default]: relative residual per eigenpair (nnphys.curvature's
 # convergence rule). The eigenvalue error is bounded by r²/gap (reported as max_rel_bound), far below
 # what the x1.5 criterion resolves, and 1e-4 stays above the float32 round-off of the products;
-# lowering it buys little (Lanczos needed 123-140 products for the top-20 at init at any tol in
-# [1e-6, 1e-3] on the quick-scale MLP, 2026-12-02).
+# lowering it buys little (the measurement is in docs/studies/minibatch-noise.md, "Costs").
 HESSIAN_TOL = 1e-4
 # Eigenpairs of the Hessian probe [default]: min(top_k, 10), to keep the quick presets within a ~20 %
-# budget (issue 15 item 3). Measured 2026-12-02 on the loaded 2-core machine, one thread, the whole
-# quick minibatch-noise preset inline: Hessian probe CPU +16 % at the top-10 (commit b020c5b); the
-# top-20 probe is ~1.7-2x the top-10's per call. decoupling_by_epoch reports the Gauss-Newton
-# probe's worst factor over the same top-k next to it.
+# budget (measured cost: docs/studies/minibatch-noise.md, "Costs"). decoupling_by_epoch reports the
+# Gauss-Newton probe's worst factor over the same top-k next to it.
 HESSIAN_K = 10
 
 # Which probe decides T9b / C12, fixed before any run with the Hessian probe was looked at.
@@ -162,7 +160,7 @@ def _loglog_slope(h: torch.Tensor, c: torch.Tensor) -> float:
 
 def hessian_probe(model: nn.Module, loss_fn: Callable, X: torch.Tensor, y: torch.Tensor, top_k: int, *,
                   tol: float = HESSIAN_TOL, k_max: int = HESSIAN_K, seed: int = 0) -> dict:
-    """The decoupling check with the full Hessian ``H`` in place of ``G`` (issue 15 item 3), JSON-able.
+    """The decoupling check with the full Hessian ``H`` in place of ``G``, JSON-able.
 
     All three spectra come from thick-restart Lanczos (``nnphys.curvature``) on Hessian-vector
     products (double backward): ``H`` of ``loss_fn``, and ``G``, ``C`` as Hessians of
@@ -318,12 +316,12 @@ def late_slope(loss, trace_cov, start: float = 0.5) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 
 # [default] equivalence margin on the late log-log slope of N against L (noise ∝ loss: slope 1). The
-# escape-rate spec's T9 band [0.8, 1.2]: a slope of 0.8 or 1.2 changes N by a factor 10^{±0.2} ≈ 1.6
+# T9 band [0.8, 1.2] (docs/studies/escape-rate.md): a slope of 0.8 or 1.2 changes N by a factor 10^{±0.2} ≈ 1.6
 # per decade of loss, the smallest departure from proportionality a log-log plot like the paper's
 # Fig. 2 shows.
 NOISE_LOSS_MARGIN = 0.2
 # [default] equivalence margin on the root-mean-square log ratio of coupled to decoupled top-k
-# eigenvalues: a factor 1.5 (the spec's T9 "x1.5"), now on the typical (RMS) rank instead of the worst
+# eigenvalues: a factor 1.5 (T9's "x1.5"), now on the typical (RMS) rank instead of the worst
 # one, because the paper compares the two spectra as histograms (qualitative agreement), not rank by
 # rank at their extremes.
 DECOUPLING_MARGIN = math.log(1.5)
@@ -395,7 +393,7 @@ def decoupling_by_epoch(m: dict, probe: str = "gauss_newton") -> dict[str, dict]
         if d is None:
             continue
         per[ep] = {"max_ratio": worst_factor(d["ratio"]), "ratios": d["ratio"], "loss": d["loss"],
-                   # spec Sec. 14: print the C-H alignment (C ∝ H^gamma, 1 <= gamma <= 2 reported elsewhere)
+                   # the C-H alignment is reported (C ∝ H^gamma, 1 <= gamma <= 2 reported elsewhere)
                    "ch_alignment": d["ch_alignment"], "ch_gamma": d["ch_gamma"]}
         if "eigenvalue_ratio" in d:
             gn = probes.get("gauss_newton")
@@ -472,3 +470,12 @@ def plot_decoupling(axes, runs, labels=None, probe: str = "gauss_newton", band: 
             ax.set_yscale("log")
         which = "L lambda(H), full Hessian" if probe == "hessian" else "L (1/N) sum C_f, Gauss-Newton"
         ax.set(xlabel=f"decoupled: {which}", ylabel="coupled: (1/N) sum l C_f", title=f"epoch {ep} ({probe})")
+
+
+def mlp_config(job: Any, mid_epoch: int) -> DigitsNoiseConfig:
+    """The run of a study's typed ``mlp`` job (fields ``width``, ``epochs``, ``lr``, ``batch``,
+    ``n_train``, ``top_k``, ``seed``, ``device``), probed at init, ``mid_epoch`` and the end."""
+    e = job.epochs
+    return DigitsNoiseConfig(width=job.width, epochs=e, lr=job.lr, batch=job.batch, n_train=job.n_train,
+                             top_k=job.top_k, seed=job.seed, checkpoints=tuple(sorted({0, mid_epoch, e})),
+                             device=job.device)

@@ -1,8 +1,8 @@
-"""Figures of the minibatch-noise study (issue 11 item 4): 95% CIs over chains (or seeds) on every
+"""Figures of the minibatch-noise study: 95% CIs over chains (or seeds) on every
 Monte Carlo point, chains that diverged counted and marked, legends >= 8 pt (:mod:`nnphys.studies._kit`).
 
 - ``sigma_loss_vs_lr``: 1-D Σ and the losses up to the stability edge (C2);
-- ``sigma_rows``: the §13 rows, theory against Monte Carlo (C2, C10);
+- ``sigma_rows``: the rows of the guide's checklist, theory against Monte Carlo (C2, C10);
 - ``tail_exponent``: Hill against Kesten and the paper's β (C9);
 - ``noise_vs_loss``: 𝒩 against L per seed (C3); ``decoupling_spectra``: coupled vs decoupled (C12);
 - ``fixed_ratio_scaling``: Σ at fixed λ/S (C8).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnphys import linreg as LR
-from nnphys.digits_noise import plot_decoupling, probes_present
+from nnphys.studies._shared.digits_mlp import plot_decoupling, probes_present
 from nnphys.studies import _kit
 from nnphys.studies.base import Figure, Result
 
@@ -34,7 +34,7 @@ def figures(spec, results: list[Result]) -> list[Figure]:
         lim = [diag.min() * 0.8, diag.max() * 1.2]
         ax.plot(lim, lim, "k--", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="theory Σ_ii", ylabel="SGD Monte Carlo Σ_ii",
-               title="§13 rows: theory vs simulation")
+               title="checklist rows: theory vs simulation")
         _kit.legend(ax, ncol=2)
         figs.append(Figure("sigma_rows", fig, "Diagonal of Σ, closed forms vs Monte Carlo (95% CI over chains)",
                            claims=("C2",)))

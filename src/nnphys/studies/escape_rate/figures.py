@@ -1,4 +1,4 @@
-"""Figures of the escape-rate study (issue 11 item 4): 95% CIs from the chains on every Monte
+"""Figures of the escape-rate study: 95% CIs from the chains on every Monte
 Carlo point, censored estimates drawn as marked points, legends >= 8 pt (:mod:`nnphys.studies._kit`).
 
 - ``escape_vs_c``: family A (T5) and the 1-D regression of Table 3 (T10) against c;
@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from nnphys import escape as E
-from nnphys.digits_noise import plot_decoupling, probes_present
+from nnphys.studies._shared.digits_mlp import plot_decoupling, probes_present
 from nnphys.escape.landscapes import mfpt_family_a
 from nnphys.studies import _kit
 from nnphys.studies.base import Figure, Result

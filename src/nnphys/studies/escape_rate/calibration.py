@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nnphys.studies._shared.digits_calibration import mlp_results
 from nnphys.studies.base import Result
 
 Gen = Callable[[np.random.Generator, Any], list[Result]]
@@ -47,7 +48,7 @@ def _est(mean: float, se_log: float, censored: float = 0.0) -> dict[str, float]:
 def _theory(rng, spec, **over: Any) -> Result:
     """A complete ``theory`` job (T1, T2, T4, T5 read it): identities at round-off, Tables 1-2 at
     their reference values, eq. 16 slopes, the family-A stand-in quadrature; ``over`` replaces keys."""
-    from nnphys.studies.escape_rate import TABLE1, TABLE2
+    from nnphys.studies.escape_rate.claims import TABLE1, TABLE2
 
     ids = {k: abs(rng.normal(0, 1e-16)) for k in ("n1", "scale", "tau")}
     ids["arrhenius_lead"] = abs(rng.normal(0, 1e-8))
@@ -201,38 +202,6 @@ def _t8(growth_unstable: float) -> Gen:
 
 
 # ---------------------------------------------------------------- digits MLP (T9, T9b)
-
-
-def _mlp_run(rng, epochs: int, slope: float, end_level: float, top_k: int = 20) -> dict:
-    """One synthetic digits-MLP run: loss decaying over ``epochs``, 𝒩 = 0.3 L^slope with 2 % epoch
-    noise; Gauss-Newton spectra (geometric, top-k) at init, mid and end. At the end the coupled
-    spectrum is the decoupled one shifted by a factor exp(±end_level) (sign random per run, 2 %
-    rank noise; the ordering is kept, so the RMS log ratio is about ``end_level``). At init it is
-    off by a factor 5 (as measured on digits at init, where the claim is not judged)."""
-    t = np.arange(epochs + 1)
-    loss = 0.5 * np.exp(-t / (epochs / 4)) + 0.01
-    trace = 0.3 * loss ** slope * np.exp(rng.normal(0, 0.02, t.size))
-    dec = 0.05 * np.geomspace(1.0, 0.04, top_k)
-    checks = {}
-    for ep in sorted({0, epochs // 10, epochs}):
-        level = math.log(5.0) if ep == 0 else end_level
-        cpl = dec * np.exp(level * rng.choice([-1.0, 1.0]) + rng.normal(0, 0.02, top_k))
-        checks[str(ep)] = {"gauss_newton": {"coupled": cpl.tolist(), "decoupled": dec.tolist(), "ratio": (cpl / dec).tolist(),
-                                            "loss": float(loss[ep]), "coupled_trace": float(cpl.sum()),
-                                            "decoupled_trace": float(dec.sum()), "gauss_newton_trace": float(dec.sum() / loss[ep]),
-                                            "ch_alignment": 0.9, "ch_gamma": 1.0}}
-    return {"loss": loss.tolist(), "trace_cov": trace.tolist(), "checkpoints": checks, "N": 1500, "B": 100,
-            "epochs": epochs, "slope_second_half": slope, "final_loss": float(loss[-1]),
-            "noise_over_2L_gn": 1.0}
-
-
-def mlp_results(seeds: int, slope_shift: float, slope_sd: float, end_level: float, epochs: int = 40) -> Gen:
-    """``seeds`` runs with late slopes 1 + slope_shift + N(0, slope_sd) and end-of-training spectra
-    off by exp(±end_level) (both studies' T9/C3, T9b/C12)."""
-    def gen(rng, spec):
-        return [_res("mlp", _mlp_run(rng, epochs, 1 + slope_shift + rng.normal(0, slope_sd), end_level), member=s)
-                for s in range(seeds)]
-    return gen
 
 
 def _t9b(level: float, seeds: int = 4) -> Gen:

@@ -4,7 +4,7 @@ statistic each, seeds (independent training runs) as the unit.
 - noise ∝ loss (escape-rate T9, minibatch-noise C3): :func:`noise_loss_cell`;
 - decoupling after training (escape-rate T9b, minibatch-noise C12): :func:`decoupling_cell`.
 
-The statistics themselves (and their [default] margins) are in :mod:`nnphys.digits_noise`.
+The statistics themselves (and their [default] margins) are in :mod:`nnphys.studies._shared.digits_mlp`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nnphys.digits_noise import decoupling_rms, noise_loss_slopes
+from nnphys.studies._shared.digits_mlp import decoupling_rms, noise_loss_slopes
 from nnphys.studies import protocol as P
 
 __all__ = ["noise_loss_cell", "decoupling_cell"]
@@ -38,7 +38,7 @@ def _seed_cell(name: str, values: np.ndarray, rule: P.Rule, n_div: int, what: st
 
 def noise_loss_cell(runs: list[dict], rule: P.Rule, n_diverged: int = 0):
     """The one noise-∝-loss statistic of both studies (escape-rate T9, minibatch-noise C3): per seed
-    the late log-log slope of 𝒩 on L (:func:`nnphys.digits_noise.noise_loss_slopes`); the cell
+    the late log-log slope of 𝒩 on L (:func:`nnphys.studies._shared.digits_mlp.noise_loss_slopes`); the cell
     effect is the mean of ``slope - 1`` over seeds (one-sample t, df = seeds - 1). A run without a
     finite slope counts as diverged."""
     slopes = noise_loss_slopes(runs)
@@ -49,7 +49,7 @@ def noise_loss_cell(runs: list[dict], rule: P.Rule, n_diverged: int = 0):
 def decoupling_cell(runs: list[dict], rule: P.Rule, n_diverged: int = 0):
     """The one decoupling statistic of both studies (escape-rate T9b, minibatch-noise C12): per seed
     the RMS log ratio of coupled to decoupled top-k eigenvalues at the last checkpoint, bulk
-    excluded (:func:`nnphys.digits_noise.decoupling_rms`); the cell effect is its mean over seeds."""
+    excluded (:func:`nnphys.studies._shared.digits_mlp.decoupling_rms`); the cell effect is its mean over seeds."""
     rms = np.array([decoupling_rms(m)["rms"] for m in runs], float)
     return _seed_cell("RMS log ratio after training, over seeds", rms, rule, n_diverged, "the RMS log ratio",
                       {"rms": rms.tolist()})

@@ -2,7 +2,7 @@
 
 ``CALIBRATION[claim][scenario](rng, spec) -> list[Result]`` builds only the jobs that claim reads,
 in the study's own ``params`` / ``metrics`` format. Scenarios (as in
-:mod:`nnphys.studies._escape_calibration`): ``effect`` (the claim is true), ``none`` (equivalence:
+:mod:`nnphys.studies.escape_rate.calibration`): ``effect`` (the claim is true), ``none`` (equivalence:
 the true deviation sits on the margin; directional: no effect), ``opposite`` (three margins off;
 the other sign; an identity missed by a factor 100), ``floor`` (the data cannot decide: a
 heavy-tailed Monte Carlo regime, one seed or one draw, or a useless s.e.).
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nnphys.studies._escape_calibration import mlp_results
+from nnphys.studies._shared.digits_calibration import mlp_results
 from nnphys.studies.base import Result
 
 Gen = Callable[[np.random.Generator, Any], list[Result]]
@@ -34,7 +34,7 @@ def _mc(theory: float, rel: float, se_rel: float, rng) -> list[float]:
     return [theory * (1 + rel + rng.normal(0, se_rel)), se_rel * theory]
 
 
-# Σ diagonals and training losses of the §13 rows (stand-ins with the rows' magnitudes); beta is the
+# Σ diagonals and training losses of the online rows (stand-ins with the rows' magnitudes); beta is the
 # Kesten index the runner attaches (> 4 except where a scenario puts the row near the edge)
 _ROWS = {"row2": ([0.069, 0.026], 0.541), "row3": ([0.844, 0.252], 0.985), "row5": ([0.169, 0.143], 0.620),
          "row6": ([0.125], 0.5625)}
