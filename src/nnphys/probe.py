@@ -36,7 +36,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from nnphys.errors import ConfigError
+from nnphys.errors import ConfigError, one_line
 
 __all__ = ["ProbeSettings", "load_factory", "load_checkpoint", "probe", "write_report", "run_probe",
            "example"]
@@ -124,8 +124,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     try:
         model.load_state_dict(obj, strict=True)
     except RuntimeError as e:
-        msg = " ".join(str(e).split())
-        raise ConfigError("--checkpoint", f"{p} does not match the model: {msg[:300]}") from None
+        raise ConfigError("--checkpoint", f"{p} does not match the model: {one_line(e)[:300]}") from None
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -307,6 +306,16 @@ def run_probe(factory: str, *, checkpoint: str | os.PathLike | None = None,
     report, results = probe(model, loss_fn, data, settings)
     write_report(report, results, out, source=factory)
     return report
+
+
+def summary_lines(rep: dict, out: str | os.PathLike) -> list[str]:
+    """What ``nnphys probe`` prints: the headline numbers, the escape regime, the files written."""
+    gn, ne, eo = rep["gradient_noise"], rep["noise_enhancement"], rep["escape_outlook"]
+    return [f"loss {rep['loss']:.6g}; tr C_B {gn['trace_noise']:.4g} (B={gn['batch_size']}); NE alpha "
+            f"{ne['alpha']:.4g} for B_eff={ne['b_eff']:g}; top Hessian eigenvalue "
+            f"{rep['hessian_top']['eigenvalues'][0]:.4g}; outliers n={rep['outliers']['n']}",
+            f"regime: {eo['regime']}",
+            f"wrote {Path(out) / 'report.md'}, report.json and 3 figures"]
 
 
 # ----------------------------------------------------------------------------- a demo factory

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from nnphys.errors import ConfigError, UnknownStudyError
+from nnphys.errors import ConfigError, UnknownStudyError, one_line
 from nnphys.studies.base import Study
 
 ENTRY_POINT_GROUP = "nnphys.studies"
@@ -57,8 +57,8 @@ def _discover_plugins() -> dict[str, Study]:
                 if not isinstance(study, Study):
                     raise TypeError(f"{ep.value} is a {type(study).__name__}, not an nnphys Study")
             except Exception as e:  # a user's package: its error is reported when it is asked for
-                _broken[ep.name] = f"plug-in study {ep.name!r} ({ep.value}) failed to load: " + \
-                                   " ".join(f"{type(e).__name__}: {e}".split())
+                _broken[ep.name] = (f"plug-in study {ep.name!r} ({ep.value}) failed to load: "
+                                   f"{one_line(f'{type(e).__name__}: {e}')}")
                 continue
             found[study.name] = study
         _plugins = found
