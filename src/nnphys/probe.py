@@ -10,8 +10,8 @@ measures, with the library's own calls (so every number can be reproduced by cal
   ``tr C_B``, the top-``k`` eigenvalues of ``C_B``, and the noise-to-signal ratio
   ``tr C_B / ||∇L||²``;
 - the NE strength that gives SGD at ``B`` the noise of batch size ``B_eff``: NE multiplies the
-  noise covariance by ``f(α) = 1 + 2α + 2α²`` (noise-enhancement spec §3 [derived]), so ``α`` solves
-  ``f(α) = B / B_eff`` (spec §4; :func:`nnphys.optim.alpha_for`);
+  noise covariance by ``f(α) = 1 + 2α + 2α²`` ([derived]; docs/studies/noise-enhancement.md), so
+  ``α`` solves ``f(α) = B / B_eff`` (:func:`nnphys.noise_enhancement.alpha_for`);
 - the Hessian's top-``k`` eigenpairs (:func:`~nnphys.curvature.hessian_top`), trace (Hutch++,
   :func:`~nnphys.curvature.hessian_trace`), spectral density (SLQ,
   :func:`~nnphys.curvature.hessian_density`), outliers ``n``, ``h*`` by the [default] gap rule
