@@ -1,8 +1,9 @@
 """Registry of studies.
 
-Every module in this package whose name does not start with ``_`` and that defines
-``STUDY`` (a :class:`~nnphys.studies.base.Study`) is registered under ``STUDY.name``;
-modules are discovered, so adding a study touches no shared file. Tests may add a study of
+Every module or package in this package whose name does not start with ``_`` and that defines
+``STUDY`` (a :class:`~nnphys.studies.base.Study`) is registered under ``STUDY.name``: a study is
+a package ``studies/<name>/`` whose ``__init__`` defines ``STUDY`` (docs/architecture.md, "How to
+add a study"), and it is discovered, so adding a study touches no shared file. Tests may add a study of
 their own with :func:`register` (it is not shipped).
 
 Plug-ins: an installed distribution registers studies through the ``nnphys.studies`` entry-point
