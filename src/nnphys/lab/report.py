@@ -27,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from nnphys.errors import ConfigError, one_line  # noqa: E402
-from nnphys.lab.docs_tables import md_cell  # noqa: E402
+from nnphys.lab.docs_tables import md_cell as _md_cell  # noqa: E402
 from nnphys.lab.outcomes import Failure, failed_note, failures, guard_claims  # noqa: E402
 from nnphys.lab.runs import run_overrides, scale_text  # noqa: E402
 from nnphys.lab.stability import (  # noqa: E402
@@ -521,8 +521,8 @@ def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
         head = "; ".join(f"[{c.id}](#{anchor('claim', rep.name, c.id)}) **{c.verdict}**"
                         + (f" ({stability_text(rep, c.id)})" if rep.stability else "")
                         for c in (rep.headline() if rep.claims else []))
-        md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {md_cell('; '.join(rep.study.papers))} | "
-                  f"{head or '-'} | {counts_text(rep)} | {md_cell(scale_and_seeds(rep))} | {md_cell(reading(rep))} |")
+        md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {_md_cell('; '.join(rep.study.papers))} | "
+                  f"{head or '-'} | {counts_text(rep)} | {_md_cell(scale_and_seeds(rep))} | {_md_cell(reading(rep))} |")
     md += ["", _TAGS, "", _STAB, "", "## Contents\n"]
     for rep in reports:
         a = anchor("study", rep.name)
@@ -542,7 +542,7 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         out.append(f"**Analysis failed** (a bug; please report it):\n\n```\n{rep.error}\n```\n")
     if rep.failures:
         out.append(f"**Failed jobs** ({failed_note(rep.failures)}); the tracebacks are in `nnphys export`:\n")
-        out += [f"- {f.count} job(s): `{md_cell(f.reason)}` (first: job {f.first_key[:12]})" for f in rep.failures]
+        out += [f"- {f.count} job(s): `{_md_cell(f.reason)}` (first: job {f.first_key[:12]})" for f in rep.failures]
         out.append("")
     if rep.claims:
         out.append(f'<a id="{a}-claims"></a>\n\n{counts_text(rep)}.\n')
@@ -550,24 +550,24 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
         for c, tgt in _claims_with_figures(rep):
             fig = f"[{tgt[1]}](#{tgt[0]})" if tgt else "-"
             rt = rule_text(c, rep)
-            out.append(f"| {c.id} | [{c.tag}] | {md_cell(c.statement)} | "
+            out.append(f"| {c.id} | [{c.tag}] | {_md_cell(c.statement)} | "
                        f'**{c.verdict}**<a id="{anchor("claim", rep.name, c.id)}"></a>'
-                       f"{'<br><sub>' + md_cell(rt) + '</sub>' if rt else ''} | "
-                       f"{stability_text(rep, c.id)} | {md_cell(claim_summary(c))} | {fig} |")
+                       f"{'<br><sub>' + _md_cell(rt) + '</sub>' if rt else ''} | "
+                       f"{stability_text(rep, c.id)} | {_md_cell(claim_summary(c))} | {fig} |")
         out.append("")
     if rep.figures:
         out.append(f'<a id="{anchor("figures", rep.name)}"></a>\n\n### Figures\n')
     for png, _pdf, cap in rep.figures:
         rel = Path(png).relative_to(root)
-        out.append(f'<a id="{anchor("fig", rep.name, Path(png).stem)}"></a>\n\n![{md_cell(cap)}]({rel})\n\n'
-                   f"*{md_cell(cap)}* ([PDF]({rel.with_suffix('.pdf')}))\n")
+        out.append(f'<a id="{anchor("fig", rep.name, Path(png).stem)}"></a>\n\n![{_md_cell(cap)}]({rel})\n\n'
+                   f"*{_md_cell(cap)}* ([PDF]({rel.with_suffix('.pdf')}))\n")
     for w in rep.legend_warnings:
-        out.append(f"- **legend too small**: {md_cell(w)}")
+        out.append(f"- **legend too small**: {_md_cell(w)}")
     out.append(f'<a id="{a}-provenance"></a>\n\n### Provenance\n')
-    out += [f"- **{k}**: {md_cell(v)}" for k, v in provenance(rep)]
+    out += [f"- **{k}**: {_md_cell(v)}" for k, v in provenance(rep)]
     if rep.runs:
         out.append("\n| run | started | scale and overrides | planned | run now |\n|---|---|---|---|---|")
-        out += [f"| #{r['id']} | {md_cell(_when(r))} | {md_cell(scale_text(r))} | {len(r['keys'])} | "
+        out += [f"| #{r['id']} | {_md_cell(_when(r))} | {_md_cell(scale_text(r))} | {len(r['keys'])} | "
                 f"{'-' if r.get('executed') is None else r['executed']} |" for r in rep.runs]
     if rep.stability_error:
         out.append(f"\n**Verdict-stability bootstrap failed** (a bug):\n\n```\n{rep.stability_error}\n```\n")
