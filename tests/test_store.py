@@ -314,3 +314,56 @@ def test_a_directory_created_between_two_looks_is_not_a_file(tmp_path, monkeypat
 
     monkeypatch.setattr(Path, "is_dir", racing_is_dir)
     assert check_location(root, write=True) is None
+
+
+def test_sqlite_trouble_becomes_a_typed_store_error(tmp_path, toy):
+    """SQLite's refusals are classified by error code inside the store (StoreUnavailable
+    subclasses); an error that is not trouble with the store itself stays a bug."""
+    import sqlite3
+
+    from nnphys.errors import StoreBusy, StoreDamaged, StoreReadOnly, StoreUnavailable
+    from nnphys.lab.store import unavailable
+
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError) as e:
+        sqlite3.connect(junk).execute("SELECT 1 FROM sqlite_master").fetchall()
+    assert isinstance(unavailable(junk, e.value), StoreDamaged)
+    db = tmp_path / "busy.sqlite"
+    a, b = sqlite3.connect(db, timeout=0, isolation_level=None), sqlite3.connect(db, timeout=0, isolation_level=None)
+    a.execute("CREATE TABLE t (x)")
+    a.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError) as e:
+        b.execute("BEGIN EXCLUSIVE")
+    typed = unavailable(db, e.value)
+    assert isinstance(typed, StoreBusy) and str(typed) == "results store: database is locked (check --results)"
+    a.execute("ROLLBACK")
+    with pytest.raises(sqlite3.OperationalError) as e:
+        a.execute("SELECT nope FROM t")
+    assert unavailable(db, e.value) is None  # a wrong query is a bug, not the user's store
+    # through a Store method: a write on a read-only connection
+    with Store(tmp_path / "res") as s:
+        run_study(toy, toy.make_spec("quick", {"n_jobs": 2}), s, progress=False)
+    ro = Store(tmp_path / "res", readonly=True)
+    ro.readonly = False  # let _write() through, so SQLite itself refuses
+    with pytest.raises(StoreReadOnly) as e:
+        ro.release_mine()
+    assert isinstance(e.value, StoreUnavailable) and isinstance(e.value.__cause__, sqlite3.OperationalError)
+    ro.close()
+
+
+def test_cli_prints_a_store_error_in_one_line(tmp_path, toy, capsys, monkeypatch):
+    from nnphys.cli import main
+    from nnphys.errors import StoreBusy
+    import nnphys.lab.status as status
+
+    res = str(tmp_path / "res")
+    assert main(["run", "toy", "--set", "n_jobs=2", "--results", res, "-q"]) == 0
+    capsys.readouterr()
+
+    def locked(store, name):
+        raise StoreBusy(store.path, "database is locked")
+
+    monkeypatch.setattr(status, "study_status", locked)
+    assert main(["status", "--results", res]) == 2
+    assert capsys.readouterr().err == "nnphys: error: results store: database is locked (check --results)\n"

@@ -10,8 +10,8 @@ measures, with the library's own calls (so every number can be reproduced by cal
   ``tr C_B``, the top-``k`` eigenvalues of ``C_B``, and the noise-to-signal ratio
   ``tr C_B / ||∇L||²``;
 - the NE strength that gives SGD at ``B`` the noise of batch size ``B_eff``: NE multiplies the
-  noise covariance by ``f(α) = 1 + 2α + 2α²`` (noise-enhancement spec §3 [derived]), so ``α`` solves
-  ``f(α) = B / B_eff`` (spec §4; :func:`nnphys.optim.alpha_for`);
+  noise covariance by ``f(α) = 1 + 2α + 2α²`` ([derived]; docs/studies/noise-enhancement.md), so
+  ``α`` solves ``f(α) = B / B_eff`` (:func:`nnphys.noise_enhancement.alpha_for`);
 - the Hessian's top-``k`` eigenpairs (:func:`~nnphys.curvature.hessian_top`), trace (Hutch++,
   :func:`~nnphys.curvature.hessian_trace`), spectral density (SLQ,
   :func:`~nnphys.curvature.hessian_density`), outliers ``n``, ``h*`` by the [default] gap rule
@@ -36,7 +36,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from nnphys.errors import ConfigError
+from nnphys.errors import ConfigError, one_line
 
 __all__ = ["ProbeSettings", "load_factory", "load_checkpoint", "probe", "write_report", "run_probe",
            "example"]
@@ -124,8 +124,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     try:
         model.load_state_dict(obj, strict=True)
     except RuntimeError as e:
-        msg = " ".join(str(e).split())
-        raise ConfigError("--checkpoint", f"{p} does not match the model: {msg[:300]}") from None
+        raise ConfigError("--checkpoint", f"{p} does not match the model: {one_line(e)[:300]}") from None
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -307,6 +306,16 @@ def run_probe(factory: str, *, checkpoint: str | os.PathLike | None = None,
     report, results = probe(model, loss_fn, data, settings)
     write_report(report, results, out, source=factory)
     return report
+
+
+def summary_lines(rep: dict, out: str | os.PathLike) -> list[str]:
+    """What ``nnphys probe`` prints: the headline numbers, the escape regime, the files written."""
+    gn, ne, eo = rep["gradient_noise"], rep["noise_enhancement"], rep["escape_outlook"]
+    return [f"loss {rep['loss']:.6g}; tr C_B {gn['trace_noise']:.4g} (B={gn['batch_size']}); NE alpha "
+            f"{ne['alpha']:.4g} for B_eff={ne['b_eff']:g}; top Hessian eigenvalue "
+            f"{rep['hessian_top']['eigenvalues'][0]:.4g}; outliers n={rep['outliers']['n']}",
+            f"regime: {eo['regime']}",
+            f"wrote {Path(out) / 'report.md'}, report.json and 3 figures"]
 
 
 # ----------------------------------------------------------------------------- a demo factory

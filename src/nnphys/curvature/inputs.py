@@ -13,7 +13,7 @@ One call shape::
   rather than silently dropped.
 - ``loss_fn(output, target) -> (n,)``: the per-sample losses ``ℓ_n`` (``reduction="none"``),
   ``L = (1/N) Σ_n ℓ_n``. A scalar (a mean- or sum-reduced loss) is refused with a message naming
-  ``loss_fn``; :class:`~nnphys.optim.NoiseEnhancedSGD` accepts the same per-sample loss and averages
+  ``loss_fn``; :class:`~nnphys.noise_enhancement.NoiseEnhancedSGD` accepts the same per-sample loss and averages
   it, so one ``loss_fn`` serves every tool.
 - dtypes are never changed: a floating input ``X`` whose dtype differs from the model's floating
   parameters (float64 data, float32 model) is refused, naming both dtypes.

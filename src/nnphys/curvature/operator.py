@@ -1,7 +1,7 @@
 """The curvature operator ``v -> H v`` (or ``G v``) of any ``nn.Module`` over data in chunks.
 
-``L(θ) = (1/N) Σ_n ℓ_n(θ)``, ``ℓ_n = loss_fn(model(x_n), y_n)`` (per-sample reduction, the
-minibatch-noise spec's §12 convention). Vectors are flat ``(P,)`` float64 tensors over the
+``L(θ) = (1/N) Σ_n ℓ_n(θ)``, ``ℓ_n = loss_fn(model(x_n), y_n)`` (``loss_fn`` returns the
+per-sample losses, docs/curvature.md, "API"). Vectors are flat ``(P,)`` float64 tensors over the
 trainable parameters in ``model.named_parameters()`` order; products are accumulated over the
 data chunks in the parameters' dtype and returned in float64, so no ``P × P`` matrix is formed
 and peak memory is ``O(P)`` plus one chunk's activations (and their tangents).
@@ -15,7 +15,7 @@ Curvatures:
   gradient's graph between products (as PyHessian does), so each product is one backward pass
   through it (memory: that chunk's activations, held until the operator is dropped);
 - ``"ggn"``: the generalised Gauss-Newton ``G v = (1/N) Σ_n J_nᵀ (∂²ℓ_n/∂f²) J_n v``
-  (``J_n = ∂f(x_n)/∂θ``; escape-rate spec §2 item 4 drops the residual term ``(f - y) ∇²f``), by a
+  (``J_n = ∂f(x_n)/∂θ``; the Hessian without its residual term ``(f - y) ∇²f``), by a
   ``jvp`` of the model, a ``jvp`` of the output-space loss gradient and one ``vjp``. For
   ``ℓ = ½|f - y|²`` it is ``(1/N) Σ_n J_nᵀ J_n``, the Gauss-Newton matrix of ``gradnoise``.
 
@@ -184,8 +184,8 @@ class CurvatureOperator:
 
     def directional(self, V: Tensor) -> Tensor:
         """``(P, k) -> (N, k)`` float64: ``∇ℓ_n · v_i`` (forward-mode jvp of the per-sample
-        losses), the per-sample gradient projections behind ``v_iᵀ C v_i`` (minibatch-noise
-        spec §12, "Projections")."""
+        losses), the per-sample gradient projections behind ``v_iᵀ C v_i`` (docs/curvature.md,
+        "Algorithms and rules", the noise alignment of the escape outlook)."""
         from torch.func import jvp
 
         cols = []

@@ -1,5 +1,6 @@
 """Outlier eigenvalues of a curvature spectrum: their number ``n`` and typical magnitude ``h*``
-(escape-rate spec §3 and §5: "near-zero bulk + n outliers of typical size h*").
+(the escape-rate paper's Hessian: a near-zero bulk plus ``n`` outliers of typical size ``h*``;
+docs/curvature.md, "Algorithms and rules").
 
 Rule [default] (fixed before looking at any study's outcome):
 

@@ -7,8 +7,8 @@ rate ``η``:
 - ``B/(η h*)``, ``n_c = 2(B/(η h*) + 1)`` (Mori22 eq. 19) [paper];
 - the escape exponent ``a = B/(η h*) + 1 - n/2`` of ``κ ∝ c^-a`` (Mori22 eq. 17; eq. 16 for
   ``n = 1``) [paper], with the regime ``n < n_c`` (stable, ``a > 0``) or ``n >= n_c``;
-- the noise-to-Hessian alignment behind ``Σ ≈ (2L/B) H`` (escape-rate spec §2 item 5
-  [paper, corrected]; minibatch-noise ``C ≈ (2L_0/S) H_0``): along each top eigenvector ``v_i``,
+- the noise-to-Hessian alignment behind ``Σ ≈ (2L/B) H`` (the escape-rate paper's noise model
+  [paper, corrected]: docs/curvature.md, "Algorithms and rules"; minibatch-noise ``C ≈ (2L_0/S) H_0``): along each top eigenvector ``v_i``,
   ``c_i = v_iᵀ C_B v_i`` (exact, from forward-mode per-sample projections ``∇ℓ_n · v_i``) against
   ``2 L f_B λ_i`` with the sampling factor ``f_B = C_B/C_1`` of ``gradnoise.noise_factor``
   (``1/B`` with replacement, ``(N-B)/(B(N-1))`` without; ≈ ``1/B`` for ``B ≪ N``) [derived];

@@ -1,6 +1,9 @@
-"""Turning user input (scale, a TOML file, ``--set key=value`` pairs) into a validated Spec.
+"""Turning user input (scale, a TOML file, ``--set key=value`` pairs, ``--sweep``) into validated
+Specs and planned jobs: :func:`prepare` for one study, :func:`split_for_studies` and
+:func:`select_studies` for ``reproduce``.
 
-Every failure is a :class:`~nnphys.errors.ConfigError` whose message is one line naming the
+Precedence, lowest first: the preset at the chosen scale, the TOML file (flat keys, then the
+study's ``[study]`` table), ``--set`` pairs, then flags such as ``--device``. Every failure is a :class:`~nnphys.errors.ConfigError` whose message is one line naming the
 field and what is allowed; nothing here touches the store.
 """
 
@@ -13,11 +16,11 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from nnphys.errors import ConfigError
+from nnphys.errors import ConfigError, UnknownStudyError, one_line
 from nnphys.studies.base import Study, StudySpec
 
 if sys.version_info >= (3, 11):
@@ -27,10 +30,6 @@ else:  # pragma: no cover
 
 
 MAX_CONFIG_BYTES = 1 << 20
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def parse_value(text: str) -> Any:
@@ -77,7 +76,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not key.replace("_", "a").replace("-", "a").isalnum():
-            raise ConfigError("--set", f"expected key=value with a field name as key (got {_one_line(item)!r})")
+            raise ConfigError("--set", f"expected key=value with a field name as key (got {one_line(item)!r})")
         if value.strip() == "":
             raise ConfigError(key, f"--set {key}= has no value")
         if key.replace("-", "_") in out:
@@ -101,7 +100,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError("--config", f"{str(p)!r} is not valid TOML: {_one_line(e)}") from None
+        raise ConfigError("--config", f"{str(p)!r} is not valid TOML: {one_line(e)}") from None
 
 
 def _validator_error(first: dict, spec_cls: type[StudySpec]) -> ConfigError | None:
@@ -109,8 +108,8 @@ def _validator_error(first: dict, spec_cls: type[StudySpec]) -> ConfigError | No
     either as a raised ConfigError or as a ``"field: ..."`` / ``"field must ..."`` message."""
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, ConfigError):
-        return ConfigError(cause.field, _one_line(cause.message))
-    msg = _one_line(first.get("msg", ""))
+        return ConfigError(cause.field, one_line(cause.message))
+    msg = one_line(first.get("msg", ""))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
@@ -126,7 +125,7 @@ def format_validation_error(err: ValidationError, spec_cls: type[StudySpec]) -> 
     validator, the field its message names, else ``spec``)."""
     errors = err.errors()
     if not errors:
-        return ConfigError("spec", _one_line(err))
+        return ConfigError("spec", one_line(err))
     first = errors[0]
     loc = tuple(first.get("loc") or ())
     more = f" [and {len(errors) - 1} more error(s)]" if len(errors) > 1 else ""
@@ -138,15 +137,15 @@ def format_validation_error(err: ValidationError, spec_cls: type[StudySpec]) -> 
         allowed = ", ".join(sorted(spec_cls.model_fields))
         msg = f"unknown field; allowed fields: {allowed}"
     else:
-        msg = _one_line(first.get("msg", "invalid value"))
+        msg = one_line(first.get("msg", "invalid value"))
         for prefix in ("Value error, ", "Assertion failed, "):
             msg = msg.removeprefix(prefix)
         if "input" in first and first["type"] != "missing":
-            shown = _one_line(repr(first["input"]))
+            shown = one_line(repr(first["input"]))
             msg += f" (got {shown[:80]})"
         fld = spec_cls.model_fields.get(str(loc[0]))
         if fld is not None and fld.description:
-            msg += f"; {_one_line(fld.description)}"
+            msg += f"; {one_line(fld.description)}"
     return ConfigError(field, msg + more)
 
 
@@ -195,10 +194,10 @@ def check_kinds(spec_cls: type[StudySpec], values: dict[str, Any]) -> None:
         if fld is None:
             continue
         if _is_bool_field(fld.annotation) and not isinstance(v, bool):
-            raise ConfigError(k, f"must be true or false (got {_one_line(repr(v))[:80]})")
+            raise ConfigError(k, f"must be true or false (got {one_line(repr(v))[:80]})")
         if isinstance(v, (list, tuple)) and not _takes_many(fld.annotation):
             items = ",".join(str(x) for x in v)
-            raise ConfigError(k, f"takes one value (got {_one_line(repr(list(v)))[:80]}); to run one sweep per "
+            raise ConfigError(k, f"takes one value (got {one_line(repr(list(v)))[:80]}); to run one sweep per "
                                  f"value use --sweep {k}={items}"[:300])
 
 
@@ -281,7 +280,7 @@ def spec_from(study: Study, scale: str, overrides: dict[str, Any]) -> StudySpec:
     except (TypeError, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
-        raise ConfigError("spec", _one_line(e)) from None
+        raise ConfigError("spec", one_line(e)) from None
 
 
 def plan_jobs(study: Study, spec: StudySpec) -> list[Any]:
@@ -298,7 +297,7 @@ def plan_jobs(study: Study, spec: StudySpec) -> list[Any]:
     except ValueError as e:
         # jobs(spec) rejected a combination its Spec let through: still the user's input
         # (TypeError, KeyError, ... stay bugs and keep their traceback)
-        raise ConfigError("spec", f"cannot plan the jobs of {study.name}: {_one_line(e)}") from None
+        raise ConfigError("spec", f"cannot plan the jobs of {study.name}: {one_line(e)}") from None
 
 
 def _task_descriptions(obj: Any) -> list[dict[str, Any]]:
@@ -331,7 +330,7 @@ def check_inputs(study: Study, spec: StudySpec, jobs: list[Any]) -> None:
         except ConfigError:
             raise
         except ValueError as e:
-            raise ConfigError("spec", f"{study.name}: {_one_line(e)}") from None
+            raise ConfigError("spec", f"{study.name}: {one_line(e)}") from None
     from nnphys.studies.job import params_of
 
     seen: set[str] = set()
@@ -378,7 +377,7 @@ def shadow_warnings(study: Study, scale: str, spec: StudySpec, overrides: dict[s
                 continue
             source = f"the {scale} preset" if other in study.presets.get(scale, {}) else "its default"
             where = f" for keys {', '.join(map(str, value))}" if isinstance(value, dict) else ""
-            shown = _one_line(json.dumps(value, default=str) if isinstance(value, dict) else repr(value))
+            shown = one_line(json.dumps(value, default=str) if isinstance(value, dict) else repr(value))
             lines.append(f"{name}: set, but {other} = {shown[:120]} (from {source}) overrides it{where}; "
                          f"set {other} as well (e.g. --set '{other}={{}}') for {name} to apply there")
     return lines
@@ -402,7 +401,7 @@ def parse_sweep_values(key: str, text: str) -> list[Any]:
         raise ConfigError(key, f"--sweep {key}= has no values")
     blobs = [json.dumps(v, sort_keys=True, default=str) for v in values]
     if len(set(blobs)) != len(blobs):
-        raise ConfigError(key, f"--sweep gives a value twice ({_one_line(text)[:80]})")
+        raise ConfigError(key, f"--sweep gives a value twice ({one_line(text)[:80]})")
     return values
 
 
@@ -416,10 +415,145 @@ def parse_sweeps(items: list[str] | None, sets: list[str] | None = None) -> list
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key or not key.replace("_", "a").isalnum():
-            raise ConfigError("--sweep", f"expected key=v1,v2,... with a field name as key (got {_one_line(item)!r})")
+            raise ConfigError("--sweep", f"expected key=v1,v2,... with a field name as key (got {one_line(item)!r})")
         if key in set_keys:
             raise ConfigError(key, "given with both --set and --sweep; give it once")
         if key in dict(axes):
             raise ConfigError(key, f"given twice with --sweep; list every value once: --sweep {key}=1,2,3")
         axes.append((key, parse_sweep_values(key, value)))
     return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+
+
+# -- prepared sweeps ---------------------------------------------------------------------------
+
+SCALES = ("quick", "medium", "paper")
+
+
+class Prepared(NamedTuple):
+    """One point of a sweep, checked and ready to run: ``info`` holds the ``scale``, the user's
+    ``overrides`` of its preset (as the Spec took them, JSON values) and the ``warnings`` to show."""
+
+    study: Study
+    spec: StudySpec
+    jobs: list[Any]
+    info: dict[str, Any]
+
+
+def prepare(name: str, scale: str, config: str | Path | None, sets: list[str] | None, device: str | None,
+            values: dict[str, Any] | None = None, sweeps: list[str] | None = None) -> list[Prepared]:
+    """One :class:`Prepared` per point of the ``--sweep`` product (one without a sweep), each fully
+    validated: the Spec, ``jobs(spec)``, the study's ``check`` and the data files the jobs read.
+    ``values``: field values on top of ``--set`` (``reproduce``'s share of its options). Writes
+    nothing."""
+    from nnphys.studies import get_study
+
+    study = get_study(name)
+    refuse_repeats(sets)
+    points = parse_sweeps(sweeps, sets)
+    extra = dict(values or {})
+    if device is not None:
+        extra["device"] = device
+    scale, base = collect_overrides(study, scale, config, sets, extra)
+    out = []
+    for point in points:
+        overrides = {**base, **point}
+        spec = spec_from(study, scale, overrides)
+        jobs = plan_jobs(study, spec)
+        check_inputs(study, spec, jobs)
+        dumped = spec.model_dump(mode="json")
+        out.append(Prepared(study, spec, jobs, {"scale": scale, "overrides": {k: dumped.get(k) for k in overrides},
+                                                "warnings": shadow_warnings(study, scale, spec, overrides)}))
+    return out
+
+
+def warnings_of(prepared: list[Prepared]) -> list[str]:
+    """The warnings of prepared sweeps, each once, in order."""
+    return list(dict.fromkeys(w for p in prepared for w in p.info["warnings"]))
+
+
+# -- reproduce: several studies from one set of options --------------------------------------
+
+def select_studies(studies: str | None) -> list[str]:
+    """The studies ``reproduce --studies a,b`` names (every registered one for None), each once,
+    in the order given; an unknown or empty list is refused."""
+    from nnphys.studies import registry
+
+    known = list(registry())
+    if studies is None:
+        return known
+    names = [s.strip() for s in studies.split(",") if s.strip()]
+    if not names:
+        raise ConfigError("--studies", f"names no study; choose from {', '.join(known)}")
+    for n in names:
+        if n not in known:
+            raise UnknownStudyError(n, known)
+    return list(dict.fromkeys(names))
+
+
+def reproduce_inputs(studies: str | None, scale: str, sets: list[str] | None, config: str | Path | None
+                     ) -> tuple[str, dict[str, dict[str, Any]], list[str]]:
+    """What ``reproduce`` runs: ``(scale, {study: its field values}, skipped studies)``. The scale
+    is the TOML file's ``scale`` when it has one. Without ``--studies``, the studies lacking a
+    preset at that scale are skipped (``medium`` exists where a study's verdicts need it); an
+    explicit ``--studies`` list keeps the one-line error of the missing preset instead. The caller
+    says which were skipped, and refuses an empty selection."""
+    from nnphys.studies import registry
+
+    names = select_studies(studies)
+    toml_scale, per = split_for_studies(names, sets, config)
+    if toml_scale is not None:
+        if toml_scale not in SCALES:
+            raise ConfigError("scale", f"must be one of {', '.join(SCALES)} (got {toml_scale!r})")
+        scale = toml_scale
+    skipped = [] if studies is not None else [n for n in names if scale not in registry()[n].presets]
+    return scale, {n: v for n, v in per.items() if n not in skipped}, skipped
+
+
+def split_for_studies(names: list[str], sets: list[str] | None,
+                      config: str | Path | None) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """``--set``/``--config`` of ``reproduce`` shared out among the studies: ``key=v`` goes to
+    every study whose Spec has ``key``, ``study.key=v`` (or a ``[study]`` TOML table) to that one.
+    A TOML file may hold the tables of more studies than are selected, and flat keys of those
+    studies only: both are ignored (one file serves every subset). A ``--set`` key that no
+    selected study has is refused. ``--set`` beats the file; within each, ``study.key`` beats
+    ``key`` whatever their order. Returns ``(scale from the TOML or None, {study: {field: value}})``."""
+    from nnphys.studies import get_study, registry
+
+    specs = {n: get_study(n).spec for n in names}
+    per: dict[str, dict[str, Any]] = {n: {} for n in names}
+    scale = None
+    pairs: list[tuple[str, Any]] = []
+    if config is not None:
+        reg = registry()
+        tables, flat = study_tables(load_toml(config), list(reg))
+        scale = flat.pop("scale", None)
+        for k, v in tables.items():
+            if k in per:
+                pairs += [(f"{k}.{kk}", vv) for kk, vv in v.items()]
+        for k, v in flat.items():
+            unselected_only = (not any(k in specs[n].model_fields for n in names)
+                               and any(k in s.spec.model_fields for s in reg.values()))
+            if not unselected_only:
+                pairs.append((k, v))
+    refuse_repeats(sets)
+    set_pairs: list[tuple[str, Any]] = []
+    for item in sets or []:
+        study, dot, rest = item.partition(".")
+        if dot and study in per and "=" in rest:
+            ((k, v),) = parse_sets([rest]).items()
+            set_pairs.append((f"{study}.{k}", v))
+        else:
+            set_pairs += list(parse_sets([item]).items())
+    pairs = sorted(pairs, key=lambda kv: "." in kv[0]) + sorted(set_pairs, key=lambda kv: "." in kv[0])
+    for k, v in pairs:
+        study, dot, fld = k.partition(".")
+        if dot and study in per:
+            per[study][fld] = v  # the study's Spec reports an unknown field
+            continue
+        owners = [n for n in names if k in specs[n].model_fields]
+        if not owners:
+            raise ConfigError(k, f"not a field of any selected study ({', '.join(names)}); "
+                                 "see nnphys fields STUDY")
+        for n in owners:
+            per[n][k] = v
+    return scale, per

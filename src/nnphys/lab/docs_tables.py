@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nnphys.errors import ConfigError, NnphysError
+from nnphys.errors import ConfigError, NnphysError, one_line
 from nnphys.lab import published
 
 REPO_DOCS = Path(__file__).resolve().parents[3] / "docs" / "studies"
@@ -33,8 +33,9 @@ BEGIN, END = "<!-- results:begin", "<!-- results:end -->"
 _BLOCK = re.compile(r"(<!-- results:begin(?: scale=([\w-]+))? -->\n?)(.*?)(<!-- results:end -->)", re.S)
 
 
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+def md_cell(text: Any) -> str:
+    """``text`` on one line for a markdown table cell (a ``|`` escaped)."""
+    return one_line(text).replace("|", "\\|")
 
 
 def _pct(a: float | None) -> str:
@@ -60,7 +61,7 @@ def render(name: str, entry: dict[str, Any], generated: str) -> str:
         v = cl["verdict"] if cl["verdict"] == "holds" else f"**{cl['verdict']}**"
         stab = _pct(cl.get("agree")) + (" **fragile**" if cl.get("fragile") else "")
         rv = f"`{cl['rule_version']}`" if cl.get("rule_version") else "—"
-        lines.append(f"| {cl['id']} | {cl['tag']} | {v} | {stab} | {rv} | {_cell(cl.get('summary', ''))} |")
+        lines.append(f"| {cl['id']} | {cl['tag']} | {v} | {stab} | {rv} | {md_cell(cl.get('summary', ''))} |")
     lines.append("")
     if st is None:
         lines.append("Verdict stability: n/a (the study does not resample its seeds).")

@@ -70,9 +70,8 @@ def keep_freed_memory() -> bool:
     Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (to return memory to
     the system early). Setting it also freezes glibc's mmap threshold at 128 KiB, so every
     tensor of 128 KiB or more is a fresh ``mmap`` and every free an ``munmap``: the kernel zeroes
-    and faults in the pages again at each step of a training loop. A noise-enhancement training
-    job measured 27 k minor page faults and 0.1 s system time inline against 1.7 M faults and
-    3.4 s (1.5x the wall time) in a one-worker LocalCluster. Restoring the thresholds (:data:`MMAP_THRESHOLD`,
+    and faults in the pages again at each step of a training loop: a training job in a Dask
+    worker spent more system time than it computed (measured in docs/benchmarks.md). Restoring the thresholds (:data:`MMAP_THRESHOLD`,
     :data:`TRIM_THRESHOLD`) keeps at most 64 MiB of freed heap per arena."""
     global _malloc_done
     if _malloc_done:

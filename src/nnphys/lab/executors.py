@@ -98,13 +98,10 @@ class EngineConfig:
 
         Why 1 and not ``cores // workers``: the jobs are many small independent units, so
         parallelism belongs across jobs (``--workers``), not inside them. Intra-op threads pay
-        off only for large tensors, and on a shared or loaded machine OpenMP pools collapse:
-        one measurement found ``--threads 2`` about 9x slower per epoch than ``--threads 1`` on a
-        busy 2-core machine, and ``python -m benchmarks.thread_policy`` (2026-12-02, commit
-        a505337, 2 cores at load average 8.4) measured one epoch of a small MLP at 2 threads
-        8.5x, 12.9x and 50.7x slower than at 1 thread in three repeats. One thread per job is
-        never far from the best and never that bad; ``--threads N`` is there for a dedicated
-        machine with large jobs."""
+        off only for large tensors, and on a shared or loaded machine OpenMP pools collapse
+        (measured with ``python -m benchmarks.thread_policy``: docs/architecture.md,
+        "Executors"). One thread per job is never far from the best and never that bad;
+        ``--threads N`` is there for a dedicated machine with large jobs."""
         if self.threads is not None:
             return self.threads
         if self.address:

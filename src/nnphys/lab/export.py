@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
 from nnphys.errors import ConfigError
 from nnphys.lab.outcomes import reason
 from nnphys.lab.runs import scale_text
-from nnphys.lab.store import Store
+from nnphys.lab.store import Store, open_readonly
 
 FIXED = ("study", "key", "run_id", "overrides", "status", "reason", "job_seconds", "error", "member",
          "member_seed", "metric", "index", "value", "text")
@@ -206,3 +207,41 @@ def export(store: Store, fmt: str, out: Path | None = None, study: str | None = 
         table[c] = pa.array(vals, type=pa.string()) if not kinds else vals
     pq.write_table(pa.table(table), out)
     return out
+
+
+def check_output(path: Path) -> None:
+    """A file ``export`` may write: not a folder nor a FIFO or device (it would block or swallow
+    the table), in an existing folder, writable. A ConfigError naming ``--output`` otherwise."""
+    if path.is_dir():
+        raise ConfigError("--output", f"{str(path)!r} is a directory; give a file path")
+    if path.exists() and not path.is_file():
+        raise ConfigError("--output", f"{str(path)!r} is not a regular file; give a file path")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError("--output", f"folder {str(parent)!r} does not exist (or is not a folder); create it first")
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError("--output", f"{str(path)!r} is not writable")
+
+
+def export_results(results: Path, fmt: str, output: Path | None = None, study: str | None = None, *,
+                   tidy: bool = True) -> Path:
+    """``nnphys export``: every check that needs no writing first (parquet support, the output
+    path, the store read-only, the study filter), then :func:`export`; returns the path written."""
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError("--format", "parquet needs pyarrow: pip install 'nnphys[parquet]'") from None
+    if output is not None:
+        check_output(output)
+    with open_readonly(results) as store:
+        if study is not None and study not in store.studies():
+            raise ConfigError("--study", f"no results of {study!r} in {str(results)!r}; stored: "
+                                         f"{', '.join(store.studies()) or '(none)'}")
+        check_output(output if output is not None else store.root / f"results.{fmt}")
+        try:
+            return export(store, fmt, output, study, tidy=tidy)
+        except OSError as e:
+            if e.filename is None:
+                raise
+            raise ConfigError("--output", f"cannot write {e.filename} ({e.strerror or e})") from None

@@ -66,3 +66,17 @@ def describe_fields(study: Study) -> list[dict[str, Any]]:
             "description": fld.description or "",
         })
     return rows
+
+
+def field_lines(study: Study) -> list[str]:
+    """``nnphys fields STUDY`` as text: a heading, then per field one line of type, bounds, tag,
+    default and presets, and its description (without the tag) indented below it."""
+    out = [f"{study.name}: spec fields (schema v{study.schema_version}); set with --set key=value or --config"]
+    for r in describe_fields(study):
+        presets = ", ".join(f"{s}={r['presets'][s]!r}" if s in r["presets"] else f"{s}=default" for s in study.presets)
+        out.append(f"  {r['name']}: {r['type']}; bounds {r['bounds']}; [{r['tag']}]; default {r['default']!r}; "
+                   f"{presets}")
+        desc = r["description"].removeprefix(f"[{r['tag']}]").strip()
+        if desc:
+            out.append(f"      {desc}")
+    return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Sequence
 
+from nnphys.errors import one_line
 from nnphys.studies.base import Claim
 
 REASON_CHARS = 300  # a reason longer than this is cut (the store keeps the whole traceback)
@@ -35,7 +36,7 @@ def reason(error: str | None) -> str:
     head, sep, msg = last.partition(": ")
     if sep and " " not in head and "." in head:  # nnphys.errors.ConfigError: ... -> ConfigError: ...
         last = f"{head.rsplit('.', 1)[1]}: {msg}"
-    last = " ".join(last.split())
+    last = one_line(last)
     return last if len(last) <= REASON_CHARS else last[: REASON_CHARS - 1] + "…"
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from nnphys.lab.runner import keyed_jobs
 from nnphys.studies.job import params_of
-from nnphys.lab.store import Store
+from nnphys.lab.store import Store, open_readonly
 from nnphys.studies.base import Study
 
 RIDGE = 1e-2  # [default] ridge penalty on standardised features (keeps collinear sizes finite)
@@ -153,6 +153,11 @@ class Plan:
     def planned(self) -> int:
         return sum(k.planned for k in self.kinds.values())
 
+    @property
+    def missing(self) -> int:
+        """Planned jobs the store does not hold."""
+        return sum(k.missing for k in self.kinds.values())
+
     def estimate_s(self, workers: int = 1) -> float | None:
         """Wall seconds for the missing jobs on ``workers`` workers (perfect sharing); None when
         some kind with missing jobs has no cost model."""
@@ -172,6 +177,48 @@ class Plan:
 
     def extrapolated(self) -> list[str]:
         return sorted({f for k in self.kinds.values() if k.missing for f in k.extrapolated})
+
+    COLUMNS = ("kind", "planned", "done", "failed", "diverged", "missing", "median s/job", "cost model",
+               "est. serial")
+
+    def rows(self) -> list[list[str]]:
+        """One row per kind, in :attr:`COLUMNS` order."""
+        out = []
+        for k in self.kinds.values():
+            med = "-" if k.median_s is None else f"{k.median_s:.2f} (n={k.timed})"
+            model = "-" if k.model is None else k.model.describe()
+            est = "-" if not k.missing else ("no timings" if k.estimate_s is None else hms(k.estimate_s))
+            out.append([k.kind, *map(str, (k.planned, k.done, k.failed, k.diverged, k.missing)), med, model, est])
+        return out
+
+    def notes(self, workers: int = 1) -> list[str]:
+        """What is left to run and how long it may take on ``workers`` workers, in sentences."""
+        total, missing = self.estimate_s(workers), self.missing
+        if not missing:
+            return ["nothing to run: every planned job is stored"]
+        if total is None:
+            return [f"{missing} job(s) to run; no estimate for {missing} of them (no stored timing of this study "
+                    "in this store)"]
+        held = self.held_out()
+        how = (f"held-out error: a median factor of {held:.2f} for the worst kind" if held is not None
+               else "held-out error unknown (fewer than 3 timed jobs of a kind)")
+        if self.uses_prior():
+            how += "; kinds without timings use the study's median time per job (a rough prior)"
+        out = [f"{missing} job(s) to run; about {hms(total)} on {workers} worker(s), from a cost model per job "
+               f"kind fit to stored timings by job size ({how})"]
+        far = self.extrapolated()
+        if far:
+            out.append(f"extrapolated beyond the stored sizes in: {', '.join(far[:8])}"
+                       f"{' …' if len(far) > 8 else ''}; the estimate extends the fitted trend and assumes "
+                       "that what never varied among the stored jobs does not matter; time a few jobs of "
+                       "the new sizes for a better one")
+        return out
+
+
+def hms(s: float) -> str:
+    """A duration as ``1h02m`` (an hour or more) or ``3m05s``."""
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def _kind(job: dict[str, Any]) -> str:
@@ -209,3 +256,15 @@ def plan(study: Study, jobs: list[Any], store: Store | None) -> Plan:
         elif every:
             kp.model = CostModel(math.log(max(statistics.median(every), 1e-6)), {}, {}, 0, prior=True)
     return out
+
+
+def plan_sweeps(prepared: list[Any], results: Any) -> tuple[list[tuple[Plan, dict[str, Any]]], bool]:
+    """``nnphys plan``: one ``(Plan, info)`` per prepared sweep (:class:`nnphys.lab.config.Prepared`)
+    against the store under ``results`` opened read-only, and whether there is a store there
+    (without one, every planned job is missing and there is no estimate)."""
+    store = open_readonly(results, missing_ok=True)
+    try:
+        return [(plan(p.study, p.jobs, store), p.info) for p in prepared], store is not None
+    finally:
+        if store is not None:
+            store.close()

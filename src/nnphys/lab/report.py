@@ -26,7 +26,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from nnphys.errors import ConfigError  # noqa: E402
+from nnphys.errors import ConfigError, one_line  # noqa: E402
+from nnphys.lab.docs_tables import md_cell as _md_cell  # noqa: E402
 from nnphys.lab.outcomes import Failure, failed_note, failures, guard_claims  # noqa: E402
 from nnphys.lab.runs import run_overrides, scale_text  # noqa: E402
 from nnphys.lab.stability import (  # noqa: E402
@@ -209,13 +210,9 @@ def _fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
 def short(text: str, n: int = SUMMARY_CHARS) -> str:
     """``text`` on one line, cut at a word boundary to at most ``n`` characters (with an ellipsis)."""
-    t = _one_line(text)
+    t = one_line(text)
     if len(t) <= n:
         return t
     cut = t[: n - 1]
@@ -231,10 +228,6 @@ def claim_summary(c: Claim) -> str:
     parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
              for k, v in c.evidence.items() if isinstance(v, (int, float, str, bool)) or v is None]
     return short("; ".join(parts) or "(see the full evidence)")
-
-
-def _md_cell(text: Any) -> str:
-    return _one_line(text).replace("|", "\\|")
 
 
 def anchor(*parts: str) -> str:
@@ -425,6 +418,17 @@ def rule_lines(study: Study) -> dict[str, list[str]]:
         if version:
             lines.append(f"version: {version}")
         out[cid] = lines
+    return out
+
+
+def study_lines(study: Study, with_rules: bool = False) -> list[str]:
+    """``nnphys list`` for one study (after its bold name line): papers, description, one line per
+    claim (id, tag, statement) and, ``with_rules``, its rule lines (:func:`rule_lines`)."""
+    out = [f"  paper: {p}" for p in study.papers] + ([f"  {study.description}"] if study.description else [])
+    rules = rule_lines(study) if with_rules else {}
+    for cid, info in study.claims.items():
+        out.append(f"  {cid:>4} [{info.tag}] {info.statement}")
+        out += [f"         {line}" for line in rules.get(cid, [])]
     return out
 
 

@@ -5,6 +5,10 @@ Resume is "planned minus finished": a job whose key has a ``done`` or ``diverged
 they arrive, by the driver only, so a driver killed at any moment loses nothing finished.
 Several drivers may run one study on one store: each claims a job before running it (see
 :mod:`nnphys.lab.store`), so every job runs once.
+
+:func:`run_prepared` is what ``nnphys run`` and ``reproduce`` do with prepared sweeps
+(:func:`nnphys.lab.config.prepare`): the checks that need no job first, then the store, then
+each sweep and its claims on the jobs it planned.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from nnphys.errors import ConfigError
-from nnphys.lab.config import plan_jobs
+from nnphys.lab.config import Prepared, plan_jobs
 from nnphys.lab.execute import execute_job
 from nnphys.lab.executors import EngineConfig, open_executor
-from nnphys.lab.store import HEARTBEAT_S, HOST, Store, job_key
-from nnphys.studies.base import Study, StudySpec
+from nnphys.lab.outcomes import Failure, failures, guard_claims
+from nnphys.lab.provenance import collect
+from nnphys.lab.store import HEARTBEAT_S, HOST, Store, check_location, job_key
+from nnphys.studies.base import Claim, Study, StudySpec
 from nnphys.studies.job import params_of
 
 
@@ -43,6 +50,17 @@ class RunSummary:
     by_others: int = 0  # finished by another driver while this one ran
     left_to_others: int = 0  # still claimed by another live driver when this one stopped
     released: int = 0  # stale claims (of killed drivers) released at the start
+
+    def text(self) -> str:
+        """What the run did, after the study's name: ``: 6 planned, 0 already finished, ...``."""
+        c = self.counts
+        line = (f": {self.planned} planned, {self.already} already finished, {self.executed} run now "
+                f"({c['done']} done, {c['failed']} failed, {c['diverged']} diverged) in {self.wall:.1f} s")
+        if self.by_others or self.left_to_others:
+            line += f"; {self.by_others} finished by another driver, {self.left_to_others} still running there"
+        if self.released:
+            line += f"; released {self.released} stale claim(s) of a stopped driver"
+        return line
 
 
 def check_device(spec: StudySpec, engine: EngineConfig) -> None:
@@ -209,3 +227,50 @@ def _drive(study, store, ex, todo, threads, redo, since, summary, bar, task) -> 
             bar.advance(task)
         fill()
     return busy
+
+
+@dataclass
+class SweepOutcome:
+    """One prepared sweep after its run: the jobs of it stored as failed (grouped by reason) and
+    its claims on its own planned jobs (None when not analysed; ``analysis_error`` when the
+    analysis raised: the report shows the traceback)."""
+
+    prepared: Prepared
+    summary: RunSummary
+    failures: list[Failure]
+    claims: list[Claim] | None = None
+    analysis_error: str | None = None
+
+
+def run_prepared(prepared: list[Prepared], engine: EngineConfig, results: str | Path, *,
+                 rerun_failed: bool = False, progress: bool = True, analyse: bool = True,
+                 argv: list[str] | None = None,
+                 ready: Callable[[], None] | None = None) -> Iterator[SweepOutcome]:
+    """Run prepared sweeps, one :class:`SweepOutcome` each as it finishes. First what needs no
+    job: the device of every spec, the results location, and a remote scheduler (reached before
+    the store is touched, so a refused address writes nothing); then ``ready()`` (the caller's
+    moment to print warnings: every check has passed); only then is the store opened for writing.
+    Each sweep's claims are judged on the jobs it planned, not on another driver's, with
+    :func:`~nnphys.lab.outcomes.guard_claims` applied."""
+    for p in prepared:
+        check_device(p.spec, engine)
+    check_location(results, write=True)
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(open_executor(engine)) if engine.address else None
+        if ready is not None:
+            ready()
+        store = stack.enter_context(Store(results))
+        for p in prepared:
+            meta = collect(argv=argv or [], engine=engine.describe(), workers=engine.workers,
+                           threads=engine.threads_per_job(), device=getattr(p.spec, "device", None))
+            meta["overrides"] = p.info["overrides"]
+            summary = run_study(p.study, p.spec, store, engine, scale=p.info["scale"], rerun_failed=rerun_failed,
+                                progress=progress, jobs=p.jobs, executor=executor, meta=meta)
+            res = store.results(p.study.name, list(keyed_jobs(p.study, p.jobs)))
+            out = SweepOutcome(p, summary, failures(res))
+            if analyse:
+                try:
+                    out.claims = guard_claims(p.study.analyse(p.spec, res), out.failures)
+                except Exception as e:  # noqa: BLE001 - the report shows the traceback
+                    out.analysis_error = f"{type(e).__name__}: {e}"
+            yield out

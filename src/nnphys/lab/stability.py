@@ -27,8 +27,8 @@ from nnphys.seeding import numpy_rng
 from nnphys.studies.base import Claim, Result, Study, StudySpec
 
 FRAGILE_BELOW = 0.8  # [default] agreement below this marks a verdict fragile
-DEFAULT_RESAMPLES = 200  # [default] issue 11 asks for >= 200
-MIN_RESAMPLES = 200
+DEFAULT_RESAMPLES = 200  # [default] bootstrap resamples per study
+MIN_RESAMPLES = 200  # [default] the fewest the report accepts (tests and previews: allow_fewer)
 
 
 @dataclasses.dataclass(frozen=True)

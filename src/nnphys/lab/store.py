@@ -19,10 +19,17 @@ older than ``LEASE_TIMEOUT_S`` (any host) is stale and is taken over.
 
 Nothing is written before :func:`check_location` has passed: a location that is not a usable
 nnphys store (a file, a foreign or damaged database, a newer version) is refused untouched.
+
+Errors: a location refused by :func:`check_location` is a :class:`~nnphys.errors.StoreError`;
+SQLite refusing an operation later (locked past the busy timeout, damaged, a full disk, a
+read-only file, an I/O error) is a :class:`~nnphys.errors.StoreUnavailable` subclass, classified
+by SQLite's error code (:func:`unavailable`). Every public :class:`Store` method raises these
+instead of ``sqlite3`` exceptions; any other ``sqlite3`` error is a bug and propagates as it is.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +43,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from nnphys.errors import StoreError
+from nnphys.errors import (ConfigError, StoreBusy, StoreDamaged, StoreError, StoreFull, StoreIOError,
+                           StoreReadOnly, StoreUnavailable, one_line)
 from nnphys.studies.base import Result, canonical_json
 
 DB_NAME = "nnphys.sqlite"
@@ -99,6 +107,49 @@ _REQUIRED = {"jobs": {"key", "study", "params", "status", "metrics", "error", "s
              "runs": {"id", "study", "scale", "spec", "keys", "started", "ended", "executed", "engine"}}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _ELSEWHERE = "it was left untouched; move it away or choose another --results"
+
+
+# SQLite's primary result codes (https://sqlite.org/rescode.html) -> the typed error for each
+_TROUBLE: dict[int, type[StoreUnavailable]] = {
+    5: StoreBusy,  # SQLITE_BUSY
+    6: StoreBusy,  # SQLITE_LOCKED
+    3: StoreReadOnly,  # SQLITE_PERM
+    8: StoreReadOnly,  # SQLITE_READONLY
+    14: StoreReadOnly,  # SQLITE_CANTOPEN
+    10: StoreIOError,  # SQLITE_IOERR
+    11: StoreDamaged,  # SQLITE_CORRUPT
+    26: StoreDamaged,  # SQLITE_NOTADB
+    13: StoreFull,  # SQLITE_FULL
+}
+
+
+def unavailable(path: str | Path, e: sqlite3.Error) -> StoreUnavailable | None:
+    """The typed error for SQLite error ``e`` on the store at ``path``, or None when ``e`` is not
+    trouble with the store itself (a wrong query, a closed connection: a bug)."""
+    code = getattr(e, "sqlite_errorcode", None)
+    kind = _TROUBLE.get(code & 0xFF) if isinstance(code, int) else None
+    return None if kind is None else kind(str(path), one_line(e))
+
+
+def _typed_errors(cls: type) -> type:
+    """Class decorator: every public method of ``cls`` (and ``__init__``) raises
+    :func:`unavailable`'s typed error in place of an ``sqlite3.DatabaseError`` it classifies."""
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as e:
+                typed = unavailable(getattr(self, "path", "?"), e)
+                if typed is None:
+                    raise
+                raise typed from e
+        return guarded
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not isinstance(member, type) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, wrap(member))
+    return cls
 
 
 def _columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
@@ -184,12 +235,12 @@ def check_location(root: str | Path, *, write: bool) -> int | None:
             if ("locked" in str(e) or "busy" in str(e)) and time.monotonic() < deadline:
                 time.sleep(0.05 * (1 + random.random()))
                 continue
-            raise StoreError(str(db), f"cannot be read ({' '.join(str(e).split())}); {_ELSEWHERE}") from None
+            raise StoreError(str(db), f"cannot be read ({one_line(e)}); {_ELSEWHERE}") from None
         except sqlite3.DatabaseError as e:
-            raise StoreError(str(db), f"is damaged or not a database ({' '.join(str(e).split())}); "
+            raise StoreError(str(db), f"is damaged or not a database ({one_line(e)}); "
                                       f"{_ELSEWHERE}") from None
     if check != "ok":
-        raise StoreError(str(db), f"is damaged (integrity check: {' '.join(str(check).split())[:120]}); {_ELSEWHERE}")
+        raise StoreError(str(db), f"is damaged (integrity check: {one_line(check)[:120]}); {_ELSEWHERE}")
     if not cols:
         return None
     missing = [t for t, need in _REQUIRED.items() if not need <= cols.get(t, set())]
@@ -278,13 +329,15 @@ def remove_stale_temps(root: str | Path, grace_s: float = TEMP_GRACE_S) -> list[
     return removed
 
 
+@_typed_errors
 class Store:
     """Results of every study under ``root``.
 
     ``Store(root)`` opens for writing: it checks the location first (:func:`check_location`,
     which writes nothing), then creates the directory and store if needed and migrates an older
     store in place. ``Store(root, readonly=True)`` opens an existing store for reading only and
-    never changes a byte of it (status, report, export, plan)."""
+    never changes a byte of it (status, report, export, plan). SQLite errors surface as typed
+    :class:`~nnphys.errors.StoreUnavailable` errors (see the module docstring)."""
 
     def __init__(self, root: str | Path, *, readonly: bool = False):
         self.root = Path(root)
@@ -559,3 +612,13 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def open_readonly(results: str | Path, missing_ok: bool = False) -> Store | None:
+    """The store under ``results`` opened read-only; None when there is none and ``missing_ok``,
+    else a :class:`~nnphys.errors.ConfigError` naming ``--results``."""
+    if check_location(results, write=False) is None:
+        if missing_ok:
+            return None
+        raise ConfigError("--results", f"no results store in {str(results)!r} (run a study first)")
+    return Store(results, readonly=True)

@@ -1,8 +1,9 @@
 """Registry of studies.
 
-Every module in this package whose name does not start with ``_`` and that defines
-``STUDY`` (a :class:`~nnphys.studies.base.Study`) is registered under ``STUDY.name``;
-modules are discovered, so adding a study touches no shared file. Tests may add a study of
+Every module or package in this package whose name does not start with ``_`` and that defines
+``STUDY`` (a :class:`~nnphys.studies.base.Study`) is registered under ``STUDY.name``: a study is
+a package ``studies/<name>/`` whose ``__init__`` defines ``STUDY`` (docs/architecture.md, "How to
+add a study"), and it is discovered, so adding a study touches no shared file. Tests may add a study of
 their own with :func:`register` (it is not shipped).
 
 Plug-ins: an installed distribution registers studies through the ``nnphys.studies`` entry-point
@@ -17,7 +18,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from nnphys.errors import ConfigError, UnknownStudyError
+from nnphys.errors import ConfigError, UnknownStudyError, one_line
 from nnphys.studies.base import Study
 
 ENTRY_POINT_GROUP = "nnphys.studies"
@@ -57,8 +58,8 @@ def _discover_plugins() -> dict[str, Study]:
                 if not isinstance(study, Study):
                     raise TypeError(f"{ep.value} is a {type(study).__name__}, not an nnphys Study")
             except Exception as e:  # a user's package: its error is reported when it is asked for
-                _broken[ep.name] = f"plug-in study {ep.name!r} ({ep.value}) failed to load: " + \
-                                   " ".join(f"{type(e).__name__}: {e}".split())
+                _broken[ep.name] = (f"plug-in study {ep.name!r} ({ep.value}) failed to load: "
+                                   f"{one_line(f'{type(e).__name__}: {e}')}")
                 continue
             found[study.name] = study
         _plugins = found

@@ -1,6 +1,8 @@
 """The study contract.
 
-A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` with:
+A study is a package in ``nnphys.studies`` (``spec``, ``jobs``, ``claims``, ``figures``,
+``calibration``; docs/architecture.md, "How to add a study") whose ``__init__`` defines
+``STUDY = Study(...)`` with:
 
 - ``spec``: a pydantic model (subclass of :class:`StudySpec`), every field typed, bounded and
   documented, ``extra="forbid"``. Field defaults are the spec's [default]s;
@@ -13,8 +15,8 @@ A study is a module in ``nnphys.studies`` that defines ``STUDY = Study(...)`` wi
   per-job ``.npz`` file. Raise :class:`nnphys.errors.Diverged` when the loss turns non-finite.
   (A plug-in may still plan plain dicts and give ``Study(run=...)``, a function of the dict.)
 - ``analyse(spec, results) -> list[Claim]``: verdicts with evidence. It receives the spec too
-  (unlike the first DESIGN draft) because the pass criteria depend on it and because one store
-  may hold results of several specs of the same study;
+  because the pass criteria depend on it and because one store may hold results of several
+  specs of the same study;
 - ``figures(spec, results) -> list[Figure]``;
 - ``headline``: the ids of the claims the report's scorecard leads with (all ``paper`` claims
   when empty);
