@@ -165,6 +165,32 @@ def _recursion_block(c: torch.Tensor, theta: torch.Tensor | None, q_rows: list[t
         store(l + 1, theta, c)
 
 
+def _each_block(fn: Callable[[tuple[int, int, int]], None], tasks: list[tuple[int, int, int]],
+                device: torch.device) -> None:
+    """``fn(task)`` for every block. On a CPU with ``n = torch.get_num_threads() > 1`` the blocks
+    run on ``n`` Python threads with torch's intra-op pool at one thread, then the pool size is
+    restored. The recursion is a dozen elementwise ops per layer on ~1 MB blocks: run as intra-op
+    parallel regions, each op is one OpenMP fork/join, ~10^4 per Gram matrix, and on a busy
+    machine one late thread stalls every one of them. Whole blocks per thread (torch ops release
+    the GIL) need no join until the end. Elementwise results do not depend on the thread count."""
+    n = torch.get_num_threads()
+    if device.type != "cpu" or n <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            fn(t)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.set_num_threads(1)
+    try:
+        # OpenMP's thread count is per thread: each worker sets its own, or its ops fork teams of n
+        with ThreadPoolExecutor(max_workers=min(n, len(tasks)), initializer=torch.set_num_threads,
+                                initargs=(1,)) as pool:
+            for _ in pool.map(fn, tasks):
+                pass
+    finally:
+        torch.set_num_threads(n)
+
+
 # --------------------------------------------------------------------------------------------
 # public kernels
 # --------------------------------------------------------------------------------------------
@@ -278,11 +304,17 @@ def ntk_kernel(
     # equal norms (cube, sphere): q q' is one number per layer, no outer product needed
     q0 = q_rows[0][:1]
     const_q = bool((q_rows[0] == q0).all()) and bool((q_cols[0] == q0).all())
+    tasks = []  # (r0, r1, c0): disjoint pieces of the output, in row order
     r0 = 0
     while r0 < n1:
         c0 = r0 if sym else 0  # symmetric: upper triangle (columns >= r0), mirrored below
         rows = block_size if user_block else max(1, block_elems // max(n2 - c0, 1))
         r1 = min(n1, r0 + rows)
+        tasks.append((r0, r1, c0))
+        r0 = r1
+
+    def block(task: tuple[int, int, int]) -> None:
+        r0, r1, c0 = task
         g = xa[r0:r1] @ xb[c0:].T
         if sym:  # exact symmetry, and a diagonal equal to q bit for bit (see module docstring)
             sqr = g[:, : r1 - r0]
@@ -294,7 +326,7 @@ def ntk_kernel(
         if want_ntk:
             theta = (g + h.beta) if h.standard else c.clone()
 
-        def store(l, t, cc, r0=r0, r1=r1, c0=c0):
+        def store(l, t, cc):
             if not all_depths and l != h.depth:
                 return
             for out, val in ((out_ntk, t), (out_nngp, cc)):
@@ -302,7 +334,7 @@ def ntk_kernel(
                     continue
                 o = out[l] if all_depths else out
                 o[r0:r1, c0:] = val
-                if sym:
+                if sym:  # rows below this block, columns of this block: no other block writes there
                     o[r1:, r0:r1] = val[:, r1 - r0 :].T
 
         if const_q:
@@ -310,7 +342,8 @@ def ntk_kernel(
             _recursion_block(c, theta, qr, None, h, store)
         else:
             _recursion_block(c, theta, [q[r0:r1] for q in q_rows], [q[c0:] for q in q_cols], h, store)
-        r0 = r1
+
+    _each_block(block, tasks, dev)
     return _pack(h.gets, out_ntk, out_nngp)
 
 

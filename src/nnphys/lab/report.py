@@ -34,7 +34,7 @@ from nnphys.lab.stability import (  # noqa: E402
     DEFAULT_RESAMPLES, FRAGILE_BELOW, MIN_RESAMPLES, Stability, verdict_stability)
 from nnphys.lab.store import Store, to_json  # noqa: E402
 from nnphys.seeding import SEED_RULE  # noqa: E402
-from nnphys.lab import published  # noqa: E402
+from nnphys.lab import overview, published  # noqa: E402
 from nnphys.studies.base import Claim, Study  # noqa: E402
 
 _PUBLISHED = published.load()
@@ -497,8 +497,10 @@ def write_report(store: Store, studies: list[Study], *, n_resamples: int = DEFAU
                                      stability_seed=stability_seed, allow_fewer=allow_fewer)) is not None]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     md_path, html_path = root / "report.md", root / "report.html"
-    md_path.write_text(_markdown(reports, root, stamp))
-    html_path.write_text(_html(reports, root, stamp))
+    ov = overview.write(reports, root / "figures")
+    ov_rel = None if ov is None else ov.relative_to(root).as_posix()
+    md_path.write_text(_markdown(reports, root, stamp, ov_rel))
+    html_path.write_text(_html(reports, root, stamp, ov_rel))
     claims = {rep.name: [c.to_dict() for c in rep.claims] for rep in reports}
     (root / "claims.json").write_text(json.dumps(_finite_json(claims), default=str, sort_keys=True, indent=1))
     card = {"generated": stamp, "studies": scorecard(reports)}
@@ -508,12 +510,14 @@ def write_report(store: Store, studies: list[Study], *, n_resamples: int = DEFAU
 
 _TAGS = ("Tags: **[paper]** a claim of the paper; **[derived]** follows from the definitions and is "
          "checked exactly; **[default]** our own choice or reading.")
+_OVERVIEW = ("Overview: one tile per claim, coloured by verdict; the number is its stability, hatched when "
+             "fragile; a thick frame marks a headline claim; the corner letter is its tag.")
 _STAB = (f"Stability: the fraction of {DEFAULT_RESAMPLES} bootstrap resamples of the seeds that give the "
          f"same verdict; below {FRAGILE_BELOW:.0%} the verdict is *fragile*; n/a when the study does not "
          "resample its seeds.")
 
 
-def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
+def _markdown(reports: list[StudyReport], root: Path, stamp: str, overview_png: str | None = None) -> str:
     md = [f"# nnphys report\n\nGenerated {stamp} from `{root}`.\n", "## Scorecard\n",
           "| study | papers | headline claims | all claims | scale and seeds | reading |",
           "|---|---|---|---|---|---|"]
@@ -523,7 +527,10 @@ def _markdown(reports: list[StudyReport], root: Path, stamp: str) -> str:
                         for c in (rep.headline() if rep.claims else []))
         md.append(f"| [{rep.name}](#{anchor('study', rep.name)}) | {_md_cell('; '.join(rep.study.papers))} | "
                   f"{head or '-'} | {counts_text(rep)} | {_md_cell(scale_and_seeds(rep))} | {_md_cell(reading(rep))} |")
-    md += ["", _TAGS, "", _STAB, "", "## Contents\n"]
+    md += ["", _TAGS, "", _STAB, ""]
+    if overview_png:
+        md += [f"![Every claim's verdict and stability]({overview_png})", "", _OVERVIEW, ""]
+    md += ["## Contents\n"]
     for rep in reports:
         a = anchor("study", rep.name)
         md.append(f"- [{rep.name}](#{a}): [claims](#{a}-claims), "
@@ -594,7 +601,7 @@ def _stab_html(rep: StudyReport, cid: str) -> str:
     return f"<span class='fragile'>{t}</span>" if rep.stability and rep.stability.fragile(cid) else t
 
 
-def _html(reports: list[StudyReport], root: Path, stamp: str) -> str:
+def _html(reports: list[StudyReport], root: Path, stamp: str, overview_png: str | None = None) -> str:
     e = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>nnphys report</title>",
              f"<style>{_CSS}</style></head><body><h1>nnphys report</h1>",
@@ -612,6 +619,9 @@ def _html(reports: list[StudyReport], root: Path, stamp: str) -> str:
                      f"<td>{e(allc)}</td><td>{e(scale_and_seeds(rep))}</td><td>{e(reading(rep))}</td></tr>")
     parts.append("</table></div>")
     parts.append(f"<p>{e(_TAGS.replace('**', ''))}</p><p>{e(_STAB.replace('*', ''))}</p>")
+    if overview_png:
+        parts.append(f"<figure id='overview'><img src='{e(overview_png)}' alt=\"Every claim's verdict and stability\" "
+                     f"style='max-width:100%'><figcaption>{e(_OVERVIEW)}</figcaption></figure>")
     parts.append("<h2 id='contents'>Contents</h2><ul>")
     for rep in reports:
         a = anchor("study", rep.name)
