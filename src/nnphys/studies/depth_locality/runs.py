@@ -42,7 +42,7 @@ def _permute(x, seed: int | None):
 
 
 def _trivial_err(job: SeedGridJob, target: str, ds) -> float:
-    """Error of the best constant predictor: 1 for normalised MSE, min(p, 1-p) for sign labels (§3)."""
+    """Error of the best constant predictor: 1 for normalised MSE, min(p, 1-p) for sign labels."""
     if job.target_kind == "regression":
         return 1.0
     if job.law == "cube":
@@ -178,7 +178,7 @@ def _kernel_kw(job: KernelJob | BlindJob) -> dict[str, Any]:
 
 
 def run_kernel(job: KernelJob) -> dict[str, Any]:
-    """NTK and NNGP ridgeless regression (§6) on the nets' data sets, every depth from one pass."""
+    """NTK and NNGP ridgeless regression on the nets' data sets, every depth from one pass."""
     import torch
 
     from nnphys.ntk import kernel_regression, ntk_kernel
@@ -215,10 +215,11 @@ def run_kernel(job: KernelJob) -> dict[str, Any]:
 
 
 def run_blind(job: BlindJob) -> dict[str, Any]:
-    """C5 (§8): NTK/NNGP ridgeless test MSE of the k-local and k-global targets on many data sets.
+    """C5: NTK/NNGP ridgeless test MSE of the k-local and k-global targets on many data sets.
 
-    The error is the raw test MSE (both targets have E f^2 = 1, §3), an unbiased estimate of the
-    population error that §8 shows is equal in expectation over data sets.
+    The error is the raw test MSE (both targets have E f^2 = 1), an unbiased estimate of the
+    population error, which is equal for both targets in expectation over data sets (the guide's
+    "Definitions", kernels).
     """
     import torch
 

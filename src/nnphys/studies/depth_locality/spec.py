@@ -22,67 +22,67 @@ ROBUST_VARIANTS = ("lr_other", "batch16", "batch256", "law_other", "sign")
 
 
 class Spec(StudySpec):
-    """Every field carries its provenance tag (§0): [paper], [derived] or [default] (ours)."""
+    """Every field carries its provenance tag: [paper], [derived] or [default] (ours)."""
 
-    # --- targets and data (§2, §3) ---
-    ks: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 3], min_length=1, description="[default] target orders k (§10: 2 and 3)")
-    d: int = Field(32, ge=2, le=4096, description="[default] input dimension d (§10: 32; 16 in CI; needs d >= k+1)")
-    input_law: Literal["cube", "gauss"] = Field("cube", description="[default] input law (§2; cube is primary)")
+    # --- targets and data (guide: "Definitions", inputs and targets) ---
+    ks: list[Annotated[int, Field(ge=1, le=64)]] = Field([2, 3], min_length=1, description="[default] target orders k (2 and 3)")
+    d: int = Field(32, ge=2, le=4096, description="[default] input dimension d (32; 16 in CI; needs d >= k+1)")
+    input_law: Literal["cube", "gauss"] = Field("cube", description="[default] input law (cube is primary)")
     target_kind: Literal["regression", "sign"] = Field(
-        "regression", description="[default] regression targets (primary) or their sign labels (§3)")
+        "regression", description="[default] regression targets (primary) or their sign labels")
     sign_loss: Literal["logistic", "mse"] = Field(
-        "logistic", description="[default] loss of the sign variant: BCE-with-logits or MSE on ±1 labels (§4)")
-    block_start: int = Field(1, ge=1, le=4096, description="[default] 1-based start of the local window (§3)")
-    global_norm: Literal["sqrt_d", "none"] = Field("sqrt_d", description="[default] k-global normalisation (§3)")
+        "logistic", description="[default] loss of the sign variant: BCE-with-logits or MSE on ±1 labels")
+    block_start: int = Field(1, ge=1, le=4096, description="[default] 1-based start of the local window")
+    global_norm: Literal["sqrt_d", "none"] = Field("sqrt_d", description="[default] k-global normalisation")
     tie_break: float | None = Field(
-        None, ge=-1, le=1, description="[default] sgn(0) for the sign variant; required (+1 or -1) for even d (§3)")
+        None, ge=-1, le=1, description="[default] sgn(0) for the sign variant; required (+1 or -1) for even d")
     n_train: list[Annotated[int, Field(ge=1, le=10_000_000)]] = Field(
         [250, 500, 1000, 2000, 5000, 10000], min_length=1,
-        description="[default] training-set sizes N (§10 learning-curve grid); used for every k "
+        description="[default] training-set sizes N (a learning-curve grid); used for every k "
                     "unless n_train_by_k names that k")
     n_train_by_k: dict[Annotated[int, Field(ge=1, le=64)], list[Annotated[int, Field(ge=1, le=10_000_000)]]] = Field(
         {}, description="[default] per-k override of n_train; pick N where the cells have room to move "
                         "(room to move: err(L_min)/trivial at least the SESOI from 0 and from 1)")
-    n_val: int = Field(2000, ge=0, le=1_000_000, description="[default] validation draws, used only to select lr (§10)")
-    n_test: int = Field(10_000, ge=10, le=10_000_000, description="[default] fresh i.i.d. test draws per run (§10)")
-    # --- nets (§4) ---
-    depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([1, 2, 3, 4, 6, 8, 10], min_length=2, description="[default] depths L (hidden layers) (§4)")
-    width: int = Field(512, ge=1, le=65536, description="[default] hidden width H (§4)")
-    param: Literal["standard", "ntk"] = Field("standard", description="[default] parameterisation (§4)")
+    n_val: int = Field(2000, ge=0, le=1_000_000, description="[default] validation draws, used only to select lr")
+    n_test: int = Field(10_000, ge=10, le=10_000_000, description="[default] fresh i.i.d. test draws per run")
+    # --- nets (guide: "Definitions", nets) ---
+    depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([1, 2, 3, 4, 6, 8, 10], min_length=2, description="[default] depths L (hidden layers)")
+    width: int = Field(512, ge=1, le=65536, description="[default] hidden width H")
+    param: Literal["standard", "ntk"] = Field("standard", description="[default] parameterisation")
     allow_no_bias_odd_k: bool = Field(
-        False, description="[derived] override of the §9 rule refusing bias=False with L=1 and odd k>=3")
-    bias: bool = Field(True, description="[default] bias switch beta (§4, §9)")
+        False, description="[derived] override of the bias rule refusing bias=False with L=1 and odd k>=3")
+    bias: bool = Field(True, description="[default] bias switch beta")
     init: Literal["he_normal", "lecun_normal", "torch_default"] = Field(
         "he_normal", description="[default] init family (the papers' init could not be confirmed): he_normal, "
                                  "lecun_normal, or torch_default = nn.Linear's Kaiming-uniform(a=sqrt5) weights and "
                                  "uniform +-1/sqrt(fan_in) biases (nnphys.nets)")
     sigma_w2: float | None = Field(
         None, gt=0, le=100, description="[default] weight variance scale sigma_w^2 (Var W = sigma_w^2/fan_in; "
-                                        "None: the family's, 2 he_normal, 1 lecun_normal, 1/3 torch_default) (§4)")
+                                        "None: the family's, 2 he_normal, 1 lecun_normal, 1/3 torch_default)")
     sigma_b2: float | None = Field(
         None, ge=0, le=100, description="[default] bias variance sigma_b^2 (None: 0 standard, 0.1 ntk; torch_default "
-                                        "standard: 1/3, a per-fan-in scale, Var b = sigma_b^2/fan_in) (§4)")
-    # --- training (§10) ---
+                                        "standard: 1/3, a per-fan-in scale, Var b = sigma_b^2/fan_in)")
+    # --- training (guide: "Definitions", training) ---
     kta_points: int = Field(128, ge=0, le=100_000, description="[default] C6 evidence: training points on which the "
                             "kernel-target alignment of each net's empirical NTK is taken at init and after "
                             "training (0: not computed)")
-    lr_mode: Literal["tuned", "fixed"] = Field("tuned", description="[default] lr tuned per job on validation, or fixed (§10)")
+    lr_mode: Literal["tuned", "fixed"] = Field("tuned", description="[default] lr tuned per job on validation, or fixed")
     lr_grid: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
-        None, description="[default] lr grid (None: {0.003,0.01,0.03,0.05,0.1} standard, {0.03,0.1,0.3,1} ntk) (§10)")
-    lr_fixed: float = Field(0.05, gt=0, le=100, description="[default] lr of lr_mode='fixed' (§10 sensitivity run)")
-    batch_size: int = Field(32, ge=1, le=1_000_000, description="[default] minibatch size (§10)")
-    max_epochs: int = Field(2000, ge=1, le=1_000_000, description="[default] epoch cap (§10)")
-    stop_nmse: float = Field(1e-3, gt=0, le=1, description="[default] regression stop: train normalised MSE below (§10)")
-    stop_loss: float = Field(1e-2, gt=0, le=10, description="[default] sign stop: 100% train accuracy and loss below (§10)")
-    n_seeds: int = Field(5, ge=1, le=1000, description="[default] seeds per configuration (§10)")
+        None, description="[default] lr grid (None: {0.003,0.01,0.03,0.05,0.1} standard, {0.03,0.1,0.3,1} ntk)")
+    lr_fixed: float = Field(0.05, gt=0, le=100, description="[default] lr of lr_mode='fixed' (a sensitivity run)")
+    batch_size: int = Field(32, ge=1, le=1_000_000, description="[default] minibatch size")
+    max_epochs: int = Field(2000, ge=1, le=1_000_000, description="[default] epoch cap")
+    stop_nmse: float = Field(1e-3, gt=0, le=1, description="[default] regression stop: train normalised MSE below")
+    stop_loss: float = Field(1e-2, gt=0, le=10, description="[default] sign stop: 100% train accuracy and loss below")
+    n_seeds: int = Field(5, ge=1, le=1000, description="[default] seeds per configuration")
     seed: int = Field(0, ge=0, le=2**31, description="[default] base seed of the data and init streams")
     # --- baselines and controls ---
-    kernel_baseline: bool = Field(True, description="[default] analytic NTK and NNGP regression on the same data (§6, C4)")
+    kernel_baseline: bool = Field(True, description="[default] analytic NTK and NNGP regression on the same data (C4)")
     kernel_sigma_b2: float | None = Field(
         None, ge=0, le=100, description="[default] sigma_b^2 of the analytic kernels (ntk param., with the net's "
                                         "sigma_w^2); None: the net's bias init variance (torch_default: the first "
                                         "layer's 1/(3d)), 0 without bias")
-    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field([1.0, 10.0, 100.0], description="[default] lazy scales alpha for C6 (§4); alpha=1 is the main run")
+    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field([1.0, 10.0, 100.0], description="[default] lazy scales alpha for C6; alpha=1 is the main run")
     lazy_lr_grid: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(
         None, description="[default] lr grid of the alpha>1 runs (None: the main grid plus each value / 10, "
                           "because the linearised model cannot catapult and diverges at lrs a deep alpha=1 net survives)")
@@ -93,12 +93,12 @@ class Spec(StudySpec):
     control_n_by_k: dict[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=10_000_000)]] = Field(
         {}, description="[default] N of the C6/C7/X2 runs per k (missing k: the smallest N of that k)")
     robustness: list[Literal["lr_other", "batch16", "batch256", "law_other", "sign"]] = Field(
-        list(ROBUST_VARIANTS), description="[default] C7 variants run (each changes one thing of the main run; §11)")
+        list(ROBUST_VARIANTS), description="[default] C7 variants run (each changes one thing of the main run)")
     control_permutation: bool = Field(True, description="[derived] run control X2 (fixed coordinate permutation)")
-    blind_datasets: int = Field(200, ge=0, le=100_000, description="[derived] C5: number of data sets (>= 200 per §11); 0 skips C5")
-    blind_d: int = Field(12, ge=3, le=64, description="[derived] C5: input dimension (§12 uses 12)")
-    blind_n: int = Field(150, ge=2, le=10_000, description="[derived] C5: training-set size (§12 uses 150)")
-    blind_n_test: int = Field(2000, ge=10, le=100_000, description="[derived] C5: test points per data set (§12 uses 2000)")
+    blind_datasets: int = Field(200, ge=0, le=100_000, description="[derived] C5: number of data sets (>= 200 for an informative cell); 0 skips C5")
+    blind_d: int = Field(12, ge=3, le=64, description="[derived] C5: input dimension (the reference values use 12)")
+    blind_n: int = Field(150, ge=2, le=10_000, description="[derived] C5: training-set size (the reference values use 150)")
+    blind_n_test: int = Field(2000, ge=10, le=100_000, description="[derived] C5: test points per data set (the reference values use 2000)")
     blind_laws: list[Literal["cube", "gauss"]] = Field(["cube", "gauss"], description="[derived] C5: input laws")
     blind_chunk: int = Field(100, ge=1, le=100_000, description="[default] C5: data sets per job")
     # ---- cross-field checks: each names its field (declared after the fields it reads) ----
@@ -199,11 +199,11 @@ class Spec(StudySpec):
     @field_validator("bias")
     @classmethod
     def _bias_rule(cls, bias: bool, info: ValidationInfo) -> bool:
-        # §9: without hidden biases the odd part of an L=1 net is linear, so odd k >= 3 is unlearnable
+        # the bias rule (guide: "Definitions"): without hidden biases the odd part of an L=1 net is linear, so odd k >= 3 is unlearnable
         odd = [k for k in info.data.get("ks") or [] if k % 2 == 1 and k >= 3]
         if not bias and 1 in (info.data.get("depths") or []) and odd and not info.data.get("allow_no_bias_odd_k"):
             raise ValueError(f"bias=False with depth L=1 cannot learn odd k>=3 (k={odd}): normalised MSE >= 1 "
-                             "for any weights (§9); set allow_no_bias_odd_k=true to run it anyway")
+                             "for any weights; set allow_no_bias_odd_k=true to run it anyway")
         return bias
 
     # ---- derived settings ----
@@ -252,7 +252,8 @@ class Spec(StudySpec):
 
 PRESETS: dict[str, dict[str, Any]] = {
     # quick: <= 5 min on 2 CPU cores (docs/studies/depth-locality.md gives the measured time). Regime
-    # chosen by the informativeness rule, not by the verdict: the issue-10 probe table had
+    # chosen by the informativeness rule, not by the verdict: a probe table (guide: "How the quick preset
+    # was chosen") had
     # sigma_w^2 = 1/3 cells at d = 16 and 32 informative, He (sigma_w^2 = 2) ones with depth hurting
     # both or deep nets trivial; a 1-thread pilot of this grid (k=2 N=400, k=3 N=800) found both
     # cells informative. Controls are trimmed to fit (C7 runs one variant, so it cannot hold).
