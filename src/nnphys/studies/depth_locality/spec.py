@@ -251,12 +251,11 @@ class Spec(StudySpec):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # quick: <= 5 min on 2 CPU cores (docs/studies/depth-locality.md gives the measured time). Regime
-    # chosen by the informativeness rule, not by the verdict: a probe table (guide: "How the quick preset
-    # was chosen") had
-    # sigma_w^2 = 1/3 cells at d = 16 and 32 informative, He (sigma_w^2 = 2) ones with depth hurting
-    # both or deep nets trivial; a 1-thread pilot of this grid (k=2 N=400, k=3 N=800) found both
-    # cells informative. Controls are trimmed to fit (C7 runs one variant, so it cannot hold).
+    # quick: <= 5 min on 2 CPU cores (the guide gives the measured time). Regime chosen by the
+    # informativeness rule, not by the verdict (guide: "How the quick preset was chosen": sigma_w^2 = 1/3
+    # cells at d = 16 and 32 were informative, He ones had depth hurting both targets or deep nets
+    # trivial; a pilot of this grid found both cells informative). Controls are trimmed to fit (C7 runs
+    # one variant, so it cannot hold).
     "quick": {
         "d": 16, "ks": [2, 3], "n_train": [400], "n_train_by_k": {2: [200, 400], 3: [800]},
         "init": "torch_default", "n_val": 500, "n_test": 2000, "depths": [1, 2, 4, 6], "width": 128, "kta_points": 64,
