@@ -18,8 +18,9 @@ import dataclasses
 from typing import Any, ClassVar
 
 from nnphys.seeding import derive
-from nnphys.studies.job import Job
+from nnphys.studies.depth_locality.runs import run_blind, run_kernel, run_net
 from nnphys.studies.depth_locality.spec import TARGETS, Spec
+from nnphys.studies.job import Job
 
 CONTROL_MIN_VAL = 500  # [default] validation draws of a control run that selects among several lrs
 
@@ -79,8 +80,6 @@ class NetJob(SeedGridJob):
     kta_points: int
 
     def run(self) -> dict[str, Any]:
-        from nnphys.studies.depth_locality.runs import run_net
-
         return run_net(self)
 
 
@@ -94,8 +93,6 @@ class KernelJob(SeedGridJob):
     kernel_sigma_b2: float
 
     def run(self) -> dict[str, Any]:
-        from nnphys.studies.depth_locality.runs import run_kernel
-
         return run_kernel(self)
 
 
@@ -116,8 +113,6 @@ class BlindJob(Job):
     dataset_seeds: tuple[int, ...]
 
     def run(self) -> dict[str, Any]:
-        from nnphys.studies.depth_locality.runs import run_blind
-
         return run_blind(self)
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnphys.errors import Diverged
-from nnphys.studies.depth_locality.jobs import BlindJob, KernelJob, NetJob, SeedGridJob
+
+if TYPE_CHECKING:  # the job types (jobs.py imports this module for their run methods)
+    from nnphys.studies.depth_locality.jobs import BlindJob, KernelJob, NetJob, SeedGridJob
 
 
 def _datasets(job: SeedGridJob, target: str, n_val: int):
