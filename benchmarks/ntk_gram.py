@@ -3,7 +3,7 @@
 Default: N = 4096 inputs, d = 32, L = 10 hidden layers, float32 and float64, cube and Gaussian inputs.
 
 Baseline: the straightforward torch implementation of the same recursion
-(``nnphys.ntk._reference_kernel_arccos``): full N x N matrices, clipped-arccos form, no blocking,
+(``tests/ntk_reference.py``, the test oracle): full N x N matrices, clipped-arccos form, no blocking,
 every intermediate matrix kept (speed-up and memory ratios are against it).
 A second reference, ``lean``, runs the same full-matrix arccos code but drops each layer's matrices
 as soon as they are used (shows how much of the gain is memory traffic). Variants of ours:
@@ -54,6 +54,18 @@ from benchmarks._proc import proc_status_bytes
 _status = proc_status_bytes
 
 
+def _reference():
+    """The textbook recursion of ``tests/ntk_reference.py`` (the test oracle is the baseline)."""
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from ntk_reference import reference_kernel_arccos
+
+    return reference_kernel_arccos
+
+
 def _inputs(n: int, d: int, law: str, dtype: torch.dtype) -> torch.Tensor:
     from nnphys.targets import sample_inputs
 
@@ -80,12 +92,14 @@ def _lean_baseline(x: torch.Tensor, depth: int, sw2: float = 2.0, sb2: float = 0
 
 
 def _call(variant: str, x: torch.Tensor, depth: int, dtype: torch.dtype):
-    from nnphys.ntk import _reference_kernel_arccos, ntk_kernel
+    from nnphys.ntk import ntk_kernel
+
+    reference_kernel_arccos = _reference()
 
     if variant == "lean":
         return _lean_baseline(x, depth)
     if variant == "baseline":
-        ntk, _ = _reference_kernel_arccos(x, x, depth=depth, sigma_w2=2.0, sigma_b2=0.1)
+        ntk, _ = reference_kernel_arccos(x, x, depth=depth, sigma_w2=2.0, sigma_b2=0.1)
         return ntk[-1]
     return ntk_kernel(x, depth=depth, sigma_b=0.1**0.5, dtype=dtype, fast_cube=(variant == "cube"))
 
@@ -181,12 +195,14 @@ def _check(args) -> None:
     Theta^(L+1)(x,x) = sum_{l=1}^{L+1} q_l, q_l = sigma_w^2 |x|^2/d + l sigma_b^2 (Kdot = 1/2 there),
     because the baseline's clipped arccos loses ~sqrt(eps) on the diagonal at depth.
     """
-    from nnphys.ntk import _reference_kernel_arccos, ntk_kernel
+    from nnphys.ntk import ntk_kernel
+
+    reference_kernel_arccos = _reference()
 
     m, sb2 = min(256, args.n), 0.1
     for law in args.laws:
         x = _inputs(args.n, args.d, law, torch.float64)
-        ref = _reference_kernel_arccos(x[:m], x, depth=args.depth, sigma_w2=2.0, sigma_b2=sb2)[0][-1]
+        ref = reference_kernel_arccos(x[:m], x, depth=args.depth, sigma_w2=2.0, sigma_b2=sb2)[0][-1]
         q1 = 2.0 * (x[:m] ** 2).sum(-1) / args.d
         exact_diag = sum(q1 + l * sb2 for l in range(1, args.depth + 2))
         off = ~torch.eye(m, args.n, dtype=torch.bool)

@@ -1,5 +1,5 @@
 """Calibration of every depth-locality and depth-locality-map claim: the real ``analyse`` on
-synthetic results with a known truth (``_depth_calibration``) must hold under the effect, fail
+synthetic results with a known truth (``depth_locality.calibration``) must hold under the effect, fail
 under the opposite, hold at most at α under no effect, and be uninformative on a floor
 (``nnphys.studies.calibration.check``).
 

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from nnphys.studies import get_study
 from nnphys.studies.base import Result, canonical_json
-from nnphys.studies.depth_locality import CLAIMS, STUDY, jobs, run
+from nnphys.studies.depth_locality import STUDY
+from nnphys.studies.depth_locality.claims import CLAIMS
+from nnphys.studies.depth_locality.jobs import BlindJob, KernelJob, NetJob, jobs
 
 TINY = dict(
     d=6, ks=[2], n_train=[40], n_train_by_k={}, n_val=30, n_test=60, depths=[1, 2], width=16,
@@ -39,12 +41,15 @@ def test_registered():
 def test_presets_valid_and_jobs_jsonable(scale):
     spec = STUDY.make_spec(scale)
     js = jobs(spec)
-    keys = [canonical_json(j) for j in js]
+    keys = [canonical_json(j.params()) for j in js]
     assert len(set(keys)) == len(keys)
     for j in js:
-        assert j["device"] == "cpu"
-        assert json.loads(json.dumps(j)) == j
-        assert "data_seeds" in j or "dataset_seeds" in j
+        assert isinstance(j, (NetJob, KernelJob, BlindJob))
+        p = j.params()
+        assert p["device"] == "cpu" and p["kind"] == j.KIND
+        assert json.loads(json.dumps(p)) == p
+        assert type(j).from_params(p).params() == p  # the params name every field
+        assert "data_seeds" in p or "dataset_seeds" in p
 
 
 def _field_of(err: ValidationError) -> str:
@@ -63,7 +68,7 @@ def test_no_bias_depth1_odd_k_refused_unless_overridden():
         STUDY.make_spec("quick", {"bias": False, "ks": [3], "depths": [1, 2]})
     assert _field_of(e.value) == "bias"
     STUDY.make_spec("quick", {"bias": False, "ks": [3], "depths": [1, 2], "allow_no_bias_odd_k": True})
-    STUDY.make_spec("quick", {"bias": False, "ks": [2], "depths": [1, 2]})  # even k is fine (§9)
+    STUDY.make_spec("quick", {"bias": False, "ks": [2], "depths": [1, 2]})  # even k is fine (the odd part of an L=1 net without bias is linear)
     STUDY.make_spec("quick", {"bias": False, "ks": [3], "depths": [2, 4]})  # L >= 2 is fine
 
 
@@ -85,14 +90,14 @@ def test_bad_fields(bad):
 
 def test_sign_robustness_variant_uses_odd_d():
     spec = STUDY.make_spec("quick", {**TINY, "robustness": ["sign"]})
-    sj = [j for j in jobs(spec) if j.get("variant") == "sign" and j["kind"] == "net"]
-    assert sj and all(j["d"] == 7 and j["target_kind"] == "sign" and j["loss"] == "logistic" for j in sj)
+    sj = [j for j in jobs(spec) if isinstance(j, NetJob) and j.variant == "sign"]
+    assert sj and all(j.d == 7 and j.target_kind == "sign" and j.loss == "logistic" for j in sj)
 
 
 def test_net_job_is_deterministic():
     spec = STUDY.make_spec("quick", TINY)
-    job = next(j for j in jobs(spec) if j["kind"] == "net")
-    a, b = run(job), run(job)
+    job = next(j for j in jobs(spec) if isinstance(j, NetJob))
+    a, b = job.run(), job.run()
     ha, hb = a.pop("arrays")["history"], b.pop("arrays")["history"]
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b and (ha == hb).all()
@@ -105,7 +110,7 @@ def test_net_job_is_deterministic():
 def test_tiny_end_to_end():
     spec = STUDY.make_spec("quick", TINY)
     js = jobs(spec)
-    results = [Result.from_output(j, run(j)) for j in js]
+    results = [Result.from_output(j, j.run()) for j in js]
     claims = STUDY.analyse(spec, results)
     ids = [c.id for c in claims]
     assert sorted(ids) == sorted(CLAIMS)
@@ -133,13 +138,14 @@ def test_tiny_end_to_end():
 
 
 # =============================================================================================
-# known-answer tests of the verdict logic on synthetic results (issue 10 item 3, issue 13 item 7)
+# known-answer tests of the verdict logic on synthetic results
 # =============================================================================================
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from nnphys.studies.depth_locality import main_jobs, resample  # noqa: E402
+from nnphys.studies.depth_locality.claims import resample  # noqa: E402
+from nnphys.studies.depth_locality.jobs import main_jobs  # noqa: E402
 from nnphys.train import select_lr  # noqa: E402
 
 SYN = dict(TINY, d=8, ks=[2], n_train=[40, 80], depths=[1, 2, 3, 4], n_seeds=4, kernel_baseline=False,
@@ -151,7 +157,8 @@ def _synthetic(spec, err, *, diverged_jobs=(), unreached=lambda key, s: False, n
     (fixed generator), every run interpolating with P > N unless ``unreached``."""
     rng = np.random.default_rng(7)
     out = []
-    for j in main_jobs(spec, with_kernels=False):
+    for job in main_jobs(spec, with_kernels=False):
+        j = job.params()
         key = (j["group"], j["variant"], j["target"], j["k"], j["n"], j["depth"])
         if key in diverged_jobs:
             out.append(Result(key="", params=j, status="diverged", metrics={}, error="every member diverged"))
@@ -229,7 +236,7 @@ def test_unconverged_runs_make_the_cell_uninformative():
 
 
 def test_c8_counts_jobs_in_which_every_member_diverged():
-    """Bug (issue 10): C8 left out diverged jobs and printed 'holds 36/36'."""
+    """Bug (fixed): C8 left out diverged jobs and printed 'holds 36/36'."""
     spec = STUDY.make_spec("quick", SYN)
     dead = {("main", "main", t, 2, 40, 1) for t in ("local", "global")}
     c8 = _verdicts(spec, _synthetic(spec, _interplay, diverged_jobs=dead))["C8"]
@@ -239,9 +246,9 @@ def test_c8_counts_jobs_in_which_every_member_diverged():
 
 
 def test_c4_can_fail_now():
-    """Defect of the old C4: it compared the NTK's local curve with the NTK's global one, which §8
+    """Defect of the old C4: it compared the NTK's local curve with the NTK's global one, which C5
     makes equal, so it held whatever the nets did. Now a net whose local curve follows the NTK's fails."""
-    from nnphys.studies._depth_calibration import gen_c4
+    from nnphys.studies.depth_locality.calibration import gen_c4
 
     spec = STUDY.make_spec("quick")
     rng = np.random.default_rng(5)
@@ -251,7 +258,7 @@ def test_c4_can_fail_now():
 
 
 def test_c6_unconverged_lazy_runs_never_hold():
-    from nnphys.studies._depth_calibration import gen_c6
+    from nnphys.studies.depth_locality.calibration import gen_c6
 
     spec = STUDY.make_spec("medium")
     c6 = _verdicts(spec, gen_c6("unconverged")(np.random.default_rng(2), spec))["C6"]
@@ -276,10 +283,10 @@ def test_lazy_runs_select_their_lr_on_validation():
     of the list; a control run with several lrs now always has a validation set."""
     for scale in ("quick", "medium"):
         spec = STUDY.make_spec(scale)
-        lazy = [j for j in jobs(spec) if j.get("group") == "lazy"]
-        assert lazy and all(len(j["lrs"]) > 1 and j["n_val"] >= 500 for j in lazy), scale
+        lazy = [j for j in jobs(spec) if isinstance(j, NetJob) and j.group == "lazy"]
+        assert lazy and all(len(j.lrs) > 1 and j.n_val >= 500 for j in lazy), scale
     quick = STUDY.make_spec("quick")
-    assert {j["n_val"] for j in jobs(quick) if j.get("group") == "lazy"} == {quick.n_val}  # quick jobs unchanged
+    assert {j.n_val for j in jobs(quick) if isinstance(j, NetJob) and j.group == "lazy"} == {quick.n_val}  # quick jobs unchanged
 
 
 def test_block_start_checked_by_the_spec():
@@ -303,7 +310,7 @@ def test_figures_from_synthetic_results_mark_diverged():
 
 
 # =============================================================================================
-# the regime map (issue 10 item 2): known answers on synthetic cells
+# the regime map: known answers on synthetic cells
 # =============================================================================================
 
 
@@ -311,7 +318,8 @@ def _map_results(spec, err):
     """Synthetic done results for every map job: ``err(init, target, L)`` + N(0, 0.01) per seed."""
     rng = np.random.default_rng(11)
     out = []
-    for j in MAP.jobs(spec):
+    for job in MAP.jobs(spec):
+        j = job.params()
         n = len(j["data_seeds"])
         e = [float(err(j["init"], j["target"], j["depth"]) + 0.01 * rng.standard_normal()) for _ in range(n)]
         out.append(Result(key="", params=j, status="done", metrics={
@@ -349,7 +357,7 @@ def test_map_and_study_judge_the_same_data_alike():
     res = _map_results(mspec, err)
     cs = mspec.cell_spec(mspec.cells()[0])
     dspec = STUDY.spec(**{**cs.model_dump(), "n_train": [200, 400]})
-    assert {canonical_json(j) for j in jobs(dspec)} == {canonical_json(r.params) for r in res}
+    assert {canonical_json(j.params()) for j in jobs(dspec)} == {canonical_json(r.params) for r in res}
     m = {c.id: c for c in MAP.analyse(mspec, res)}
     d = {c.id: c for c in STUDY.analyse(dspec, res)}
     for mid, cid in (("M1", "C1"), ("M2", "C2"), ("M3", "C3")):

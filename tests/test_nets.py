@@ -15,7 +15,7 @@ from nnphys.nets import MLPEnsemble, ScaledLinear, param_count
 
 
 def _oracle_net(seed, d, h, L, d_out, param, bias, sigma_w, sigma_b):
-    """Independent construction of one net from the spec §4 table (float64, nn.Linear/ScaledLinear)."""
+    """Independent construction of one net from the layer map of ``nnphys.nets`` (float64, nn.Linear/ScaledLinear)."""
     g = torch.Generator().manual_seed(seed)
     dims = [d] + [h] * L + [d_out]
     layers = []
@@ -106,7 +106,7 @@ def test_bad_input_shape():
 
 
 # ---------------------------------------------------------------------------------------------
-# init families (issue 10 item 1)
+# init families
 # ---------------------------------------------------------------------------------------------
 
 

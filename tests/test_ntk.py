@@ -1,5 +1,6 @@
-"""Tests of nnphys.ntk: spec §12 reference values, independent code paths, Monte Carlo of finite nets,
-hypercube spectrum vs brute-force eigh, kernel regression and the exact locality-blindness (spec §8)."""
+"""Tests of nnphys.ntk: reference values (the study guide ``docs/studies/depth-locality.md``, "Definitions",
+reference values), independent code paths, Monte Carlo of finite nets, hypercube spectrum vs
+brute-force eigh, kernel regression and the exact locality-blindness of kernel regression (claim C5)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from torch import nn
 
 from nnphys.errors import ConfigError
 from nnphys.ntk import (
-    _reference_kernel_arccos,
     empirical_ntk,
     hypercube_eigenvalues,
     hypercube_kernel,
@@ -22,6 +22,7 @@ from nnphys.ntk import (
     ntk_kernel,
 )
 from nnphys.targets import k_global, k_local, make_dataset, sample_inputs
+from ntk_reference import reference_kernel_arccos
 
 SQ2 = math.sqrt(2.0)
 
@@ -39,7 +40,7 @@ def _pairs(d: int = 8) -> torch.Tensor:
     return torch.stack([x, -x, o])
 
 
-# ------------------------------------------------------------------ spec §12: diagonals and special pairs
+# ------------------------------------------------------------------ reference values: diagonals and special pairs
 
 
 def test_diagonals_without_bias():
@@ -66,7 +67,7 @@ def test_diagonals_with_bias(fast_cube):
 
 @pytest.mark.parametrize("fast_cube", [True, False])
 def test_special_pairs(fast_cube):
-    """Spec §12 table (6 decimals), sigma_b = 0; antipodal L=1 is exactly 0."""
+    """Reference table (6 decimals; guide, "Definitions"), sigma_b = 0; antipodal L=1 is exactly 0."""
     want = {
         1: ((0.0, 0.0), (0.636620, 0.636620)),
         2: ((0.636620, 0.636620), (1.371417, 0.987462)),
@@ -90,14 +91,14 @@ def test_atan2_form_matches_clipped_arccos_reference():
     x1, x2 = sample_inputs(30, 7, "gauss", g), sample_inputs(20, 7, "gauss", g)
     sb2 = 0.1
     th, sg = ntk_kernel(x1, x2, depth=5, sigma_b=math.sqrt(sb2), get=("ntk", "nngp"), all_depths=True)
-    rth, rsg = _reference_kernel_arccos(x1, x2, depth=5, sigma_w2=2.0, sigma_b2=sb2)
+    rth, rsg = reference_kernel_arccos(x1, x2, depth=5, sigma_w2=2.0, sigma_b2=sb2)
     for L in range(6):  # entries are O(1); atol covers cancellation in the few small ones
         torch.testing.assert_close(th[L], rth[L], rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(sg[L], rsg[L], rtol=1e-12, atol=1e-14)
     # cube, bias-free, including exact duplicates and antipodes (arccos is exact there after the clip)
     xc = _cube(5)
     th = ntk_kernel(xc, depth=4, bias=False)
-    rth, _ = _reference_kernel_arccos(xc, xc, depth=4, sigma_w2=2.0, sigma_b2=0.0)
+    rth, _ = reference_kernel_arccos(xc, xc, depth=4, sigma_w2=2.0, sigma_b2=0.0)
     torch.testing.assert_close(th, rth[4], rtol=1e-9, atol=1e-12)
 
 
@@ -185,7 +186,7 @@ def test_bad_input_raises_config_error():
 
 
 class _MLP(nn.Module):
-    """FC ReLU net of spec §4 (ntk or standard param.), weights given explicitly."""
+    """FC ReLU net of ``nnphys.nets``'s layer map (ntk or standard param.), weights given explicitly."""
 
     def __init__(self, Ws, bs, param, sw, sb, bias):
         super().__init__()
@@ -311,7 +312,7 @@ def test_monte_carlo_standard_parameterisation():
 @pytest.mark.slow
 def test_monte_carlo_two_hidden_layers():
     """L=2, H=1024, 200 inits, with biases. Tolerance 4 s.e. + finite-width bias allowance 2 L/H |Theta|
-    (E[Theta_H] - Theta = O(L/H) from L=2 on); tighter than the spec's X3 (atol 0.01, rtol 0.05)."""
+    (E[Theta_H] - Theta = O(L/H) from L=2 on); tighter than the design's Monte Carlo check (atol 0.01, rtol 0.05)."""
     x = _mc_points()
     sb = math.sqrt(0.1)
     mean, se = _mc(x, 2, 1024, 200, "ntk", True, sb, seed=12)
@@ -321,7 +322,7 @@ def test_monte_carlo_two_hidden_layers():
     assert ((mean - an).abs() <= 0.01 + 0.05 * an.abs()).all()
 
 
-# ------------------------------------------------------------------ hypercube spectrum (spec §7, §12)
+# ------------------------------------------------------------------ hypercube spectrum
 
 
 def _sf7_tol(v: float) -> float:
@@ -330,7 +331,7 @@ def _sf7_tol(v: float) -> float:
 
 
 def test_krawtchouk_against_walsh_sums():
-    """M[k, j] = sum over the points x with j minus signs of chi_S(x), |S| = k (the spec §7 inner sum);
+    """M[k, j] = sum over the points x with j minus signs of chi_S(x), |S| = k (the inner sum of the eigenvalue formula);
     checked by enumeration at d = 6, plus the symmetry C(d,k) M[k,j] = C(d,j) M[j,k]."""
     d = 6
     M = krawtchouk(d)
@@ -357,7 +358,7 @@ def test_hypercube_eigenvalues_spec_values_and_brute_force():
         for fast in (True, False):
             ev = torch.linalg.eigvalsh(ntk_kernel(X, depth=3, bias=False, get=get, fast_cube=fast)) / 2**d
             want = torch.cat([lam_k[k].repeat(math.comb(d, k)) for k in range(d + 1)]).sort().values
-            # NTK: 1e-12 relative (spec §12). NNGP: its smallest eigenvalues (~9e-5) sit near eigh's
+            # NTK: 1e-12 relative. NNGP: its smallest eigenvalues (~9e-5) sit near eigh's
             # backward error eps |K| ~ 3e-16, so an absolute 20 eps lambda_max is added there
             atol = 0.0 if get == "ntk" else 20 * 2.2e-16 * lam_k[0].item()
             torch.testing.assert_close(ev, want, rtol=1e-12, atol=atol)
@@ -399,7 +400,7 @@ def test_hypercube_eigenvalues_input_forms():
 
 
 def test_depth_ratio_table_d32():
-    """Spec §7: lambda_2 / lambda_0 at d=32, sigma_b=0, 3 significant figures."""
+    """Reference values (guide, "Definitions"): lambda_2 / lambda_0 at d=32, sigma_b=0, 3 significant figures."""
     want = {1: 2.87e-3, 2: 1.77e-3, 4: 9.86e-4, 6: 6.76e-4, 8: 5.12e-4, 10: 4.12e-4}
     tab = hypercube_kernel(32, depth=10, bias=False, all_depths=True)
     for L, r in want.items():
@@ -409,7 +410,7 @@ def test_depth_ratio_table_d32():
 
 
 def test_bias_free_one_hidden_layer_identities():
-    """Spec §9/§12: Theta(rho) - Theta(-rho) = 4 rho, Sigma(rho) - Sigma(-rho) = 2 rho; at d=32
+    """The bias rule (guide, "Definitions"): Theta(rho) - Theta(-rho) = 4 rho, Sigma(rho) - Sigma(-rho) = 2 rho; at d=32
     lambda_1 = 1/16 exactly and lambda_k = 0 for odd k >= 3."""
     d = 32
     rho = 1 - 2 * torch.arange(d + 1, dtype=torch.float64) / d
@@ -426,7 +427,7 @@ def test_bias_free_one_hidden_layer_identities():
     assert hypercube_eigenvalues(2, d, bias=False)[3].item() > 1e-9
 
 
-# ------------------------------------------------------------------ kernel regression (spec §6)
+# ------------------------------------------------------------------ kernel regression
 
 
 def test_kernel_regression_matches_direct_solve_and_interpolates():
@@ -471,7 +472,7 @@ def test_kernel_regression_jitter_escalation():
     torch.testing.assert_close(res.pred, k_local(x, 2), rtol=0, atol=1e-4)
 
 
-# ------------------------------------------------------------------ exact locality-blindness (spec §8, §12)
+# ------------------------------------------------------------------ exact locality-blindness (claim C5)
 
 
 def _blindness(law, depths, n_sets, n_test, d=12, N=150, seed0=1000):
@@ -491,8 +492,9 @@ def _blindness(law, depths, n_sets, n_test, d=12, N=150, seed0=1000):
 @pytest.mark.slow
 def test_locality_blindness_cube_reference_values():
     """d=12, N=150, k=2, 240 data sets of 2000 test points. (i) Paired local - global difference within
-    3 s.e. of 0 (spec §8: exact equality of expectations); (ii) both means within 3 combined s.e. of the
-    spec values 0.074 +- 0.001 (L=1) and 0.395 +- 0.003 (L=4), treating the spec's +- as its s.e."""
+    3 s.e. of 0 (exact equality of expectations); (ii) both means within 3 combined s.e. of the
+    reference values 0.074 +- 0.001 (L=1) and 0.395 +- 0.003 (L=4) (guide, "Definitions"), treating
+    their +- as a s.e."""
     errs = _blindness("cube", [1, 4], 240, 2000)
     for L, ref, ref_se in ((1, 0.074, 0.001), (4, 0.395, 0.003)):
         e = errs[L]

@@ -1,4 +1,5 @@
-"""Tests of nnphys.targets against hand-checked values, exact enumeration and Monte Carlo (spec §2-§3, §12)."""
+"""Tests of nnphys.targets against hand-checked values, exact enumeration and Monte Carlo (reference
+values: the study guide ``docs/studies/depth-locality.md``, "Definitions")."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _cube(d: int) -> torch.Tensor:
 
 
 def _naive_global(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Python loop over windows, the spec's formula verbatim (1-based cyclic indices)."""
+    """Python loop over windows, the module docstring's formula verbatim (1-based cyclic indices)."""
     d = x.shape[-1]
     out = torch.zeros(x.shape[:-1], dtype=torch.float64)
     for i in range(1, d + 1):
@@ -116,7 +117,7 @@ def test_bad_input_raises_config_error(call):
 
 @pytest.mark.parametrize("d,k", [(3, 2), (6, 3), (10, 1), (10, 9)])
 def test_exact_moments_on_the_cube(d, k):
-    """d >= k+1: distinct windows -> orthonormal monomials -> E f = 0, E f^2 = 1 exactly (spec §3)."""
+    """d >= k+1: distinct windows -> orthonormal monomials -> E f = 0, E f^2 = 1 exactly."""
     x = _cube(d)
     for f in (k_local(x, k), k_global(x, k), k_local(x, k, block_start=d)):
         assert abs(f.mean().item()) < 1e-14
@@ -145,7 +146,7 @@ def test_sample_inputs_law_and_determinism():
     assert xg.dtype == torch.float32 and abs(xg.var().item() - 1) < 4 * math.sqrt(2 / 16000)
 
 
-# ---------------------------------------------------------------- tie rates and class priors (spec §3 table)
+# ---------------------------------------------------------------- tie rates and class priors (reference table)
 
 
 @pytest.mark.parametrize("d,k", [(5, 2), (7, 3), (6, 1), (8, 4), (6, 5), (9, 2)])
@@ -169,7 +170,7 @@ def test_label_stats_exact_enumeration(d, k):
 
 
 def test_spec_tie_rates_and_priors():
-    """Spec §3 table (4 decimals at d <= 17, 3 s.f. at d = 32) and class priors."""
+    """Reference table (guide, "Definitions"; 4 decimals at d <= 17, 3 s.f. at d = 32) and class priors."""
     for d, k, tie in [(16, 2, 0.3928), (16, 1, 0.1964), (16, 3, 0.1964)]:
         assert label_stats(d, k)["tie_rate"] == pytest.approx(tie, abs=5e-5)
     for d, k, tie in [(32, 2, 0.280), (32, 1, 0.140), (32, 3, 0.140)]:
@@ -235,7 +236,7 @@ def test_duplicate_counts_vs_naive():
     assert duplicate_counts(xt3, xs)[0] == duplicate_counts(xt, xs)[0] + sum(
         1 for r in rows if r == rows[0]) * 2 + 1
     ds = make_dataset(2000, 2000, 16, 2, seed=3)
-    # spec §2: about N^2/2^(d+1) = 30.5 duplicate pairs (Poisson, 5 sd = 28) and a fraction
+    # about N^2/2^(d+1) = 30.5 duplicate pairs (Poisson, 5 sd = 28) and a fraction
     # 1-(1-2^-d)^N = 3.0% of the test points in the training set (mean 60.2, binomial 5 sd = 38)
     assert abs(ds.info["n_dup_train_pairs"] - 2000 * 1999 / 2 / 2**16) < 28
     assert abs(ds.info["n_test_in_train"] - 2000 * (1 - (1 - 2**-16) ** 2000)) < 38

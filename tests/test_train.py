@@ -63,7 +63,7 @@ def test_ensemble_sgd_equals_independent_nets(param, bias, alpha, center, per_me
     lrs = [0.01, 0.03, 0.02] if param == "standard" else [0.1, 0.3, 0.2]
     ens = MLPEnsemble(M, d, h, L, param=param, bias=bias, sigma_b=0.2, seeds=seeds, dtype=F64)
     refs = _reference(ens, x, y, lrs, B, E, seeds, alpha=alpha, center=center)
-    res = train_ensemble(ens, x, y, lr=lrs, batch_size=B, max_epochs=E, alpha=alpha, center=center,
+    res = train_ensemble(ens, x, y, lr=lrs, batch_size=B, max_epochs=E, lazy_scale=alpha, center=center,
                          stop_nmse=0.0)
     assert res.epochs.tolist() == [E] * M and res.steps.tolist() == [E * 4] * M
     assert not res.reached.any() and res.stop_reason == ["epoch_cap"] * M
@@ -141,7 +141,7 @@ def test_cross_entropy_runs_and_learns():
 @pytest.mark.parametrize(
     "kw,field",
     [({"lr": 0.0}, "lr"), ({"lr": [0.1, -1.0]}, "lr"), ({"batch_size": 99}, "batch_size"),
-     ({"loss": "hinge"}, "loss"), ({"alpha": 0.0}, "alpha"), ({"max_epochs": 0}, "max_epochs")],
+     ({"loss": "hinge"}, "loss"), ({"lazy_scale": 0.0}, "lazy_scale"), ({"max_epochs": 0}, "max_epochs")],
 )
 def test_bad_config(kw, field):
     x, y = _data(10, 4)

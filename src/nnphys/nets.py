@@ -1,4 +1,5 @@
-"""Fully connected ReLU nets and stacked ensembles of them (spec depth-locality §4).
+"""Fully connected ReLU nets and stacked ensembles of them (study depth-locality; its guide
+``docs/studies/depth-locality.md``, section "Definitions", states the nets).
 
 Shapes (the stable contract other modules code against)
 -------------------------------------------------------
@@ -13,7 +14,7 @@ is the number of hidden layers. For layer ``l = 1..L+1``:
 ``(M, B, d_in)`` (one batch per member) and returns ``(M, B, d_out)``. Member ``m`` computes exactly
 the net ``to_modules()[m]`` (an ``nn.Sequential`` of :class:`ScaledLinear` and ``nn.ReLU``).
 
-Layer map (spec §4), with ``a^(0) = x``, ``a^(l) = relu(z^(l))``, ``f = z^(L+1)``::
+Layer map, with ``a^(0) = x``, ``a^(l) = relu(z^(l))``, ``f = z^(L+1)``::
 
     z^(l) = c_w(l) * a^(l-1) @ W^(l)^T + c_b * b^(l)
 
@@ -41,7 +42,7 @@ CPU, layer by layer (``W^(1), b^(1), W^(2), ...``), in float64, then casts to ``
 ``device``. So member ``m`` of any ensemble equals ``MLPEnsemble(1, ..., seeds=[seeds[m]])`` on every
 device, and a seed means the same net whatever the ensemble around it.
 
-Parameter count (spec §4): ``P = d H + (L-1) H^2 + H d_out + bias * (L H + d_out)``
+Parameter count: ``P = d H + (L-1) H^2 + H d_out + bias * (L H + d_out)``
 (:func:`param_count`).
 """
 
@@ -69,7 +70,7 @@ def default_sigma_w(init: str = "he_normal") -> float:
 
 
 def default_sigma_b(param: str, init: str = "he_normal") -> float:
-    """Spec §4 defaults: ``sigma_b = 0`` (standard: bias init std) and ``sqrt(0.1)`` (ntk);
+    """The default bias scales: ``sigma_b = 0`` (standard: bias init std) and ``sqrt(0.1)`` (ntk);
     ``torch_default`` in the standard parameterisation: ``sqrt(1/3)`` (nn.Linear's biases)."""
     if param == "standard":
         return math.sqrt(1.0 / 3.0) if init == "torch_default" else 0.0
@@ -101,7 +102,7 @@ def init_draw(n_out: int, n_in: int, g: torch.Generator, *, init: str, param: st
 
 
 def param_count(d_in: int, width: int, depth: int, d_out: int = 1, bias: bool = True) -> int:
-    """Number of trainable parameters ``P`` of one net (spec §4, generalised to ``d_out``)."""
+    """Number of trainable parameters ``P`` of one net (the module docstring's count, generalised to ``d_out``)."""
     p = d_in * width + (depth - 1) * width * width + width * d_out
     if bias:
         p += depth * width + d_out
@@ -156,11 +157,11 @@ class MLPEnsemble(nn.Module):
     Args:
         n_members: ``M >= 1``.
         d_in, width, depth, d_out: ``n_0``, ``H``, ``L >= 1`` hidden layers, ``n_{L+1}``.
-        param: ``"standard"`` or ``"ntk"`` (spec §4 table).
-        bias: the bias switch ``beta`` (spec §4, §9).
+        param: ``"standard"`` or ``"ntk"`` (the layer map above).
+        bias: the bias switch ``beta``.
         init: ``"he_normal"`` | ``"lecun_normal"`` | ``"torch_default"`` (module docstring).
         sigma_w: weight scale; ``None`` gives the family's (:data:`INIT_SIGMA_W2`; He: ``sqrt 2``).
-        sigma_b: bias scale; ``None`` gives the spec default of the parameterisation and family
+        sigma_b: bias scale; ``None`` gives the default of the parameterisation and family
             (:func:`default_sigma_b`).
         seeds: one seed per member (default ``0..M-1``); member ``m`` is the single net of seed
             ``seeds[m]``.
@@ -228,7 +229,7 @@ class MLPEnsemble(nn.Module):
     # ------------------------------------------------------------------------------------------
     @property
     def n_params(self) -> int:
-        """Trainable parameters of one member (``P`` of spec §4)."""
+        """Trainable parameters of one member (``P`` of the module docstring)."""
         return param_count(self.d_in, self.width, self.depth, self.d_out, self.bias)
 
     def _expand(self, x: torch.Tensor) -> torch.Tensor:

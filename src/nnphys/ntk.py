@@ -1,10 +1,10 @@
 """Analytic NNGP and NTK of deep fully connected ReLU nets, kernel regression, hypercube spectrum.
 
-Spec: ``specs/depth-locality.md`` §5 (recursions), §6 (kernel ridge(less) regression), §7 (hypercube
-spectrum), §9 (bias pitfall). Background: Jacot, Gabriel, Hongler, *Neural tangent kernel* (arXiv
+The definitions are in the study guide ``docs/studies/depth-locality.md``, section "Definitions"
+(kernels; the bias rule). Background: Jacot, Gabriel, Hongler, *Neural tangent kernel* (arXiv
 1806.07572); Arora et al., *On exact computation with an infinitely wide neural net* (arXiv 1904.11955).
 
-Recursion (spec §5). ``Sigma^(1)(x,x') = sigma_w^2 x.x'/d + sigma_b^2``; for ``l = 1..L`` with
+Recursion (Jacot et al.; Arora et al.). ``Sigma^(1)(x,x') = sigma_w^2 x.x'/d + sigma_b^2``; for ``l = 1..L`` with
 ``q = Sigma^(l)(x,x)``, ``q' = Sigma^(l)(x',x')``, ``c = Sigma^(l)(x,x')``::
 
     s = sqrt(max(q q' - c^2, 0)),  theta = atan2(s, c)      [q q' shrunk by 4 d eps, see _tau]
@@ -228,14 +228,14 @@ def ntk_kernel(
     dtype: torch.dtype | None = torch.float64,
     fast_cube: bool = True,
 ):
-    """Analytic NTK / NNGP of a depth-``depth`` FC ReLU net (spec §5).
+    """Analytic NTK / NNGP of a depth-``depth`` FC ReLU net (the recursion of the module docstring).
 
     Args:
         x1: ``(N1, d)`` inputs; ``x2``: ``(N2, d)`` or ``None`` (Gram matrix of ``x1``).
         depth: number of hidden layers ``L >= 0`` (0 gives the linear kernels ``Sigma^(1)``, ``Theta^(1)``).
         sigma_w, sigma_b: weight and bias *standard deviations* (``sigma_w^2 = 2`` He default;
             ``sigma_b = None`` means ``sqrt(0.1)`` in the ntk and 0 in the standard parameterisation).
-        bias: trainable hidden/output biases (``beta``); ``False`` also sets ``sigma_b^2 := 0`` (§9).
+        bias: trainable hidden/output biases (``beta``); ``False`` also sets ``sigma_b^2 := 0`` (the bias rule).
         param: ``"ntk"`` or ``"standard"``; the standard NTK needs ``width`` (``n_l = H``).
         get: ``"ntk"``, ``"nngp"`` or a tuple of both (the result is then a tuple in that order).
         all_depths: return every depth ``0..L`` from the one pass, stacked as ``(L+1, N1, N2)``
@@ -391,7 +391,7 @@ def hypercube_kernel(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """Kernel values ``kappa(rho_j)`` on the cube, ``rho_j = 1 - 2j/d``, ``j = 0..d`` (spec §7).
+    """Kernel values ``kappa(rho_j)`` on the cube, ``rho_j = 1 - 2j/d``, ``j = 0..d`` (guide: "Definitions", kernels).
 
     Returns ``(d+1,)`` (or ``(L+1, d+1)`` with ``all_depths``). Same arguments as :func:`ntk_kernel`,
     with a single ``get``.
@@ -407,7 +407,7 @@ def hypercube_kernel(
 
 
 def krawtchouk(d: int) -> torch.Tensor:
-    """``(d+1, d+1)`` integer matrix ``M[k, j] = sum_s (-1)^s C(k,s) C(d-k, j-s)`` (spec §7), float64.
+    """``(d+1, d+1)`` integer matrix ``M[k, j] = sum_s (-1)^s C(k,s) C(d-k, j-s)`` (guide: "Definitions", kernels), float64.
 
     Entries are exact (``|M| <= 2^d``; exact in float64 for ``d <= 53``).
     """
@@ -421,7 +421,7 @@ def krawtchouk(d: int) -> torch.Tensor:
 
 
 def hypercube_eigenvalues(kappa, d: int, **kernel_kwargs) -> torch.Tensor:
-    """Eigenvalues ``lambda_k`` (``k = 0..d``) of a dot-product kernel under the uniform cube law (spec §7).
+    """Eigenvalues ``lambda_k`` (``k = 0..d``) of a dot-product kernel under the uniform cube law (guide: "Definitions", kernels).
 
     ``lambda_k = 2^-d sum_j kappa(1 - 2j/d) K_k(j)``, multiplicity ``C(d, k)``; the Walsh function
     ``chi_S`` with ``|S| = k`` is its eigenfunction. ``kappa`` is either
@@ -451,7 +451,7 @@ def hypercube_eigenvalues(kappa, d: int, **kernel_kwargs) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# kernel ridge(less) regression (spec §6)
+# kernel ridge(less) regression
 # --------------------------------------------------------------------------------------------
 
 
@@ -473,9 +473,9 @@ def kernel_regression(
     rel_jitter: float = 1e-8,
     max_rel_jitter: float = 1e-4,
 ) -> KernelRegression:
-    """Kernel ridge(less) regression ``f(x) = K(x, X) [K(X, X) + lambda I]^-1 Y`` (spec §6).
+    """Kernel ridge(less) regression ``f(x) = K(x, X) [K(X, X) + lambda I]^-1 Y``.
 
-    ``ridge`` is *relative*: ``lambda = ridge * tr K / N`` (the spec's ablation grid
+    ``ridge`` is *relative*: ``lambda = ridge * tr K / N`` (the study's ablation grid
     ``{1e-6, 1e-4, 1e-2, 1}``); ``ridge=None`` is the ridgeless predictor with the jitter
     ``lambda = rel_jitter * tr K / N``. Cholesky in float64; on failure ``lambda`` is multiplied by
     10 until ``max(max_rel_jitter, ridge) * tr K / N``; beyond that ``torch.linalg.LinAlgError``.
@@ -529,7 +529,7 @@ def kernel_predict(
     rel_jitter: float = 1e-8,
     **kernel_kwargs,
 ) -> dict[int, KernelRegression]:
-    """NTK or NNGP regression at several depths from one pass of the recursion (spec §6).
+    """NTK or NNGP regression at several depths from one pass of the recursion.
 
     Returns ``{L: KernelRegression}`` for each ``L`` in ``depths``.
     """
@@ -585,35 +585,3 @@ def kernel_target_alignment(k: torch.Tensor, y: torch.Tensor) -> float:
     if k.shape != (y.numel(), y.numel()):
         raise ConfigError("k", f"must be (N, N) with N = len(y) = {y.numel()} (got {tuple(k.shape)})")
     return float(y @ k @ y / (torch.linalg.matrix_norm(k) * (y @ y)))
-
-
-# --------------------------------------------------------------------------------------------
-# private reference: the textbook form (test oracle and benchmark baseline)
-# --------------------------------------------------------------------------------------------
-
-
-def _reference_kernel_arccos(
-    x1: torch.Tensor, x2: torch.Tensor, *, depth: int, sigma_w2: float = 2.0, sigma_b2: float = 0.0
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Straightforward ntk-parameterisation recursion (spec §5) with the clipped arccos form.
-
-    Full ``(N1, N2)`` matrices, no blocking, every intermediate kept. Returns
-    ``([Theta^(1..L+1)], [Sigma^(1..L+1)])`` (index = depth). Not for production use: rounding can
-    push ``c / sqrt(q q')`` past ±1, which the clip hides at the cost of accuracy near ``rho = ±1``.
-    """
-    d = x1.shape[1]
-    q1 = [sigma_w2 * (x1 * x1).sum(-1) / d + sigma_b2]
-    q2 = [sigma_w2 * (x2 * x2).sum(-1) / d + sigma_b2]
-    sig = [sigma_w2 * (x1 @ x2.T) / d + sigma_b2]
-    ntk = [sig[0]]
-    for l in range(depth):
-        norm = torch.sqrt(q1[l][:, None] * q2[l][None, :])
-        rho = torch.clamp(sig[l] / norm, -1.0, 1.0)
-        ang = torch.arccos(rho)
-        k = norm * (torch.sqrt(1.0 - rho * rho) + (math.pi - ang) * rho) / (2 * math.pi)
-        kdot = (math.pi - ang) / (2 * math.pi)
-        sig.append(sigma_w2 * k + sigma_b2)
-        ntk.append(sig[-1] + sigma_w2 * kdot * ntk[-1])
-        q1.append(sigma_w2 * q1[l] / 2 + sigma_b2)
-        q2.append(sigma_w2 * q2[l] / 2 + sigma_b2)
-    return ntk, sig

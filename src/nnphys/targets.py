@@ -1,12 +1,12 @@
 """Input laws and the k-local / k-global targets of the depth-locality study.
 
-Spec: ``specs/depth-locality.md`` §2 (input laws) and §3 (targets). Papers: Mori & Ueda,
+The study guide ``docs/studies/depth-locality.md``, section "Definitions", states them. Papers: Mori & Ueda,
 *Is deeper better? It depends on locality of relevant features* (arXiv 2005.12488) and
 *Interplay between depth of neural networks and locality of target functions* (arXiv 2201.12082).
 The exact target formulas are our reading [default]; their properties below are [derived].
 
 Indices are cyclic, ``x_{i+d} = x_i``; windows are ``S_i = {i, ..., i+k-1} (mod d)`` and
-``chi_S(x) = prod_{i in S} x_i`` (spec §3). With 1-based window positions:
+``chi_S(x) = prod_{i in S} x_i``. With 1-based window positions:
 
 - regression variant: ``f_loc(x) = chi_{S_b}(x)`` (``b = block_start``, default 1) and
   ``f_glob(x) = d^{-1/2} sum_{i=1}^d chi_{S_i}(x)`` (``norm="sqrt_d"``; ``norm="none"`` drops the factor).
@@ -66,7 +66,7 @@ def _check_x(x: torch.Tensor) -> int:
 
 
 def _resolve_tie_break(d: int, sign: bool, tie_break: float | None) -> float:
-    """The value given to ``sgn(0)``; even ``d`` needs it explicitly (spec §3 rule)."""
+    """The value given to ``sgn(0)``; even ``d`` needs it explicitly (module docstring)."""
     if tie_break is not None and tie_break not in (1, -1, 1.0, -1.0):
         raise ConfigError("tie_break", f"must be +1 or -1 (got {tie_break!r})")
     if sign and d % 2 == 0 and tie_break is None:
@@ -92,7 +92,7 @@ def sample_inputs(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` i.i.d. inputs in dimension ``d`` (spec §2). Returns ``(n, d)``.
+    """Draw ``n`` i.i.d. inputs in dimension ``d``. Returns ``(n, d)``.
 
     ``law="cube"``: ``x_i`` uniform on ``{-1, +1}``; ``law="gauss"``: ``x_i ~ N(0, 1)``.
     ``generator`` is required for reproducibility (``None`` falls back to a fresh
@@ -119,7 +119,7 @@ def sample_inputs(
 
 
 def sign_labels(f: torch.Tensor, tie_break: float = 1.0) -> torch.Tensor:
-    """``sgn f`` with ``sgn(0) := tie_break`` (spec §3), same dtype/device as ``f``."""
+    """``sgn f`` with ``sgn(0) := tie_break``, same dtype/device as ``f``."""
     y = torch.sign(f)
     return torch.where(y == 0, torch.full_like(y, float(tie_break)), y)
 
@@ -132,11 +132,11 @@ def k_local(
     sign: bool = False,
     tie_break: float | None = None,
 ) -> torch.Tensor:
-    """k-local target ``chi_S(x) = prod_{j=0}^{k-1} x_{b+j}`` with cyclic 1-based start ``b`` (spec §3).
+    """k-local target ``chi_S(x) = prod_{j=0}^{k-1} x_{b+j}`` with cyclic 1-based start ``b``.
 
     ``x``: ``(..., d)``; returns ``(...)`` in ``x``'s dtype and device. ``sign=True`` returns the
     ±1 label ``sgn f`` (tie rule of :func:`sign_labels`; even ``d`` needs ``tie_break``, as for
-    :func:`k_global`, because the spec's sign variant is defined for odd ``d``).
+    :func:`k_global`, because the sign variant is defined for odd ``d``).
     """
     d = _check_x(x)
     _check_dk(d, k)
@@ -164,7 +164,7 @@ def k_global(
     sign: bool = False,
     tie_break: float | None = None,
 ) -> torch.Tensor:
-    """k-global target ``f(x) = c_d sum_{i=1}^d prod_{j=0}^{k-1} x_{i+j}`` (indices mod d; spec §3).
+    """k-global target ``f(x) = c_d sum_{i=1}^d prod_{j=0}^{k-1} x_{i+j}`` (indices mod d).
 
     ``c_d = d^{-1/2}`` for ``norm="sqrt_d"`` (then ``E f^2 = 1``), ``1`` for ``norm="none"``.
     ``x``: ``(..., d)``; returns ``(...)``. ``sign=True`` returns ``sgn f`` with ``sgn(0) := +1``;
@@ -182,7 +182,7 @@ def k_global(
 
 
 # --------------------------------------------------------------------------------------------
-# exact label statistics on the cube (spec §3) by a transfer matrix over the cycle
+# exact label statistics on the cube by a transfer matrix over the cycle
 # --------------------------------------------------------------------------------------------
 
 
@@ -223,7 +223,7 @@ def window_sum_counts(d: int, k: int) -> dict[int, int]:
 def label_stats(
     d: int, k: int, target: str = "global", tie_break: float = 1.0, block_start: int = 1
 ) -> dict[str, float]:
-    """Exact sign-label statistics on the cube (spec §3) [derived].
+    """Exact sign-label statistics on the cube [derived].
 
     Returns ``{"tie_rate": P(f=0), "p_plus": P(y=+1), "trivial_error": min(p, 1-p)}``
     for ``y = sgn f`` with ``sgn(0) := tie_break``. ``target`` is ``"local"`` or ``"global"``.
@@ -271,7 +271,7 @@ class TargetDataset:
 
 
 def duplicate_counts(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[int, int]:
-    """``(# duplicate training pairs, # test rows that also lie in the training set)`` (spec §2).
+    """``(# duplicate training pairs, # test rows that also lie in the training set)``.
 
     A row repeated ``c`` times contributes ``c (c-1) / 2`` pairs.
     """
@@ -311,12 +311,12 @@ def make_dataset(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> TargetDataset:
-    """Draw a data set for the k-local or k-global target (spec §2-§3), deterministically from ``seed``.
+    """Draw a data set for the k-local or k-global target, deterministically from ``seed``.
 
     Inputs are drawn on the CPU from ``torch.Generator().manual_seed(seed)`` in the order train,
     test, validation, then moved to ``device``; so the same seed gives the same inputs for both
     targets, both variants, any ``n_val`` and any device. Test and validation points are fresh
-    i.i.d. draws (population risk, spec §2 [default]).
+    i.i.d. draws (population risk) [default].
 
     ``target``: ``"local"`` | ``"global"``; ``variant``: ``"regression"`` | ``"sign"``.
     Raises :class:`ConfigError` for ``d < 2``, ``k > d-1``, an unknown law/target/variant, or the

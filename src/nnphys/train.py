@@ -1,4 +1,5 @@
-"""Training loops for stacked ensembles (spec depth-locality §4, §10).
+"""Training loops for stacked ensembles (the nets and the training of study depth-locality; guide
+``docs/studies/depth-locality.md``, section "Jobs").
 
 :func:`train_ensemble` trains the ``M`` members of an :class:`~nnphys.nets.MLPEnsemble` together
 with plain SGD (minibatch, or full batch with ``batch_size=None``), each member with its own
@@ -11,7 +12,8 @@ gradient of each weight matrix is never stored: the output gradient is scaled by
 learning rate first, and every weight update is a single ``baddbmm_`` (``W -= c_w * delta^T a``),
 which is what makes wide ensembles run near matmul speed.
 
-Lazy scale (spec §4, Chizat et al. arXiv 1812.07956): the trained model is
+Lazy-training output scale ``alpha`` (argument ``lazy_scale``; Chizat, Oyallon, Bach, *On lazy
+training in differentiable programming*, arXiv 1812.07956): the trained model is
 ``f_alpha(x) = alpha * (f(x; theta) - f(x; theta_0))`` when ``center=True`` (``alpha * f`` otherwise),
 and the loss is divided by ``alpha^2``; ``f(.; theta_0)`` is computed once for the train and test sets.
 
@@ -22,7 +24,7 @@ Losses (per member, a mean over the batch):
   BCE-with-logits on ``(y+1)/2``;
 - ``"cross_entropy"``: ``mean_b CE(f_alpha, y) / alpha^2`` on integer class labels (``d_out >= 2``).
 
-Stopping rule (spec §10), checked per member after every epoch on the whole training set:
+Stopping rule (the interpolation criterion of study depth-locality), checked per member after every epoch on the whole training set:
 
 - regression (``labels=False``): train normalised MSE ``mean (f_alpha - y)^2 / Var(y) < stop_nmse``;
 - labels (``labels=True``, or any non-MSE loss): 100 % train accuracy and train loss ``< stop_loss``;
@@ -129,28 +131,28 @@ def _gather(t: torch.Tensor, per_member: bool, idx: torch.Tensor) -> torch.Tenso
 
 
 def _loss_grad(
-    loss: str, fa: torch.Tensor, y: torch.Tensor, alpha: float
+    loss: str, fa: torch.Tensor, y: torch.Tensor, lazy_scale: float
 ) -> torch.Tensor:
     """``d loss / d f`` (raw net output) per member, for a batch: ``fa`` is ``f_alpha`` ``(M, B, d_out)``."""
     B = fa.shape[1]
     if loss == "mse":
-        return (fa - y) * (2.0 / (alpha * B * fa.shape[2]))
+        return (fa - y) * (2.0 / (lazy_scale * B * fa.shape[2]))
     if loss == "logistic":
-        return -y * torch.sigmoid(-y * fa) * (1.0 / (alpha * B))
+        return -y * torch.sigmoid(-y * fa) * (1.0 / (lazy_scale * B))
     p = torch.softmax(fa, dim=-1)
     p.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(p[..., :1], -1.0))
-    return p * (1.0 / (alpha * B))
+    return p * (1.0 / (lazy_scale * B))
 
 
-def _loss_value(loss: str, fa: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Per-member mean loss ``(M,)`` (divided by ``alpha^2``)."""
+def _loss_value(loss: str, fa: torch.Tensor, y: torch.Tensor, lazy_scale: float) -> torch.Tensor:
+    """Per-member mean loss ``(M,)`` (divided by ``lazy_scale^2``, the module docstring's ``alpha^2``)."""
     if loss == "mse":
         v = ((fa - y) ** 2).mean(dim=(1, 2))
     elif loss == "logistic":
         v = torch.nn.functional.softplus(-y * fa).mean(dim=(1, 2))
     else:
         v = -torch.log_softmax(fa, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(dim=1)
-    return v / alpha**2
+    return v / lazy_scale**2
 
 
 def _accuracy(loss: str, fa: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -209,7 +211,7 @@ def train_step(
     lr_eff: torch.Tensor,
     *,
     loss: str = "mse",
-    alpha: float = 1.0,
+    lazy_scale: float = 1.0,
     f0b: torch.Tensor | None = None,
 ) -> None:
     """One in-place SGD step of every member on its batch (the inner loop of :func:`train_ensemble`).
@@ -221,8 +223,8 @@ def train_step(
     out, acts = _forward_acts(model, xb)
     if f0b is not None:
         out = out - f0b
-    fa = out * alpha if alpha != 1.0 else out
-    g = _loss_grad(loss, fa, yb, alpha)
+    fa = out * lazy_scale if lazy_scale != 1.0 else out
+    g = _loss_grad(loss, fa, yb, lazy_scale)
     g = torch.where(lr_eff != 0, g * lr_eff, torch.zeros((), dtype=g.dtype, device=g.device))
     sgd_step(model, xb, g, acts)
 
@@ -239,7 +241,7 @@ def train_ensemble(
     max_epochs: int = 2000,
     stop_nmse: float = 1e-3,
     stop_loss: float = 1e-2,
-    alpha: float = 1.0,
+    lazy_scale: float = 1.0,
     center: bool = False,
     order_seeds: Sequence[int] | None = None,
     x_test: torch.Tensor | None = None,
@@ -258,8 +260,8 @@ def train_ensemble(
             is one pass over a fresh random permutation per member (the last batch may be short).
         loss: ``"mse" | "logistic" | "cross_entropy"``.
         labels: use the label stopping rule; default: ``loss != "mse"``.
-        max_epochs, stop_nmse, stop_loss: stopping rule (spec §10).
-        alpha, center: lazy scale (module docstring).
+        max_epochs, stop_nmse, stop_loss: stopping rule (module docstring).
+        lazy_scale, center: the lazy-training output scale ``alpha`` and centring (module docstring).
         order_seeds: per-member seeds of the minibatch order (default ``model.seeds``); each
             member draws ``torch.randperm(N)`` per epoch from its own CPU generator.
         x_test, y_test: test set, same layout rules as the training set.
@@ -275,8 +277,8 @@ def train_ensemble(
     if loss == "logistic" and model.d_out != 1:
         raise ConfigError("loss", "logistic needs d_out = 1")
     labels = (loss != "mse") if labels is None else bool(labels)
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ConfigError("alpha", f"must be a finite number > 0 (got {alpha!r})")
+    if not (math.isfinite(lazy_scale) and lazy_scale > 0):
+        raise ConfigError("lazy_scale", f"must be a finite number > 0 (got {lazy_scale!r})")
     if not isinstance(max_epochs, int) or max_epochs < 1:
         raise ConfigError("max_epochs", f"must be an integer >= 1 (got {max_epochs!r})")
     lr_t = _as_member_tensor(lr, M, "lr", dev, torch.float64)
@@ -305,12 +307,12 @@ def train_ensemble(
             f = model.predict(xx)
             if f0x is not None:
                 f = f - f0x
-            return f * alpha if alpha != 1.0 else f
+            return f * lazy_scale if lazy_scale != 1.0 else f
 
         def evaluate() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             fa = model_out(x, f0)
             yy = y if per_member else y.unsqueeze(0).expand(M, *y.shape)
-            return _loss_value(loss, fa, yy, alpha), _nmse(loss, fa, yy), _accuracy(loss, fa, yy)
+            return _loss_value(loss, fa, yy, lazy_scale), _nmse(loss, fa, yy), _accuracy(loss, fa, yy)
 
         def stopped(tl, tn, ta) -> torch.Tensor:
             if labels:
@@ -339,7 +341,7 @@ def train_ensemble(
                 idx = perm[:, s * B : (s + 1) * B]
                 xb = _gather(x, per_member, idx)
                 yb = _gather(y, per_member, idx)
-                train_step(model, xb, yb, lr_eff, loss=loss, alpha=alpha,
+                train_step(model, xb, yb, lr_eff, loss=loss, lazy_scale=lazy_scale,
                            f0b=_gather(f0, True, idx) if center else None)
             tl, tn, ta = evaluate()
             bad = active & (~torch.isfinite(tl) | (tl > diverge_factor * loss0.clamp_min(1e-30)))
@@ -381,7 +383,7 @@ def train_ensemble(
 
 
 def select_lr(val_err: torch.Tensor, diverged: torch.Tensor, reached: torch.Tensor) -> tuple[int, str]:
-    """The learning-rate selection rule of spec depth-locality §10 on a seed x lr grid.
+    """The learning-rate selection rule of study depth-locality (guide, section "Jobs") on a seed x lr grid.
 
     Args: ``val_err``, ``diverged``, ``reached``: ``(n_seeds, n_lr)`` validation error (``nan`` where
     diverged), divergence and stopping-rule flags. Returns ``(index, rule)``.

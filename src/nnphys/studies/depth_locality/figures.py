@@ -1,5 +1,5 @@
 """Figures of study ``depth-locality`` (drawn with the study kit: error bars of +-1 s.e. over seeds,
-diverged runs as marked points, legends >= 8 pt)."""
+diverged runs as marked points, legends >= 8 pt), each linked to the claims it shows."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from typing import Any
 import numpy as np
 
 from nnphys.studies import _kit
-from nnphys.studies._depth_cells import TARGETS, Runs
-from nnphys.studies._depth_controls import feature_rows
-from nnphys.studies._kit import mean_se
-from nnphys.studies.base import Figure
+from nnphys.studies._kit import Missing, mean_se
+from nnphys.studies.base import Figure, Result
+from nnphys.studies.depth_locality.cells import Runs, depth_cell, runs_of
+from nnphys.studies.depth_locality.claims import CLAIMS
+from nnphys.studies.depth_locality.controls import feature_rows
+from nnphys.studies.depth_locality.spec import TARGETS, Spec
+
+FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n": ("C1", "C2"),
+                 "feature_learning": ("C6",), "c5_ntk_blindness": ("C5",)}
 
 _COLORS = {"local": "tab:blue", "global": "tab:red"}
 
@@ -53,9 +58,27 @@ def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
     return marked
 
 
-def figures(spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
+def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     """Test error vs depth (nets vs NTK, local vs global), vs N where >= 2 N per k ran, first-layer
     movement vs depth (C6 evidence) and C5 blindness; error bars are +-1 s.e. over seeds."""
+    runs = runs_of(spec, results)
+    return _kit.link_claims(_draw(spec, runs, figure_cells(runs, spec)), FIGURE_CLAIMS)
+
+
+def figure_cells(runs: Runs, spec: Spec) -> list[dict[str, Any]]:
+    """Per main (k, N): whether its C3 cell is informative (``None``: data missing), for the figures."""
+    out = []
+    for k in spec.ks:
+        for n in spec.ns_for(k):
+            try:
+                c = depth_cell("C3", runs, "main", "main", k, n, spec.depths[0], spec.depths[-1], CLAIMS["C3"].rule)
+                out.append({"k": k, "N": n, "informative": bool(c.informative)})
+            except Missing:
+                out.append({"k": k, "N": n, "informative": None})
+    return out
+
+
+def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     figs: list[Figure] = []
     cols = max(len(spec.ns_for(k)) for k in spec.ks)
     fig, axes = _kit.subplots(len(spec.ks), cols, width=3.6, height=3.0)

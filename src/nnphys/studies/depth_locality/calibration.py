@@ -1,7 +1,9 @@
-"""Synthetic results with a known truth for every claim of ``depth-locality`` and ``depth-locality-map``.
+"""Synthetic results with a known truth for every claim of ``depth-locality`` (the building blocks are
+shared with ``depth-locality-map``, whose generators are in its own package).
 
 Each generator ``gen(rng, spec) -> list[Result]`` builds the results of the jobs one claim reads, in the
-study's own format (the job dicts of ``jobs(spec)``, the metric keys of ``_depth_run``), from a model
+study's own format (the params of the planned jobs of :func:`.jobs.jobs`, the metric keys of
+:mod:`.runs`), from a model
 whose truth is known, so the calibration harness can run the real ``analyse`` on them and measure
 P(verdict | scenario) (``nnphys.studies.calibration``).
 
@@ -25,16 +27,17 @@ model, stated here, not fitted to any verdict.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from nnphys.studies.base import Result
+from nnphys.studies.depth_locality.cells import planned
 
 SEED_SD = 0.02  # [default] sd of a data set's shift of the error (trivial units)
 RUN_SD = 0.02  # [default] sd of one training run's own noise (trivial units)
 EFFECT = 0.25  # [default] true depth effect in the effect/opposite scenarios: 2.5 x the SESOI 0.1
-NTK_RISE = 0.35  # [default] the NTK's depth trend, both targets alike (spec §7: error rises with depth)
+NTK_RISE = 0.35  # [default] the NTK's depth trend, both targets alike (the papers: the NTK error rises with depth)
 SCENARIOS = ("effect", "none", "opposite", "floor", "diverged")
 
 Curve = Callable[[dict[str, Any], float], float]  # (job, f(L)) -> mean err / trivial
@@ -46,7 +49,7 @@ Curve = Callable[[dict[str, Any], float], float]  # (job, f(L)) -> mean err / tr
 
 
 def _trivial(j: dict[str, Any]) -> float:
-    """The job's trivial error: 1 for normalised MSE, min(p, 1-p) for sign labels (spec §3)."""
+    """The job's trivial error: 1 for normalised MSE, min(p, 1-p) for sign labels (as :mod:`.runs`)."""
     if j.get("target_kind", "regression") == "regression":
         return 1.0
     return _sign_trivial(j["d"], j["k"], j["target"], 1.0 if j["tie_break"] is None else j["tie_break"])
@@ -79,7 +82,7 @@ def _frac(depth: int, depths: list[int]) -> float:
 
 
 def net_result(j: dict[str, Any], err: np.ndarray, *, diverged=None, reached=None) -> Result:
-    """A ``done`` net result in ``_depth_run.run_net``'s format with per-seed errors ``err`` (absolute),
+    """A ``done`` net result in :func:`.runs.run_net`'s format with per-seed errors ``err`` (absolute),
     ``diverged`` seeds ``nan`` and ``reached`` the stopping-rule flags (default: every seed met it)."""
     n = len(err)
     div = np.zeros(n, bool) if diverged is None else np.asarray(diverged, bool)
@@ -140,20 +143,10 @@ def _one_deep_seed_dead(depths_of):
 # =============================================================================================
 
 
-def _dl():
-    from nnphys.studies import depth_locality as dl
-
-    return dl
-
-
-@functools.lru_cache(maxsize=16)
-def _jobs(spec_json: str, cls: type) -> tuple[dict[str, Any], ...]:
-    return tuple(_dl().jobs(cls.model_validate_json(spec_json)))
-
-
-def _all_jobs(spec) -> tuple[dict[str, Any], ...]:
-    """``jobs(spec)``, cached per spec (the harness draws hundreds of result sets from one spec)."""
-    return _jobs(spec.model_dump_json(), type(spec))
+def _all_jobs(spec) -> Iterable[dict[str, Any]]:
+    """The params of ``spec``'s planned jobs, cached per spec (the harness draws hundreds of result
+    sets from one spec)."""
+    return planned(spec).values()
 
 
 def _plan(spec, kind: str = "net", group: str = "main", variant: str | None = None) -> list[dict[str, Any]]:
@@ -200,7 +193,8 @@ def kernels(spec, rng, plan: list[dict[str, Any]], curve: Curve, seeds: _Seeds, 
 
 
 def ntk_curve(rise: float = NTK_RISE) -> Curve:
-    """The NTK: error rises with depth for both targets alike (spec §7-§8), from 0.1."""
+    """The NTK: error rises with depth for both targets alike (the papers; the same for both targets by
+    claim C5), from 0.1."""
     return lambda j, f: 0.1 + rise * f
 
 
@@ -342,8 +336,7 @@ def gen_x2k(scenario: str, bug: float = 1e-3):
     return gen
 
 
-def study_calibration() -> dict[str, dict[str, Callable]]:
-    """``{claim_id: {scenario: generator}}`` of study ``depth-locality``."""
+def _calibration() -> dict[str, dict[str, Callable]]:
     main = {s: gen_main(s) for s in SCENARIOS}
     return {
         "C1": main, "C2": main, "C3": main,
@@ -357,28 +350,5 @@ def study_calibration() -> dict[str, dict[str, Callable]]:
     }
 
 
-# =============================================================================================
-# depth-locality-map
-# =============================================================================================
-
-
-def gen_map(scenario: str):
-    """M1-M3: every map cell under ``CURVES[scenario]``."""
-    def gen(rng, spec):
-        dep = lambda j: spec.depths  # noqa: E731
-        return nets(spec, rng, list(_map_jobs(spec.model_dump_json(), type(spec))), CURVES[scenario], depths_of=dep,
-                    diverged=_one_deep_seed_dead(dep) if scenario == "diverged" else None)
-    return gen
-
-
-@functools.lru_cache(maxsize=8)
-def _map_jobs(spec_json: str, cls: type) -> tuple[dict[str, Any], ...]:
-    from nnphys.studies import depth_locality_map as mp
-
-    return tuple(mp.jobs(cls.model_validate_json(spec_json)))
-
-
-def map_calibration() -> dict[str, dict[str, Callable]]:
-    """``{claim_id: {scenario: generator}}`` of study ``depth-locality-map``."""
-    g = {s: gen_map(s) for s in SCENARIOS}
-    return {"M1": g, "M2": g, "M3": g}
+# {claim id: {scenario: generator}} of study depth-locality
+CALIBRATION: dict[str, dict[str, Callable]] = _calibration()

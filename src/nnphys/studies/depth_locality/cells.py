@@ -1,4 +1,4 @@
-"""Analysis pieces of study ``depth-locality`` (and its regime map): the results index, the per-seed
+"""The cells of study ``depth-locality`` (and of its regime map): the results index, the per-seed
 arms by intention to treat, and the claim protocol's cells of C1-C4 (``nnphys.studies.protocol``).
 
 A *cell* is one ``(group, variant, k, N)`` of one spec: both targets at every depth, ``n_seeds`` seeds
@@ -23,6 +23,7 @@ Cells are aggregated by ``P.judge`` (the one rule of every claim), the same in t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -30,8 +31,7 @@ import numpy as np
 from nnphys.studies import protocol as P
 from nnphys.studies._kit import Missing, fnum, mean_se, take_members
 from nnphys.studies.base import Result, canonical_json
-
-TARGETS = ("local", "global")
+from nnphys.studies.depth_locality.spec import TARGETS
 
 
 def _rank_corr(x, y) -> float:
@@ -121,6 +121,31 @@ class Runs:
         return out
 
 
+def net_key(p: dict[str, Any]) -> tuple:
+    """The index of a net job's params in :class:`Runs`: ``(group, variant, target, k, N, L)``."""
+    return (p["group"], p["variant"], p["target"], p["k"], p["n"], p["depth"])
+
+
+@functools.lru_cache(maxsize=16)
+def _planned(spec_json: str, cls: type) -> dict[str, dict[str, Any]]:
+    from nnphys.studies.depth_locality.jobs import jobs
+
+    spec = cls.model_validate_json(spec_json)
+    return {canonical_json(p): p for p in (j.on(spec.device).params() for j in jobs(spec))}
+
+
+def planned(spec: Any) -> dict[str, dict[str, Any]]:
+    """``{canonical_json(params): params}`` of the jobs of a depth-locality spec, as the lab plans
+    them (on the spec's device); cached: the calibration harness and the verdict-stability bootstrap
+    call ``analyse`` hundreds of times on one spec."""
+    return _planned(spec.model_dump_json(), type(spec))
+
+
+def runs_of(spec: Any, results: list[Result]) -> Runs:
+    """The :class:`Runs` of ``spec``'s planned jobs among ``results``."""
+    return Runs(planned(spec), results, net_key)
+
+
 # ============================================================================================
 # per-seed arms (intention to treat) and the protocol cells of C1-C4, C7 and the map
 # ============================================================================================
@@ -133,7 +158,7 @@ class Arm:
     ``x``: ``(n_seeds,)`` err / trivial, a diverged seed replaced by ``WORST`` (``P.itt``);
     ``diverged``: non-finite error, the trainer's divergence flag, or an exploded run (final train
     nMSE above the trivial predictor's, ``> 1``) [default]; ``unreached``: finite but the stopping
-    rule (§10) unmet; ``small_p``: ``P <= N`` (not over-parameterised, C8)."""
+    rule unmet; ``small_p``: ``P <= N`` (not over-parameterised, C8)."""
 
     x: np.ndarray
     diverged: np.ndarray

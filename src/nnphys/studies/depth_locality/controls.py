@@ -1,6 +1,6 @@
 """The cells of claims C4-C8 and controls X2, X2K of study ``depth-locality`` (claim protocol,
 ``nnphys.studies.protocol``): each ``*_cells(runs, spec, rule)`` returns ``(cells, missing, evidence)``,
-the study judges them with ``P.judge`` under the claim's pre-registered rule. A function raises
+and :mod:`.claims` judges them with ``P.judge`` under the claim's pre-registered rule. A function raises
 :class:`~nnphys.studies._kit.Missing` only when it has no data at all; missing cells are named.
 """
 
@@ -11,15 +11,14 @@ from typing import Any
 import numpy as np
 
 from nnphys.studies import protocol as P
-from nnphys.studies._depth_cells import TARGETS, Arm, Runs, _both, _mean, _ndiv, arm, depth_cell, ntk_cell, regime
 from nnphys.studies._kit import Missing, fnum, mean_se
-
-ROBUST_VARIANTS = ("lr_other", "batch16", "batch256", "law_other", "sign")
+from nnphys.studies.depth_locality.cells import Arm, Runs, _both, _mean, _ndiv, arm, depth_cell, ntk_cell, regime
+from nnphys.studies.depth_locality.spec import ROBUST_VARIANTS, TARGETS
 Cells = tuple[list[P.Cell], list[str], dict[str, Any]]
 
 
 def c4_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
-    """C4 at every main (k, N) (``_depth_cells.ntk_cell``); the NTK/NNGP curves of every kernel job
+    """C4 at every main (k, N) (:func:`.cells.ntk_cell`); the NTK/NNGP curves of every kernel job
     (main and the sign variant) are recorded in the evidence, with the NTK's own depth direction."""
     cells, missing, curves = [], [], []
     L0, L1 = spec.depths[0], spec.depths[-1]
@@ -42,7 +41,7 @@ def c4_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
 
 def c5_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     """C5 per (law, k, kernel, L): the paired per-data-set difference ``mse_loc - mse_glob`` (both
-    targets on the same inputs); a cell with fewer than 200 data sets (§11) is uninformative."""
+    targets on the same inputs); a cell with fewer than 200 data sets is uninformative (the guide's C5 row)."""
     cells, missing = [], []
     for law in spec.blind_laws:
         for k in spec.ks:
@@ -52,7 +51,7 @@ def c5_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
                 continue
             mse = np.concatenate([r.arrays["mse"] for r in rs], axis=0)  # (D, kernel, depth, target)
             D = mse.shape[0]
-            room = (D >= 200, "" if D >= 200 else f"{D} < 200 data sets (§11)")
+            room = (D >= 200, "" if D >= 200 else f"{D} < 200 data sets (§11)")  # evidence text kept as published
             for a, kern in enumerate(("ntk", "nngp")):
                 for j, L in enumerate(rs[0].metrics["depths"]):
                     d = mse[:, a, j, 0] - mse[:, a, j, 1]
@@ -77,8 +76,9 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
       about the lazy regime, and it must never count as support;
     - a seed with a diverged run counts as ``d = 0`` (no shrink, ITT at the effect level: the error-level
       ITT value would make a diverged lazy net look perfectly lazy, IC = 0, i.e. support);
-    - room: the alpha = 1 contrast must exceed the NTK's (on the same data sets; 0 by §8 when the kernel
-      job is absent) by the SESOI: without an interplay there is nothing for laziness to remove.
+    - room: the alpha = 1 contrast must exceed the NTK's (on the same data sets; 0 when the kernel job
+      is absent, by the kernels' blindness to locality, claim C5) by the SESOI: without an interplay
+      there is nothing for laziness to remove.
     """
     amax = max(spec.alphas)
     if amax == 1.0:
@@ -216,7 +216,7 @@ def x2k_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
 
 
 def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str, Any]]:
-    """C6 evidence (issue 10 item 5) per informative main cell, target and depth (mean, s.e. over
+    """C6 evidence per informative main cell, target and depth (mean, s.e. over
     non-diverged seeds): first-layer movement ``||W1 - W1_0|| / ||W1_0||`` and the kernel-target
     alignment of the empirical NTK at init and after training (when ``kta_points > 0``)."""
     rows = []

@@ -1,0 +1,111 @@
+"""The spec of study ``depth-locality-map``: the map's axes, the per-cell settings and the presets.
+
+Every setting not named here is depth-locality's default (:meth:`Spec.cell_spec`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from nnphys.nets import INITS
+from nnphys.studies.base import StudySpec
+from nnphys.studies.depth_locality.spec import Spec as DLSpec
+
+
+class Spec(StudySpec):
+    """The map's axes and the per-cell settings (every other setting is depth-locality's default)."""
+
+    inits: list[str] = Field(["torch_default", "he_normal:1", "he_normal"], min_length=1,
+                             description="[default] init cells: 'family' or 'family:sigma_w2' (family in he_normal, "
+                                         "lecun_normal, torch_default; no scale: the family's own)")
+    ds: list[Annotated[int, Field(ge=3, le=4096)]] = Field([16, 32], min_length=1, description="[default] input dimensions d")
+    ns: list[Annotated[int, Field(ge=2, le=10_000_000)]] = Field([1000, 2000], min_length=1, description="[default] N")
+    widths: list[Annotated[int, Field(ge=1, le=65536)]] = Field([256], min_length=1, description="[default] widths H")
+    ks: list[Annotated[int, Field(ge=1, le=64)]] = Field([2], min_length=1, description="[default] target orders k")
+    depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([1, 2, 3, 4, 6, 8], min_length=2,
+                                                                 description="[default] depths L")
+    n_seeds: int = Field(5, ge=2, le=1000, description="[default] seeds per cell")
+    lr_grid: list[Annotated[float, Field(gt=0, le=100)]] = Field([0.03, 0.1, 0.3], min_length=1,
+                                                                   description="[default] lr grid, tuned per job on validation")
+    max_epochs: int = Field(500, ge=1, le=1_000_000, description="[default] epoch cap")
+    n_val: int = Field(1000, ge=0, le=1_000_000, description="[default] validation draws (lr selection only)")
+    n_test: int = Field(5000, ge=10, le=10_000_000, description="[default] test draws")
+    seed: int = Field(0, ge=0, le=2**31, description="[default] base seed")
+
+    @field_validator("inits")
+    @classmethod
+    def _inits(cls, v: list[str]) -> list[str]:
+        for s in v:
+            fam, _, scale = s.partition(":")
+            if fam not in INITS:
+                raise ValueError(f"family must be one of {', '.join(INITS)} (got {s!r})")
+            if scale:
+                try:
+                    x = float(scale)
+                except ValueError:
+                    raise ValueError(f"scale must be a number (got {s!r})") from None
+                if not (0 < x <= 100 and math.isfinite(x)):
+                    raise ValueError(f"sigma_w2 must lie in (0, 100] (got {s!r})")
+        if len(set(v)) != len(v):
+            raise ValueError(f"must be distinct (got {v})")
+        return v
+
+    @field_validator("ds")
+    @classmethod
+    def _ds(cls, v: list[int], info) -> list[int]:
+        ks = info.data.get("ks") or []
+        if ks and min(v) < max(ks) + 1:
+            raise ValueError(f"every d must be >= k+1 (got ds={v}, ks={ks})")
+        return v
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"must be distinct (got {v})")
+        return v
+
+    @field_validator("depths")
+    @classmethod
+    def _depths(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"must be distinct (got {v})")
+        return sorted(v)
+
+    def cells(self) -> list[dict[str, Any]]:
+        """One dict per cell: init, sigma_w2 (None: the family's), d, N, width, k."""
+        out = []
+        for s in self.inits:
+            fam, _, scale = s.partition(":")
+            for d in self.ds:
+                for w in self.widths:
+                    for n in self.ns:
+                        for k in self.ks:
+                            out.append({"label": s, "init": fam, "sigma_w2": float(scale) if scale else None,
+                                        "d": d, "N": n, "width": w, "k": k})
+        return out
+
+    def cell_spec(self, c: dict[str, Any]) -> DLSpec:
+        """The depth-locality spec whose main grid is cell ``c`` (controls and kernels off)."""
+        return DLSpec(ks=[c["k"]], d=c["d"], n_train=[c["N"]], init=c["init"], sigma_w2=c["sigma_w2"],
+                       width=c["width"], depths=self.depths, n_seeds=self.n_seeds, lr_grid=self.lr_grid,
+                       max_epochs=self.max_epochs, n_val=self.n_val, n_test=self.n_test, seed=self.seed,
+                       kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
+                       control_permutation=False, blind_datasets=0, device=self.device)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # quick: two cells, a smoke test of the map (about a minute on 2 cores)
+    "quick": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [400], "widths": [64], "ks": [2],
+              "depths": [1, 2, 4], "n_seeds": 3, "lr_grid": [0.03, 0.1], "max_epochs": 200, "n_val": 300,
+              "n_test": 1000},
+    # medium: 12 cells (3 inits x 2 d x 2 N), d in {16, 32}, H = 256, depths 1-8 (1, 2, 4, 8), 5 seeds;
+    # one lr (0.1, the one the pilots selected at most depths) to approach the 60-min budget
+    "medium": {"depths": [1, 2, 4, 8], "lr_grid": [0.1], "max_epochs": 300, "n_val": 0, "n_test": 2000},
+    "paper": {"inits": ["torch_default", "lecun_normal", "he_normal:1", "he_normal"], "ds": [16, 32],
+              "ns": [500, 1000, 2000, 5000], "widths": [256, 512], "ks": [2, 3], "depths": [1, 2, 3, 4, 6, 8, 10],
+              "max_epochs": 2000, "n_test": 10_000, "n_val": 2000},
+}
