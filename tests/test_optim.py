@@ -1,4 +1,4 @@
-"""Tests of nnphys.optim: NoiseEnhancedSGD, its batched form, and the alpha <-> B_eff relations.
+"""Tests of nnphys.noise_enhancement.optimizer: NoiseEnhancedSGD, its batched form, and the alpha <-> B_eff relations.
 
 Kinds: reference values of spec §4/§13 [derived]; Monte Carlo against the derived mean and
 covariance (tolerances from the stated CI); reference equality against torch.optim.SGD (alpha = 0,
@@ -18,7 +18,7 @@ from torch import nn
 
 from nnphys.errors import ConfigError
 from nnphys.nets import MLPEnsemble
-from nnphys.optim import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, ne_covariance_factor
+from nnphys.noise_enhancement.optimizer import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, ne_covariance_factor
 
 # ------------------------------------------------------------------------------------------------
 # reference values (spec §4, §13) [derived]

@@ -1,11 +1,12 @@
-"""The gradient noise of noise-enhanced SGD, measured exactly on a net (spec ``noise-enhancement`` §2-§3, C1-C2).
+"""The gradient noise of noise-enhanced SGD, measured exactly on a net (claims C1, C2 of the
+noise-enhancement study; guide ``docs/studies/noise-enhancement.md``, "How the C2 probe works").
 
-Theory [derived, §3]: with ``g_NE = (1 + a) g_B - a g_B'`` the covariance ratio is
+Theory [derived]: with ``g_NE = (1 + a) g_B - a g_B'`` the covariance ratio is
 
     tr Cov[g_NE] / tr Cov[g_B] = f(a)                                  (independent, replacement)
                                = f(a) + 2 a (1 + a) B / (N - B)        (split: B, B' disjoint)
 
-with ``f(a) = 1 + 2a + 2a^2`` (:func:`nnphys.optim.ne_covariance_factor`) and
+with ``f(a) = 1 + 2a + 2a^2`` (:func:`~nnphys.noise_enhancement.optimizer.ne_covariance_factor`) and
 ``tr Cov[g_B] = c_B tr C``, ``c_B`` the SGD factor :func:`nnphys.gradnoise.noise_factor`
 (``1/B`` with replacement, ``(N - B)/(B (N - 1))`` without).
 
@@ -14,7 +15,7 @@ Measurement: the per-sample-gradient Gram matrix ``K_ij = <grad l_i, grad l_j>``
 squared deviation ``|g_w - gbar|^2 = w^T Kc w`` of a batch mean with weights ``w`` exactly, so
 :func:`probe_noise` computes the trace ratio over many minibatch pairs without a parameter-space
 vector. :func:`noise_shape` compares the principal subspaces (C2's "shape unchanged");
-:func:`toy_noise` is the §13 finite-population toy (scalar per-sample gradients).
+:func:`toy_noise` is the finite-population toy (scalar per-sample gradients).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import numpy as np
 import torch
 
 from nnphys.gradnoise import noise_factor
-from nnphys.optim import ne_covariance_factor, ne_update_
-from nnphys.sampling import draw_pairs
+from nnphys.noise_enhancement.optimizer import ne_covariance_factor, ne_update_
+from nnphys.noise_enhancement.sampling import draw_pairs
 
 __all__ = ["ne_trace_ratio", "per_sample_gram", "noise_shape", "probe_noise", "toy_noise"]
 
 
 def ne_trace_ratio(alpha: float, b: int, n: int, mode: str) -> float:
-    """``tr Cov[g_NE] / tr Cov[g_B]`` (§3): ``f`` (independent, replacement) and
+    """``tr Cov[g_NE] / tr Cov[g_B]`` [derived]: ``f`` (independent, replacement) and
     ``f + 2 alpha (1 + alpha) B / (N - B)`` (split)."""
     f = ne_covariance_factor(alpha)
     return f + 2 * alpha * (1 + alpha) * b / (n - b) if mode == "split" else f
@@ -136,7 +137,7 @@ def probe_noise(K: torch.Tensor, b: int, draws: int, mode: str, alphas: list[flo
     pbar = P.mean(0)
     shape = noise_shape(Kc, ia, ib, alphas)
     rb = torch.randint(0, draws, (bootstrap, draws), generator=gen)
-    c_b = noise_factor(n, b, replacement=mode == "replacement")  # tr Cov[g_B] / tr C (§2)
+    c_b = noise_factor(n, b, replacement=mode == "replacement")  # tr Cov[g_B] / tr C: the SGD factor c_B
     per_alpha = []
     for a in alphas:
         num = (1 + a) ** 2 * q_aa - 2 * a * (1 + a) * q_ab + a * a * q_bb  # |g_NE - gbar|^2 per draw
@@ -159,9 +160,9 @@ def probe_noise(K: torch.Tensor, b: int, draws: int, mode: str, alphas: list[flo
 
 def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Generator,
               chunk: int = 100_000) -> dict[str, Any]:
-    """The §13 toy: scalar per-sample gradients ``g_i = z_i^2`` (skewed, like real ones), ``N = n``,
+    """The finite-population toy: scalar per-sample gradients ``g_i = z_i^2`` (skewed, like real ones), ``N = n``,
     batches of ``b`` in the three modes, ``draws`` draws each; ``g_NE`` is computed by
-    :func:`~nnphys.optim.ne_update_` (lr = 1 from 0). Returns per mode the mean deviation of
+    :func:`~nnphys.noise_enhancement.optimizer.ne_update_` (lr = 1 from 0). Returns per mode the mean deviation of
     ``g_NE`` from the exact gradient with its s.e. (C1) and ``Var[g_NE] / Var[g_B]`` with its s.e.
     against :func:`ne_trace_ratio` (C2), ``Var[g_B]`` exact from :func:`nnphys.gradnoise.noise_factor`
     (without replacement in modes ``split`` and ``independent``).
@@ -188,7 +189,7 @@ def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Genera
                 d = -p - gbar
                 sums[mode, a] += torch.stack([d.sum(), (d**2).sum(), (d**4).sum()])
     for mode in modes:
-        var_b = noise_factor(n, b, replacement=mode == "replacement") * C  # exact Var[g_B] (§2)
+        var_b = noise_factor(n, b, replacement=mode == "replacement") * C  # exact Var[g_B]: c_B C
         m2 = float(sgd[mode][0] / draws)
         res = {"sgd_var": m2, "sgd_var_theory": var_b,
                "sgd_var_se": math.sqrt(max(float(sgd[mode][1] / draws) - m2**2, 0) / draws), "alphas": []}
