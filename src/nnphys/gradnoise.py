@@ -7,6 +7,8 @@ Public API (stable; other modules and studies call these)::
                    method="auto", chunk_size=None) -> GradientNoise
     decoupling_check(model, loss_fn, data, *, k=20, method="auto", chunk_size=None)
                    -> DecouplingCheck
+    per_sample_gram(model, loss_fn, data, *, method="auto", chunk_size=None)
+                   -> (K (N, N), losses (N,))                          # K_nm = <g_n, g_m>
     NoiseTracker(model, loss_fn, data, *, batch_size, every=1, ...)   # training callback
     GradientNoise, DecouplingCheck                                    # frozen dataclasses
 
@@ -68,6 +70,7 @@ __all__ = [
     "decoupling_check",
     "NoiseTracker",
     "noise_factor",
+    "per_sample_gram",
 ]
 
 Method = Literal["auto", "linear", "vmap", "loop"]
@@ -491,6 +494,30 @@ def _generic_stats(model, X, y, per_sample, q_count, method, chunk_size, want_gr
     return sq, gram, sum_sq
 
 
+def _per_sample_stats(model, loss_fn, X, y, used: str, chunk_size, want_gram: bool):
+    """``(losses (N,), sq_norms (N,), gram (N, N) or None, ||Σ_n g_n||²)``, float64, of the per-sample
+    losses ``loss_fn(model(X), y)`` by method ``used`` (``linear``: :func:`_linear_stats`; ``vmap`` /
+    ``loop``: :func:`_generic_stats`). The one per-sample-gradient Gram of the library: used by
+    :func:`gradient_noise` and :func:`per_sample_gram`."""
+
+    def per_sample(out, t):
+        v = loss_fn(out, t)
+        _check_losses(v, out.shape[0] if out.ndim else 1)
+        return v
+
+    if used == "linear":
+        h, sq, gram, sum_sq = _linear_stats(
+            model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
+        )
+        losses = h[:, 0]
+    else:
+        with torch.no_grad():
+            losses = per_sample(model(X), y).double()
+        sq, gram, sum_sq = _generic_stats(model, X, y, per_sample, 1, used, chunk_size,
+                                          want_gram)
+    return losses, sq, gram, sum_sq
+
+
 # ----------------------------------------------------------------------------- public
 
 
@@ -594,22 +621,8 @@ def gradient_noise(
     used = _resolve(model, method)
     n_params = sum(p.numel() for _, p in _trainable(model))
 
-    def per_sample(out, t):
-        v = loss_fn(out, t)
-        _check_losses(v, out.shape[0] if out.ndim else 1)
-        return v
-
     want_gram = top_k > 0
-    if used == "linear":
-        h, sq, gram, sum_sq = _linear_stats(
-            model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
-        )
-        losses = h[:, 0]
-    else:
-        with torch.no_grad():
-            losses = per_sample(model(X), y).double()
-        sq, gram, sum_sq = _generic_stats(model, X, y, per_sample, 1, used, chunk_size,
-                                          want_gram)
+    losses, sq, gram, sum_sq = _per_sample_stats(model, loss_fn, X, y, used, chunk_size, want_gram)
     mean_sq = sq.mean()
     gbar_sq = sum_sq / (n * n)
     trace_cov = float((mean_sq - gbar_sq).clamp_min(0.0))
@@ -636,6 +649,31 @@ def gradient_noise(
         n_params=n_params,
         method=used,
     )
+
+
+def per_sample_gram(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    data,
+    *,
+    method: Method = "auto",
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The per-sample-gradient Gram matrix ``K_nm = <g_n, g_m>`` (``g_n = ∇ℓ_n``) and the losses ``ℓ_n``.
+
+    ``model``, ``loss_fn`` (per-sample losses, ``reduction="none"``), ``data``, ``method`` and
+    ``chunk_size`` as in :func:`gradient_noise`, whose Gram this is (the same code): with the
+    ``"linear"`` fast path ``K = Σ_layers (A Aᵀ) ⊙ (Δ Δᵀ) + Δ Δᵀ`` from each layer's inputs ``A`` and
+    back-propagated signals ``Δ``, no per-sample gradient formed; otherwise from materialised rows.
+    Returns ``(K (N, N), losses (N,))``, float64, on the data's device. Gradients are not
+    accumulated into ``.grad``.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    X, y = materialise(data, model)
+    _check_common(model, X, y, method, 0, chunk_size)
+    losses, _, gram, _ = _per_sample_stats(model, loss_fn, X, y, _resolve(model, method), chunk_size, True)
+    return gram, losses
 
 
 def decoupling_check(

@@ -44,34 +44,27 @@ def per_sample_gram(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple
     """Per-sample-gradient Gram matrix ``K_ij = <grad l_i, grad l_j>`` of a one-member
     :class:`~nnphys.nets.MLPEnsemble`, exactly, without forming per-sample gradients.
 
-    For ``z^(l) = c_w a^(l-1) W^T + c_b b``: ``grad_W l_i = c_w delta_i a_i^T`` and
-    ``grad_b l_i = c_b delta_i`` with ``delta_i = dl_i/dz_i``, so
-    ``K = sum_l (Delta_l Delta_l^T) * (c_w^2 A_{l-1} A_{l-1}^T + c_b^2)`` (elementwise product).
-    ``x``: ``(N, d)``; ``kind``: ``classification`` (cross-entropy) or ``regression`` (squared
-    error). Returns ``(K (N, N), losses (N,))`` in the model's dtype.
+    The member as a plain net (:meth:`~nnphys.nets.MLPEnsemble.to_modules`, the same parameters and
+    function) handed to :func:`nnphys.gradnoise.per_sample_gram`, the library's one per-sample Gram:
+    for each layer ``z = c_w a W^T + c_b b``, ``K += (A A^T) * (Delta Delta^T) + Delta Delta^T`` from its
+    inputs and back-propagated signals (``c_w = c_b = 1``, the standard parameterisation; scaled
+    layers go through materialised per-sample gradients). ``x``: ``(N, d)``; ``kind``:
+    ``classification`` (cross-entropy) or ``regression`` (squared error of output 0). Returns
+    ``(K (N, N), losses (N,))`` in float64.
     """
-    a = x.unsqueeze(0).to(model.weights[0].dtype)
-    acts, zs = [], []
-    for l in range(model.depth + 1):
-        acts.append(a[0])
-        z = model.layer(l, a)
-        zs.append(z)
-        a = torch.relu(z) if l < model.depth else z
-    out = zs[-1]
-    if kind == "regression":
-        losses = (out[0, :, 0] - y) ** 2
-    else:
-        losses = torch.nn.functional.cross_entropy(out[0], y, reduction="none")
-    deltas = torch.autograd.grad(losses.sum(), zs)
-    K = torch.zeros(len(x), len(x), dtype=out.dtype, device=out.device)
-    with torch.no_grad():
-        for l, (cw, cb) in enumerate(model.scales):
-            d, a_prev = deltas[l][0], acts[l].detach()
-            inner = cw * cw * (a_prev @ a_prev.T)
-            if model.bias:
-                inner = inner + cb * cb
-            K += (d @ d.T) * inner
-    return K, losses.detach()
+    from nnphys.gradnoise import per_sample_gram as gram
+
+    if model.n_members != 1:
+        raise ValueError(f"per_sample_gram needs a one-member ensemble (got {model.n_members} members)")
+    net = model.to_modules()[0]
+    x = x.to(model.weights[0].dtype)
+
+    def losses(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if kind == "regression":
+            return (out[:, 0] - t) ** 2
+        return torch.nn.functional.cross_entropy(out, t, reduction="none")
+
+    return gram(net, losses, (x, y))
 
 
 def noise_shape(Kc: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor, alphas: list[float], m: int = 40,
