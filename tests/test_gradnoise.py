@@ -92,7 +92,7 @@ def test_lanczos_spectrum_path_matches_dense():
 
 
 def test_mean_gradient_normalisation():
-    """(1/N) Σ ∇ℓ_n = ∇L with ℓ = 0.5 (f - y)^2 (spec §12: unit-test the normalisation)."""
+    """(1/N) Σ ∇ℓ_n = ∇L with ℓ = 0.5 (f - y)^2 (the normalisation, unit-tested)."""
     model = mlp()
     X, y = data()
     G = oracle_rows(model, mse, X, y)

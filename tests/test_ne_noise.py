@@ -1,6 +1,6 @@
 """Noise theory of NE (nnphys.noise_enhancement.noise): the exact per-sample Gram matrix against a per-sample
 loop and against gradnoise, the Gram-space subspace overlaps against a parameter-space
-computation, the §13 table, and the SGD factor against the closed forms of spec §2."""
+computation, the finite-population toy's table, and the SGD factor against its closed forms."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ TINY = {
 def test_registered_and_presets_validate():
     assert get_study("noise-enhancement") is STUDY
     q = STUDY.make_spec("quick")
-    assert q.match_alpha == pytest.approx(1.436492, abs=1e-6)  # B_eff = 16 at B_l = 128 (§9)
+    assert q.match_alpha == pytest.approx(1.436492, abs=1e-6)  # B_eff = 16 at B_l = 128
     assert effective_batch_size(q.batch_large, q.match_alpha) == pytest.approx(16.0)
     STUDY.make_spec("paper")
     for name, field in STUDY.spec.model_fields.items():
@@ -100,7 +100,7 @@ def test_end_to_end_tiny(tiny_results):
         json.dumps(c.evidence)
     figs = STUDY.figures(spec, results)
     assert {f.name for f in figs} == {"test_error_vs_beff", "alpha_sweep", "noise_factor_vs_alpha", "train_loss_curves"}
-    # the training job logs what C3 audits and the budgets of §9
+    # the training job logs what C3 audits and both budgets
     ne = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "NE")
     assert ne.metrics["optimizer_steps"] == ne.params["total_steps"]
     assert ne.metrics["epochs_at"]["steps"] == pytest.approx(2 * ne.metrics["epochs_at_counting_B"]["steps"])
@@ -343,7 +343,7 @@ def test_analyse_raises_on_a_bug_instead_of_inconclusive():
 
 
 def _toy_result(ratio_err=0.0, z=0.5):
-    """A synthetic §13 toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
+    """A synthetic finite-population toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
     ratio off its theory by the relative ``ratio_err``."""
     modes = {}
     for mode in ("split", "independent", "replacement"):
@@ -356,7 +356,7 @@ def _toy_result(ratio_err=0.0, z=0.5):
 
 @pytest.mark.parametrize("ratio_err,z,want", [(0.002, 0.5, "holds"), (0.05, 0.5, "fails"), (0.002, 300.0, "fails")])
 def test_c1_c2_known_answers_on_a_synthetic_toy(ratio_err, z, want):
-    """C2 (TOST, margin 1 %) holds 0.2 % off the §13 ratio and fails 5 % off; C1 (TOST on the bias in
+    """C2 (TOST, margin 1 %) holds 0.2 % off the toy's theory ratio and fails 5 % off; C1 (TOST on the bias in
     units of the s.d. of one draw, margin C1_MARGIN = 0.15) holds at z = 0.5 s.e. (0.0005 s.d. at 10^6
     draws) and fails at z = 300 s.e. (0.3 s.d.)."""
     spec = STUDY.make_spec("quick", KA_SPEC)

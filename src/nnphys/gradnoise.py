@@ -1,5 +1,6 @@
-"""Minibatch gradient-noise statistics of any ``nn.Module`` (minibatch-noise spec §12;
-escape-rate spec §2 and §13).
+"""Minibatch gradient-noise statistics of any ``nn.Module`` (Ziyin et al., *Strength of Minibatch Noise
+in SGD*, arXiv 2102.05375; Mori et al., *Power-law escape rate of SGD*, arXiv 2105.09557; guides
+``docs/studies/minibatch-noise.md`` and ``docs/studies/escape-rate.md``).
 
 Public API (stable; other modules and studies call these)::
 
@@ -17,7 +18,7 @@ concatenated once into ``(X, y)``, as the statistics need every per-sample gradi
 described in :mod:`nnphys.curvature.inputs`. The deprecated forms ``gradient_noise(model, loss_fn,
 X, y, top_k=...)`` and ``decoupling_check(model, loss_fn, X, y, top_k)`` still work and warn.
 
-Conventions (the minibatch-noise spec's, Prop. 1 and §12):
+Conventions (the minibatch-noise paper's, its Prop. 1):
 
 - ``loss_fn(output, target)`` must return the per-sample losses, shape ``(N,)`` (use
   ``reduction="none"``; the paper's MSE is ``0.5 * (f - y)**2`` summed over outputs);
@@ -145,7 +146,7 @@ class GradientNoise(Result):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class DecouplingCheck(Result):
-    """The escape-rate spec's decoupling check (§2 item 3, §13 exp. 1).
+    """The decoupling check of the escape-rate paper (guide ``docs/studies/escape-rate.md``).
 
     ``C_f^(μ) = Σ_c ∇f_c(x_μ) ∇f_c(x_μ)ᵀ`` (``c`` over model outputs; one term for a scalar
     model). Compares the spectra of ``coupled = (1/N) Σ_μ ℓ_μ C_f^(μ)`` and
@@ -686,12 +687,12 @@ def decoupling_check(
     chunk_size: int | None = None,
     top_k: int | None = None,
 ) -> DecouplingCheck:
-    """The decoupling approximation (escape-rate spec §2 item 3): spectra of
+    """The decoupling approximation of the escape-rate paper: spectra of
     ``(1/N) Σ_μ ℓ_μ C_f^(μ)`` against ``L · (1/N) Σ_μ C_f^(μ)``, ``C_f^(μ) = Σ_c ∇f_c ∇f_cᵀ``.
 
     Both come from the empirical-NTK Gram ``K_f[(μ,c),(ν,c')] = <∇f_{μc}, ∇f_{νc'}>``
     (``NQ × NQ`` for Q model outputs; never ``P × P``): coupled = eig of ``D K_f D / N`` with
-    ``D = diag(√ℓ_μ)``, decoupled = eig of ``L K_f / N`` (minibatch-noise spec §12, last item).
+    ``D = diag(√ℓ_μ)``, decoupled = eig of ``L K_f / N``.
 
     Args:
         model: outputs ``(N,)``, ``(N, 1)`` or ``(N, Q)``. ``loss_fn``: per-sample ``(N,)``.
