@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nnphys.errors import ConfigError
 from nnphys.gradnoise import noise_factor
 from nnphys.noise_enhancement.optimizer import ne_covariance_factor, ne_update_
 from nnphys.noise_enhancement.sampling import draw_pairs
@@ -55,7 +56,7 @@ def per_sample_gram(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple
     from nnphys.gradnoise import per_sample_gram as gram
 
     if model.n_members != 1:
-        raise ValueError(f"per_sample_gram needs a one-member ensemble (got {model.n_members} members)")
+        raise ConfigError("model", f"per_sample_gram needs a one-member ensemble (got {model.n_members} members)")
     net = model.to_modules()[0]
     x = x.to(model.weights[0].dtype)
 
