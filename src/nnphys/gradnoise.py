@@ -255,6 +255,14 @@ def _check_common(model, X, y, method, top_k, chunk_size, field="k") -> int:
     return n
 
 
+def _inputs(model, data, method, top_k, chunk_size) -> tuple[Tensor, Tensor, int]:
+    """``(X, y, N)`` of ``data`` for ``model``, every argument checked (ConfigError naming it)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    X, y = materialise(data, model)
+    return X, y, _check_common(model, X, y, method, top_k, chunk_size)
+
+
 def _check_losses(losses: Tensor, n: int) -> None:
     check_per_sample(losses, n)
 
@@ -611,10 +619,7 @@ def gradient_noise(
     data, args = legacy_xy("gradient_noise", data, args)
     no_extra("gradient_noise", args)
     top_k = renamed("gradient_noise", "k", k, "top_k", top_k, 0)
-    if not isinstance(model, nn.Module):
-        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
-    X, y = materialise(data, model)
-    n = _check_common(model, X, y, method, top_k, chunk_size)
+    X, y, n = _inputs(model, data, method, top_k, chunk_size)
     if top_k > n:
         raise ConfigError("k", f"must be <= N = {n}, the number of samples (got {top_k})")
     bs = 1 if batch_size is None else batch_size
@@ -669,10 +674,7 @@ def per_sample_gram(
     Returns ``(K (N, N), losses (N,))``, float64, on the data's device. Gradients are not
     accumulated into ``.grad``.
     """
-    if not isinstance(model, nn.Module):
-        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
-    X, y = materialise(data, model)
-    _check_common(model, X, y, method, 0, chunk_size)
+    X, y, _ = _inputs(model, data, method, 0, chunk_size)
     losses, _, gram, _ = _per_sample_stats(model, loss_fn, X, y, _resolve(model, method), chunk_size, True)
     return gram, losses
 
@@ -704,10 +706,7 @@ def decoupling_check(
         top_k, args = args[0], args[1:]
     no_extra("decoupling_check", args)
     top_k = renamed("decoupling_check", "k", k, "top_k", top_k, 20)
-    if not isinstance(model, nn.Module):
-        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
-    X, y = materialise(data, model)
-    n = _check_common(model, X, y, method, top_k, chunk_size)
+    X, y, n = _inputs(model, data, method, top_k, chunk_size)
     used = _resolve(model, method)
     with torch.no_grad():
         out0 = model(X)
