@@ -9,9 +9,9 @@ C4-C9 are judged per (task, budget) cell (:mod:`nnphys.studies.noise_enhancement
 compared **paired** over seeds, a diverged seed counting as the task's trivial error in every arm
 (intention to treat). A cell is **uninformative** by a rule fixed before any outcome [default]: the
 comparator's error has no room to move by the SESOI between the floor (``floor_test_errors`` test
-mistakes) and the trivial error, or the seeds lack the power to resolve the SESOI. A claim's headline
-verdict is the equal-steps judgement (C9: its equal-steps judgement, the equal-epochs one in the
-evidence); with no informative cell it is ``inconclusive`` or ``uninformative``, never ``fails``.
+mistakes) and the trivial error, or the seeds lack the power to resolve the SESOI. A claim's verdict
+is its equal-steps judgement; the equal-gradient-evaluations judgement (the compute control) is in
+its evidence. With no informative cell a claim is ``uninformative``, never ``fails``.
 """
 
 from __future__ import annotations
