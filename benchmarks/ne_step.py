@@ -2,7 +2,7 @@
 
 Model: an MLP 40-256-256-10 (MNIST-1D-sized input), cross-entropy, float32, batches drawn beforehand.
 Spec §5 predicts NE(B) ~ SGD(2B) in FLOPs and ~2 x SGD(B). Also: M seeds stacked in one ensemble
-(nnphys.nets.MLPEnsemble + nnphys.optim.ne_update_) against M separate NoiseEnhancedSGD models.
+(nnphys.nets.MLPEnsemble + nnphys.noise_enhancement.ne_update_) against M separate NoiseEnhancedSGD models.
 
     python -m benchmarks.ne_step [--quick] [--batch 128] [--device cpu]
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from nnphys.nets import MLPEnsemble
-from nnphys.optim import NoiseEnhancedSGD, ne_update_
+from nnphys.noise_enhancement import NoiseEnhancedSGD, ne_update_
 
 
 def _mlp(gen: torch.Generator, device: str) -> nn.Sequential:

@@ -1,5 +1,5 @@
 """Calibration of every noise-enhancement claim's rule: the study's real ``analyse`` on synthetic
-results with a known truth (:mod:`nnphys.studies._ne_calibration`) must hold under the effect, fail
+results with a known truth (:mod:`nnphys.studies.noise_enhancement.calibration`) must hold under the effect, fail
 under its opposite, hold at most about alpha under no effect (equivalence: a deviation on the margin)
 and be uninformative at a floor (:func:`nnphys.studies.calibration.check`). Few draws here (the
 checks carry a binomial margin); the guide's table uses 200 (``python -m nnphys.studies.calibration
@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 
 from nnphys.studies import calibration as CAL
-from nnphys.studies import noise_enhancement as NE
-
-STUDY = NE.STUDY
+from nnphys.studies.noise_enhancement import STUDY
+from nnphys.studies.noise_enhancement import claims as NE
 DRAWS = {"C3": 10}  # C3 is an exact config audit: its outcome does not vary between draws
 CHECKED = ("effect", "none", "opposite", "floor")
 

@@ -1,10 +1,10 @@
-"""The stacked BN-free CNN (nnphys.convnet): members are their seeds; vmap equals a plain loop."""
+"""The stacked BN-free CNN (nnphys.noise_enhancement.convnet): members are their seeds; vmap equals a plain loop."""
 
 from __future__ import annotations
 
 import torch
 
-from nnphys.convnet import StackedCNN
+from nnphys.noise_enhancement.convnet import StackedCNN
 
 
 def test_stacked_cnn_members_are_their_seeds():

@@ -1,4 +1,4 @@
-"""The stacked training loop (nnphys.ensemble_sgd): a member trains as it would alone, the loop
+"""The stacked training loop (nnphys.noise_enhancement.stacked): a member trains as it would alone, the loop
 equals a hand-written per-model SGD / NE loop, and a diverging member is frozen without
 disturbing the others."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nnphys.ensemble_sgd import member_errors, member_losses, train_stacked
+from nnphys.noise_enhancement.stacked import member_errors, member_losses, train_stacked
 from nnphys.errors import Diverged
 from nnphys.nets import MLPEnsemble
-from nnphys.sampling import PairSampler
+from nnphys.noise_enhancement.sampling import PairSampler
 
 
 def _data(n=64, d=5, seed=0):
@@ -24,7 +24,7 @@ def _data(n=64, d=5, seed=0):
 def _train(seeds, group, alpha, lr, ne=True, steps=20):
     data = _data()
     net = MLPEnsemble(len(group), 5, 8, 2, 3, seeds=[seeds[g] for g in group])
-    out = train_stacked(net, data, group=group, seeds=seeds, alpha=alpha, lr=lr, warmup_steps=[0.0] * len(group),
+    out = train_stacked(net, data, group=group, seeds=seeds, ne_alpha=alpha, lr=lr, warmup_steps=[0.0] * len(group),
                         batch_size=8, ne=ne, sampling="split", tag="t", total_steps=steps,
                         eval_steps=[0, steps // 2, steps], n_eval_train=64)
     return net, out

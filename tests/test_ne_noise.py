@@ -1,17 +1,17 @@
-"""Noise theory of NE (nnphys.ne_noise): the exact per-sample Gram matrix against a per-sample
+"""Noise theory of NE (nnphys.noise_enhancement.noise): the exact per-sample Gram matrix against a per-sample
 loop and against gradnoise, the Gram-space subspace overlaps against a parameter-space
-computation, the §13 table, and the SGD factor against the closed forms of spec §2."""
+computation, the finite-population toy's table, and the SGD factor against its closed forms."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nnphys.ensemble_sgd import member_losses
+from nnphys.noise_enhancement.stacked import member_losses
 from nnphys.gradnoise import noise_factor
-from nnphys.ne_noise import ne_trace_ratio, noise_shape, per_sample_gram, probe_noise
+from nnphys.noise_enhancement.noise import ne_trace_ratio, noise_shape, per_sample_gram, probe_noise
 from nnphys.nets import MLPEnsemble
-from nnphys.sampling import draw_pairs
+from nnphys.noise_enhancement.sampling import draw_pairs
 
 
 @pytest.mark.parametrize("kind,param", [("classification", "standard"), ("regression", "ntk")])

@@ -13,13 +13,14 @@ import torch
 from pydantic import ValidationError
 
 from nnphys.errors import ConfigError
-from nnphys.optim import alpha_for, effective_batch_size
+from nnphys.noise_enhancement import alpha_for, effective_batch_size
 from nnphys.studies import get_study
 from nnphys.studies.base import Result
-from nnphys.studies import _ne_cells as NC
-from nnphys.studies import noise_enhancement as NE
+from nnphys.studies.noise_enhancement import STUDY
+from nnphys.studies.noise_enhancement import _cells as NC
+from nnphys.studies.noise_enhancement import claims as NE
+from nnphys.studies.noise_enhancement import spec as NS
 
-STUDY = NE.STUDY
 
 TINY = {
     "tasks": ["digits", "depth_locality"], "n_seeds": 2, "steps": 12, "epochs": 0.5, "width": 8,
@@ -37,7 +38,7 @@ TINY = {
 def test_registered_and_presets_validate():
     assert get_study("noise-enhancement") is STUDY
     q = STUDY.make_spec("quick")
-    assert q.match_alpha == pytest.approx(1.436492, abs=1e-6)  # B_eff = 16 at B_l = 128 (§9)
+    assert q.match_alpha == pytest.approx(1.436492, abs=1e-6)  # B_eff = 16 at B_l = 128
     assert effective_batch_size(q.batch_large, q.match_alpha) == pytest.approx(16.0)
     STUDY.make_spec("paper")
     for name, field in STUDY.spec.model_fields.items():
@@ -60,12 +61,12 @@ def test_bad_spec_values():
 
 def test_jobs_json_and_budgets():
     spec = STUDY.make_spec("quick", TINY)
-    js = STUDY.jobs(spec)
+    js = [j.params() for j in STUDY.jobs(spec)]
     json.dumps(js)
     train = [j for j in js if j["kind"] == "train"]
-    assert {j["arm"] for j in train} == set(NE.ARMS)  # quick adds S_half (SGD at B_s/2) to the default arms
+    assert {j["arm"] for j in train} == set(NS.ARMS)  # quick adds S_half (SGD at B_s/2) to the default arms
     assert next(j for j in train if j["arm"] == "S_half")["batch_size"] == 2
-    assert set(STUDY.make_spec("medium").arms) == set(NE.DEFAULT_ARMS)  # medium and paper keep the five arms
+    assert set(STUDY.make_spec("medium").arms) == set(NS.DEFAULT_ARMS)  # medium and paper keep the five arms
     ne = next(j for j in train if j["arm"] == "NE")
     lj = next(j for j in train if j["arm"] == "L")
     assert ne["batch_size"] == lj["batch_size"] == 16 and ne["samples_per_step"] == 32
@@ -84,7 +85,7 @@ def test_jobs_json_and_budgets():
 def tiny_results():
     spec = STUDY.make_spec("quick", TINY)
     js = STUDY.jobs(spec)
-    return spec, js, [Result.from_output(j, STUDY.run(j)) for j in js]
+    return spec, js, [Result.from_output(j, j.run()) for j in js]
 
 
 @pytest.mark.slow
@@ -99,7 +100,7 @@ def test_end_to_end_tiny(tiny_results):
         json.dumps(c.evidence)
     figs = STUDY.figures(spec, results)
     assert {f.name for f in figs} == {"test_error_vs_beff", "alpha_sweep", "noise_factor_vs_alpha", "train_loss_curves"}
-    # the training job logs what C3 audits and the budgets of §9
+    # the training job logs what C3 audits and both budgets
     ne = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "NE")
     assert ne.metrics["optimizer_steps"] == ne.params["total_steps"]
     assert ne.metrics["epochs_at"]["steps"] == pytest.approx(2 * ne.metrics["epochs_at_counting_B"]["steps"])
@@ -109,9 +110,9 @@ def test_end_to_end_tiny(tiny_results):
 @pytest.mark.slow
 def test_run_is_deterministic(tiny_results):
     spec, js, results = tiny_results
-    job = next(j for j in js if j["kind"] == "train" and j["arm"] == "NE" and j["data"]["task"] == "digits")
-    again = STUDY.run(job)
-    first = next(r for r in results if r.params == job)
+    job = next(j for j in js if j.KIND == "train" and j.arm == "NE" and j.data["task"] == "digits")
+    again = job.run()
+    first = next(r for r in results if r.params == job.params())
     assert json.dumps({k: v for k, v in again.items() if k != "arrays"}, sort_keys=True) == \
         json.dumps(first.metrics, sort_keys=True)
     for k, v in again["arrays"].items():
@@ -122,7 +123,7 @@ def test_run_is_deterministic(tiny_results):
 def test_analyse_copes_with_failed_and_missing(tiny_results):
     spec, js, results = tiny_results
     keep = [r for r in results if not (r.params["kind"] == "train" and r.params["arm"] in ("S", "LS"))]
-    failed = Result(key="x", params=js[0], status="failed", metrics={}, error="boom")
+    failed = Result(key="x", params=js[0].params(), status="failed", metrics={}, error="boom")
     claims = {c.id: c for c in STUDY.analyse(spec, keep + [failed])}
     assert claims["C6"].verdict == "inconclusive" and claims["C7"].verdict == "inconclusive"
     assert "missing" not in claims["C1"].evidence and claims["C1"].evidence["toy"]  # the toy is still there
@@ -166,24 +167,24 @@ def _train_result(spec, task, arm, errs: dict, sd=0.01, jitter=0.002, dead: dict
     """A done train job whose member (seed, variant) test error at budget ``b`` is
     ``errs[b][variant key] + sd * Z[seed] + jitter * J(variant)[seed]``; variant keys: the arm,
     ``NE(a)``, ``LS_warmup``. ``dead[variant key]``: the seeds (indices) that diverged."""
-    job = next(j for j in STUDY.jobs(spec) if j["kind"] == "train" and j["task"] == task and j["arm"] == arm)
-    members, final, best = [], {b: {"test_error": [], "train_loss": []} for b in NE.BUDGETS}, {b: [] for b in NE.BUDGETS}
+    job = next(j.params() for j in STUDY.jobs(spec) if j.KIND == "train" and j.task == task and j.arm == arm)
+    members, final, best = [], {b: {"test_error": [], "train_loss": []} for b in NC.BUDGETS}, {b: [] for b in NC.BUDGETS}
     div = []
     for si, seed in enumerate(job["seeds"]):
         for v in job["variants"]:
-            key = NE.ne_key(v["alpha"]) if arm == "NE" else ("LS_warmup" if v["warmup_steps"] else arm)
+            key = NC.ne_key(v["alpha"]) if arm == "NE" else ("LS_warmup" if v["warmup_steps"] else arm)
             members.append({"seed": seed, "alpha": v["alpha"], "lr": 0.2, "lr_used": 0.2 * job["lr_mult"],
                             "warmup_steps": v["warmup_steps"]})
             dv = si in (dead or {}).get(key, ())
             div.append(dv)
-            for b in NE.BUDGETS:
+            for b in NC.BUDGETS:
                 e = errs[b][key] + sd * Z[si] + jitter * J(key)[si]
                 final[b]["test_error"].append(float("nan") if dv else e)
                 final[b]["train_loss"].append(0.01)
                 best[b].append(e)
     m = {"members": members, "final": final, "best_val_test_error": best, "diverged": div,
          "died_at": [-1] * len(members), "optimizer_steps": job["total_steps"],
-         "train_loss_3q": {b: [0.011] * len(members) for b in NE.BUDGETS}}
+         "train_loss_3q": {b: [0.011] * len(members) for b in NC.BUDGETS}}
     return Result(key=f"{task}/{arm}", params=job, status="done", metrics=m)
 
 
@@ -195,7 +196,7 @@ def _synthetic(spec, cells: dict, dead: dict | None = None, sd: float = 0.01):
 
 def _row(S, L, m, n1, n3, L2, LS, LSw=None, Sh=None):
     spec = STUDY.make_spec("quick", KA_SPEC)
-    return {"S": S, "S_half": S - 0.03 if Sh is None else Sh, "L": L, NE.ne_key(round(spec.match_alpha, 12)): m,
+    return {"S": S, "S_half": S - 0.03 if Sh is None else Sh, "L": L, NC.ne_key(round(spec.match_alpha, 12)): m,
             "NE(1)": n1, "NE(3)": n3, "L2": L2, "LS": LS, "LS_warmup": LS if LSw is None else LSw}
 
 
@@ -342,7 +343,7 @@ def test_analyse_raises_on_a_bug_instead_of_inconclusive():
 
 
 def _toy_result(ratio_err=0.0, z=0.5):
-    """A synthetic §13 toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
+    """A synthetic finite-population toy job: every mode and alpha with mean deviation ``z`` s.e. and a measured
     ratio off its theory by the relative ``ratio_err``."""
     modes = {}
     for mode in ("split", "independent", "replacement"):
@@ -355,7 +356,7 @@ def _toy_result(ratio_err=0.0, z=0.5):
 
 @pytest.mark.parametrize("ratio_err,z,want", [(0.002, 0.5, "holds"), (0.05, 0.5, "fails"), (0.002, 300.0, "fails")])
 def test_c1_c2_known_answers_on_a_synthetic_toy(ratio_err, z, want):
-    """C2 (TOST, margin 1 %) holds 0.2 % off the §13 ratio and fails 5 % off; C1 (TOST on the bias in
+    """C2 (TOST, margin 1 %) holds 0.2 % off the toy's theory ratio and fails 5 % off; C1 (TOST on the bias in
     units of the s.d. of one draw, margin C1_MARGIN = 0.15) holds at z = 0.5 s.e. (0.0005 s.d. at 10^6
     draws) and fails at z = 300 s.e. (0.3 s.d.)."""
     spec = STUDY.make_spec("quick", KA_SPEC)

@@ -1,6 +1,6 @@
-"""Tests of nnphys.optim: NoiseEnhancedSGD, its batched form, and the alpha <-> B_eff relations.
+"""Tests of nnphys.noise_enhancement.optimizer: NoiseEnhancedSGD, its batched form, and the alpha <-> B_eff relations.
 
-Kinds: reference values of spec §4/§13 [derived]; Monte Carlo against the derived mean and
+Kinds: reference values of f(alpha), B_eff and the finite-population toy [derived]; Monte Carlo against the derived mean and
 covariance (tolerances from the stated CI); reference equality against torch.optim.SGD (alpha = 0,
 float64, exact); batched form against the per-model optimizer; behaviour (state_dict, param groups,
 schedulers, bad input).
@@ -18,10 +18,10 @@ from torch import nn
 
 from nnphys.errors import ConfigError
 from nnphys.nets import MLPEnsemble
-from nnphys.optim import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, ne_covariance_factor
+from nnphys.noise_enhancement.optimizer import NoiseEnhancedSGD, alpha_for, effective_batch_size, ne_update_, ne_covariance_factor
 
 # ------------------------------------------------------------------------------------------------
-# reference values (spec §4, §13) [derived]
+# reference values (B_eff, the finite-population toy) [derived]
 # ------------------------------------------------------------------------------------------------
 
 
@@ -39,7 +39,7 @@ def test_alpha_match_gives_f8_exactly():
 
 @pytest.mark.parametrize("r,alpha", [(10, 1.6794), (8, 1.4365), (16, 2.2839), (5, 1.0), (13, 2.0)])
 def test_alpha_for_inverse_values(r, alpha):
-    # the last two are the SVAG correspondence l = 5 -> 1, l = 13 -> 2 (spec §13)
+    # the last two are the SVAG correspondence l = 5 -> 1, l = 13 -> 2
     assert alpha_for(1024, 1024 / r) == pytest.approx(alpha, abs=5e-5)
     assert ne_covariance_factor(alpha_for(1024, 1024 / r)) == pytest.approx(r, rel=1e-12)
 
@@ -102,7 +102,7 @@ def test_step_without_closure_is_refused():
 
 
 # ------------------------------------------------------------------------------------------------
-# Monte Carlo: mean and covariance of g_NE on a quadratic problem (spec §3) [derived]
+# Monte Carlo: mean and covariance of g_NE on a quadratic problem [derived]
 # ------------------------------------------------------------------------------------------------
 
 
@@ -155,7 +155,7 @@ def _without_replacement_pairs(R, n, b, gen):
 
 @pytest.mark.slow
 def test_finite_population_toy_table():
-    """Spec §13 toy: N = 200, B = 20, scalar per-sample gradients. Var[g_NE] / Var[g_B] is f(alpha)
+    """The finite-population toy: N = 200, B = 20, scalar per-sample gradients. Var[g_NE] / Var[g_B] is f(alpha)
     for `independent` draws and f + 2 alpha (1 + alpha) B / (N - B) for `split` (table: 2.667,
     5.444, 14.333 at alpha = 0.5, 1, 2), with Var[g_B] = (N - B) / (B (N - 1)) C exactly. g_NE is
     computed by ne_update_ (M = R scalar members, lr = 1). R = 1e5 draws per mode; tolerance
@@ -173,7 +173,7 @@ def test_finite_population_toy_table():
     for alpha, split_ratio in ((0.5, 2.667), (1.0, 5.444), (2.0, 14.333)):
         f = ne_covariance_factor(alpha)
         assert f + 2 * alpha * (1 + alpha) * b / (n - b) == pytest.approx(split_ratio, abs=5e-4)
-        # the split variance equals without-replacement SGD at B' = B / f (spec §13)
+        # the split variance equals without-replacement SGD at B' = B / f
         bp = b / f
         assert split_ratio * var_b == pytest.approx((n - bp) / (bp * (n - 1)) * C, rel=2e-4)
         for mode, want in (("split", f + 2 * alpha * (1 + alpha) * b / (n - b)), ("independent", f)):
@@ -189,7 +189,7 @@ def test_finite_population_toy_table():
 
 
 def test_sgd_variance_finite_population():
-    """Var[g_B] itself matches (N - B) / (B (N - 1)) C for without-replacement draws (spec §13),
+    """Var[g_B] itself matches (N - B) / (B (N - 1)) C for without-replacement draws,
     and at B = 4 (the split-mode B_eff at alpha = 1) too."""
     n, R = 200, 100_000
     gen = torch.Generator().manual_seed(3)
@@ -203,7 +203,7 @@ def test_sgd_variance_finite_population():
 
 
 # ------------------------------------------------------------------------------------------------
-# alpha = 0 is torch.optim.SGD, step for step, bit for bit (float64) [derived, spec §5]
+# alpha = 0 is torch.optim.SGD, step for step, bit for bit (float64) [derived]
 # ------------------------------------------------------------------------------------------------
 
 
@@ -282,7 +282,7 @@ def test_full_batch_ne_is_gradient_descent_and_reaches_the_optimum():
 
 def test_noisy_ne_converges_to_a_neighbourhood_of_the_optimum():
     """Stochastic NE (alpha = 1, B = 4) on least squares: the average of late iterates is close
-    to the optimum (noise with zero mean, spec §3), and the stationary spread is finite."""
+    to the optimum (noise with zero mean), and the stationary spread is finite."""
     g = torch.Generator().manual_seed(0)
     X = torch.randn(64, 2, generator=g, dtype=torch.float64)
     y = X @ torch.tensor([1.0, -1.0], dtype=torch.float64) + 0.3 * torch.randn(64, generator=g, dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Minibatch streams (nnphys.sampling): the three NE sampling modes and the per-seed epoch stream."""
+"""Minibatch streams (nnphys.noise_enhancement.sampling): the three NE sampling modes and the per-seed epoch stream."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nnphys.errors import ConfigError
-from nnphys.sampling import EpochStream, PairSampler, draw_pairs
+from nnphys.noise_enhancement.sampling import EpochStream, PairSampler, draw_pairs
 
 
 def test_draw_pairs_modes():

@@ -1,5 +1,6 @@
-"""Minibatch gradient-noise statistics of any ``nn.Module`` (minibatch-noise spec §12;
-escape-rate spec §2 and §13).
+"""Minibatch gradient-noise statistics of any ``nn.Module`` (Ziyin et al., *Strength of Minibatch Noise
+in SGD*, arXiv 2102.05375; Mori et al., *Power-law escape rate of SGD*, arXiv 2105.09557; guides
+``docs/studies/minibatch-noise.md`` and ``docs/studies/escape-rate.md``).
 
 Public API (stable; other modules and studies call these)::
 
@@ -7,6 +8,8 @@ Public API (stable; other modules and studies call these)::
                    method="auto", chunk_size=None) -> GradientNoise
     decoupling_check(model, loss_fn, data, *, k=20, method="auto", chunk_size=None)
                    -> DecouplingCheck
+    per_sample_gram(model, loss_fn, data, *, method="auto", chunk_size=None)
+                   -> (K (N, N), losses (N,))                          # K_nm = <g_n, g_m>
     NoiseTracker(model, loss_fn, data, *, batch_size, every=1, ...)   # training callback
     GradientNoise, DecouplingCheck                                    # frozen dataclasses
 
@@ -15,7 +18,7 @@ concatenated once into ``(X, y)``, as the statistics need every per-sample gradi
 described in :mod:`nnphys.curvature.inputs`. The deprecated forms ``gradient_noise(model, loss_fn,
 X, y, top_k=...)`` and ``decoupling_check(model, loss_fn, X, y, top_k)`` still work and warn.
 
-Conventions (the minibatch-noise spec's, Prop. 1 and §12):
+Conventions (the minibatch-noise paper's, its Prop. 1):
 
 - ``loss_fn(output, target)`` must return the per-sample losses, shape ``(N,)`` (use
   ``reduction="none"``; the paper's MSE is ``0.5 * (f - y)**2`` summed over outputs);
@@ -68,6 +71,7 @@ __all__ = [
     "decoupling_check",
     "NoiseTracker",
     "noise_factor",
+    "per_sample_gram",
 ]
 
 Method = Literal["auto", "linear", "vmap", "loop"]
@@ -142,7 +146,7 @@ class GradientNoise(Result):
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class DecouplingCheck(Result):
-    """The escape-rate spec's decoupling check (§2 item 3, §13 exp. 1).
+    """The decoupling check of the escape-rate paper (guide ``docs/studies/escape-rate.md``).
 
     ``C_f^(μ) = Σ_c ∇f_c(x_μ) ∇f_c(x_μ)ᵀ`` (``c`` over model outputs; one term for a scalar
     model). Compares the spectra of ``coupled = (1/N) Σ_μ ℓ_μ C_f^(μ)`` and
@@ -249,6 +253,14 @@ def _check_common(model, X, y, method, top_k, chunk_size, field="k") -> int:
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError("model", "has no trainable parameters")
     return n
+
+
+def _inputs(model, data, method, top_k, chunk_size) -> tuple[Tensor, Tensor, int]:
+    """``(X, y, N)`` of ``data`` for ``model``, every argument checked (ConfigError naming it)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
+    X, y = materialise(data, model)
+    return X, y, _check_common(model, X, y, method, top_k, chunk_size)
 
 
 def _check_losses(losses: Tensor, n: int) -> None:
@@ -491,6 +503,30 @@ def _generic_stats(model, X, y, per_sample, q_count, method, chunk_size, want_gr
     return sq, gram, sum_sq
 
 
+def _per_sample_stats(model, loss_fn, X, y, used: str, chunk_size, want_gram: bool):
+    """``(losses (N,), sq_norms (N,), gram (N, N) or None, ||Σ_n g_n||²)``, float64, of the per-sample
+    losses ``loss_fn(model(X), y)`` by method ``used`` (``linear``: :func:`_linear_stats`; ``vmap`` /
+    ``loop``: :func:`_generic_stats`). The one per-sample-gradient Gram of the library: used by
+    :func:`gradient_noise` and :func:`per_sample_gram`."""
+
+    def per_sample(out, t):
+        v = loss_fn(out, t)
+        _check_losses(v, out.shape[0] if out.ndim else 1)
+        return v
+
+    if used == "linear":
+        h, sq, gram, sum_sq = _linear_stats(
+            model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
+        )
+        losses = h[:, 0]
+    else:
+        with torch.no_grad():
+            losses = per_sample(model(X), y).double()
+        sq, gram, sum_sq = _generic_stats(model, X, y, per_sample, 1, used, chunk_size,
+                                          want_gram)
+    return losses, sq, gram, sum_sq
+
+
 # ----------------------------------------------------------------------------- public
 
 
@@ -583,10 +619,7 @@ def gradient_noise(
     data, args = legacy_xy("gradient_noise", data, args)
     no_extra("gradient_noise", args)
     top_k = renamed("gradient_noise", "k", k, "top_k", top_k, 0)
-    if not isinstance(model, nn.Module):
-        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
-    X, y = materialise(data, model)
-    n = _check_common(model, X, y, method, top_k, chunk_size)
+    X, y, n = _inputs(model, data, method, top_k, chunk_size)
     if top_k > n:
         raise ConfigError("k", f"must be <= N = {n}, the number of samples (got {top_k})")
     bs = 1 if batch_size is None else batch_size
@@ -594,22 +627,8 @@ def gradient_noise(
     used = _resolve(model, method)
     n_params = sum(p.numel() for _, p in _trainable(model))
 
-    def per_sample(out, t):
-        v = loss_fn(out, t)
-        _check_losses(v, out.shape[0] if out.ndim else 1)
-        return v
-
     want_gram = top_k > 0
-    if used == "linear":
-        h, sq, gram, sum_sq = _linear_stats(
-            model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
-        )
-        losses = h[:, 0]
-    else:
-        with torch.no_grad():
-            losses = per_sample(model(X), y).double()
-        sq, gram, sum_sq = _generic_stats(model, X, y, per_sample, 1, used, chunk_size,
-                                          want_gram)
+    losses, sq, gram, sum_sq = _per_sample_stats(model, loss_fn, X, y, used, chunk_size, want_gram)
     mean_sq = sq.mean()
     gbar_sq = sum_sq / (n * n)
     trace_cov = float((mean_sq - gbar_sq).clamp_min(0.0))
@@ -638,6 +657,28 @@ def gradient_noise(
     )
 
 
+def per_sample_gram(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    data,
+    *,
+    method: Method = "auto",
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The per-sample-gradient Gram matrix ``K_nm = <g_n, g_m>`` (``g_n = ∇ℓ_n``) and the losses ``ℓ_n``.
+
+    ``model``, ``loss_fn`` (per-sample losses, ``reduction="none"``), ``data``, ``method`` and
+    ``chunk_size`` as in :func:`gradient_noise`, whose Gram this is (the same code): with the
+    ``"linear"`` fast path ``K = Σ_layers (A Aᵀ) ⊙ (Δ Δᵀ) + Δ Δᵀ`` from each layer's inputs ``A`` and
+    back-propagated signals ``Δ``, no per-sample gradient formed; otherwise from materialised rows.
+    Returns ``(K (N, N), losses (N,))``, float64, on the data's device. Gradients are not
+    accumulated into ``.grad``.
+    """
+    X, y, _ = _inputs(model, data, method, 0, chunk_size)
+    losses, _, gram, _ = _per_sample_stats(model, loss_fn, X, y, _resolve(model, method), chunk_size, True)
+    return gram, losses
+
+
 def decoupling_check(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -648,12 +689,12 @@ def decoupling_check(
     chunk_size: int | None = None,
     top_k: int | None = None,
 ) -> DecouplingCheck:
-    """The decoupling approximation (escape-rate spec §2 item 3): spectra of
+    """The decoupling approximation of the escape-rate paper: spectra of
     ``(1/N) Σ_μ ℓ_μ C_f^(μ)`` against ``L · (1/N) Σ_μ C_f^(μ)``, ``C_f^(μ) = Σ_c ∇f_c ∇f_cᵀ``.
 
     Both come from the empirical-NTK Gram ``K_f[(μ,c),(ν,c')] = <∇f_{μc}, ∇f_{νc'}>``
     (``NQ × NQ`` for Q model outputs; never ``P × P``): coupled = eig of ``D K_f D / N`` with
-    ``D = diag(√ℓ_μ)``, decoupled = eig of ``L K_f / N`` (minibatch-noise spec §12, last item).
+    ``D = diag(√ℓ_μ)``, decoupled = eig of ``L K_f / N``.
 
     Args:
         model: outputs ``(N,)``, ``(N, 1)`` or ``(N, Q)``. ``loss_fn``: per-sample ``(N,)``.
@@ -665,10 +706,7 @@ def decoupling_check(
         top_k, args = args[0], args[1:]
     no_extra("decoupling_check", args)
     top_k = renamed("decoupling_check", "k", k, "top_k", top_k, 20)
-    if not isinstance(model, nn.Module):
-        raise ConfigError("model", f"must be a torch.nn.Module (got {type(model).__name__})")
-    X, y = materialise(data, model)
-    n = _check_common(model, X, y, method, top_k, chunk_size)
+    X, y, n = _inputs(model, data, method, top_k, chunk_size)
     used = _resolve(model, method)
     with torch.no_grad():
         out0 = model(X)

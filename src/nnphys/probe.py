@@ -148,7 +148,7 @@ def probe(model: nn.Module, loss_fn: Callable, data: Any,
     )
     from nnphys.curvature.inputs import json_safe, materialise
     from nnphys.gradnoise import gradient_noise
-    from nnphys.optim import alpha_for, ne_covariance_factor
+    from nnphys.noise_enhancement import alpha_for, ne_covariance_factor
 
     s = settings
     op = CurvatureOperator(model, loss_fn, data)  # checks model, data and loss once

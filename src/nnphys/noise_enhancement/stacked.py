@@ -1,12 +1,14 @@
 """Train a stacked ensemble with SGD or noise-enhanced SGD, every member on its own data stream.
 
 One call trains ``M`` members (seeds x variants x learning rates of one training arm) held in
-stacked tensors (:class:`nnphys.nets.MLPEnsemble` or :class:`nnphys.convnet.StackedCNN`), updated
-by :func:`nnphys.optim.ne_update_` with a per-member ``alpha`` and learning rate. Member ``m``
-reads the minibatches of its seed group ``group[m]`` (:class:`nnphys.sampling.PairSampler`), so it
-follows the trajectory it would follow alone.
+stacked tensors (:class:`nnphys.nets.MLPEnsemble` or
+:class:`~nnphys.noise_enhancement.convnet.StackedCNN`), updated by
+:func:`~nnphys.noise_enhancement.optimizer.ne_update_` with a per-member noise multiplier (the NE
+paper's α) and learning rate. Member ``m`` reads the minibatches of its seed group ``group[m]``
+(:class:`~nnphys.noise_enhancement.sampling.PairSampler`), so it follows the trajectory it would
+follow alone.
 
-Divergence (spec ``noise-enhancement`` §9): a member whose loss on the fixed training rows is
+Divergence (the study guide ``docs/studies/noise-enhancement.md``, "Protocol"): a member whose loss on the fixed training rows is
 non-finite or above 10x its initial value at an evaluation, or whose batch loss turns non-finite
 between evaluations, is frozen (learning rate 0, its loss masked out of the summed objective so
 its nan cannot poison the others) and reported; when every member dies :class:`~nnphys.errors.Diverged`
@@ -21,8 +23,8 @@ import numpy as np
 import torch
 
 from nnphys.errors import Diverged
-from nnphys.optim import ne_update_
-from nnphys.sampling import PairSampler
+from nnphys.noise_enhancement.optimizer import ne_update_
+from nnphys.noise_enhancement.sampling import PairSampler
 
 __all__ = ["member_losses", "member_errors", "evaluate", "train_stacked"]
 
@@ -57,14 +59,16 @@ def evaluate(model, data: dict[str, Any], n_eval_train: int) -> dict[str, torch.
     return out
 
 
-def train_stacked(model, data: dict[str, Any], *, group: list[int], seeds: list[int], alpha: list[float],
+def train_stacked(model, data: dict[str, Any], *, group: list[int], seeds: list[int], ne_alpha: list[float],
                   lr: list[float], warmup_steps: list[float], batch_size: int, ne: bool, sampling: str,
                   tag: str, total_steps: int, eval_steps: list[int], n_eval_train: int) -> dict[str, Any]:
     """Train ``model``'s ``M`` members for ``total_steps`` steps; evaluate at ``eval_steps``.
 
     ``group[m]``: member ``m``'s index into ``seeds`` (its data stream, seeded by
-    ``derive(seeds[g], tag + "/<mode>")``); ``alpha``, ``lr``, ``warmup_steps``: ``M`` values
-    (``alpha = 0`` with ``ne=False`` is SGD; a warmup ramps the lr linearly over its steps).
+    ``derive(seeds[g], tag + "/<mode>")``); ``ne_alpha`` (the NE noise multiplier, the paper's α in
+    ``g_NE = (1 + α) g_B - α g_B'``), ``lr``, ``warmup_steps``: ``M`` values (``ne_alpha = 0`` with
+    ``ne=False`` is SGD; a warmup ramps the lr linearly over its steps). Not to be confused with the
+    lazy-training scale of :func:`nnphys.train.train_ensemble`.
     NE draws two batches of ``batch_size`` per step in ``sampling`` mode.
 
     Returns ``arrays`` (``eval_steps`` and every ``evaluate`` key as ``(M, n_eval)``, nan after a
@@ -77,7 +81,7 @@ def train_stacked(model, data: dict[str, Any], *, group: list[int], seeds: list[
     gidx = torch.tensor(group, device=device)
     params = list(model.parameters())
     f32 = params[0].dtype
-    alpha_t = torch.tensor(alpha, dtype=f32, device=device)
+    alpha_t = torch.tensor(ne_alpha, dtype=f32, device=device)
     lr_target = torch.tensor(lr, dtype=f32, device=device)
     warm = torch.tensor(warmup_steps, dtype=f32, device=device)
     sampler = PairSampler(n, batch_size, ne, sampling, seeds, tag, str(device))

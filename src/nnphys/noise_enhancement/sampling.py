@@ -1,6 +1,7 @@
-"""Minibatch index streams for SGD and noise-enhanced SGD (spec ``noise-enhancement`` §3).
+"""Minibatch index streams for SGD and noise-enhanced SGD (the study guide
+``docs/studies/noise-enhancement.md``, "What noise enhancement is").
 
-NE needs two minibatches ``B``, ``B'`` per step. The three sampling modes of §3:
+NE needs two minibatches ``B``, ``B'`` per step. The three sampling modes:
 
 - ``split``: one without-replacement draw of ``2B`` rows, halved (``B`` and ``B'`` are disjoint);
 - ``independent``: two independent without-replacement draws of ``B`` rows (they may overlap);
@@ -18,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from nnphys.errors import ConfigError
-from nnphys.optim import SAMPLING_MODES
+from nnphys.noise_enhancement.optimizer import SAMPLING_MODES
 from nnphys.seeding import derive
 
 __all__ = ["SAMPLING_MODES", "EpochStream", "ReplacementStream", "PairSampler", "draw_pairs"]
@@ -92,7 +93,7 @@ class PairSampler:
 
 
 def draw_pairs(n: int, b: int, draws: int, mode: str, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``draws`` pairs of index sets, each ``(draws, b)``, for ``B`` and ``B'`` in ``mode`` (§3).
+    """``draws`` pairs of index sets, each ``(draws, b)``, for ``B`` and ``B'`` in ``mode``.
 
     Without replacement a uniform random ordered subset is the ``topk`` of i.i.d. uniform keys.
     """

@@ -1,7 +1,7 @@
 """Synthetic results with a known truth for the noise-enhancement claims (the calibration of their rules).
 
 Each generator ``gen(rng, spec) -> list[Result]`` builds results **in the study's own format**: the
-job dicts of :func:`nnphys.studies.noise_enhancement.jobs` as ``params`` and the metrics keys that
+planned jobs' ``params()`` (:func:`nnphys.studies.noise_enhancement.jobs.jobs`) as ``params`` and the metrics keys that
 ``run`` writes (``members``, ``final[budget]`` with ``test_error``/``val_error``/``train_loss``,
 ``diverged``, ``died_at``, ``best_val_test_error``, ``train_loss_3q``, ``optimizer_steps``; the toy's
 ``modes``; the probe's ``per_alpha``). Only the jobs a claim needs are built.
@@ -22,7 +22,7 @@ L) is met and old and new rules meet the same truths.
 Scenarios (the truths): ``effect`` (the claimed effect, 2 x SESOI, in every task), ``none`` (no effect;
 for equivalence claims: the true difference sits on the margin), ``opposite`` (the effect reversed),
 ``floor`` (no room to move: every arm at the floor, or for C6 small-batch SGD not helped by more
-noise), and claim-specific ones named in :data:`SCENARIOS`.
+noise), and claim-specific ones named in :data:`CALIBRATION`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nnphys.noise_enhancement import ne_trace_ratio
 from nnphys.studies.base import Result
+from nnphys.studies.noise_enhancement.claims import C1_MARGIN, C2_NET_MARGIN, C2_TOY_MARGIN, C8_MARGIN
+from nnphys.studies.noise_enhancement.jobs import jobs
 
 # per-task baseline of arm L (test error; T3: test MSE of a unit-variance target) and noise [default: ours,
 # near the quick/medium runs' levels for the baselines, smaller noise so that cells are informative]
@@ -42,6 +45,11 @@ SIGMA_U = 0.010   # seed effect shared by the arms of one seed
 SIGMA_E = 0.003   # arm x seed noise: paired difference s.d. 0.0042, s.e. 0.0019 at 5 seeds
 FLOOR_ERR = 0.002  # the floor scenario: every arm this close to zero error
 D = 0.02          # the effect size of the scenarios: 2 x the SESOI (0.01)
+
+
+def _planned(spec, kind: str) -> list[dict[str, Any]]:
+    """The ``params()`` of the planned jobs of ``kind``, on the spec's device (as the lab stores them)."""
+    return [j.on(spec.device).params() for j in jobs(spec) if j.KIND == kind]
 
 
 def ne_key(a: float) -> str:
@@ -78,10 +86,8 @@ def train_results(spec, rng: np.random.Generator, means: Callable[[str, str], di
     ``means(task, budget) -> {variant key: mean test error}``; ``diverged(task) -> {variant key:
     number of seeds (the first ones) that diverged}``; ``sigma_e(task)``: the arm x seed noise;
     ``sigma_u``: the seed effect shared by the arms; ``floor_noise``: arm x seed noise ``FLOOR_SIGMA``."""
-    from nnphys.studies.noise_enhancement import jobs
-
     out = []
-    js = [j for j in jobs(spec) if j["kind"] == "train" and j["arm"] in arms]
+    js = [j for j in _planned(spec, "train") if j["arm"] in arms]
     u = {t: rng.standard_normal(spec.n_seeds) for t in spec.tasks}
     for job in js:
         t = job["task"]
@@ -279,13 +285,10 @@ TOY_MODES = ("split", "independent", "replacement")
 
 
 def toy_result(rng, spec, bias: float = 0.0, rel_err: float = 0.0, draws: int | None = None) -> Result:
-    """A §13 toy job: per mode and alpha, the mean deviation of g_NE from the exact gradient with a
+    """A toy job (the finite-population toy): per mode and alpha, the mean deviation of g_NE from the exact gradient with a
     standardised bias ``bias`` (in units of the per-draw s.d. of g_NE) and the variance ratio off its
     theory by the relative ``rel_err``, each with Monte Carlo noise of ``draws`` draws."""
-    from nnphys.ne_noise import ne_trace_ratio
-    from nnphys.studies.noise_enhancement import jobs
-
-    job = next(j for j in jobs(spec) if j["kind"] == "toy")
+    job = _planned(spec, "toy")[0]
     n, b, r = job["n"], job["batch_size"], draws or job["draws"]
     C = 2.0  # Var of z^2 for z ~ N(0, 1)
     modes = {}
@@ -309,11 +312,8 @@ def probe_results(rng, spec, bias: float = 0.0, rel_err: float = 0.0, overlap: f
     """One noise-probe job per MLP task: per alpha, the C1 z-scores of 4 directions for a standardised
     bias ``bias``, the measured ratio off theory by ``rel_err`` with a 99 % CI of relative s.e.
     ``rel_se``, and the top-5 subspace overlap ``overlap`` (+ small noise)."""
-    from nnphys.ne_noise import ne_trace_ratio
-    from nnphys.studies.noise_enhancement import jobs
-
     out = []
-    for job in (j for j in jobs(spec) if j["kind"] == "probe"):
+    for job in _planned(spec, "probe"):
         n, b, r = min(job["max_n"], 10**9), job["batch_size"], job["draws"]
         per = []
         for a in job["alphas"]:
@@ -363,3 +363,18 @@ def gen_c3(scenario: str):
             r.params = {**r.params, "batch_size": 2 * r.params["batch_size"]}
         return res
     return gen
+
+
+_TRAIN = ("effect", "none", "opposite", "floor")
+# {claim: {scenario: gen(rng, spec)}} for the calibration harness (nnphys.studies.calibration)
+CALIBRATION: dict[str, dict[str, Any]] = {
+    "C1": {s: gen_c1(s, C1_MARGIN) for s in ("effect", "none", "opposite")},
+    "C2": {s: gen_c2(s, C2_TOY_MARGIN, C2_NET_MARGIN) for s in ("effect", "none", "opposite", "shape")},
+    "C3": {s: gen_c3(s) for s in ("effect", "opposite")},
+    "C4": {s: gen_c4(s) for s in _TRAIN + ("effect_noisy", "diverged")},
+    "C5": {s: gen_c5(s) for s in _TRAIN + ("effect_noisy", "diverged")},
+    "C6": {s: gen_c6(s) for s in _TRAIN},
+    "C7": {s: gen_c7(s) for s in _TRAIN + ("ls_diverged", "ne_diverged")},
+    "C8": {s: gen_c8(s, C8_MARGIN) for s in _TRAIN + ("none_noisy",)},
+    "C9": {s: gen_c9(s) for s in _TRAIN + ("effect_noisy", "diverged")},
+}

@@ -1,10 +1,11 @@
-"""A stacked ensemble of small BN-free CNNs (spec ``noise-enhancement`` §9, the CIFAR-10 net).
+"""A stacked ensemble of small BN-free CNNs (the CIFAR-10 net of the study guide
+``docs/studies/noise-enhancement.md``, "Protocol").
 
 ``M`` copies of conv3x3 32, conv3x3 32, max-pool, conv3x3 64, conv3x3 64, max-pool, FC 256,
 FC ``d_out`` (ReLU, 'same' padding) held in stacked ``(M, ...)`` tensors and evaluated with
 ``torch.func.vmap``, so an ensemble of seeds trains as one set of tensors (as
 :class:`nnphys.nets.MLPEnsemble` does for MLPs). No BatchNorm: samples are never coupled, so
-per-sample gradients and the NE noise factor keep their meaning (spec §6).
+per-sample gradients and the NE noise factor keep their meaning (the paper's two-pass NE is only needed for batch-coupled layers).
 """
 
 from __future__ import annotations

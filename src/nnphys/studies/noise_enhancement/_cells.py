@@ -5,11 +5,11 @@ initialisation, the data order and the batch draws), so two arms are compared **
 the difference of their test errors, with a diverged seed counted as the task's trivial error in
 every arm (intention to treat, :func:`worst`). :func:`pair_cell` turns one comparison into a
 :func:`nnphys.studies.protocol.cell` (its room to move: the comparator's error between
-:func:`floor` and :func:`trivial`, and the power the protocol computes); the claims of
-:mod:`nnphys.studies.noise_enhancement` aggregate the cells with :func:`protocol.judge`. C6's own
-room rule (more noise than ``B_s`` must help plain SGD) is :func:`smaller_batch_helps`.
-:func:`cell_table` (survivor means, for the figures) and :func:`markdown_tables` (ITT, for the
-guide) are the §12 tables. The helpers take the study's ``Spec`` (duck-typed).
+:func:`floor` and :func:`trivial`, and the power the protocol computes); the claims
+(:mod:`nnphys.studies.noise_enhancement.claims`) aggregate the cells with :func:`protocol.judge`.
+C6's own room rule (more noise than ``B_s`` must help plain SGD) is :func:`smaller_batch_helps`.
+:func:`cell_table` (survivor means) feeds the figures and the tables
+(:mod:`nnphys.studies.noise_enhancement.tables`). The helpers take the study's ``Spec``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ BUDGET_ROLE = {"steps": "equal optimizer steps: the paper's comparison as we rea
 
 
 # ================================================================================================
-# the cell table (§12)
+# the cell table
 # ================================================================================================
 
 class Indexed(list):
@@ -56,7 +56,7 @@ def train_jobs(results: list[Result], task: str, arm: str, status: str = "done")
 
 
 def selected_lr(spec, results: list[Result], task: str) -> float | None:
-    """The lr with the lowest mean validation error of arm S at the equal-steps budget (§9)."""
+    """The lr with the lowest mean validation error of arm S at the equal-steps budget (never test)."""
     grid = spec.lrs(task)
     if len(grid) == 1:
         return grid[0]
@@ -117,7 +117,7 @@ def ne_key(a: float) -> str:
 
 
 def cell_table(spec, results: list[Result]) -> dict[str, Any]:
-    """``{task: {"lr": lr, budget: {arm key: stats}}}``: the §12 results tables."""
+    """``{task: {"lr": lr, budget: {arm key: stats}}}``: the results tables (survivor means)."""
     table: dict[str, Any] = {}
     for t in spec.tasks:
         lr = selected_lr(spec, results, t)
@@ -283,52 +283,6 @@ def pair_cell(spec, results: list[Result], lr: float | None, task: str, budget: 
                   n_diverged={better: int(a["diverged"].sum()), worse: int(b["diverged"].sum())},
                   extra={better: describe(a), worse: describe(b), "seeds": common, "room_baseline": base,
                          **({"claim_room_rule": room[1]} if room is not None else {})})
-
-
-def num(c: dict | None) -> str:
-    if not c:
-        return "n/a"
-    div = f" ({c['n_diverged']} div)" if c["n_diverged"] else ""
-    if not math.isfinite(c["mean"]):  # every seed diverged
-        return "—" + div
-    return (f"{c['mean']:.3f}±{c['se']:.3f}" if math.isfinite(c["se"]) else f"{c['mean']:.3f}") + div
-
-
-def itt_num(d: dict | None) -> str:
-    """``mean±se`` of the ITT outcomes with the diverged-seed count (always shown when > 0)."""
-    if not d:
-        return "n/a"
-    div = f" ({d['n_diverged']}/{d['n']} div)" if d["n_diverged"] else ""
-    return (f"{d['itt_mean']:.3f}±{d['itt_se']:.3f}" if math.isfinite(d["itt_se"]) else f"{d['itt_mean']:.3f}") + div
-
-
-def markdown_tables(spec, results: list[Result]) -> str:
-    """The per-cell results table (test error over seeds with diverged seeds at the task's trivial
-    error, intention to treat; diverged seeds counted) and the train-loss plateau table (survivors),
-    as markdown, for the guide."""
-    table = cell_table(spec, results)
-    half = ["S_half"] if "S_half" in spec.arms else []
-    arms = ["S"] + half + ["L"] + [ne_key(a) for a in spec.ne_alphas] + ["L2", "LS", "LS_warmup"]
-    head = "| task / budget | lr | " + " | ".join(arms) + " |"
-    rows = [head, "|" + "---|" * (len(arms) + 2)]
-    loss = ["| task / budget | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 1)]
-    for t in spec.tasks:
-        lr = table[t]["lr"]
-        for bud in BUDGETS:
-            row = table[t][bud]
-            rows.append(f"| {t} / {BUDGET_NAME[bud]} | {lr} | "
-                        + " | ".join(itt_num(describe(seed_outcomes(spec, results, t, bud, lr, a))) for a in arms) + " |")
-
-            def plateau(c):
-                if not c or "train_loss_end" not in c:
-                    return "n/a"
-                q3 = c.get("train_loss_3q")
-                return (f"{q3:.3g} → " if q3 is not None else "") + f"{c['train_loss_end']:.3g}"
-            loss.append(f"| {t} / {BUDGET_NAME[bud]} | " + " | ".join(plateau(row.get(a)) for a in arms) + " |")
-    return ("Test error (T3 `depth_locality`: test MSE), mean ± s.e. over seeds, a diverged seed counted as the task's "
-            "trivial error (0.9; T3: 1.0) or the worst error any seed reached in the cell if larger, as every claim compares them; `k/n div`: diverged seeds.\n\n" + "\n".join(rows)
-            + "\n\nTrain loss at 3/4 of the budget → at its end (mean over the seeds that did not diverge; the "
-              "plateau check):\n\n" + "\n".join(loss) + "\n")
 
 
 def smaller_batch_helps(spec, results: list[Result], lr: float | None, task: str, budget: str) -> tuple[bool, str]:

@@ -1,21 +1,22 @@
 """Noise-enhanced SGD (NE): SGD whose gradient noise is amplified without changing ``lr`` or ``B``.
 
-Paper: Mori & Ueda, *Improved generalization by noise enhancement* (arXiv 2009.13094); spec
-``specs/noise-enhancement.md``. The update rule is our reading of the method [default, spec §3]:
+Paper: Mori & Ueda, *Improved generalization by noise enhancement* (arXiv 2009.13094); the
+study guide ``docs/studies/noise-enhancement.md`` ("What noise enhancement is"). The update rule is our
+reading of the method [default]:
 draw two independent minibatches ``B``, ``B'`` of size ``B`` and use
 
     g_NE = (1 + alpha) g_B - alpha g_B' = g_B + alpha (g_B - g_B'),     theta <- theta - lr * g_NE.
 
-[derived, spec §3] ``E[g_NE] = grad L`` (unbiased) and ``Cov[g_NE] = f(alpha) Cov[g_B]`` with
+[derived] ``E[g_NE] = grad L`` (unbiased) and ``Cov[g_NE] = f(alpha) Cov[g_B]`` with
 
     f(alpha) = (1 + alpha)^2 + alpha^2 = 1 + 2 alpha + 2 alpha^2
 
 for independent draws (with replacement; without replacement the same holds up to the finite-
-population terms of spec §3). So one NE step at batch size ``B`` has the noise of one SGD step at the
-**effective batch size** ``B_eff = B / f(alpha) = B / (1 + 2 alpha + 2 alpha^2)`` (spec §4), at the cost
-of two minibatch gradients (``2B`` samples, the FLOPs of SGD at ``2B``). ``alpha = 0`` is plain SGD.
+population term of the split mode, :func:`nnphys.noise_enhancement.noise.ne_trace_ratio`). So one NE
+step at batch size ``B`` has the noise of one SGD step at the **effective batch size**
+``B_eff = B / f(alpha) = B / (1 + 2 alpha + 2 alpha^2)``, at the cost of two minibatch gradients (``2B`` samples, the FLOPs of SGD at ``2B``). ``alpha = 0`` is plain SGD.
 Momentum, weight decay and learning-rate schedules act on ``g_NE`` exactly as SGD's act on ``g_B``
-(spec §7); with momentum the ``B_eff`` relation is unchanged.
+[default]; with momentum the ``B_eff`` relation is unchanged.
 
 Public API:
 
@@ -28,7 +29,7 @@ Public API:
 - :func:`ne_update_`: the same update, functional and batched over stacked ``(M, ...)`` parameters
   of an ensemble, with a per-member ``alpha`` (and ``lr``);
 - :func:`ne_covariance_factor`, :func:`effective_batch_size`, :func:`alpha_for`: ``f(alpha)`` and the
-  ``alpha <-> B_eff`` relations of spec §4 (all three sampling modes). (``f(alpha)`` was called
+  ``alpha <-> B_eff`` relations (all three sampling modes). (``f(alpha)`` was called
   ``noise_factor`` before; that name now belongs only to :func:`nnphys.gradnoise.noise_factor`,
   the SGD factor ``C_B / C_1``, a different quantity.)
 """
@@ -57,12 +58,12 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------
-# f(alpha) and the alpha <-> B_eff relations (spec §3-§4) [derived]
+# f(alpha) and the alpha <-> B_eff relations [derived]
 # ------------------------------------------------------------------------------------------------
 
 
 def ne_covariance_factor(alpha: float) -> float:
-    """``f(alpha) = (1 + alpha)^2 + alpha^2 = 1 + 2 alpha + 2 alpha^2`` (spec §3).
+    """``f(alpha) = (1 + alpha)^2 + alpha^2 = 1 + 2 alpha + 2 alpha^2``.
 
     The factor by which NE multiplies the covariance of the minibatch gradient (independent or
     with-replacement draws). ``f(0) = 1``, ``f(1) = 5``, ``f((sqrt(15) - 1) / 2) = 8``.
@@ -85,7 +86,7 @@ def _check_mode(mode: str, n_samples: int | None, batch_size: float) -> None:
 def effective_batch_size(
     batch_size: float, alpha: float, mode: str = "split", n_samples: int | None = None
 ) -> float:
-    """``B_eff`` of NE at batch size ``B`` and ``alpha`` (spec §4).
+    """``B_eff`` of NE at batch size ``B`` and ``alpha``.
 
     - ``"split"`` and ``"replacement"``: ``B_eff = B / f(alpha)`` exactly (``split`` compares with
       SGD without replacement, ``replacement`` with SGD with replacement);
@@ -107,7 +108,7 @@ def alpha_for(
 ) -> float:
     """The ``alpha >= 0`` at which NE with batch size ``B`` has effective batch size ``B_eff``.
 
-    Inverse of :func:`effective_batch_size` (spec §4): ``alpha = (sqrt(2 r - 1) - 1) / 2`` with
+    Inverse of :func:`effective_batch_size`: ``alpha = (sqrt(2 r - 1) - 1) / 2`` with
     ``r = B / B_eff`` (``split``, ``replacement``) or ``r = (1/B_eff - 1/N) / (1/B - 1/N)``
     (``independent``). Needs ``0 < B_eff <= B``. Examples: ``alpha_for(1024, 128) = 1.436492``
     (``f = 8``); ``alpha_for(10, 1) = 1.679449``.
@@ -165,7 +166,7 @@ def _check_group(g: dict[str, Any]) -> None:
 
 
 class NoiseEnhancedSGD(Optimizer):
-    r"""SGD on the noise-enhanced gradient ``g_NE = (1 + alpha) g_B - alpha g_B'`` (spec §3).
+    r"""SGD on the noise-enhanced gradient ``g_NE = (1 + alpha) g_B - alpha g_B'``.
 
     Args:
         params: parameters or parameter groups (each group may set its own ``lr`` / ``alpha`` /
@@ -175,7 +176,7 @@ class NoiseEnhancedSGD(Optimizer):
             ``f(alpha) = 1 + 2 alpha + 2 alpha^2``, i.e. the effective batch size is
             ``B / (1 + 2 alpha + 2 alpha^2)`` (:func:`alpha_for` inverts it).
         momentum, dampening, weight_decay, nesterov: as :class:`torch.optim.SGD`, applied to
-            ``g_NE`` (spec §7). With ``alpha = 0`` every step equals ``torch.optim.SGD``'s.
+            ``g_NE``. With ``alpha = 0`` every step equals ``torch.optim.SGD``'s.
 
     A step needs the gradients of two independent minibatches:
 
@@ -188,7 +189,7 @@ class NoiseEnhancedSGD(Optimizer):
 
     After a step, ``p.grad`` holds ``g_NE`` (before weight decay). Parameters whose gradient is
     ``None`` in both calls are skipped; a gradient missing in one call counts as zero.
-    Batch-coupled layers (BatchNorm) see each batch separately (two-pass NE, spec §6).
+    Batch-coupled layers (BatchNorm) see each batch separately (two-pass NE).
     """
 
     def __init__(
@@ -396,7 +397,7 @@ def ne_update_(
     momentum_buffers: list[Tensor | None] | None = None,
     check: bool = True,
 ) -> list[Tensor | None]:
-    """In-place NE update of stacked ensemble parameters (spec §3, §7); batched :class:`NoiseEnhancedSGD`.
+    """In-place NE update of stacked ensemble parameters; batched :class:`NoiseEnhancedSGD`.
 
     ``params[i]``: ``(M, ...)`` (member ``m`` in row ``m``); ``grads_a[i]``, ``grads_b[i]``: the
     gradients of member ``m``'s mean loss on its batches ``B_m`` and ``B'_m``, same shapes.

@@ -1,11 +1,12 @@
-"""The gradient noise of noise-enhanced SGD, measured exactly on a net (spec ``noise-enhancement`` §2-§3, C1-C2).
+"""The gradient noise of noise-enhanced SGD, measured exactly on a net (claims C1, C2 of the
+noise-enhancement study; guide ``docs/studies/noise-enhancement.md``, "How the C2 probe works").
 
-Theory [derived, §3]: with ``g_NE = (1 + a) g_B - a g_B'`` the covariance ratio is
+Theory [derived]: with ``g_NE = (1 + a) g_B - a g_B'`` the covariance ratio is
 
     tr Cov[g_NE] / tr Cov[g_B] = f(a)                                  (independent, replacement)
                                = f(a) + 2 a (1 + a) B / (N - B)        (split: B, B' disjoint)
 
-with ``f(a) = 1 + 2a + 2a^2`` (:func:`nnphys.optim.ne_covariance_factor`) and
+with ``f(a) = 1 + 2a + 2a^2`` (:func:`~nnphys.noise_enhancement.optimizer.ne_covariance_factor`) and
 ``tr Cov[g_B] = c_B tr C``, ``c_B`` the SGD factor :func:`nnphys.gradnoise.noise_factor`
 (``1/B`` with replacement, ``(N - B)/(B (N - 1))`` without).
 
@@ -14,7 +15,7 @@ Measurement: the per-sample-gradient Gram matrix ``K_ij = <grad l_i, grad l_j>``
 squared deviation ``|g_w - gbar|^2 = w^T Kc w`` of a batch mean with weights ``w`` exactly, so
 :func:`probe_noise` computes the trace ratio over many minibatch pairs without a parameter-space
 vector. :func:`noise_shape` compares the principal subspaces (C2's "shape unchanged");
-:func:`toy_noise` is the §13 finite-population toy (scalar per-sample gradients).
+:func:`toy_noise` is the finite-population toy (scalar per-sample gradients).
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from nnphys.errors import ConfigError
 from nnphys.gradnoise import noise_factor
-from nnphys.optim import ne_covariance_factor, ne_update_
-from nnphys.sampling import draw_pairs
+from nnphys.noise_enhancement.optimizer import ne_covariance_factor, ne_update_
+from nnphys.noise_enhancement.sampling import draw_pairs
 
 __all__ = ["ne_trace_ratio", "per_sample_gram", "noise_shape", "probe_noise", "toy_noise"]
 
 
 def ne_trace_ratio(alpha: float, b: int, n: int, mode: str) -> float:
-    """``tr Cov[g_NE] / tr Cov[g_B]`` (§3): ``f`` (independent, replacement) and
+    """``tr Cov[g_NE] / tr Cov[g_B]`` [derived]: ``f`` (independent, replacement) and
     ``f + 2 alpha (1 + alpha) B / (N - B)`` (split)."""
     f = ne_covariance_factor(alpha)
     return f + 2 * alpha * (1 + alpha) * b / (n - b) if mode == "split" else f
@@ -43,34 +45,27 @@ def per_sample_gram(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple
     """Per-sample-gradient Gram matrix ``K_ij = <grad l_i, grad l_j>`` of a one-member
     :class:`~nnphys.nets.MLPEnsemble`, exactly, without forming per-sample gradients.
 
-    For ``z^(l) = c_w a^(l-1) W^T + c_b b``: ``grad_W l_i = c_w delta_i a_i^T`` and
-    ``grad_b l_i = c_b delta_i`` with ``delta_i = dl_i/dz_i``, so
-    ``K = sum_l (Delta_l Delta_l^T) * (c_w^2 A_{l-1} A_{l-1}^T + c_b^2)`` (elementwise product).
-    ``x``: ``(N, d)``; ``kind``: ``classification`` (cross-entropy) or ``regression`` (squared
-    error). Returns ``(K (N, N), losses (N,))`` in the model's dtype.
+    The member as a plain net (:meth:`~nnphys.nets.MLPEnsemble.to_modules`, the same parameters and
+    function) handed to :func:`nnphys.gradnoise.per_sample_gram`, the library's one per-sample Gram:
+    for each layer ``z = c_w a W^T + c_b b``, ``K += (A A^T) * (Delta Delta^T) + Delta Delta^T`` from its
+    inputs and back-propagated signals (``c_w = c_b = 1``, the standard parameterisation; scaled
+    layers go through materialised per-sample gradients). ``x``: ``(N, d)``; ``kind``:
+    ``classification`` (cross-entropy) or ``regression`` (squared error of output 0). Returns
+    ``(K (N, N), losses (N,))`` in float64.
     """
-    a = x.unsqueeze(0).to(model.weights[0].dtype)
-    acts, zs = [], []
-    for l in range(model.depth + 1):
-        acts.append(a[0])
-        z = model.layer(l, a)
-        zs.append(z)
-        a = torch.relu(z) if l < model.depth else z
-    out = zs[-1]
-    if kind == "regression":
-        losses = (out[0, :, 0] - y) ** 2
-    else:
-        losses = torch.nn.functional.cross_entropy(out[0], y, reduction="none")
-    deltas = torch.autograd.grad(losses.sum(), zs)
-    K = torch.zeros(len(x), len(x), dtype=out.dtype, device=out.device)
-    with torch.no_grad():
-        for l, (cw, cb) in enumerate(model.scales):
-            d, a_prev = deltas[l][0], acts[l].detach()
-            inner = cw * cw * (a_prev @ a_prev.T)
-            if model.bias:
-                inner = inner + cb * cb
-            K += (d @ d.T) * inner
-    return K, losses.detach()
+    from nnphys.gradnoise import per_sample_gram as gram
+
+    if model.n_members != 1:
+        raise ConfigError("model", f"per_sample_gram needs a one-member ensemble (got {model.n_members} members)")
+    net = model.to_modules()[0]
+    x = x.to(model.weights[0].dtype)
+
+    def losses(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if kind == "regression":
+            return (out[:, 0] - t) ** 2
+        return torch.nn.functional.cross_entropy(out, t, reduction="none")
+
+    return gram(net, losses, (x, y))
 
 
 def noise_shape(Kc: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor, alphas: list[float], m: int = 40,
@@ -136,7 +131,7 @@ def probe_noise(K: torch.Tensor, b: int, draws: int, mode: str, alphas: list[flo
     pbar = P.mean(0)
     shape = noise_shape(Kc, ia, ib, alphas)
     rb = torch.randint(0, draws, (bootstrap, draws), generator=gen)
-    c_b = noise_factor(n, b, replacement=mode == "replacement")  # tr Cov[g_B] / tr C (§2)
+    c_b = noise_factor(n, b, replacement=mode == "replacement")  # tr Cov[g_B] / tr C: the SGD factor c_B
     per_alpha = []
     for a in alphas:
         num = (1 + a) ** 2 * q_aa - 2 * a * (1 + a) * q_ab + a * a * q_bb  # |g_NE - gbar|^2 per draw
@@ -159,9 +154,9 @@ def probe_noise(K: torch.Tensor, b: int, draws: int, mode: str, alphas: list[flo
 
 def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Generator,
               chunk: int = 100_000) -> dict[str, Any]:
-    """The §13 toy: scalar per-sample gradients ``g_i = z_i^2`` (skewed, like real ones), ``N = n``,
+    """The finite-population toy: scalar per-sample gradients ``g_i = z_i^2`` (skewed, like real ones), ``N = n``,
     batches of ``b`` in the three modes, ``draws`` draws each; ``g_NE`` is computed by
-    :func:`~nnphys.optim.ne_update_` (lr = 1 from 0). Returns per mode the mean deviation of
+    :func:`~nnphys.noise_enhancement.optimizer.ne_update_` (lr = 1 from 0). Returns per mode the mean deviation of
     ``g_NE`` from the exact gradient with its s.e. (C1) and ``Var[g_NE] / Var[g_B]`` with its s.e.
     against :func:`ne_trace_ratio` (C2), ``Var[g_B]`` exact from :func:`nnphys.gradnoise.noise_factor`
     (without replacement in modes ``split`` and ``independent``).
@@ -188,7 +183,7 @@ def toy_noise(n: int, b: int, draws: int, alphas: list[float], gen: torch.Genera
                 d = -p - gbar
                 sums[mode, a] += torch.stack([d.sum(), (d**2).sum(), (d**4).sum()])
     for mode in modes:
-        var_b = noise_factor(n, b, replacement=mode == "replacement") * C  # exact Var[g_B] (§2)
+        var_b = noise_factor(n, b, replacement=mode == "replacement") * C  # exact Var[g_B]: c_B C
         m2 = float(sgd[mode][0] / draws)
         res = {"sgd_var": m2, "sgd_var_theory": var_b,
                "sgd_var_se": math.sqrt(max(float(sgd[mode][1] / draws) - m2**2, 0) / draws), "alphas": []}

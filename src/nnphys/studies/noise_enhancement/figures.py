@@ -1,7 +1,8 @@
 """Figures of the noise-enhancement study: test error against B_eff, the alpha sweep (test error
 against alpha at B_l with small-batch SGD as a band), the measured noise factor against alpha, and
 train-loss curves with seed bands against steps and samples. Error bars are mean +- s.e. over seeds;
-diverged seeds are red crosses; legends >= 8 pt (:mod:`nnphys.studies._kit`)."""
+diverged seeds are red crosses; legends >= 8 pt (:mod:`nnphys.studies._kit`). :data:`FIGURE_CLAIMS`
+names the claims each figure illustrates."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ import warnings
 
 import numpy as np
 
-from nnphys.optim import ne_covariance_factor
+from nnphys.noise_enhancement import ne_covariance_factor
 from nnphys.studies import _kit as K
-from nnphys.studies._ne_cells import BUDGET_NAME, BUDGETS, cell_table, ne_key, train_jobs
+from nnphys.studies.noise_enhancement._cells import BUDGET_NAME, BUDGETS, cell_table, ne_key, train_jobs
+from nnphys.studies.noise_enhancement.spec import TASK_LABEL
 from nnphys.studies.base import Figure, Result
+
+FIGURE_CLAIMS = {"test_error_vs_beff": ("C5", "C6", "C8", "C9"), "alpha_sweep": ("C4", "C6"),
+                 "noise_factor_vs_alpha": ("C1", "C2"), "train_loss_curves": ("C3", "C7", "C8")}
+
+
+def figures(spec, results: list[Result]) -> list[Figure]:
+    """Test error against B_eff, the alpha sweep, the measured noise factor and the train-loss
+    curves with seed bands, each linked to the claims it illustrates."""
+    return K.link_claims(draw(spec, results, TASK_LABEL), FIGURE_CLAIMS)
 
 
 def _curves(spec, r: Result, lr: float | None, alpha: float | None) -> tuple[np.ndarray, np.ndarray] | None:
