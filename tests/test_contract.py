@@ -76,17 +76,12 @@ def test_presets_plan_typed_json_jobs_with_seeds(study: Study, scale: str):
     spec = study.make_spec(scale, {"device": "cuda"})  # planned, never run: no GPU needed
     raw = study.jobs(spec)
     assert raw, "a preset must plan jobs"
-    # the typed-job assertions apply to studies already converted (their first job is a Job);
-    # every shipped study will be, and then this condition goes
-    if isinstance(raw[0], Job):
-        assert study.run is None, "a study of typed jobs runs them with job.run(), not Study(run=...)"
-        for job in raw:
-            assert isinstance(job, Job), f"{study.name} plans a {type(job).__name__} among typed jobs"
-            assert type(job).KIND and job.params()["kind"] == type(job).KIND, f"{type(job).__name__} sets no KIND"
-            assert job.device == "cpu", f"{study.name}'s jobs(spec) set the device; the lab sets it (plan_jobs)"
-        assert all(job.device == "cuda" for job in plan_jobs(study, spec)), "plan_jobs puts every job on the device"
-    else:
-        assert study.run is not None, "a study of plain-dict jobs gives Study(run=...)"
+    assert study.run is None, "a study of typed jobs runs them with job.run(), not Study(run=...)"
+    for job in raw:
+        assert isinstance(job, Job), f"{study.name} plans a {type(job).__name__}, not a typed Job"
+        assert type(job).KIND and job.params()["kind"] == type(job).KIND, f"{type(job).__name__} sets no KIND"
+        assert job.device == "cpu", f"{study.name}'s jobs(spec) set the device; the lab sets it (plan_jobs)"
+    assert all(job.device == "cuda" for job in plan_jobs(study, spec)), "plan_jobs puts every job on the device"
     for job in plan_jobs(study, spec):
         params = params_of(job)
         json.dumps(params, allow_nan=False)

@@ -412,12 +412,12 @@ def ne_update_(
     if not (len(params) == len(grads_a) == len(grads_b)):
         raise ConfigError("grads", "params, grads_a and grads_b must have the same length")
     if isinstance(alpha, Tensor):
-        if check and not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any()):
+        if check and (not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any())):
             raise ConfigError("alpha", "must be finite and >= 0 for every member")
     else:
         _check_alpha(alpha)
     if isinstance(lr, Tensor):
-        if check and not bool(torch.isfinite(lr).all()) or bool((lr <= 0).any()):
+        if check and (not bool(torch.isfinite(lr).all()) or bool((lr <= 0).any())):
             raise ConfigError("lr", "must be finite and > 0 for every member")
     _check_group(dict(lr=1.0 if isinstance(lr, Tensor) else lr, alpha=0.0, momentum=momentum,
                       dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
