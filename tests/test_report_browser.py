@@ -78,7 +78,10 @@ def test_scorecard_and_every_figure_render(report, tmp_path):
     got = _check(_with_check(page, "check.html"), tmp_path)
     assert got["first_h2"] == "Scorecard" and got["scorecard_rows"] == 2
     assert got["scorecard_box"][0] > 100 and got["scorecard_box"][1] > 40  # laid out, not collapsed
-    assert len(got["images"]) == n_figures == 3
+    # the studies' figures plus the verdict x stability overview, which is laid out at a readable width
+    assert len(got["images"]) == n_figures + 1 == 4
+    overview = [i for i in got["images"] if i["src"] == "figures/overview.png"]
+    assert len(overview) == 1 and overview[0]["w"] >= 400
     broken = [i["src"] for i in got["images"] if not (i["complete"] and i["w"] > 0 and i["h"] > 0)]
     assert not broken, broken
 
