@@ -447,7 +447,7 @@ def probes_present(runs) -> list[str]:
 
 def _nice_log_ticks(lo: float, hi: float, max_ticks: int = 5) -> list[float]:
     """At most ``max_ticks`` readable ticks in ``[lo, hi]`` on a log axis: powers of ten when at least
-    two fit, else 1-2-5 (then 1-3) steps of each decade, thinned to every other decade when too many."""
+    two fit, else 1-3 (then 1-2-5) steps of each decade, else three rounded points; thinned when too many."""
     import math as _m
 
     e0, e1 = _m.floor(_m.log10(lo)), _m.ceil(_m.log10(hi))
@@ -455,6 +455,8 @@ def _nice_log_ticks(lo: float, hi: float, max_ticks: int = 5) -> list[float]:
         t = [m * 10.0**e for e in range(e0, e1 + 1) for m in mant if lo <= m * 10.0**e <= hi]
         if len(t) >= 2:
             break
+    else:  # a range narrower than 1-2-5 steps: three points rounded to two significant digits
+        t = sorted({v for v in (float(f"{x:.2g}") for x in np.geomspace(lo, hi, 3)) if lo <= v <= hi})
     step = 1
     while len(t[::step]) > max_ticks:
         step += 1
