@@ -18,7 +18,7 @@ import numpy as np
 
 from nnphys.noise_enhancement import ne_covariance_factor
 from nnphys.studies import _kit as K
-from nnphys.studies.noise_enhancement._cells import BUDGET_NAME, BUDGETS, cell_table, ne_key, train_jobs
+from nnphys.studies.noise_enhancement._cells import BUDGETS, cell_table, ne_key, train_jobs
 from nnphys.studies.noise_enhancement.spec import TASK_LABEL
 from nnphys.studies.base import Figure, Result
 
