@@ -99,7 +99,8 @@ def test_end_to_end_tiny(tiny_results):
         assert isinstance(c.evidence, dict) and c.evidence
         json.dumps(c.evidence)
     figs = STUDY.figures(spec, results)
-    assert {f.name for f in figs} == {"test_error_vs_beff", "alpha_sweep", "noise_factor_vs_alpha", "train_loss_curves"}
+    assert {f.name for f in figs} == {"test_error_vs_beff", "alpha_sweep", "noise_factor_vs_alpha", "train_loss_curves",
+                                      "test_error_curves"}
     # the training job logs what C3 audits and both budgets
     ne = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "NE")
     assert ne.metrics["optimizer_steps"] == ne.params["total_steps"]

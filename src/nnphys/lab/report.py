@@ -43,6 +43,12 @@ _BADGE = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#9a6700", "un
 NOT_RECORDED = "not recorded"
 SUMMARY_CHARS = 160  # [default] evidence cells in the tables are cut here; the JSON keeps all
 LEGEND_MIN_PT = 8.0
+# Figures are written at FIG_DPI and shown in a content column CONTENT_PX wide (the CSS below): a
+# figure up to CONTENT_PX wide shows at full size, its 8 pt text at 8 * 120 / 72 = 13.3 px; a wider
+# one is scaled down with its text. Each <img> carries data-text-pt (its smallest text) and data-dpi,
+# so a browser check can compute the on-screen size of the smallest text (tests/test_report_browser.py).
+FIG_DPI = 120
+CONTENT_PX = 1200
 
 _CLAIM_ID = re.compile(r"\b([A-Z]\d+[a-z]?)\b")
 
@@ -55,6 +61,7 @@ class StudyReport:
     claims: list[Claim] = field(default_factory=list)
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (png, pdf, caption)
     figure_claims: dict[str, list[str]] = field(default_factory=dict)  # claim id -> figure stems
+    figure_text_pt: dict[str, float] = field(default_factory=dict)  # png path -> smallest text (pt)
     legend_warnings: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)  # distinct job seeds (ints only)
     versions: list[dict[str, Any]] = field(default_factory=list)
@@ -123,6 +130,15 @@ def _small_legends(fig: Any) -> list[float]:
                    if t.get_fontsize() < LEGEND_MIN_PT - 1e-9})
 
 
+def min_text_pt(fig: Any) -> float:
+    """The smallest font size (pt) of the visible, non-empty texts of a matplotlib figure (titles,
+    labels, tick labels, legends, annotations); ``nan`` when it has none."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else float("nan")
+
+
 def _close(fig: Any) -> None:
     try:
         import matplotlib.pyplot as plt
@@ -163,7 +179,8 @@ def study_report(store: Store, study: Study, fig_dir: Path, *, n_resamples: int 
             if small:
                 rep.legend_warnings.append(f"{fig.name}: legend text at {', '.join(map(str, small))} pt "
                                            f"(< {LEGEND_MIN_PT:g} pt)")
-            fig.figure.savefig(png, dpi=120, bbox_inches="tight")
+            rep.figure_text_pt[str(png)] = min_text_pt(fig.figure)
+            fig.figure.savefig(png, dpi=FIG_DPI, bbox_inches="tight")
             fig.figure.savefig(pdf, bbox_inches="tight")
             _close(fig.figure)
             rep.figures.append((str(png), str(pdf), fig.caption))
@@ -585,7 +602,8 @@ def _study_md(rep: StudyReport, root: Path) -> list[str]:
     return out
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+_CSS = (f"body{{font-family:system-ui,sans-serif;max-width:{CONTENT_PX}px;margin:2em auto;padding:0 1em}}"
+        "figure{margin:1.5em 0}"  # the browser's default 40 px side margins would shrink every wide figure
         "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;"
         "vertical-align:top;font-size:14px}.v{color:#fff;padding:1px 6px;border-radius:4px;white-space:nowrap}"
         ".fragile{color:#cf222e;font-weight:bold}img{max-width:100%}"
@@ -660,7 +678,9 @@ def _study_html(rep: StudyReport, root: Path) -> list[str]:
         parts.append(f"<h3 id='{anchor('figures', rep.name)}'>Figures</h3>")
     for png, pdf, cap in rep.figures:
         rel, relp = Path(png).relative_to(root), Path(pdf).relative_to(root)
-        parts.append(f"<figure id='{anchor('fig', rep.name, Path(png).stem)}'><img src='{e(str(rel))}' "
+        pt = rep.figure_text_pt.get(png, math.nan)
+        size = f" data-text-pt='{pt:g}' data-dpi='{FIG_DPI}'" if math.isfinite(pt) else ""
+        parts.append(f"<figure id='{anchor('fig', rep.name, Path(png).stem)}'><img src='{e(str(rel))}'{size} "
                      f"alt='{e(cap)}'><figcaption>{e(cap)} (<a href='{e(str(relp))}'>PDF</a>)</figcaption></figure>")
     if rep.legend_warnings:
         parts.append("<ul>" + "".join(f"<li><b>legend too small</b>: {e(w)}</li>" for w in rep.legend_warnings)

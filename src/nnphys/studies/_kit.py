@@ -7,7 +7,7 @@
 - verdict rules: :func:`band_verdict` (the three-way CI-in-band rule), :func:`all_of`,
   :func:`significant`, :func:`spearman`, :func:`spearman_test`;
 - result grouping: :func:`by_kind`, :func:`need`;
-- figure helpers: :func:`subplots` (legends >= 8 pt), :func:`errorbar`, :func:`band`,
+- figure helpers: :func:`subplots` (legends >= 8 pt, at most :data:`REPORT_WIDTH_IN` wide), :func:`errorbar`, :func:`band`,
   :func:`mark_diverged`, :func:`log_ticks`.
 """
 
@@ -27,7 +27,7 @@ from nnphys.studies.base import Claim, ClaimInfo, Result, Verdict
 __all__ = [
     "ClaimBook", "Missing", "band_verdict", "all_of", "significant", "spearman", "spearman_test",
     "mean_se", "fnum", "by_kind", "need", "take_members", "resample_result", "subplots", "errorbar", "band", "mark_diverged", "log_ticks",
-    "legend", "link_claims", "LEGEND_PT",
+    "legend", "link_claims", "LEGEND_PT", "REPORT_WIDTH_IN", "close",
 ]
 
 
@@ -247,21 +247,38 @@ def need(groups: Mapping[str, list[Result]], kind: str) -> list[Result]:
 # ================================================================================================
 
 LEGEND_PT = 8  # the smallest legend font the report accepts
+# The widest figure (inches at the report's 120 dpi) the HTML report shows at full size: its content
+# column is 1200 px (nnphys.lab.report.CONTENT_PX); 9.6 in = 1152 px leaves room for the margin
+# bbox_inches="tight" adds. A wider figure is scaled down by the browser and its 8 pt labels with it
+# (a 2029 px figure put them at ~7 px), so subplots() narrows the panels of a wider grid instead.
+REPORT_WIDTH_IN = 9.6
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.2, **kw: Any):
     """``(fig, axes)`` with the lab's sizes: ``width`` x ``height`` inches per panel, legend and
-    tick labels >= 8 pt, constrained layout. ``axes`` is always a flat array."""
+    tick labels >= 8 pt, constrained layout. ``axes`` is always a flat array. A grid wider than
+    :data:`REPORT_WIDTH_IN` gets narrower panels (never below 2.4 in; past that, lay the grid out
+    in fewer columns), so the report shows it at full size and its labels stay legible."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
+    if width * ncols > REPORT_WIDTH_IN:
+        width = max(REPORT_WIDTH_IN / ncols, 2.4)
 
     with plt.rc_context({"legend.fontsize": LEGEND_PT, "xtick.labelsize": LEGEND_PT,
                          "ytick.labelsize": LEGEND_PT, "axes.labelsize": 9, "axes.titlesize": 9}):
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
                                  layout="constrained", squeeze=False, **kw)
     return fig, axes.ravel()
+
+
+def close(fig: Any) -> None:
+    """Free a figure that will not be returned (pyplot keeps every figure it made)."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def legend(ax, **kw: Any):

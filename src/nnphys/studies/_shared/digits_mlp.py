@@ -445,13 +445,42 @@ def probes_present(runs) -> list[str]:
     return [p for p in PROBES if p in seen]
 
 
+def _nice_log_ticks(lo: float, hi: float, max_ticks: int = 5) -> list[float]:
+    """At most ``max_ticks`` readable ticks in ``[lo, hi]`` on a log axis: powers of ten when at least
+    two fit, else 1-3 (then 1-2-5) steps of each decade, else three rounded points; thinned when too many."""
+    import math as _m
+
+    e0, e1 = _m.floor(_m.log10(lo)), _m.ceil(_m.log10(hi))
+    for mant in ((1.0,), (1.0, 3.0), (1.0, 2.0, 5.0)):
+        t = [m * 10.0**e for e in range(e0, e1 + 1) for m in mant if lo <= m * 10.0**e <= hi]
+        if len(t) >= 2:
+            break
+    else:  # a range narrower than 1-2-5 steps: three points rounded to two significant digits
+        t = sorted({v for v in (float(f"{x:.2g}") for x in np.geomspace(lo, hi, 3)) if lo <= v <= hi})
+    step = 1
+    while len(t[::step]) > max_ticks:
+        step += 1
+    return t[::step]
+
+
+def _tick_label(v: float) -> str:
+    """``0.02``, ``5``, ``300``; scientific only far from 1 (``1e-05``), so labels stay short."""
+    return f"{v:g}"
+
+
 def plot_decoupling(axes, runs, labels=None, probe: str = "gauss_newton", band: float = 1.5) -> None:
     """Coupled against decoupled top-k eigenvalues, one matplotlib axis per checkpoint epoch (the
     checkpoints of ``runs[0]``), one marker series per run (e.g. per seed), the diagonal and the
     ``x band`` region shaded. ``probe`` picks the comparison (a full-Hessian probe draws the same
-    way, with ``L λ(H)`` as the decoupled side). Escape-rate T9b and minibatch-noise C12 figures."""
+    way, with ``L λ(H)`` as the decoupled side). Escape-rate T9b and minibatch-noise C12 figures.
+
+    Both axes share one range (the diagonal is the diagonal) and carry at most five labelled major
+    ticks (:func:`_nice_log_ticks`) and no minor labels, so tick labels never overlap (matplotlib's
+    default labels minor ticks on an axis spanning less than a decade, ``2x10^-2 3x10^-2 ...``)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
     eps = sorted(runs[0]["checkpoints"], key=int)
-    labels = labels or [f"run {i}" for i in range(len(runs))]
+    labels = labels or (["top-k eigenvalues"] if len(runs) == 1 else [f"run {i}" for i in range(len(runs))])
     for ax, ep in zip(axes, eps):
         vals = []
         for i, (run, lab) in enumerate(zip(runs, labels)):
@@ -459,17 +488,34 @@ def plot_decoupling(axes, runs, labels=None, probe: str = "gauss_newton", band: 
             if d is None:
                 continue
             x, y = np.asarray(d["decoupled"], float), np.asarray(d["coupled"], float)
-            ok = (x > 0) & (y > 0)
+            ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
             ax.plot(x[ok], y[ok], "o", ms=3, mfc="none", color=f"C{i}", label=lab)
             vals += x[ok].tolist() + y[ok].tolist()
         if vals:
-            g = np.geomspace(min(vals) * 0.7, max(vals) * 1.4, 20)
+            lo, hi = min(vals) * 0.7, max(vals) * 1.4
+            g = np.geomspace(lo, hi, 20)
             ax.plot(g, g, "k-", lw=0.8, label="coupled = decoupled")
-            ax.fill_between(g, g / band, g * band, color="grey", alpha=0.2, lw=0, label=f"within x{band:g}")
+            ax.fill_between(g, g / band, g * band, color="grey", alpha=0.2, lw=0, label=f"within ×{band:g}")
             ax.set_xscale("log")
             ax.set_yscale("log")
-        which = "L lambda(H), full Hessian" if probe == "hessian" else "L (1/N) sum C_f, Gauss-Newton"
-        ax.set(xlabel=f"decoupled: {which}", ylabel="coupled: (1/N) sum l C_f", title=f"epoch {ep} ({probe})")
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(lo, hi)
+            ticks = _nice_log_ticks(lo, hi)
+            for a in (ax.xaxis, ax.yaxis):
+                a.set_major_locator(FixedLocator(ticks))
+                a.set_major_formatter(_tick_formatter(ticks))
+                a.set_minor_formatter(NullFormatter())
+        which = "L λ(H), full Hessian" if probe == "hessian" else "L (1/N) Σ C_f, Gauss-Newton"
+        name = "full Hessian" if probe == "hessian" else "Gauss-Newton"
+        ax.set(xlabel=f"decoupled: {which}", ylabel="coupled: (1/N) Σ ℓ C_f", title=f"epoch {ep} ({name})")
+
+
+def _tick_formatter(ticks):
+    """A formatter that labels exactly ``ticks`` with :func:`_tick_label`."""
+    from matplotlib.ticker import FuncFormatter
+
+    labelled = {float(t): _tick_label(t) for t in ticks}
+    return FuncFormatter(lambda v, _pos: next((s for t, s in labelled.items() if abs(v - t) <= 1e-9 * abs(t)), ""))
 
 
 def mlp_config(job: Any, mid_epoch: int) -> DigitsNoiseConfig:

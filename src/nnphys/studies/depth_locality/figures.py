@@ -19,6 +19,9 @@ FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n":
                  "feature_learning": ("C6",), "c5_ntk_blindness": ("C5",)}
 
 _COLORS = {"local": "tab:blue", "global": "tab:red"}
+# the input laws of C5 in words; legends say "k-local / k-global target" and "network / NTK regression"
+# (the papers' words) rather than the study's codes
+_LAW = {"cube": "on {±1}^d", "gauss": "Gaussian"}
 
 
 def _diverged_depths(runs: Runs, g: str, v: str, t: str, k: int, n: int, depths: list[int]) -> list[int]:
@@ -39,17 +42,17 @@ def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
         st = [runs.stat(("main", "main", t, k, n, L)) for L in spec.depths]
         m = np.array([s[0] for s in st])
         top = max(top, np.nanmax(m, initial=0.0))
-        _kit.errorbar(ax, spec.depths, m, [s[1] for s in st], color=_COLORS[t], label=f"net {t}")
+        _kit.errorbar(ax, spec.depths, m, [s[1] for s in st], color=_COLORS[t], label=f"network, k-{t} target")
     kc = runs.kernel_curves("main", "main", k, n)
     if kc is not None:
         for t in TARGETS:
             _kit.errorbar(ax, kc["depths"], kc[f"ntk_{t}"]["mean"], kc[f"ntk_{t}"]["se"], ls="--", marker="s", ms=3,
-                          color=_COLORS[t], alpha=0.6, label=f"NTK {t}")
+                          color=_COLORS[t], alpha=0.6, label=f"NTK regression, k-{t} target")
     y_mark = 1.05 * max(top, 1e-3)
     marked = False
     for t in TARGETS:
         dv = _diverged_depths(runs, "main", "main", t, k, n, spec.depths)
-        _kit.mark_diverged(ax, dv, [y_mark] * len(dv), label=f"diverged seed(s), {t}" if dv else None)
+        _kit.mark_diverged(ax, dv, [y_mark] * len(dv), label=f"diverged seed(s), k-{t} target" if dv else None)
         marked = marked or bool(dv)
     state = "" if cell["informative"] else (" (uninformative)" if cell["informative"] is False else " (missing)")
     ax.set_title(f"k={k}, N={n}{state}")
@@ -105,10 +108,10 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                 for t in TARGETS:
                     st = [runs.stat(("main", "main", t, k, n, L)) for n in ns]
                     _kit.errorbar(ax, ns, [s[0] for s in st], [s[1] for s in st], ls=ls, color=_COLORS[t],
-                                  label=f"net {t} L={L}")
+                                  label=f"network, k-{t} target, depth {L}")
             _kit.log_ticks(ax, ns)
             ax.set_title(f"k={k}")
-            ax.set_xlabel("N")
+            ax.set_xlabel("training-set size N")
             ax.set_ylabel("test error")
             _kit.legend(ax)
         figs.append(Figure("error_vs_n", fig, "Test error vs training-set size at the smallest and largest depth "
@@ -128,11 +131,11 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                     Ls = [r["L"] for r in rr]
                     if key == "kta":
                         _kit.errorbar(ax, Ls, [r["kta_init"] for r in rr], [r["kta_init_se"] for r in rr],
-                                      color=_COLORS[t], ls=":", label=f"{t}, init")
+                                      color=_COLORS[t], ls=":", label=f"k-{t} target, at initialisation")
                         _kit.errorbar(ax, Ls, [r["kta_trained"] for r in rr], [r["kta_trained_se"] for r in rr],
-                                      color=_COLORS[t], label=f"{t}, trained")
+                                      color=_COLORS[t], label=f"k-{t} target, trained")
                     else:
-                        _kit.errorbar(ax, Ls, [r[key] for r in rr], [r[f"{key}_se"] for r in rr], color=_COLORS[t], label=t)
+                        _kit.errorbar(ax, Ls, [r[key] for r in rr], [r[f"{key}_se"] for r in rr], color=_COLORS[t], label=f"k-{t} target")
                 ax.set_title(f"k={k}, N={n}")
                 ax.set_xlabel("depth L")
                 ax.set_ylabel(ylab)
@@ -152,8 +155,8 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                 mse = np.concatenate([r.arrays["mse"] for r in rs], axis=0)
                 for ti, (t, ls) in enumerate((("local", "-"), ("global", "--"))):
                     m, se = mean_se(mse[:, 0, :, ti])
-                    _kit.errorbar(ax, rs[0].metrics["depths"], m, se, ls=ls, ms=3, label=f"k={k} {t}")
-            ax.set_title(f"C5, NTK, {law}")
+                    _kit.errorbar(ax, rs[0].metrics["depths"], m, se, ls=ls, ms=3, label=f"k-{t} target, k={k}")
+            ax.set_title(f"NTK, inputs {_LAW.get(law, law)}")
             ax.set_xlabel("depth L")
             ax.set_ylabel("test MSE")
             _kit.legend(ax)

@@ -1,8 +1,13 @@
 """Figures of the noise-enhancement study: test error against B_eff, the alpha sweep (test error
 against alpha at B_l with small-batch SGD as a band), the measured noise factor against alpha, and
-train-loss curves with seed bands against steps and samples. Error bars are mean +- s.e. over seeds;
-diverged seeds are red crosses; legends >= 8 pt (:mod:`nnphys.studies._kit`). :data:`FIGURE_CLAIMS`
-names the claims each figure illustrates."""
+train-loss and test-error curves with seed bands against steps and samples. Error bars are mean +- s.e.
+over seeds; diverged seeds are red crosses; legends >= 8 pt (:mod:`nnphys.studies._kit`).
+
+Layout: one row per task and one column per budget (or x axis), so a figure is two panels wide and
+fits the report's width at full size (labels stay >= 8 pt on screen, :data:`nnphys.studies._kit.REPORT_WIDTH_IN`).
+Legends and titles use the paper's words (small-batch SGD, large-batch SGD, noise enhancement) and
+the data sets' names, never the study's arm codes (S, L, NE, L2, S_half) or task codes (T1, T2s).
+:data:`FIGURE_CLAIMS` names the claims each figure illustrates."""
 
 from __future__ import annotations
 
@@ -13,12 +18,32 @@ import numpy as np
 
 from nnphys.noise_enhancement import ne_covariance_factor
 from nnphys.studies import _kit as K
-from nnphys.studies.noise_enhancement._cells import BUDGET_NAME, BUDGETS, cell_table, ne_key, train_jobs
+from nnphys.studies.noise_enhancement._cells import BUDGETS, cell_table, ne_key, train_jobs
 from nnphys.studies.noise_enhancement.spec import TASK_LABEL
 from nnphys.studies.base import Figure, Result
 
 FIGURE_CLAIMS = {"test_error_vs_beff": ("C5", "C6", "C8", "C9"), "alpha_sweep": ("C4", "C6"),
-                 "noise_factor_vs_alpha": ("C1", "C2"), "train_loss_curves": ("C3", "C7", "C8")}
+                 "noise_factor_vs_alpha": ("C1", "C2"), "train_loss_curves": ("C3", "C7", "C8"),
+                 "test_error_curves": ("C4", "C5", "C8")}
+
+# the data sets in the paper's / the literature's words (the spec's TASK_LABEL carries our codes T1-T3)
+PAPER_TASK = {"digits": "digits (8×8)", "mnist1d": "MNIST-1D", "mnist1d_small": "MNIST-1D (small N)",
+              "depth_locality": "k-local regression", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+PAPER_BUDGET = {"steps": "equal steps", "epochs": "equal gradient evaluations"}
+
+
+def arm_label(arm: str, spec, alpha: float | None = None) -> str:
+    """An arm in the paper's words with its batch size (no internal code)."""
+    bs, bl = spec.batch_small, spec.batch_large
+    return {"S": f"small-batch SGD (B={bs})", "S_half": f"small-batch SGD (B={max(1, bs // 2)})",
+            "L": f"large-batch SGD (B={bl})", "L2": f"large-batch SGD (B={2 * bl})",
+            "LS": f"large-batch SGD, scaled learning rate (B={bl})",
+            "NE": f"noise enhancement (B={bl}" + (f", α={alpha:.3g})" if alpha is not None else ")")}[arm]
+
+
+def task_name(t: str, task_label: dict[str, str] | None = None) -> str:
+    """The data set's name (``task_label`` only for tasks this module does not know)."""
+    return PAPER_TASK.get(t) or (task_label or {}).get(t, t)
 
 
 def figures(spec, results: list[Result]) -> list[Figure]:
@@ -27,21 +52,23 @@ def figures(spec, results: list[Result]) -> list[Figure]:
     return K.link_claims(draw(spec, results, TASK_LABEL), FIGURE_CLAIMS)
 
 
-def _curves(spec, r: Result, lr: float | None, alpha: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(steps, train_loss (n_seeds, n_eval))`` of one job's members at ``lr`` (NE: ``alpha``; LS: no warmup)."""
-    arr = r.arrays
-    if "train_loss" not in arr:
+def _curves(spec, r: Result, lr: float | None, alpha: float | None,
+            key: str = "train_loss") -> tuple[np.ndarray, np.ndarray] | None:
+    """``(steps, arrays[key] (n_seeds, n_eval))`` of one job's members at ``lr`` (NE: ``alpha``; LS: no
+    warmup); None when the job stored no such curve."""
+    arr = r.arrays or {}
+    if key not in arr or "eval_steps" not in arr:
         return None
     sel = [k for k, mi in enumerate(r.metrics["members"]) if mi["lr"] == lr and not mi["warmup_steps"]
            and (alpha is None or abs(mi["alpha"] - alpha) < 1e-9)]
-    return (arr["eval_steps"], arr["train_loss"][sel]) if sel else None
+    return (arr["eval_steps"], arr[key][sel]) if sel else None
 
 
-def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
+def _finish(ax, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    if ax.get_legend_handles_labels()[0]:
+    if legend and ax.get_legend_handles_labels()[0]:
         K.legend(ax)
 
 
@@ -56,15 +83,25 @@ def _mark_dead(ax, pts: list, counts: bool = False) -> None:
         ax.annotate(str(nd), (x, top), fontsize=8, color="red", xytext=(3, -10), textcoords="offset points")
 
 
+PANEL_W, PANEL_H = 4.6, 3.3  # inches: two panels side by side fit the report's width at full size
+
+
+def _legend_wanted(ax, first: bool) -> bool:
+    """A legend in the first panel, and in any other panel with an entry the first may lack
+    (diverged seeds)."""
+    return first or any(lab.startswith("diverged") for lab in ax.get_legend_handles_labels()[1])
+
+
 def _grid(spec, table, task_label, cell, xlabel: str):
-    """One panel per (budget row, task column), drawn by ``cell(ax, row)``."""
+    """One panel per (task row, budget column), drawn by ``cell(ax, row)``."""
     tasks = list(spec.tasks)
-    fig, axes = K.subplots(len(BUDGETS), len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
-        for i, bud in enumerate(BUDGETS):
-            ax = axes[i * len(tasks) + j]
+    fig, axes = K.subplots(len(tasks), len(BUDGETS), width=PANEL_W, height=PANEL_H)
+    for i, t in enumerate(tasks):
+        for j, bud in enumerate(BUDGETS):
+            ax = axes[i * len(BUDGETS) + j]
             cell(ax, table[t][bud])
-            _finish(ax, xlabel, "test MSE" if t == "depth_locality" else "test error", f"{task_label[t]}, {BUDGET_NAME[bud]}")
+            _finish(ax, xlabel, "test MSE" if t == "depth_locality" else "test error",
+                    f"{task_name(t, task_label)}, {PAPER_BUDGET[bud]}", legend=_legend_wanted(ax, i == 0 and j == 0))
     return fig
 
 
@@ -77,7 +114,8 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
     def vs_beff(ax, row):
         sgd = [(b, row[a]) for a, b in (("S_half", max(1, bs // 2)), ("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
         ne = [(beff[a], row[ne_key(a)]) for a in spec.ne_alphas if row.get(ne_key(a))]
-        for pts, ls, lab in ((sgd, "-", "SGD (S_half, S, L, L2)"), (ne, "--", f"NE at B={bl}")):
+        for pts, ls, lab in ((sgd, "-", "SGD at B = " + ", ".join(f"{b:g}" for b, _ in sgd)),
+                             (ne, "--", f"noise enhancement at B={bl} (x: B_eff)")):
             if pts:
                 K.errorbar(ax, [b for b, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts], ls=ls, label=lab)
         _mark_dead(ax, sgd + ne)
@@ -86,24 +124,25 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
     figs.append(Figure("test_error_vs_beff", _grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
                        "Final test error (mean ± s.e. over the seeds that did not diverge) against the effective batch size: SGD at "
                        "B_s/2 (when run), B_s, B_l, 2B_l "
-                       "and NE at B_l with B_eff = B_l/f(alpha); top: equal steps, bottom: equal gradient evaluations "
-                       "(NE and L2 count 2B). Red crosses: configurations with diverged seeds."))
+                       "and noise enhancement (NE) at B_l with B_eff = B_l/f(alpha); one row per data set; left: equal "
+                       "number of steps, right: equal gradient evaluations "
+                       "(NE and 2B_l count 2B). Red crosses: configurations with diverged seeds."))
 
     def sweep(ax, row):
         pts = [(a, c) for a, c in [(0.0, row["L"])] + [(a, row[ne_key(a)]) for a in spec.ne_alphas] if c]
         if pts:
             K.errorbar(ax, [a for a, _ in pts], [c["mean"] for _, c in pts], [c["se"] for _, c in pts],
-                       label=f"L (α=0) and NE, B={bl}")
+                       label=f"large-batch SGD (α=0) and noise enhancement, B={bl}")
         s = row.get("S")
         if s and s["n"]:
             se = s["se"] if math.isfinite(s["se"]) else 0.0
             K.band(ax, [0.0, max(spec.ne_alphas + [1.0])], [s["mean"] - se] * 2, [s["mean"] + se] * 2, color="C1",
-                   label=f"S (B={bs}) ± s.e.")
+                   label=f"small-batch SGD (B={bs}) ± s.e.")
             ax.axhline(s["mean"], color="C1", lw=1)
         _mark_dead(ax, pts, counts=True)
         ax.axvline(spec.match_alpha, color="gray", ls=":", lw=1)
 
-    figs.append(Figure("alpha_sweep", _grid(spec, table, task_label, sweep, "α (dotted: α_match)"),
+    figs.append(Figure("alpha_sweep", _grid(spec, table, task_label, sweep, "noise strength α (dotted: α matching B_s)"),
                        "Test error (mean ± s.e.) of large-batch training against the NE strength α (α = 0 is arm L); "
                        "band: small-batch SGD (S) mean ± s.e.; red crosses with counts: seeds that diverged. "
                        "'Larger noise, if not too large' is a dip below L that turns up (or diverges) at large α."))
@@ -116,37 +155,67 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
         pa = r.metrics["per_alpha"]
         err = np.array([[a["ratio"] - a["ci99"][0] for a in pa], [a["ci99"][1] - a["ratio"] for a in pa]])
         line = ax.errorbar([a["alpha"] for a in pa], [a["ratio"] for a in pa], yerr=err, fmt="o", ms=4, capsize=2,
-                           label=f"{task_label.get(r.metrics['task'], r.metrics['task'])} (N={r.metrics['n']})")
+                           label=f"{task_name(r.metrics['task'], task_label)} (N={r.metrics['n']})")
         ax.plot([a["alpha"] for a in pa], [a["theory"] for a in pa], "_", ms=12, color=line[0].get_color())
     for r in K.by_kind(results).get("toy", []):
         for mode, res in r.metrics["modes"].items():
-            ax.plot([a["alpha"] for a in res["alphas"]], [a["ratio"] for a in res["alphas"]], "x", label=f"toy §13 ({mode})")
-    _finish(ax, "α", "tr Cov[g_NE] / tr Cov[g_B]", "noise factor")
+            ax.plot([a["alpha"] for a in res["alphas"]], [a["ratio"] for a in res["alphas"]], "x", label=f"toy model ({mode} batches)")
+    _finish(ax, "noise strength α", "tr Cov[g_NE] / tr Cov[g_B]", "noise factor of noise enhancement")
     figs.append(Figure("noise_factor_vs_alpha", fig,
                        "Measured noise factor tr Cov[g_NE] / tr Cov[g_B] (99% bootstrap CI) against alpha. Curve: "
                        "f(alpha) = 1 + 2 alpha + 2 alpha^2; horizontal ticks: each probe's theory value (split mode adds "
                        "2 alpha (1 + alpha) B/(N - B))."))
-    # 4. train-loss curves with seed bands, against steps and samples
-    fig, axes = K.subplots(2, len(tasks), width=4.2, height=3.4)
-    for j, t in enumerate(tasks):
+    # 4. train-loss and test-error curves with seed bands, against steps and samples
+    for key, name, caption in (
+            ("train_loss", "train_loss_curves",
+             "Train loss (mean over seeds, band ± s.e.) against optimizer steps (left) and samples processed "
+             "(right), one row per data set; noise enhancement at the α matching B_s should follow small-batch "
+             "SGD against steps (the B_eff equivalence)."),
+            ("test_error", "test_error_curves",
+             "Test error (test MSE for k-local regression) over training, mean over seeds with a ± s.e. band, "
+             "against optimizer steps (left) and samples processed (right), one row per data set, at each "
+             "arm's selected learning rate; noise enhancement at the α matching B_s. A seed that diverged "
+             "drops out of the mean from its divergence on.")):
+        fig = _curve_grid(spec, results, table, task_label, key)
+        if fig is not None:
+            figs.append(Figure(name, fig, caption))
+    return figs
+
+
+ARM_COLOR = {"S": "C1", "S_half": "C3", "L": "C0", "L2": "C4", "LS": "C5", "NE": "C2"}
+
+
+def _curve_grid(spec, results: list[Result], table, task_label, key: str):
+    """One row per task, columns: against steps, against samples; None when no job stored ``key``."""
+    tasks, drawn = list(spec.tasks), False
+    fig, axes = K.subplots(len(tasks), 2, width=PANEL_W, height=PANEL_H)
+    ylabel = {"train_loss": "train loss", "test_error": "test error"}[key]
+    for i, t in enumerate(tasks):
         lr = table[t]["lr"]
         for arm in spec.arms:
             for r in train_jobs(results, t, arm):
-                cs = _curves(spec, r, lr, spec.match_alpha if arm == "NE" else None)
+                alpha = spec.match_alpha if arm == "NE" else None
+                cs = _curves(spec, r, lr, alpha, key)
                 if cs is None:
                     continue
-                steps, loss = cs
+                steps, y = cs
                 with warnings.catch_warnings():  # an evaluation where every selected member diverged
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    mean, se = np.nanmean(loss, 0), np.nanstd(loss, 0, ddof=1) / np.sqrt(np.sum(np.isfinite(loss), 0))
-                lab = arm + ("(α_match)" if arm == "NE" else "")
-                for i, x in enumerate((steps, steps * r.params["samples_per_step"])):
-                    (ln,) = axes[i * len(tasks) + j].plot(x, mean, label=lab)
-                    K.band(axes[i * len(tasks) + j], x, np.clip(mean - se, 1e-12, None), mean + se, color=ln.get_color())
-        for i, xl in enumerate(("steps", "samples processed (gradient evaluations)")):
-            axes[i * len(tasks) + j].set_yscale("log")
-            _finish(axes[i * len(tasks) + j], xl, "train loss", task_label[t])
-    figs.append(Figure("train_loss_curves", fig,
-                       "Train loss (mean over seeds, band ± s.e.) against steps (top) and samples processed (bottom); "
-                       "NE at α_match should follow S against steps (the B_eff equivalence)."))
-    return figs
+                    mean, se = np.nanmean(y, 0), np.nanstd(y, 0, ddof=1) / np.sqrt(np.sum(np.isfinite(y), 0))
+                lab = arm_label(arm, spec, alpha)
+                for j, x in enumerate((steps, steps * r.params["samples_per_step"])):
+                    ax = axes[i * 2 + j]
+                    (ln,) = ax.plot(x, mean, label=lab, color=ARM_COLOR.get(arm))
+                    lo = np.clip(mean - se, 1e-12, None) if key == "train_loss" else mean - se
+                    K.band(ax, x, lo, mean + se, color=ln.get_color())
+                    drawn = True
+        for j, xl in enumerate(("optimizer steps", "samples processed (gradient evaluations)")):
+            ax = axes[i * 2 + j]
+            if key == "train_loss":
+                ax.set_yscale("log")
+            _finish(ax, xl, "test MSE" if key == "test_error" and t == "depth_locality" else ylabel,
+                    task_name(t, task_label), legend=i == 0 and j == 0)
+    if not drawn:
+        K.close(fig)
+        return None
+    return fig
