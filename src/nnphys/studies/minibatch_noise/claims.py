@@ -581,6 +581,7 @@ def instability(arm: dict, div_factor: float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.log10(var / L0**2)
     cap = logvar_cap(div_factor)
+    y = np.where(y == -np.inf, LOGVAR_FLOOR, y)  # a zero variance is the floor, not a missing value
     return np.clip(P.itt(y, arm["diverged"], cap), LOGVAR_FLOOR, cap)
 
 
@@ -667,6 +668,14 @@ def c15f(spec, R):
     return _judged("C15f", cells, dict(by_width=table, cap=logvar_cap(ws[lo]["div_factor"])), s)
 
 
+def _finite_mean(values: list[list[float]]) -> np.ndarray:
+    """Row means over the finite entries (``nan`` for a row with none)."""
+    v = np.asarray(values, float)
+    ok = np.isfinite(v)
+    k = ok.sum(1)
+    return np.where(k > 0, np.where(ok, v, 0.0).sum(1) / np.maximum(k, 1), np.nan)
+
+
 def gamma_star(gammas: list[float], values: list[list[float]]) -> np.ndarray:
     """Per seed the grid γ minimising ``values`` ``(n_gamma, n_seeds)``; a non-finite value (a
     diverged member) is the worst (+inf), never the minimiser; ties go to the smallest |γ|."""
@@ -705,11 +714,9 @@ def c16(spec, R):
     cell = P.cell(f"λ = {m['lr']:g}, S = {m['batch']}", P.paired(-gs), rule, room=room,
                   n_diverged={"members (γ, seed)": n_div},
                   extra={"gamma_star_by_seed": gs.tolist(), "at_grid_edge": int(np.sum((gs == g.min()) | (gs == g.max())))})
-    tl = np.asarray(m["test_loss"], float)
-    with np.errstate(invalid="ignore"):
-        mean_loss = np.nanmean(np.where(np.isfinite(tl), tl, np.nan), axis=1)
+    mean_loss, mean_err = _finite_mean(m["test_loss"]), _finite_mean(m["test_err"])
     ev = dict(gammas=m["gammas"], gamma_star_test_loss=gs.tolist(), gamma_star_test_error_reported=ge.tolist(),
-              mean_test_loss=mean_loss.tolist(), mean_test_error=np.nanmean(np.asarray(m["test_err"], float), 1).tolist(),
+              mean_test_loss=mean_loss.tolist(), mean_test_error=mean_err.tolist(),
               epochs=m["epochs"], n_test=m["n_test"])
     s = (f"γ* (test loss) by seed {gs.tolist()}; γ* (test error) {ge.tolist()}; test loss at γ = 0 "
          f"{mean_loss[int(np.flatnonzero(g == 0)[0])]:.4f} vs at the best γ {np.nanmin(mean_loss):.4f}")
