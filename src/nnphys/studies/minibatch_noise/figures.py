@@ -94,36 +94,50 @@ def _edge(m) -> Figure:
         rows = sorted((t for t in tab if t["S"] == S), key=lambda t: t["D"])
         D = np.array([t["D"] for t in rows], float)
         Df = np.geomspace(D.min(), D.max(), 100)
-        ax.plot(Df, 2 * S / (Df + S + 1), "-", color=f"C{i}", lw=1, label=f"2S/(a(D+S+1)), S = {S}")
-        ax.plot(D, [t["bisect"] for t in rows], "o", mfc="none", color=f"C{i}", label=f"exact oracle edge, S = {S}")
-    ax.set(xscale="log", yscale="log", xlabel="dimension D", ylabel="maximal stable λ (a = 1)",
-           title="the stability edge falls as S/D")
-    _kit.legend(ax, ncol=2, fontsize=7)
+        ax.plot(Df, 2 * S / (Df + S + 1), "-", color=f"C{i}", lw=1, label=f"S = {S}")
+        ax.plot(D, [t["bisect"] for t in rows], "o", mfc="none", color=f"C{i}")
+    ax.plot([], [], "k-", lw=1, label="closed form 2S/(a(D+S+1))")
+    ax.plot([], [], "ko", mfc="none", label="exact oracle edge (bisected)")
+    _kit.log_ticks(ax, sorted({t["D"] for t in tab}))
+    ax.set(yscale="log", xlabel="dimension D", ylabel="maximal stable λ (a = 1)", title="the stability edge falls as S/D")
+    _kit.legend(ax, loc="lower left")
     return Figure("stability_edge", fig, "The maximal stable learning rate of isotropic regression: the oracle's "
                                          "bisected edge against the closed form 2S/(a(D+S+1))", claims=("C4",))
 
 
 def _l2(m) -> Figure:
-    fig, (ax,) = _kit.subplots(width=4.8, height=3.6)
-    for i, r in enumerate(m["rows"]):
+    rows = m["rows"]
+    ncol = min(3, len(rows))
+    nrow = -(-len(rows) // ncol)
+    fig, axes = _kit.subplots(nrow, ncol, width=3.3, height=2.7)
+    for ax, r in zip(axes, rows):
         lam, S, gs = r["lam"], r["S"], r["gamma_star"]
-        if not np.isfinite(gs):
-            continue
-        g = np.linspace(min(gs, 0) - 0.6, max(gs, 0) + 0.6, 300)
+        centre = gs if np.isfinite(gs) else 0.0
+        g = np.linspace(min(centre, 0) - 0.5, max(centre, 0) + 0.5, 400)
         L = np.array([LR.l2_test_loss_1d(1.0, v, 1.0, lam, S) for v in g])
-        L = np.where(np.isfinite(L) & (L > 0), L, np.nan)
-        neg = "γ* < 0 predicted" if r["predicted_negative"] else "γ* >= 0 predicted"
-        ax.plot(g, L, color=f"C{i}", lw=1, label=f"λ = {lam:g}, S = {S} ({neg})")
-        ax.plot([gs], [r["L_star"]], "o", color=f"C{i}", ms=5)
-        if "sim_L_star" in r and np.all(np.isfinite(r["sim_L_star"])):
-            _kit.errorbar(ax, [gs], [r["sim_L_star"][0]], [r["sim_L_star"][1]], z=1.96, marker="s", mfc="none",
-                          color=f"C{i}", ls="none")
-    ax.axvline(0, color="grey", lw=0.8)
-    ax.set(yscale="log", xlabel="weight decay γ", ylabel="test loss (exact, a = u = 1)",
-           title="1-D optimal weight decay: dots γ*, squares SGD at γ* (95% CI)")
-    _kit.legend(ax, fontsize=7)
-    return Figure("optimal_weight_decay", fig, "The exact 1-D test loss against the weight decay γ: at large λ the "
-                                               "optimum γ* is negative where λa >= 2S/(S+2) and λa > 1", claims=("C5",))
+        L = np.where(np.isfinite(L) & (L >= 0), L, np.nan)
+        ax.plot(g, L, "C0-", lw=1, label="exact L_test(γ)")
+        if np.isfinite(gs):
+            ax.plot([gs], [r["L_star"]], "o", color="C1", ms=5, label=f"γ* = {gs if abs(gs) > 1e-9 else 0.0:.3g}")
+            if "sim_L_star" in r and np.all(np.isfinite(r["sim_L_star"])):
+                beta = r.get("tail_beta", float("nan"))
+                _kit.errorbar(ax, [gs], [r["sim_L_star"][0]], [r["sim_L_star"][1]], z=1.96, marker="s", mfc="none",
+                              color="C2", ls="none", label=f"SGD at γ*, 95% CI (tail index {beta:.2g})")
+        else:
+            ax.text(0.5, 0.5, "no stable γ on the grid", transform=ax.transAxes, ha="center")
+        ax.axvline(0, color="grey", lw=0.8)
+        fin = L[np.isfinite(L)]
+        if fin.size:
+            ref = max(float(np.nanmin(fin)), float(r["L_star"]) if np.isfinite(r["L_star"]) else 0.0)
+            ax.set_ylim(0, max(4 * ref, float(np.nanpercentile(fin, 30)), 1e-3))
+        pred = "γ* < 0 predicted" if r["predicted_negative"] else "γ* ≥ 0 predicted"
+        ax.set(xlabel="weight decay γ", ylabel="test loss", title=f"λ = {lam:g}, S = {S} ({pred})")
+        _kit.legend(ax)
+    for ax in axes[len(rows):]:
+        ax.set_visible(False)
+    return Figure("optimal_weight_decay", fig, "1-D regression with weight decay (a = u = 1): the exact test loss "
+                                               "against γ; at large λ the optimum γ* is negative, where λa >= 2S/(S+2) "
+                                               "and λa > 1 (the paper's §6)", claims=("C5",))
 
 
 def _ci(y: np.ndarray) -> tuple[float, float]:
