@@ -124,14 +124,14 @@ def _l2(m) -> Figure:
                 _kit.errorbar(ax, [gs], [r["sim_L_star"][0]], [r["sim_L_star"][1]], z=1.96, marker="s", mfc="none",
                               color="C2", ls="none", label=f"SGD at γ*, 95% CI (tail index {beta:.2g})")
         else:
-            ax.text(0.5, 0.5, "no stable γ on the grid", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, "γ* not finite (no stable optimum)", transform=ax.transAxes, ha="center")
         ax.axvline(0, color="grey", lw=0.8)
         fin = L[np.isfinite(L)]
         if fin.size:
             ref = max(float(np.nanmin(fin)), float(r["L_star"]) if np.isfinite(r["L_star"]) else 0.0)
             ax.set_ylim(0, max(4 * ref, float(np.nanpercentile(fin, 30)), 1e-3))
         pred = "γ* < 0 predicted" if r["predicted_negative"] else "γ* ≥ 0 predicted"
-        ax.set(xlabel="weight decay γ", ylabel="test loss", title=f"λ = {lam:g}, S = {S} ({pred})")
+        ax.set(xlabel="weight decay γ", ylabel="test loss", title=f"λ={lam:g}, S={S}: {pred}")
         _kit.legend(ax)
     for ax in axes[len(rows):]:
         ax.set_visible(False)
