@@ -129,12 +129,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                   edge_S=[1, 4, 16], hd_draws=2, hd_chains=64, hd_steps=800,
                   scaling_S=[1, 4, 8, 12, 16], tail_chains=1000, tail_steps=1500, mlp_seeds=3,
                   mlp_epochs=60, mlp_width=64, fig1_widths=[25, 200, 800]),
-    # medium: the guide's published verdicts beyond quick (<= 30 min on 2 free cores; the estimate is in
-    # docs/studies/minibatch-noise.md): the paper's chain counts for the rows, the grid and the tail, four
-    # data draws of the high-dimensional checks, five MLP seeds at the default width for 100 epochs, and
-    # Fig. 1 at every width of the paper with 10 seeds
-    "medium": dict(n_chains=2000, n_steps=4000, hd_draws=4, hd_chains=200, hd_steps=3000, tail_chains=2000,
-                   tail_steps=4000, mlp_seeds=5, mlp_epochs=100, mlp_width=128, fig1_seeds=10, logreg_seeds=10),
+    # medium: the guide's published verdicts beyond quick (<= 30 min on 2 free cores; the measured cost is
+    # in docs/studies/minibatch-noise.md, "Costs"): the paper's chain counts for the rows, the grid and the
+    # tail, the paper's eight data draws of the high-dimensional checks (200 chains x 3000 steps), eight MLP
+    # seeds at the default width for 100 epochs, and Fig. 1 at every width of the paper with 10 seeds
+    "medium": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=3000, tail_chains=2000,
+                   tail_steps=4000, mlp_seeds=8, mlp_epochs=100, mlp_width=128, fig1_seeds=10, logreg_seeds=10),
     "paper": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=12000,
                   tail_chains=4000, tail_steps=4000, mlp_seeds=5, mlp_epochs=200, mlp_width=256, fig1_seeds=10,
                   logreg_seeds=10),
