@@ -1,4 +1,4 @@
-"""Calibration of the minibatch-noise Fig. 1 claims (C15, C15f, C16): the study's real ``analyse``
+"""Calibration of the minibatch-noise Fig. 1 claims (C15, C15f, C16, C16c): the study's real ``analyse``
 on synthetic results with a known truth must hold under the effect, fail under the opposite, hold
 at most ~α under no effect (equivalence: a deviation on the margin), be uninformative where the
 data cannot decide, and treat divergence as an outcome (all seeds diverged at the largest width:
@@ -13,7 +13,7 @@ from nnphys.studies import calibration, get_study
 N_DRAWS = 30  # [default] per scenario; check() widens its bounds by a binomial margin
 
 
-@pytest.mark.parametrize("cid", ["C15", "C15f", "C16"])
+@pytest.mark.parametrize("cid", ["C15", "C15f", "C16", "C16c"])
 def test_fig1_rule_is_calibrated(cid):
     study = get_study("minibatch-noise")
     rule = study.claims[cid].rule

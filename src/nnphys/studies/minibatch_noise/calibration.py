@@ -232,18 +232,28 @@ def _width(fixed: dict[int, tuple[float, float]], scaled: dict[int, tuple[float,
 _GAMMAS = [-0.02, -0.01, -0.005, -0.002, -0.001, 0.0, 0.001, 0.002, 0.005, 0.01, 0.02]
 
 
-def _logreg(gamma0: float, noise: float, n: int = 5, diverge_below: float | None = None) -> Gen:
+def _sweep(rng, gamma0: float, noise: float, n: int, diverge_below: float | None) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(_GAMMAS)[:, None]
+    loss = 0.14 + 300 * (g - gamma0) ** 2 + rng.normal(0, 0.01, (1, n)) + rng.normal(0, noise, (len(_GAMMAS), n))
+    err = 0.03 + 2 * (loss - 0.14) + rng.normal(0, 0.003, loss.shape)
+    if diverge_below is not None:
+        loss[g[:, 0] < diverge_below] = math.nan
+        err[g[:, 0] < diverge_below] = math.nan
+    return loss, err
+
+
+def _logreg(gamma0: float, noise: float, n: int = 5, diverge_below: float | None = None,
+            control_gamma0: float = 0.0, control_noise: float = 1e-4) -> Gen:
     """Test losses 0.14 + 300 (γ - γ0)² + a per-seed shift + independent noise ``noise`` per
-    (γ, seed); members with γ < ``diverge_below`` diverged (nan). Errors: a noisy copy."""
+    (γ, seed); members with γ < ``diverge_below`` diverged (nan). Errors: a noisy copy. The control
+    sweep (C16c) is the same with its own optimum ``control_gamma0``."""
     def gen(rng, spec):
-        g = np.asarray(_GAMMAS)[:, None]
-        loss = 0.14 + 300 * (g - gamma0) ** 2 + rng.normal(0, 0.01, (1, n)) + rng.normal(0, noise, (len(_GAMMAS), n))
-        err = 0.03 + 2 * (loss - 0.14) + rng.normal(0, 0.003, loss.shape)
-        if diverge_below is not None:
-            loss[g[:, 0] < diverge_below] = math.nan
-            err[g[:, 0] < diverge_below] = math.nan
+        loss, err = _sweep(rng, gamma0, noise, n, diverge_below)
+        closs, cerr = _sweep(rng, control_gamma0, control_noise, n, None)
         m = {"gammas": _GAMMAS, "lr": 1.5, "batch": 32, "epochs": 10, "test_loss": loss.tolist(),
-             "test_err": err.tolist(), "train_loss": loss.tolist(), "n_test": 297}
+             "test_err": err.tolist(), "train_loss": loss.tolist(), "n_test": 297,
+             "control": {"lr": 0.1, "epochs": 150, "test_loss": closs.tolist(), "test_err": cerr.tolist(),
+                         "train_loss": closs.tolist()}}
         return [_res("logreg", m)]
     return gen
 
@@ -291,4 +301,9 @@ CALIBRATION: dict[str, dict[str, Gen]] = {
     # C16: the grid argmin of the test loss against 0
     "C16": {"effect": _logreg(-0.0015, 1e-4), "diverged": _logreg(-0.0015, 1e-4, diverge_below=-0.007),
             "none": _logreg(0.0, 3e-4), "opposite": _logreg(0.002, 1e-4), "floor": _logreg(0.0, 1.0)},
+    # C16c: γ*(control λ) - γ*(λ), paired over seeds
+    "C16c": {"effect": _logreg(-0.0015, 1e-4, control_gamma0=0.002),
+             "none": _logreg(-0.0015, 1e-4, control_gamma0=-0.0015),
+             "opposite": _logreg(0.0, 1e-4, control_gamma0=-0.004),
+             "floor": _logreg(-0.0015, 1.0, control_gamma0=0.0005, control_noise=1.0)},
 }

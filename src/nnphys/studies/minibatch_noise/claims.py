@@ -718,6 +718,46 @@ def c16(spec, R):
     ev = dict(gammas=m["gammas"], gamma_star_test_loss=gs.tolist(), gamma_star_test_error_reported=ge.tolist(),
               mean_test_loss=mean_loss.tolist(), mean_test_error=mean_err.tolist(),
               epochs=m["epochs"], n_test=m["n_test"])
+    if "control" in m:
+        ev["control_gamma_star_reported"] = dict(lr=m["control"]["lr"], epochs=m["control"]["epochs"],
+                                                 gamma_star=gamma_star(m["gammas"], m["control"]["test_loss"]).tolist())
     s = (f"γ* (test loss) by seed {gs.tolist()}; γ* (test error) {ge.tolist()}; test loss at γ = 0 "
          f"{mean_loss[int(np.flatnonzero(g == 0)[0])]:.4f} vs at the best γ {np.nanmin(mean_loss):.4f}")
     return _judged("C16", [cell], ev, s)
+
+
+@BOOK.claim("C16c", tag="derived", rule=P.Rule(
+    kind="directional", direction="greater", sesoi=0.001, null="γ*(small λ) <= γ*(λ)",
+    alternative="the optimum is more negative at the large λ than at a small λ with the same λ·steps",
+    fails_if="the difference significantly negative, or its upper bound below the grid's resolution",
+    unit="γ*(control λ) - γ*(λ)",
+    params={"sesoi_why": "[default] the smallest |γ| of the default grid (0.001), as C16",
+            "control": "the same sweep and seeds at logreg_control_lr for round(epochs·λ/λ_control) epochs: equal "
+                       "λ·steps, so a difference is the learning rate's, not the training budget's"}))
+def c16c(spec, R):
+    """The negative optimal weight decay is a large-learning-rate effect, as the paper's mechanism
+    (minibatch noise at large λ) says: at a small λ trained for the same λ·steps the optimum is
+    less negative (Fig. 1 right, on digits)
+
+    Rule: directional, paired over seeds (the same minibatch orders): γ*(control λ) − γ*(λ), each the
+    grid argmin of the test cross-entropy; smallest effect of interest 0.001 (the grid's resolution).
+    Fails when the optimum at the control λ is as negative (or more) (from the logreg job).
+    """
+    m = _done(R, "logreg")[0].metrics
+    if "control" not in m:
+        raise Missing("the control sweep of the logreg job")
+    rule = BOOK.claims["C16c"].rule
+    g = np.asarray(m["gammas"], float)
+    res = float(np.min(np.abs(g[g != 0]))) if np.any(g != 0) else math.nan
+    main = gamma_star(m["gammas"], m["test_loss"])
+    ctrl = gamma_star(m["gammas"], m["control"]["test_loss"])
+    room = (True, "") if res <= rule.sesoi else (False, f"the γ grid's resolution {res:g} is coarser than the SESOI")
+    cell = P.cell(f"λ = {m['control']['lr']:g} ({m['control']['epochs']} epochs) vs λ = {m['lr']:g} ({m['epochs']} epochs)",
+                  P.paired(ctrl - main), rule, room=room,
+                  extra={"gamma_star": main.tolist(), "gamma_star_control": ctrl.tolist()})
+    ev = dict(gamma_star=main.tolist(), gamma_star_control=ctrl.tolist(), lr=m["lr"], epochs=m["epochs"],
+              control_lr=m["control"]["lr"], control_epochs=m["control"]["epochs"],
+              control_mean_test_loss=_finite_mean(m["control"]["test_loss"]).tolist())
+    s = (f"γ* at λ = {m['lr']:g}: {main.tolist()}; at λ = {m['control']['lr']:g} with the same λ·steps: "
+         f"{ctrl.tolist()}")
+    return _judged("C16c", [cell], ev, s)

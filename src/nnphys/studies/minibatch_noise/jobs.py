@@ -199,7 +199,8 @@ class Width(Job):
 @_job
 class LogReg(Job):
     """Fig. 1 right: multinomial logistic regression on digits at λ, S with a weight-decay sweep
-    including γ < 0, every (γ, seed) one member of one ensemble (C16)."""
+    including γ < 0, every (γ, seed) one member of one ensemble (C16); the same sweep at a small
+    control λ with the same λ·steps (C16c)."""
 
     KIND = "logreg"
     seed: int
@@ -209,6 +210,7 @@ class LogReg(Job):
     epochs: int
     n_seeds: int
     n_train: int
+    control_lr: float
 
     def run(self) -> dict[str, Any]:
         return _tagged(self, runs.run_logreg(self))
@@ -246,5 +248,5 @@ def jobs(spec: Spec) -> list[Job]:
     if spec.logreg_gammas:
         out.append(LogReg(seed=derive(spec.seed, "logreg"), gammas=tuple(spec.logreg_gammas), lr=spec.logreg_lr,
                           batch=spec.logreg_batch, epochs=spec.logreg_epochs, n_seeds=spec.logreg_seeds,
-                          n_train=spec.fig1_n_train))
+                          n_train=spec.fig1_n_train, control_lr=spec.logreg_control_lr))
     return out

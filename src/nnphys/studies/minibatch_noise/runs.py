@@ -361,9 +361,15 @@ def run_width(job: "J.Width") -> dict[str, Any]:
 
 
 def run_logreg(job: "J.LogReg") -> dict[str, Any]:
-    """Fig. 1 right (C16): test loss and error ``(n_gamma, n_seeds)`` after ``epochs`` epochs."""
-    r = _fig1.logreg_sweep(list(job.gammas), _fig1.member_seeds(job.seed, job.n_seeds, "order"), lr=job.lr,
-                           batch=job.batch, epochs=job.epochs, n_train=job.n_train,
-                           data_seed=derive(job.seed, "split"))
+    """Fig. 1 right (C16): test loss and error ``(n_gamma, n_seeds)`` after ``epochs`` epochs at λ, and
+    (C16c) the same sweep at ``control_lr`` for ``round(epochs·lr/control_lr)`` epochs (equal λ·steps),
+    with the same seeds' minibatch orders."""
+    orders = _fig1.member_seeds(job.seed, job.n_seeds, "order")
+    kw = dict(batch=job.batch, n_train=job.n_train, data_seed=derive(job.seed, "split"))
+    r = _fig1.logreg_sweep(list(job.gammas), orders, lr=job.lr, epochs=job.epochs, **kw)
+    ep_c = max(1, round(job.epochs * job.lr / job.control_lr))
+    c = _fig1.logreg_sweep(list(job.gammas), orders, lr=job.control_lr, epochs=ep_c, **kw)
     return dict(gammas=list(job.gammas), lr=job.lr, batch=job.batch, epochs=job.epochs, **r,
+                control=dict(lr=job.control_lr, epochs=ep_c, test_loss=c["test_loss"], test_err=c["test_err"],
+                             train_loss=c["train_loss"]),
                 sampling="without replacement (one permutation per seed and epoch, shared by every γ)")

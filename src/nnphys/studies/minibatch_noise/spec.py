@@ -99,6 +99,9 @@ class Spec(StudySpec):
     logreg_batch: int = Field(32, ge=1, le=1500, description="[paper] batch size S of Fig. 1 right")
     logreg_epochs: int = Field(10, ge=1, le=10_000, description="[default] epochs of Fig. 1 right (not stated in the paper)")
     logreg_seeds: int = Field(5, ge=1, le=1000, description="[default] minibatch-order seeds of Fig. 1 right")
+    logreg_control_lr: float = Field(0.1, gt=0, le=100,
+                                     description="[default] control λ of Fig. 1 right, run for the same λ·steps (C16c): "
+                                                 "λa far below the §6 threshold 2S/(S+2)")
 
     @model_validator(mode="after")
     def _check(self) -> "Spec":
