@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                   scaling_S=[1, 4, 8, 12, 16], tail_chains=1000, tail_steps=1500, mlp_seeds=3,
                   mlp_epochs=60, mlp_width=64, fig1_widths=[25, 200, 800]),
     # medium: the guide's published verdicts beyond quick (<= 30 min on 2 free cores; the measured cost is
-    # in docs/studies/minibatch-noise.md, "Costs"): the paper's chain counts for the rows, the grid and the
+    # in docs/studies/minibatch-noise.md, "Costs", ~870 s of job time): the paper's chain counts for the rows, the grid and the
     # tail, the paper's eight data draws of the high-dimensional checks (200 chains x 3000 steps), eight MLP
     # seeds at the default width for 100 epochs, and Fig. 1 at every width of the paper with 10 seeds
     "medium": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=3000, tail_chains=2000,
