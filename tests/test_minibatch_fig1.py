@@ -108,3 +108,44 @@ def test_gamma_star_breaks_ties_towards_zero_and_never_picks_a_diverged_member()
     g = [-0.002, -0.001, 0.0, 0.001]
     vals = [[math.nan, 1.0], [0.5, 0.2], [0.5, 0.3], [0.7, 0.2]]
     assert C.gamma_star(g, vals).tolist() == [0.0, -0.001]
+
+
+def _synthetic(*pairs):
+    from nnphys.studies.minibatch_noise.calibration import CALIBRATION
+
+    rng = np.random.default_rng(0)
+    return [r for cid, scen in pairs for r in CALIBRATION[cid][scen](rng, None)]
+
+
+def test_figures_draw_fig1_and_name_rows_by_their_settings():
+    import re
+
+    from nnphys.studies import get_study
+
+    study = get_study("minibatch-noise")
+    rs = _synthetic(("C15", "diverged"), ("C16", "diverged"), ("C2", "effect"), ("C4", "effect"), ("C5", "effect"))
+    figs = {f.name: f for f in study.figures(study.make_spec("quick"), rs)}
+    assert {"fig1_width", "fig1_weight_decay", "stability_edge", "optimal_weight_decay", "sigma_rows"} <= set(figs)
+    assert set(figs["fig1_width"].claims) == {"C15", "C15f"} and "C16" in figs["fig1_weight_decay"].claims
+    labels = [t.get_text() for f in figs.values() for ax in f.figure.axes if ax.get_legend()
+              for t in ax.get_legend().get_texts()]
+    assert labels and not [t for t in labels if re.search(r"\brow\s?\d", t)], labels
+    assert any("S = 50" in t for t in labels)  # row 2 named by its setting
+    import matplotlib.pyplot as plt
+
+    for f in figs.values():
+        plt.close(f.figure)
+
+
+def test_resampling_keeps_each_seed_paired_across_widths():
+    from nnphys.studies import get_study
+
+    study = get_study("minibatch-noise")
+    rs = _synthetic(("C15", "effect"))
+    # tag every seed's value with its index so the redraw can be traced
+    for r in rs:
+        for arm in r.metrics["arms"].values():
+            arm["L0"] = [float(i + 1) for i in range(len(arm["L0"]))]
+    out = study.resample(rs, np.random.default_rng(5))
+    picks = [tuple(r.metrics["arms"][a]["L0"]) for r in out if r.params["kind"] == "width" for a in ("fixed", "scaled")]
+    assert len(picks) == 6 and len(set(picks)) == 1
