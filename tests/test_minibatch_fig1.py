@@ -149,3 +149,12 @@ def test_resampling_keeps_each_seed_paired_across_widths():
     out = study.resample(rs, np.random.default_rng(5))
     picks = [tuple(r.metrics["arms"][a]["L0"]) for r in out if r.params["kind"] == "width" for a in ("fixed", "scaled")]
     assert len(picks) == 6 and len(set(picks)) == 1
+
+
+@pytest.mark.parametrize("over", [{"fig1_batch": 1000}, {"logreg_gammas": [0.001, 0.002]}, {"fig1_widths": [25, 25]}])
+def test_spec_refuses_fig1_settings_that_cannot_be_judged(over):
+    from nnphys.errors import ConfigError
+    from nnphys.studies import get_study
+
+    with pytest.raises((ConfigError, ValueError)):
+        get_study("minibatch-noise").make_spec("quick", over)

@@ -67,6 +67,7 @@ def figures(spec, results: list[Result]) -> list[Figure]:
         ax.plot(S, [r["kesten"] for r in rows], "s-", label="Kesten index (exact)")
         ax.plot(S, [r["paper"] for r in rows], "--", label="2S/(aλ) - S (paper)")
         ax.plot(S, [r["continuous"] for r in rows], ":", label="2S/(aλ) + 1 (continuous)")
+        ax.set_xticks(S)
         ax.set(xlabel="batch size S", ylabel="tail index β", title="1-D tail at aλ = 1")
         _kit.legend(ax)
         figs.append(Figure("tail_exponent", fig, "Tail index of the stationary law vs S: the discrete-time tail (Hill, "

@@ -118,6 +118,8 @@ class Spec(StudySpec):
             raise ValueError("mlp_top_k must be <= mlp_n_train")
         if self.logreg_gammas and not (min(self.logreg_gammas) < 0 < max(self.logreg_gammas) and 0 in self.logreg_gammas):
             raise ValueError(f"logreg_gammas must contain 0 and values on both sides of it (got {self.logreg_gammas})")
+        if 2 * max(self.fig1_batch, self.logreg_batch) > self.fig1_n_train:
+            raise ValueError("fig1_batch and logreg_batch must be <= fig1_n_train / 2 (at least two steps per epoch)")
         if len(set(self.fig1_widths)) != len(self.fig1_widths):
             raise ValueError(f"fig1_widths must be distinct (got {self.fig1_widths})")
         for lam, S in self.l2_cases:
