@@ -2,7 +2,7 @@
 
 Paper: Ziyin, Liu, Mori, Ueda, *Strength of Minibatch Noise in SGD* (arXiv 2102.05375, ICLR 2022);
 the noise-measurement parts of Mori et al., *Power-law escape rate of SGD* (arXiv 2105.09557). The
-study guide ``docs/studies/minibatch-noise.md`` states every claim (C0-C14), its rule, its evidence
+study guide ``docs/studies/minibatch-noise.md`` states every claim (C0-C16), its rule, its evidence
 and the checklist rows (``row1`` ... ``row18``) the jobs simulate.
 
 1. Linear-regression theory (C0-C2, C4-C11, C13, C14): every closed form of :mod:`nnphys.linreg`
@@ -14,9 +14,14 @@ and the checklist rows (``row1`` ... ``row18``) the jobs simulate.
    loss every epoch; the log-log slope of ``𝒩`` against ``L`` over the second half of training,
    ``tr C`` against ``(2L/S)·`` Gauss-Newton trace, and the decoupling spectra at init,
    mid-training and the end.
+3. The paper's Fig. 1 on digits (C15, C15f, C16): a two-layer tanh net at widths 25-800, the first-epoch
+   loss variance and divergence at a fixed λ and at λ ∝ 1/width, and SGD logistic regression at λ = 1.5,
+   S = 32 over a weight-decay grid including γ < 0 (:mod:`._fig1`: every seed, arm and γ one member of
+   one stacked ensemble).
 
 Where each part lives: :mod:`.spec` (fields, presets and the online rows), :mod:`.jobs` (one typed
-job per kind and the planner), :mod:`.runs` (their computations), :mod:`.claims` (one function per
+job per kind and the planner), :mod:`.runs` (their computations), :mod:`._fig1` (the Fig. 1
+ensembles), :mod:`.claims` (one function per
 claim), :mod:`.figures`, :mod:`.resample` (verdict stability) and :mod:`.calibration` (synthetic
 results with a known truth for every claim).
 """

@@ -196,6 +196,68 @@ def _tail(hill_from: str, shift: float = 0.0, se: float = 0.05) -> Gen:
     return gen
 
 
+# ---------------------------------------------------------------- Fig. 1 (C15, C15f, C16)
+
+_WIDTHS = (25, 200, 800)
+_L0 = 0.05  # a stand-in initial loss (the digits runs: ~0.05)
+_K = 100.0  # the divergence factor of the spec's default
+_CAP = math.log10(_K**2 / 4)
+
+
+def _arm(y: np.ndarray, lr: float) -> dict[str, Any]:
+    """An arm with per-seed log10(Var/L0²) ``y``; ``y >= cap`` means the seed diverged."""
+    div = [bool(v >= _CAP) for v in y]
+    var = [math.inf if d else float(10**v * _L0**2) for v, d in zip(y, div)]
+    return {"lr": lr, "var": var, "L0": [_L0] * len(y), "L1": [0.03] * len(y), "diverged": div}
+
+
+def _width(fixed: dict[int, tuple[float, float]], scaled: dict[int, tuple[float, float]], n: int = 5) -> Gen:
+    """Width results: per width, (mean, sd) over seeds of log10(Var/L0²) in each arm (a mean at or
+    above the cap: every seed diverged). A seed's own offset is shared by its widths (pairing)."""
+    def gen(rng, spec):
+        off = rng.normal(0, 0.05, n)
+        out = []
+        for d in _WIDTHS:
+            ys = {}
+            for arm, tab in (("fixed", fixed), ("scaled", scaled)):
+                mu, sd = tab.get(d, (-1.75, 0.05))
+                ys[arm] = np.minimum(mu + off + rng.normal(0, sd, n), _CAP) if mu < _CAP else np.full(n, _CAP)
+            m = {"width": d, "steps": 46, "batch": 32, "div_factor": _K,
+                 "arms": {"fixed": _arm(ys["fixed"], 0.5), "scaled": _arm(ys["scaled"], 0.5 * 25 / d)}}
+            out.append(_res("width", m, width=d))
+        return out
+    return gen
+
+
+_GAMMAS = [-0.02, -0.01, -0.005, -0.002, -0.001, 0.0, 0.001, 0.002, 0.005, 0.01, 0.02]
+
+
+def _sweep(rng, gamma0: float, noise: float, n: int, diverge_below: float | None) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(_GAMMAS)[:, None]
+    loss = 0.14 + 300 * (g - gamma0) ** 2 + rng.normal(0, 0.01, (1, n)) + rng.normal(0, noise, (len(_GAMMAS), n))
+    err = 0.03 + 2 * (loss - 0.14) + rng.normal(0, 0.003, loss.shape)
+    if diverge_below is not None:
+        loss[g[:, 0] < diverge_below] = math.nan
+        err[g[:, 0] < diverge_below] = math.nan
+    return loss, err
+
+
+def _logreg(gamma0: float, noise: float, n: int = 5, diverge_below: float | None = None,
+            control_gamma0: float = 0.0, control_noise: float = 1e-4) -> Gen:
+    """Test losses 0.14 + 300 (γ - γ0)² + a per-seed shift + independent noise ``noise`` per
+    (γ, seed); members with γ < ``diverge_below`` diverged (nan). Errors: a noisy copy. The control
+    sweep (C16c) is the same with its own optimum ``control_gamma0``."""
+    def gen(rng, spec):
+        loss, err = _sweep(rng, gamma0, noise, n, diverge_below)
+        closs, cerr = _sweep(rng, control_gamma0, control_noise, n, None)
+        m = {"gammas": _GAMMAS, "lr": 1.5, "batch": 32, "epochs": 10, "test_loss": loss.tolist(),
+             "test_err": err.tolist(), "train_loss": loss.tolist(), "n_test": 297,
+             "control": {"lr": 0.1, "epochs": 150, "test_loss": closs.tolist(), "test_err": cerr.tolist(),
+                         "train_loss": closs.tolist()}}
+        return [_res("logreg", m)]
+    return gen
+
+
 MARGIN_DEC = math.log(1.5)
 
 CALIBRATION: dict[str, dict[str, Gen]] = {
@@ -226,4 +288,22 @@ CALIBRATION: dict[str, dict[str, Gen]] = {
             "floor": _c13(0.0, 0.002, beta=2.9)},
     "C14": {"effect": _c14(0.0, 0.002), "none": _c14(0.01, 0.002), "opposite": _c14(0.03, 0.002),
             "floor": _c14(0.0, 0.002, beta=3.0)},
+    # C15: the rise of log10(Var/L0²) from the smallest to the largest width at fixed λ
+    "C15": {"effect": _width({800: (0.25, 0.4)}, {}), "diverged": _width({800: (_CAP, 0.0)}, {}),
+            "none": _width({}, {}), "opposite": _width({800: (-3.75, 0.3)}, {}),
+            "floor": _width({25: (_CAP, 0.0), 200: (_CAP, 0.0), 800: (_CAP, 0.0)}, {})},
+    # C15f: flat at λ ∝ 1/width, within one decade
+    "C15f": {"effect": _width({}, {200: (-1.75, 0.1), 800: (-1.75, 0.1)}),
+             "none": _width({}, {200: (-1.75, 0.1), 800: (-0.75, 0.1)}),
+             "opposite": _width({}, {200: (-1.75, 0.1), 800: (1.25, 0.1)}),
+             "diverged": _width({}, {800: (_CAP, 0.0)}),
+             "floor": _width({}, {200: (-1.75, 3.0), 800: (-1.75, 3.0)})},
+    # C16: the grid argmin of the test loss against 0
+    "C16": {"effect": _logreg(-0.0015, 1e-4), "diverged": _logreg(-0.0015, 1e-4, diverge_below=-0.007),
+            "none": _logreg(0.0, 3e-4), "opposite": _logreg(0.002, 1e-4), "floor": _logreg(0.0, 1.0)},
+    # C16c: γ*(control λ) - γ*(λ), paired over seeds
+    "C16c": {"effect": _logreg(-0.0015, 1e-4, control_gamma0=0.002),
+             "none": _logreg(-0.0015, 1e-4, control_gamma0=-0.0015),
+             "opposite": _logreg(0.0, 1e-4, control_gamma0=-0.004),
+             "floor": _logreg(-0.0015, 1.0, control_gamma0=0.0005, control_noise=1.0)},
 }

@@ -559,3 +559,205 @@ def c14(spec, R):
     m, th, cells = _sigma_row("C14", R, "row17", "online row17 (none done)")
     return _judged("C14", cells, dict(theory=th.tolist(), sim=m["sim_diag"], sim_se=m["sim_se"]),
                    f"Σ damped Newton {th.round(5).tolist()} vs MC {np.round(m['sim_diag'], 5).tolist()}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 1 (the paper's neural-net and logistic-regression experiments; guide section "Fig. 1")
+# ------------------------------------------------------------------------------------------------
+
+LOGVAR_FLOOR = -12.0  # [default] numerical floor of log10(Var/L0²): a variance 1e-12 of L0² counts as flat
+
+
+def logvar_cap(div_factor: float) -> float:
+    """[derived] The largest log10(Var/L0²) a member that did not diverge can have: its batch losses
+    lie in [0, K·L0] (K the divergence factor), so their variance is at most (K·L0)²/4."""
+    return math.log10(div_factor**2 / 4)
+
+
+def instability(arm: dict, div_factor: float) -> np.ndarray:
+    """Per seed ``log10(first-epoch variance of the batch loss / L0²)``; a diverged seed is the worst
+    value, :func:`logvar_cap` (divergence is an outcome), clipped into [floor, cap]."""
+    var, L0 = np.asarray(arm["var"], float), np.asarray(arm["L0"], float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log10(var / L0**2)
+    cap = logvar_cap(div_factor)
+    y = np.where(y == -np.inf, LOGVAR_FLOOR, y)  # a zero variance is the floor, not a missing value
+    return np.clip(P.itt(y, arm["diverged"], cap), LOGVAR_FLOOR, cap)
+
+
+def _widths(R) -> dict[int, dict]:
+    rs = {r.metrics["width"]: r.metrics for r in _done(R, "width")}
+    if len(rs) < 2:
+        raise Missing("width jobs at two or more widths")
+    return dict(sorted(rs.items()))
+
+
+def _width_table(ws: dict[int, dict]) -> dict[str, Any]:
+    return {str(d): {arm: dict(lr=m["arms"][arm]["lr"], log10_var_over_L0sq=instability(m["arms"][arm], m["div_factor"]).tolist(),
+                               diverged_fraction=float(np.mean(m["arms"][arm]["diverged"])))
+                     for arm in ("fixed", "scaled")} for d, m in ws.items()}
+
+
+_DECADE_WHY = ("[default] one decade of the first-epoch loss variance: the paper's 'explodes' (Fig. 1 left, a log axis) "
+               "is a change of orders of magnitude, and a factor 10 is the smallest such change; one yardstick for the "
+               "rise at fixed λ (C15) and for 'flat' at λ ∝ 1/width (C15f)")
+
+
+@BOOK.claim("C15", tag="paper", rule=P.Rule(
+    kind="directional", direction="greater", sesoi=1.0, null="log10 variance at the largest width <= at the smallest",
+    alternative="log10 variance rises from the smallest to the largest width",
+    fails_if="the rise significantly negative, or its upper bound below one decade", unit="decades of Var/L0²",
+    params={"sesoi_why": _DECADE_WHY, "outcome": "log10(first-epoch variance of the batch loss / L0²); a diverged seed "
+            "is the cap log10(K²/4), K = fig1_div_factor", "cells": "largest vs smallest width, paired over seeds",
+            "floor": LOGVAR_FLOOR}))
+def c15(spec, R):
+    """At a fixed learning rate the training of a two-layer tanh net becomes unstable as the width
+    grows (λ_max ∝ S/D): the first-epoch variance of the training loss rises with the width
+    (Fig. 1 left, on digits)
+
+    Rule: directional. Per seed, log10(first-epoch loss variance / L0²) at the largest width minus
+    at the smallest width at the fixed λ, a paired t over seeds; a diverged seed is the worst value
+    (the cap log10(K²/4)). Smallest effect of interest one decade; the cell needs one decade of room
+    below the cap and above the floor at the smallest width (from the width jobs).
+    """
+    ws = _widths(R)
+    rule = BOOK.claims["C15"].rule
+    lo, hi = min(ws), max(ws)
+    m_lo, m_hi = ws[lo], ws[hi]
+    a, b = instability(m_lo["arms"]["fixed"], m_lo["div_factor"]), instability(m_hi["arms"]["fixed"], m_hi["div_factor"])
+    n = min(len(a), len(b))
+    cap = logvar_cap(m_lo["div_factor"])
+    cell = P.cell(f"width {hi} vs {lo} at λ = {m_lo['arms']['fixed']['lr']:g}", P.paired(b[:n] - a[:n]), rule,
+                  room=P.room(float(np.mean(a)), LOGVAR_FLOOR, cap, rule.sesoi),
+                  n_diverged={f"width {lo}": int(np.sum(m_lo["arms"]["fixed"]["diverged"])),
+                              f"width {hi}": int(np.sum(m_hi["arms"]["fixed"]["diverged"]))})
+    table = _width_table(ws)
+    ev = dict(by_width=table, cap=cap, floor=LOGVAR_FLOOR)
+    s = "fixed λ, log10 Var/L0² (mean) and diverged fraction by width: " + ", ".join(
+        f"{d}: {np.mean(t['fixed']['log10_var_over_L0sq']):.2f} ({t['fixed']['diverged_fraction']:.0%})" for d, t in table.items())
+    return _judged("C15", [cell], ev, s)
+
+
+@BOOK.claim("C15f", tag="paper", rule=_equiv(1.0, "log10 variance at width d - at the smallest width, λ ∝ 1/width",
+                                             "decades of Var/L0²", _DECADE_WHY,
+                                             outcome="as C15 (a diverged seed is the cap)",
+                                             cells="every width vs the smallest, paired over seeds"))
+def c15f(spec, R):
+    """With the learning rate scaled as λ ∝ 1/width the first-epoch variance of the training loss
+    stays flat across widths (Fig. 1 left, on digits)
+
+    Rule: equivalence (TOST over seeds, paired) on log10(first-epoch loss variance / L0²) at each
+    width minus at the smallest width, λ = fig1_lr·fig1_ref_width/width, margin one decade, Holm over
+    the widths; a diverged seed is the worst value (the cap) (from the width jobs).
+    """
+    ws = _widths(R)
+    rule = BOOK.claims["C15f"].rule
+    lo = min(ws)
+    a = instability(ws[lo]["arms"]["scaled"], ws[lo]["div_factor"])
+    cells = []
+    for d, m in ws.items():
+        if d == lo:
+            continue
+        b = instability(m["arms"]["scaled"], m["div_factor"])
+        n = min(len(a), len(b))
+        cells.append(P.cell(f"width {d} vs {lo} (λ = {m['arms']['scaled']['lr']:.4g})", P.paired(b[:n] - a[:n]), rule,
+                            n_diverged={f"width {d}": int(np.sum(m["arms"]["scaled"]["diverged"]))}))
+    table = _width_table(ws)
+    s = "λ ∝ 1/width, log10 Var/L0² (mean) and diverged fraction by width: " + ", ".join(
+        f"{d}: {np.mean(t['scaled']['log10_var_over_L0sq']):.2f} ({t['scaled']['diverged_fraction']:.0%})" for d, t in table.items())
+    return _judged("C15f", cells, dict(by_width=table, cap=logvar_cap(ws[lo]["div_factor"])), s)
+
+
+def _finite_mean(values: list[list[float]]) -> np.ndarray:
+    """Row means over the finite entries (``nan`` for a row with none)."""
+    v = np.asarray(values, float)
+    ok = np.isfinite(v)
+    k = ok.sum(1)
+    return np.where(k > 0, np.where(ok, v, 0.0).sum(1) / np.maximum(k, 1), np.nan)
+
+
+def gamma_star(gammas: list[float], values: list[list[float]]) -> np.ndarray:
+    """Per seed the grid γ minimising ``values`` ``(n_gamma, n_seeds)``; a non-finite value (a
+    diverged member) is the worst (+inf), never the minimiser; ties go to the smallest |γ|."""
+    v = np.asarray(values, float)
+    v = np.where(np.isfinite(v), v, np.inf)
+    g = np.asarray(gammas, float)
+    order = np.argsort(np.abs(g), kind="stable")  # tie rule: the γ closest to 0 wins
+    return g[order][np.argmin(v[order], axis=0)]
+
+
+@BOOK.claim("C16", tag="paper", rule=P.Rule(
+    kind="directional", direction="greater", sesoi=0.001, null="γ* >= 0", alternative="γ* < 0",
+    fails_if="-γ* significantly negative (the optimum is positive), or its upper bound below the grid's resolution",
+    unit="-γ* (weight decay)",
+    params={"sesoi_why": "[default] the smallest |γ| of the default grid (0.001): an optimum closer to 0 than the first grid "
+                         "point cannot be told from 0; the rule reads the spec's grid",
+            "estimand": "per seed, the grid argmin of the test cross-entropy (ties to the γ closest to 0); the argmin of "
+                        "the test error is reported"}))
+def c16(spec, R):
+    """Logistic regression trained by SGD at a large learning rate (λ = 1.5, S = 32) performs best
+    with a negative weight decay: the optimal γ is < 0 (Fig. 1 right, on digits)
+
+    Rule: directional. Per seed (the minibatch order), γ* = the grid argmin of the test
+    cross-entropy after the run (a diverged member is the worst value); effect -γ*, a t over seeds.
+    Smallest effect of interest: the smallest nonzero |γ| of the grid (the default grid's 0.001).
+    The argmin of the test error is reported (from the logreg job).
+    """
+    m = _done(R, "logreg")[0].metrics
+    rule = BOOK.claims["C16"].rule
+    g = np.asarray(m["gammas"], float)
+    res = float(np.min(np.abs(g[g != 0]))) if np.any(g != 0) else math.nan
+    gs = gamma_star(m["gammas"], m["test_loss"])
+    ge = gamma_star(m["gammas"], m["test_err"])
+    n_div = int(np.sum(~np.isfinite(np.asarray(m["test_loss"], float))))
+    room = (True, "") if res <= rule.sesoi else (False, f"the γ grid's resolution {res:g} is coarser than the SESOI")
+    cell = P.cell(f"λ = {m['lr']:g}, S = {m['batch']}", P.paired(-gs), rule, room=room,
+                  n_diverged={"members (γ, seed)": n_div},
+                  extra={"gamma_star_by_seed": gs.tolist(), "at_grid_edge": int(np.sum((gs == g.min()) | (gs == g.max())))})
+    mean_loss, mean_err = _finite_mean(m["test_loss"]), _finite_mean(m["test_err"])
+    ev = dict(gammas=m["gammas"], gamma_star_test_loss=gs.tolist(), gamma_star_test_error_reported=ge.tolist(),
+              mean_test_loss=mean_loss.tolist(), mean_test_error=mean_err.tolist(),
+              epochs=m["epochs"], n_test=m["n_test"])
+    if "control" in m:
+        ev["control_gamma_star_reported"] = dict(lr=m["control"]["lr"], epochs=m["control"]["epochs"],
+                                                 gamma_star=gamma_star(m["gammas"], m["control"]["test_loss"]).tolist())
+    s = (f"γ* (test loss) by seed {gs.tolist()}; γ* (test error) {ge.tolist()}; test loss at γ = 0 "
+         f"{mean_loss[int(np.flatnonzero(g == 0)[0])]:.4f} vs at the best γ {np.nanmin(mean_loss):.4f}")
+    return _judged("C16", [cell], ev, s)
+
+
+@BOOK.claim("C16c", tag="derived", rule=P.Rule(
+    kind="directional", direction="greater", sesoi=0.001, null="γ*(small λ) <= γ*(λ)",
+    alternative="the optimum is more negative at the large λ than at a small λ with the same λ·steps",
+    fails_if="the difference significantly negative, or its upper bound below the grid's resolution",
+    unit="γ*(control λ) - γ*(λ)",
+    params={"sesoi_why": "[default] the smallest |γ| of the default grid (0.001), as C16",
+            "control": "the same sweep and seeds at logreg_control_lr for round(epochs·λ/λ_control) epochs: equal "
+                       "λ·steps, so a difference is the learning rate's, not the training budget's"}))
+def c16c(spec, R):
+    """The negative optimal weight decay is a large-learning-rate effect, as the paper's mechanism
+    (minibatch noise at large λ) says: at a small λ trained for the same λ·steps the optimum is
+    less negative (Fig. 1 right, on digits)
+
+    Rule: directional, paired over seeds (the same minibatch orders): γ*(control λ) − γ*(λ), each the
+    grid argmin of the test cross-entropy; smallest effect of interest 0.001 (the grid's resolution).
+    Fails when the optimum at the control λ is as negative (or more) (from the logreg job).
+    """
+    m = _done(R, "logreg")[0].metrics
+    if "control" not in m:
+        raise Missing("the control sweep of the logreg job")
+    rule = BOOK.claims["C16c"].rule
+    g = np.asarray(m["gammas"], float)
+    res = float(np.min(np.abs(g[g != 0]))) if np.any(g != 0) else math.nan
+    main = gamma_star(m["gammas"], m["test_loss"])
+    ctrl = gamma_star(m["gammas"], m["control"]["test_loss"])
+    room = (True, "") if res <= rule.sesoi else (False, f"the γ grid's resolution {res:g} is coarser than the SESOI")
+    cell = P.cell(f"λ = {m['control']['lr']:g} ({m['control']['epochs']} epochs) vs λ = {m['lr']:g} ({m['epochs']} epochs)",
+                  P.paired(ctrl - main), rule, room=room,
+                  extra={"gamma_star": main.tolist(), "gamma_star_control": ctrl.tolist()})
+    ev = dict(gamma_star=main.tolist(), gamma_star_control=ctrl.tolist(), lr=m["lr"], epochs=m["epochs"],
+              control_lr=m["control"]["lr"], control_epochs=m["control"]["epochs"],
+              control_mean_test_loss=_finite_mean(m["control"]["test_loss"]).tolist())
+    s = (f"γ* at λ = {m['lr']:g}: {main.tolist()}; at λ = {m['control']['lr']:g} with the same λ·steps: "
+         f"{ctrl.tolist()}")
+    return _judged("C16c", [cell], ev, s)

@@ -176,6 +176,46 @@ class Mlp(_Regression):
         return _tagged(self, runs.run_mlp(self))
 
 
+@_job
+class Width(Job):
+    """Fig. 1 left at one width: a two-layer tanh net on digits, one epoch of SGD for every seed at
+    the fixed λ and at λ ∝ 1/width (both arms in one ensemble; C15, C15f). Member seeds do not
+    depend on the width, so seed s has the same minibatch order at every width."""
+
+    KIND = "width"
+    seed: int
+    width: int
+    lr: float
+    ref_width: int
+    n_seeds: int
+    batch: int
+    n_train: int
+    div_factor: float
+
+    def run(self) -> dict[str, Any]:
+        return _tagged(self, runs.run_width(self))
+
+
+@_job
+class LogReg(Job):
+    """Fig. 1 right: multinomial logistic regression on digits at λ, S with a weight-decay sweep
+    including γ < 0, every (γ, seed) one member of one ensemble (C16); the same sweep at a small
+    control λ with the same λ·steps (C16c)."""
+
+    KIND = "logreg"
+    seed: int
+    gammas: tuple[float, ...]
+    lr: float
+    batch: int
+    epochs: int
+    n_seeds: int
+    n_train: int
+    control_lr: float
+
+    def run(self) -> dict[str, Any]:
+        return _tagged(self, runs.run_logreg(self))
+
+
 def jobs(spec: Spec) -> list[Job]:
     """Every job of the sweep (the lab sets ``device``)."""
     base = {"sigma2": spec.sigma2}
@@ -201,4 +241,12 @@ def jobs(spec: Spec) -> list[Job]:
         out.append(Mlp(member=s, seed=derive(spec.seed, "mlp", s), width=spec.mlp_width, lr=spec.mlp_lr,
                        batch=spec.mlp_batch, epochs=spec.mlp_epochs, top_k=spec.mlp_top_k, n_train=spec.mlp_n_train,
                        **base))
+    for w in spec.fig1_widths:
+        out.append(Width(seed=derive(spec.seed, "width"), width=w, lr=spec.fig1_lr, ref_width=spec.fig1_ref_width,
+                         n_seeds=spec.fig1_seeds, batch=spec.fig1_batch, n_train=spec.fig1_n_train,
+                         div_factor=spec.fig1_div_factor))
+    if spec.logreg_gammas:
+        out.append(LogReg(seed=derive(spec.seed, "logreg"), gammas=tuple(spec.logreg_gammas), lr=spec.logreg_lr,
+                          batch=spec.logreg_batch, epochs=spec.logreg_epochs, n_seeds=spec.logreg_seeds,
+                          n_train=spec.fig1_n_train, control_lr=spec.logreg_control_lr))
     return out

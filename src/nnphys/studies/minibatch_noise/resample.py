@@ -45,7 +45,10 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
     import dataclasses
 
     groups = {kind: [r for r in results if r.ok and r.params.get("kind") == kind] for kind in ("mlp", "highdim")}
-    out = [r for r in results if not (r.ok and r.params.get("kind") in groups)]
+    seeded = ("width", "logreg")
+    fig1 = [r for r in results if r.ok and r.params.get("kind") in seeded]
+    out = [r for r in results if not (r.ok and r.params.get("kind") in (*groups, *seeded))]
+    out += _resample_fig1(fig1, rng)
     out = [dataclasses.replace(r, metrics=copy.deepcopy(r.metrics)) if r.ok else r for r in out]
     for r in out:
         if r.ok:
@@ -59,4 +62,28 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
             if kind == "highdim" and over is not None:
                 r = dataclasses.replace(r, metrics={**r.metrics, "over": over})
             out.append(r)
+    return out
+
+
+def _resample_fig1(rs: list[Result], rng: np.random.Generator) -> list[Result]:
+    """Fig. 1 (C15, C15f, C16): the seeds drawn with replacement, one draw for every width job (seed
+    s is the same minibatch order at every width, so the pairing is kept) and one for the γ sweep
+    (every γ keeps the same seeds)."""
+    import dataclasses
+
+    out = []
+    widths = [r for r in rs if r.params.get("kind") == "width"]
+    if widths:
+        n = min(len(r.metrics["arms"]["fixed"]["var"]) for r in widths)
+        idx = rng.integers(0, n, n)
+        for r in widths:
+            arms = {a: {k: ([v[i] for i in idx] if isinstance(v, list) else v) for k, v in arm.items()}
+                    for a, arm in r.metrics["arms"].items()}
+            out.append(dataclasses.replace(r, metrics={**r.metrics, "arms": arms}))
+    for r in rs:
+        if r.params.get("kind") == "logreg":
+            n = len(r.metrics["test_loss"][0])
+            idx = rng.integers(0, n, n)
+            pick = {k: [[row[i] for i in idx] for row in r.metrics[k]] for k in ("test_loss", "test_err", "train_loss")}
+            out.append(dataclasses.replace(r, metrics={**r.metrics, **pick}))
     return out

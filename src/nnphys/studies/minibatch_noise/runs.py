@@ -14,6 +14,7 @@ from nnphys import linreg as LR
 from nnphys.seeding import derive
 from nnphys.stats import mean_se
 from nnphys.studies._shared.digits_mlp import late_slope, mlp_config, run_digits_noise
+from nnphys.studies.minibatch_noise import _fig1
 from nnphys.studies.minibatch_noise.spec import A2, A9, ONLINE_CASES
 
 if TYPE_CHECKING:
@@ -339,3 +340,36 @@ def run_mlp(job: "J.Mlp") -> dict[str, Any]:
     out.update(slope_second_half=fit["slope"], final_loss=out["loss"][-1], final_trace_cov=out["trace_cov"][-1],
                noise_over_2L_gn=out["trace_cov"][-1] / (2 * out["loss"][-1] * end["gauss_newton_trace"]))
     return out
+
+
+def run_width(job: "J.Width") -> dict[str, Any]:
+    """Fig. 1 left at one width (C15, C15f): members ``[fixed λ seeds..., λ·ref/width seeds...]``;
+    seed s has the same init stream and minibatch order in both arms and at every width."""
+    n = job.n_seeds
+    lr_scaled = job.lr * job.ref_width / job.width
+    init = _fig1.member_seeds(job.seed, n, "init")
+    order = _fig1.member_seeds(job.seed, n, "order")
+    r = _fig1.tanh_first_epoch(job.width, [job.lr] * n + [lr_scaled] * n, init * 2, order * 2, batch=job.batch,
+                               n_train=job.n_train, data_seed=derive(job.seed, "split"), div_factor=job.div_factor)
+    arms = {}
+    for a, (name, lr) in enumerate((("fixed", job.lr), ("scaled", lr_scaled))):
+        sl = slice(a * n, (a + 1) * n)
+        arms[name] = dict(lr=lr, var=r["var"][sl], L0=r["L0"][sl], L1=r["L1"][sl], diverged=r["diverged"][sl])
+    return dict(width=job.width, steps=r["steps"], batch=job.batch, div_factor=job.div_factor, arms=arms,
+                sampling="without replacement (one epoch, one permutation per seed)",
+                arrays={"batch_losses": r["batch_losses"]})
+
+
+def run_logreg(job: "J.LogReg") -> dict[str, Any]:
+    """Fig. 1 right (C16): test loss and error ``(n_gamma, n_seeds)`` after ``epochs`` epochs at λ, and
+    (C16c) the same sweep at ``control_lr`` for ``round(epochs·lr/control_lr)`` epochs (equal λ·steps),
+    with the same seeds' minibatch orders."""
+    orders = _fig1.member_seeds(job.seed, job.n_seeds, "order")
+    kw = dict(batch=job.batch, n_train=job.n_train, data_seed=derive(job.seed, "split"))
+    r = _fig1.logreg_sweep(list(job.gammas), orders, lr=job.lr, epochs=job.epochs, **kw)
+    ep_c = max(1, round(job.epochs * job.lr / job.control_lr))
+    c = _fig1.logreg_sweep(list(job.gammas), orders, lr=job.control_lr, epochs=ep_c, **kw)
+    return dict(gammas=list(job.gammas), lr=job.lr, batch=job.batch, epochs=job.epochs, **r,
+                control=dict(lr=job.control_lr, epochs=ep_c, test_loss=c["test_loss"], test_err=c["test_err"],
+                             train_loss=c["train_loss"]),
+                sampling="without replacement (one permutation per seed and epoch, shared by every γ)")

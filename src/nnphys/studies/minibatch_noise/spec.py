@@ -81,6 +81,28 @@ class Spec(StudySpec):
     mlp_top_k: int = Field(20, ge=1, le=1000, description="[default] eigenvalues probed in the decoupling check (escape-rate T9: 20; the paper compares histograms)")
     mlp_n_train: int = Field(1500, ge=10, le=1796, description="[default] digits training rows (the rest is held out)")
 
+    fig1_widths: list[PosInt] = Field([25, 50, 100, 200, 400, 800], min_length=2,
+                                      description="[paper] hidden widths d of the two-layer tanh net (Fig. 1 left; C15, C15f)")
+    fig1_lr: float = Field(0.5, gt=0, le=100, description="[paper] the fixed learning rate λ of Fig. 1 left")
+    fig1_ref_width: int = Field(25, ge=1, le=100_000,
+                                description="[default] width at which λ ∝ 1/width equals the fixed λ (the smallest width)")
+    fig1_seeds: int = Field(5, ge=1, le=1000, description="[default] seeds per width and arm (Fig. 1 left)")
+    fig1_batch: int = Field(32, ge=1, le=1500, description="[default] batch size S of Fig. 1 left (not stated in the paper)")
+    fig1_n_train: int = Field(1500, ge=100, le=1796,
+                              description="[default] digits training rows of Fig. 1 (pixels / 16, in [0, 1] as MNIST's)")
+    fig1_div_factor: float = Field(100.0, gt=1, le=1e12,
+                                   description="[default] a batch loss above this x the initial loss counts as divergence")
+    logreg_gammas: list[Annotated[float, Field(ge=-10, le=10)]] = Field(
+        [-0.02, -0.01, -0.005, -0.002, -0.001, 0.0, 0.001, 0.002, 0.005, 0.01, 0.02], min_length=0,
+        description="[default] weight decays γ of Fig. 1 right (symmetric about 0, two decades either side; [] skips it)")
+    logreg_lr: float = Field(1.5, gt=0, le=100, description="[paper] learning rate λ of Fig. 1 right")
+    logreg_batch: int = Field(32, ge=1, le=1500, description="[paper] batch size S of Fig. 1 right")
+    logreg_epochs: int = Field(10, ge=1, le=10_000, description="[default] epochs of Fig. 1 right (not stated in the paper)")
+    logreg_seeds: int = Field(5, ge=1, le=1000, description="[default] minibatch-order seeds of Fig. 1 right")
+    logreg_control_lr: float = Field(0.1, gt=0, le=100,
+                                     description="[default] control λ of Fig. 1 right, run for the same λ·steps (C16c): "
+                                                 "λa far below the §6 threshold 2S/(S+2)")
+
     @model_validator(mode="after")
     def _check(self) -> "Spec":
         unknown = set(self.cases) - set(ONLINE_CASES)
@@ -94,6 +116,12 @@ class Spec(StudySpec):
             raise ValueError("batch sizes must be >= 1")
         if self.mlp_top_k > self.mlp_n_train:
             raise ValueError("mlp_top_k must be <= mlp_n_train")
+        if self.logreg_gammas and not (min(self.logreg_gammas) < 0 < max(self.logreg_gammas) and 0 in self.logreg_gammas):
+            raise ValueError(f"logreg_gammas must contain 0 and values on both sides of it (got {self.logreg_gammas})")
+        if 2 * max(self.fig1_batch, self.logreg_batch) > self.fig1_n_train:
+            raise ValueError("fig1_batch and logreg_batch must be <= fig1_n_train / 2 (at least two steps per epoch)")
+        if len(set(self.fig1_widths)) != len(self.fig1_widths):
+            raise ValueError(f"fig1_widths must be distinct (got {self.fig1_widths})")
         for lam, S in self.l2_cases:
             if lam <= 0 or S < 1:
                 raise ValueError(f"l2_cases need λ > 0 and S >= 1 (got {(lam, S)})")
@@ -105,7 +133,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                   grid_fractions=[0.2, 0.5, 0.8, 0.93], prop1_draws=50_000, edge_D=[2, 8, 32],
                   edge_S=[1, 4, 16], hd_draws=2, hd_chains=64, hd_steps=800,
                   scaling_S=[1, 4, 8, 12, 16], tail_chains=1000, tail_steps=1500, mlp_seeds=3,
-                  mlp_epochs=60, mlp_width=64),
+                  mlp_epochs=60, mlp_width=64, fig1_widths=[25, 200, 800]),
+    # medium: the guide's published verdicts beyond quick (<= 30 min on 2 free cores; the measured cost is
+    # in docs/studies/minibatch-noise.md, "Costs", ~870 s of job time): the paper's chain counts for the rows, the grid and the
+    # tail, the paper's eight data draws of the high-dimensional checks (200 chains x 3000 steps), eight MLP
+    # seeds at the default width for 100 epochs, and Fig. 1 at every width of the paper with 10 seeds
+    "medium": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=3000, tail_chains=2000,
+                   tail_steps=4000, mlp_seeds=8, mlp_epochs=100, mlp_width=128, fig1_seeds=10, logreg_seeds=10),
     "paper": dict(n_chains=2000, n_steps=4000, hd_draws=8, hd_chains=200, hd_steps=12000,
-                  tail_chains=4000, tail_steps=4000, mlp_seeds=5, mlp_epochs=200, mlp_width=256),
+                  tail_chains=4000, tail_steps=4000, mlp_seeds=5, mlp_epochs=200, mlp_width=256, fig1_seeds=10,
+                  logreg_seeds=10),
 }
