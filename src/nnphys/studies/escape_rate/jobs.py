@@ -9,6 +9,7 @@ Times are in units of ``t = eta k``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from nnphys.seeding import derive
@@ -193,6 +194,42 @@ class Gap(_SDE):
         return runs.run_gap(self)
 
 
+@_job
+class EscapeND(Job):
+    """Fig. 3b across dimensions: genuine SGD on d-dimensional linear regression (x ~ N(0, I_d)),
+    first passage from theta* to the level set L >= c L*, at one (d, c) (T11, T12). ``target`` is
+    the Eq. 13 quadrature time (in steps, nominal h* = 1, L* = 1/2) that ``c`` was solved for."""
+
+    KIND = "escape_nd"
+    d: int
+    c: float
+    target: float
+    B: int
+    eta: float
+    N: int
+    chains: int
+    max_steps: int
+    seed: int
+    data_seed: int
+
+    def run(self) -> dict[str, Any]:
+        return runs.run_escape_nd(self)
+
+
+def nd_c(d: int, target_steps: float, B: int, eta: float) -> float:
+    """The c at which the Eq. 13 level-set quadrature (h* = 1, L* = 1/2, ``d`` dimensions) gives a
+    mean escape time of ``target_steps`` steps of size ``eta``; rounded to 3 decimals (the job's key)."""
+    from scipy.optimize import brentq
+
+    from nnphys.escape import mfpt_levelset
+
+    f = lambda lc: math.log(mfpt_levelset(d, math.exp(lc), B, eta, n_grid=20_001) / eta) - math.log(target_steps)  # noqa: E731
+    hi = 1.0
+    while f(hi) < 0:
+        hi *= 2
+    return round(math.exp(brentq(f, 1e-6, hi, xtol=1e-6)), 3)
+
+
 def jobs(spec: Spec) -> list[Job]:
     """Every job of the sweep (the lab sets ``device``)."""
     sde = {"dt": spec.dt, "correction": spec.correction, "tail": spec.tail}
@@ -229,4 +266,10 @@ def jobs(spec: Spec) -> list[Job]:
         out.append(Gap(c=c, B=spec.gap_B, eta=spec.gap_eta, N=spec.gap_N, chains=spec.gap_chains, t_max=spec.gap_t_max,
                        dt=2 * spec.dt, correction=spec.correction, tail=spec.tail, s4_pool=True,
                        seed=seed("gap", float(c)), data_seed=seed("gap", "data")))
+    for d in spec.nd_ds:
+        for tgt in spec.nd_targets:
+            c = nd_c(int(d), float(tgt), spec.gap_B, spec.gap_eta)
+            out.append(EscapeND(d=int(d), c=c, target=float(tgt), B=spec.gap_B, eta=spec.gap_eta, N=spec.gap_N,
+                                chains=spec.nd_chains, max_steps=int(math.ceil(spec.nd_cap * tgt)),
+                                seed=seed("escape_nd", int(d), float(tgt)), data_seed=seed("escape_nd", "data", int(d))))
     return out

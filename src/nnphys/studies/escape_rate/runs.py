@@ -221,3 +221,28 @@ def run_gap(job: "J.Gap") -> dict:
     out["quad_exact_population"] = E.mfpt_levelset(1, c, B, eta, noise="exact")
     out["h_star"], out["L_star"], out["c"] = h, Ls, c
     return out
+
+
+SURVIVAL_QS = tuple(i / 100 for i in range(1, 100))  # quantile levels of the stored escape-time law
+
+
+def run_escape_nd(job: "J.EscapeND") -> dict:
+    """T11, T12: genuine SGD (S5, all chains at once) on ``d``-dimensional linear regression from
+    ``theta*`` to ``L >= c L*``. The paper's exponent uses the mean curvature ``h* = tr A / d`` of the
+    drawn data set (its eigenvalues are reported: they spread by about ``2 sqrt(d / N)``); the Eq. 13
+    quadrature at the same ``(d, c, h*, L*)`` is reported next to the SGD time."""
+    d, c, B, eta = job.d, job.c, job.B, job.eta
+    lr = LinearRegression.sample(job.N, d, seed=job.data_seed, device=job.device)
+    curv = lr.curvatures
+    h, Ls = float(curv.mean()), lr.L_star
+    thr = c * Ls
+    fp = simulate_sgd(lr, B=B, eta=eta, n_chains=job.chains, max_steps=job.max_steps, seed=job.seed,
+                      event=lambda th: lr.loss(th) >= thr, start=lr.theta_star)
+    steps = np.rint(fp.times / eta)
+    # the escape-time law as quantiles (steps; a censored chain counts at the cap, so quantiles
+    # above 1 - censored_fraction are the cap): enough for survival curves, small in the store
+    qs = np.quantile(steps, SURVIVAL_QS).tolist()
+    return {"estimate": fp.estimate(), "quad_eq13": E.mfpt_levelset(d, c, B, eta, h=h, L_star=Ls),
+            "d": d, "c": c, "target": job.target, "h_star": h, "curvatures": curv.tolist(), "L_star": Ls,
+            "paper_exponent": B / (eta * h) + 1 - d / 2, "survival_q": list(SURVIVAL_QS), "steps_at_q": qs,
+            "max_steps": job.max_steps, "B": B, "eta": eta}
