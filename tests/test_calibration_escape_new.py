@@ -9,7 +9,7 @@ import pytest
 
 from nnphys.studies import calibration, get_study
 
-NEW = ("T11", "T12")
+NEW = ("T7tail", "T11", "T12")
 N_DRAWS = 30  # [default] per scenario; check() widens its bounds by a binomial margin for small n
 
 
@@ -36,3 +36,10 @@ def test_new_rule_is_calibrated_at_medium(cid):
     rule = study.claims[cid].rule
     oc = calibration.operating_characteristics(study, study.make_spec("medium"), cid, n_draws=20, seed=5)
     assert calibration.check(oc, rule.alpha, rule.kind) == [], oc
+
+
+def test_t7tail_counts_diverged_sgd_against_the_claim():
+    study = get_study("escape-rate")
+    oc = calibration.operating_characteristics(study, study.make_spec("quick"), "T7tail", n_draws=5, seed=1,
+                                               scenarios=["diverged"])
+    assert oc["diverged"]["fails"] == 1.0

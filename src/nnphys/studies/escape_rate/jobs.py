@@ -142,6 +142,26 @@ class PhiSGD(Job):
 
 
 @_job
+class PhiTail(Job):
+    """Genuine SGD's stationary law at one eta, every B, read two ways (T7tail): the Student-t MLE
+    of theta - theta* (the bulk, T7's statistic) and the Hill estimate of the loss tail (the
+    density's tail), chains as the unit. Same samples as the phi_sgd job of the same eta (same
+    seeds and data set)."""
+
+    KIND = "phi_tail"
+    eta: float
+    Bs: tuple[int, ...]
+    N: int
+    chains: int
+    samples: int
+    n_boot: int
+    seed: int
+
+    def run(self) -> dict[str, Any]:
+        return runs.run_phi_tail(self)
+
+
+@_job
 class Instability(_SDE):
     """Growth of <log L> between two times, on both sides of n_c (T8)."""
 
@@ -257,6 +277,8 @@ def jobs(spec: Spec) -> list[Job]:
     for eta in spec.sgd_etas:
         out.append(PhiSGD(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
                           samples=spec.sgd_samples, seed=seed("phi_sgd", float(eta))))
+        out.append(PhiTail(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
+                           samples=spec.sgd_samples, n_boot=400, seed=seed("phi_sgd", float(eta))))
     out.append(Instability(ratio=spec.nc_ratio, ns=tuple(spec.nc_ns), times=tuple(spec.nc_times),  # type: ignore[arg-type]
                            chains=spec.chains // 2, **sde, seed=seed("instability")))
     for s in range(spec.mlp_seeds):

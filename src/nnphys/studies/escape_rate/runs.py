@@ -168,6 +168,32 @@ def run_phi_sgd(job: "J.PhiSGD") -> dict:
     return {"fits": out}
 
 
+def run_phi_tail(job: "J.PhiTail") -> dict:
+    """T7tail: per B, genuine-SGD samples (as :func:`run_phi_sgd`: same seeds, same data set), the
+    Student-t MLE of ``theta - theta*`` (bulk) and the Hill estimate of the tail of ``L - L*``
+    (:func:`nnphys.escape.theory.hill_phi`, ``k = floor(sqrt(n))``, CI by a bootstrap over chains),
+    with the paper's ``phi``, the discrete-time ``phi_disc`` and Kesten's exact tail (as a ``phi``)."""
+    out = []
+    lr = LinearRegression.sample(job.N, 1, seed=derive(job.seed, "data"), device=job.device)
+    h = float(lr.curvatures[0])
+    for B in job.Bs:
+        eta = job.eta
+        th = sample_sgd(lr, B=B, eta=eta, n_chains=job.chains, burn_in_steps=int(20 / eta) + 100,
+                        n_samples=job.samples, every=100, seed=derive(job.seed, "B", B), start=lr.theta_star)
+        zt = (th - lr.theta_star)[..., 0]
+        z = zt.reshape(-1).cpu().numpy()
+        ref = {"B": B, "eta": eta, "phi": E.phi(B, eta, h), "phi_disc": E.phi_discrete(B, eta, h),
+               "phi_kesten": E.kesten_index(B, eta, h), "h_star": h}
+        if not np.all(np.isfinite(z)):
+            out.append({**ref, "phi_fit": float("nan"), "phi_tail": float("nan"), "diverged": True})
+            continue
+        f = E.fit_phi_student_t(z)
+        ell = (0.5 * h * zt * zt).cpu().numpy()  # L - L* in 1-D (the exact quadratic form)
+        t = E.hill_phi(np.maximum(ell, np.finfo(float).tiny), dim=1, n_boot=job.n_boot, seed=derive(job.seed, "boot", B))
+        out.append({**ref, "phi_fit": f["phi"], "phi_lo": f["phi_lo"], "phi_hi": f["phi_hi"], **t})
+    return {"fits": out}
+
+
 def run_instability(job: "J.Instability") -> dict:
     out = []
     r = job.ratio
