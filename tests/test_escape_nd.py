@@ -122,3 +122,26 @@ def test_hill_debiasing_recovers_the_paper_law_and_round_trips():
     i = 20
     assert E.hill_phi_debiased([cur[i]], n, curve=curve)[0] == pytest.approx(phis[i], rel=1e-6) or cur[i] == cur[i - 1]
     assert E.hill_phi_debiased([cur[-1] + 1], n, curve=curve)[0] == math.inf
+
+
+def test_new_figures_draw_from_real_runs_with_legends_in_words():
+    """fig3b_dimensions, escape_survival and stationary_tail from tiny real runs; the analysis of the
+    same results judges T11/T12/T7tail (any verdict) and no legend shows an internal code (S1-S5)."""
+    import re
+
+    from nnphys.studies.base import Result
+    from nnphys.studies.escape_rate import analyse, figures
+
+    spec = Spec(nd_ds=[1, 2], nd_targets=[10.0, 40.0], nd_chains=60, sgd_etas=[0.3], sgd_Bs=[1], sgd_chains=20,
+                sgd_samples=10)
+    jobs = [j for j in J.jobs(spec) if j.KIND in ("escape_nd", "phi_tail")]
+    res = [Result.from_output(j, j.run(), key=str(i)) for i, j in enumerate(jobs)]
+    figs = {f.name: f for f in figures(spec, res)}
+    assert {"fig3b_dimensions", "escape_survival", "stationary_tail"} <= set(figs)
+    for name in ("fig3b_dimensions", "escape_survival", "stationary_tail"):
+        for ax in figs[name].figure.axes:
+            leg = ax.get_legend()
+            texts = [t.get_text() for t in leg.get_texts()] if leg else []
+            assert not any(re.search(r"\bS[1-5]\b", t) for t in texts), texts
+    verdicts = {c.id: c.verdict for c in analyse(spec, res)}
+    assert {"T7tail", "T11", "T12"} <= set(verdicts)

@@ -197,6 +197,11 @@ def run_phi_tail(job: "J.PhiTail") -> dict:
             curve = E.hill_reference_curve(t["n"], t["k"], reps=16, seed=derive(job.seed, "hill_reference"))
         deb = E.hill_phi_debiased([t["phi_tail"], t["phi_tail_lo"], t["phi_tail_hi"]], t["n"], curve=curve)
         raw = {f"raw_{key}" if key.startswith("phi_tail") else key: v for key, v in t.items()}
+        # the empirical tail of L - L* for the figures: the value exceeded by a fraction p of the samples
+        srt = np.sort(ell.ravel())
+        ps = np.geomspace(1.0 / srt.size, 0.9, 48)
+        raw["ell_ccdf"] = {"p": ps.tolist(), "u": srt[np.clip(np.ceil((1 - ps) * srt.size).astype(int) - 1, 0, srt.size - 1)].tolist()}
+        raw["L_star"] = lr.L_star
         out.append({**ref, "phi_fit": f["phi"], "phi_lo": f["phi_lo"], "phi_hi": f["phi_hi"], **raw,
                     "phi_tail": deb[0], "phi_tail_lo": deb[1], "phi_tail_hi": deb[2],
                     "raw_hill_of_paper_law": float(np.interp(math.log(ref["phi"]), np.log(curve[0]), curve[1])),
