@@ -64,7 +64,8 @@ def test_new_kinds_are_planned_once_per_cell_with_distinct_seeds():
     assert len({j.data_seed for j in nd}) == len(Spec().nd_ds)  # one data set per d, shared by its c grid
     tails = [j for j in jobs if j.KIND == "phi_tail"]
     sgd = {j.eta: j.seed for j in jobs if j.KIND == "phi_sgd"}
-    assert {j.eta: j.seed for j in tails} == sgd  # the same samples as T7's fits
+    assert {j.eta: j.sample_seed for j in tails} == sgd  # the same samples as T7's fits
+    assert len({j.seed for j in jobs}) == len(jobs)
 
 
 def _naive_hill(x, k):
@@ -97,9 +98,9 @@ def test_hill_phi_recovers_a_known_tail_and_covers_it(alpha):
 
 
 def test_phi_tail_student_t_is_the_phi_sgd_fit_of_the_same_samples():
-    kw = dict(eta=0.3, Bs=(1,), N=2000, chains=40, samples=20, seed=5)
-    a = J.PhiSGD(**kw).run()["fits"][0]
-    b = J.PhiTail(**kw, n_boot=50).run()["fits"][0]
+    kw = dict(eta=0.3, Bs=(1,), N=2000, chains=40, samples=20)
+    a = J.PhiSGD(**kw, seed=5).run()["fits"][0]
+    b = J.PhiTail(**kw, n_boot=50, sample_seed=5, seed=6).run()["fits"][0]
     assert b["phi_fit"] == a["phi_fit"] and b["phi_kesten"] == a["phi_kesten"]
     assert b["phi_tail_lo"] <= b["phi_tail"] <= b["phi_tail_hi"]
 

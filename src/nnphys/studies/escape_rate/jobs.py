@@ -155,7 +155,8 @@ class PhiTail(Job):
     chains: int
     samples: int
     n_boot: int
-    seed: int
+    sample_seed: int  # the phi_sgd job's seed of the same eta: its data set and SGD samples
+    seed: int  # the bootstrap and the Hill reference curve
 
     def run(self) -> dict[str, Any]:
         return runs.run_phi_tail(self)
@@ -278,7 +279,8 @@ def jobs(spec: Spec) -> list[Job]:
         out.append(PhiSGD(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
                           samples=spec.sgd_samples, seed=seed("phi_sgd", float(eta))))
         out.append(PhiTail(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
-                           samples=spec.sgd_samples, n_boot=400, seed=seed("phi_sgd", float(eta))))
+                           samples=spec.sgd_samples, n_boot=400, sample_seed=seed("phi_sgd", float(eta)),
+                           seed=seed("phi_tail", float(eta))))
     out.append(Instability(ratio=spec.nc_ratio, ns=tuple(spec.nc_ns), times=tuple(spec.nc_times),  # type: ignore[arg-type]
                            chains=spec.chains // 2, **sde, seed=seed("instability")))
     for s in range(spec.mlp_seeds):

@@ -174,13 +174,13 @@ def run_phi_tail(job: "J.PhiTail") -> dict:
     (:func:`nnphys.escape.theory.hill_phi`, ``k = floor(sqrt(n))``, CI by a bootstrap over chains),
     with the paper's ``phi``, the discrete-time ``phi_disc`` and Kesten's exact tail (as a ``phi``)."""
     out = []
-    lr = LinearRegression.sample(job.N, 1, seed=derive(job.seed, "data"), device=job.device)
+    lr = LinearRegression.sample(job.N, 1, seed=derive(job.sample_seed, "data"), device=job.device)
     h = float(lr.curvatures[0])
     curve = None  # the Hill reference curve (one n for every B): computed once
     for B in job.Bs:
         eta = job.eta
         th = sample_sgd(lr, B=B, eta=eta, n_chains=job.chains, burn_in_steps=int(20 / eta) + 100,
-                        n_samples=job.samples, every=100, seed=derive(job.seed, "B", B), start=lr.theta_star)
+                        n_samples=job.samples, every=100, seed=derive(job.sample_seed, "B", B), start=lr.theta_star)
         zt = (th - lr.theta_star)[..., 0]
         z = zt.reshape(-1).cpu().numpy()
         ref = {"B": B, "eta": eta, "phi": E.phi(B, eta, h), "phi_disc": E.phi_discrete(B, eta, h),
