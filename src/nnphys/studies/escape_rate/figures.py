@@ -129,6 +129,8 @@ def _fig3b(spec, k) -> list[Figure]:
     _censored_note(ax, cens)
     ax.set(xscale="log", yscale="log", xlabel="c = L(escape level) / L*", ylabel="mean escape time t_p (t = eta k)",
            title=f"Fig. 3b: B={spec.gap_B}, eta={spec.gap_eta:g}, N={spec.gap_N}")
+    allc = [m["c"] for rows in by.values() for m in rows]
+    _kit.log_ticks(ax, [v for v in (1.05, 1.1, 1.2, 1.5, 2, 3, 5, 10) if min(allc) * 0.98 <= v <= max(allc) * 1.02])
     _no_minor_labels(ax)
     _kit.legend(ax, fontsize=8)
     ds = np.array([f["d"] for f in fits], float)
@@ -168,31 +170,35 @@ def _fig3b(spec, k) -> list[Figure]:
 def _stationary_tail(spec, k) -> Figure:
     from scipy import stats as st
 
+    from matplotlib.lines import Line2D
+
     fits = [f for r in k["phi_tail"] for f in r.metrics["fits"] if not f.get("diverged") and "ell_ccdf" in f]
     etas = sorted({f["eta"] for f in fits})
-    fig, axes = _kit.subplots(1, max(len(etas), 1), width=3.6, height=3.6)
+    fig, axes = _kit.subplots(1, max(len(etas), 1), width=3.8, height=4.2)
     for ax, eta in zip(axes, etas):
+        handles = []
         for j, f in enumerate(x for x in fits if x["eta"] == eta):
             col = f"C{j}"
             p, u = np.asarray(f["ell_ccdf"]["p"]), np.asarray(f["ell_ccdf"]["u"])
             keep = u > 0
-            ax.loglog(u[keep], p[keep], "o", ms=3, color=col, label=f"genuine SGD, B = {f['B']}")
+            handles.append(ax.loglog(u[keep], p[keep], "o", ms=3, color=col,
+                                     label=f"B = {f['B']} (phi {f['phi']:.3g}, Kesten {f.get('phi_kesten', math.nan):.3g})")[0])
             nu = 2 * f["phi"] - 1
             ug = np.geomspace(max(u[keep].min(), 1e-8), u.max() * 3, 60)
-            ax.loglog(ug, 2 * st.t.sf(np.sqrt(nu * ug / f["L_star"]), nu), "-", color=col, lw=0.8,
-                      label=f"paper's law P ~ L^-phi, phi = {f['phi']:.3g}")
-            # the Hill tail: slope -alpha through the k-th largest sample (p = k / n)
+            ax.loglog(ug, 2 * st.t.sf(np.sqrt(nu * ug / f["L_star"]), nu), "-", color=col, lw=0.9)
+            # the Hill tail and Kesten's: slopes -alpha and -(phi_kesten - 1/2) through the k-th largest sample
             pk = f["k"] / f["n"]
-            uk = float(np.interp(np.log(pk), np.log(p[::-1]), u[::-1]))
+            uk = float(np.exp(np.interp(np.log(pk), np.log(p), np.log(np.maximum(u, 1e-300)))))  # p rises as u falls
             ut = np.geomspace(uk, u.max() * 3, 10)
-            ax.loglog(ut, pk * (ut / uk) ** (-f["alpha"]), ":", color=col, lw=1.5,
-                      label=f"Hill tail (k = {f['k']}): slope -{f['alpha']:.2f}")
+            ax.loglog(ut, pk * (ut / uk) ** (-f["alpha"]), ":", color=col, lw=1.6)
             if math.isfinite(f.get("phi_kesten", math.nan)):
-                ax.loglog(ut, pk * (ut / uk) ** (-(f["phi_kesten"] - 0.5)), "-.", color=col, lw=0.8,
-                          label=f"Kesten's tail: slope -{f['phi_kesten'] - 0.5:.2f}")
+                ax.loglog(ut, pk * (ut / uk) ** (-(f["phi_kesten"] - 0.5)), "-.", color=col, lw=0.9)
+        handles += [Line2D([], [], color="k", ls="-", lw=0.9, label="paper's law P ~ L^-phi"),
+                    Line2D([], [], color="k", ls=":", lw=1.6, label="Hill tail (top sqrt(n) samples)"),
+                    Line2D([], [], color="k", ls="-.", lw=0.9, label="Kesten's exact tail")]
         ax.set(xlabel="L - L*", ylabel="fraction of samples above", ylim=(0.5 / max(f["n"] for f in fits), 1.5),
-               title=f"stationary law, eta = {eta:g}")
-        _kit.legend(ax, fontsize=7)
+               title=f"genuine SGD, stationary law, eta = {eta:g}")
+        _kit.legend(ax, handles=handles, loc="lower left")
     return Figure("stationary_tail", fig, "Tail of the stationary law of genuine SGD (Fig. 3a setting): the fraction "
                   "of samples with L - L* above u, log-log; solid: the paper's law P ~ L^-phi (a Student-t in 1-D); "
                   "dotted: the Hill tail fitted to the top k = sqrt(n) samples; dash-dotted: Kesten's exact tail of "
@@ -208,7 +214,7 @@ def _instability(spec, k) -> Figure:
         ax.errorbar(ns, [r["mean_logL"][i] for r in rows], yerr=[1.96 * r["se_logL"][i] for r in rows], fmt=mk,
                     capsize=2, ms=4, label=f"SDE Eq. 13 (Euler-Maruyama), {lab}")
     ax.axvline(m["n_c"], color="r", ls="--", lw=0.8, label=f"n_c = 2(B/(eta h*) + 1) = {m['n_c']:g}")
-    ax.set(yscale="symlog", xlabel="outlier dimension n", ylabel="<log(L / L*)>",
+    ax.set(yscale="log", xlabel="outlier dimension n", ylabel="<log(L / L*)> (log axis)",
            title=f"instability above n_c, B/(eta h*) = {spec.nc_ratio:g} (T8)")
     _kit.legend(ax, fontsize=8)
     return Figure("instability", fig, "Mean log loss at two read-out times against the number of outlier dimensions "
@@ -227,7 +233,8 @@ def _dt_convergence(spec, k) -> Figure:
     ax.axhline(rows[0]["quad"], color="k", lw=0.8, label="exact mean time (quadrature)")
     ax.set(xscale="log", xlabel="time step dt (units of 1/h*)", ylabel="mean escape time",
            title=f"dt convergence, c = {spec.levelset_c:g} (T3)")
-    _no_minor_labels(ax)
+    _kit.log_ticks(ax, [m["dt"] for m in rows])
+    _censored_note(ax, any(m["estimate"]["censored_fraction"] > 0 for m in rows))
     _kit.legend(ax, fontsize=8)
     return Figure("dt_convergence", fig, "Level-set escape time of the Euler-Maruyama SDE against its time step, "
                   "with and without the barrier (continuity) correction, against the exact quadrature (T3).",
