@@ -112,6 +112,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8, 16], "sgd_N": 100_000, "sgd_chains": 1000,
         "sgd_samples": 100, "nc_ns": [1, 2, 3, 4, 5, 6, 8], "mlp_epochs": 500, "mlp_seeds": 5,
         "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 2000, "gap_t_max": 30_000.0,
+        "nd_ds": [1, 2, 5, 10], "nd_targets": [10.0, 100.0, 1000.0, 10_000.0], "nd_chains": 2000,
     },
 }
 
