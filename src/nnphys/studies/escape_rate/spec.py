@@ -102,7 +102,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # [default] <= 30 min on 2 free cores: the paper's Fig. 3a data-set size and the full Fig. 3b sweep
     "medium": {
         "sgd_N": 100_000, "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8], "sgd_chains": 400, "sgd_samples": 100,
-        "nd_ds": [1, 2, 5, 10], "nd_targets": [10.0, 100.0, 1000.0, 10_000.0], "nd_chains": 1000,
+        "nd_ds": [1, 2, 5, 10], "nd_targets": [10.0, 100.0, 1000.0, 10_000.0], "nd_chains": 1000, "nd_cap": 60.0,
         "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 1000, "gap_t_max": 10_000.0, "mlp_seeds": 3,
     },
     "paper": {
