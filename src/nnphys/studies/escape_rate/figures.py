@@ -246,7 +246,7 @@ def _escape_vs_c(spec, k) -> Figure:
     rows = sorted(k["family_a"], key=lambda r: r.metrics["c"])
     cs = np.array([r.metrics["c"] for r in rows])
     ests = [r.metrics["estimate"] for r in rows]
-    _ci_points(ax, cs, ests, label="S1 (Euler-Maruyama), 95% CI")
+    _ci_points(ax, cs, ests, label="SDE Eq. 13 (Euler-Maruyama), 95% CI")
     cg = np.geomspace(cs.min(), cs.max(), 15)
     ax.plot(cg, [mfpt_family_a(1.0, c, spec.a_ratio) for c in cg], "-", label="exact quadrature")
     ax.plot(cg, [1 / E.kappa_1d(c, 1.0, -0.5, spec.a_ratio, 1.0) for c in cg], "--", label="eq. 16")
@@ -286,7 +286,7 @@ def _escape_vs_deltaL(spec, k) -> Figure:
     dls = np.array(m["delta_Ls"])
     ests = m["estimates"]
     t = np.array([e["mean"] for e in ests])
-    _ci_points(ax, dls, ests, label=f"S1, c = {spec.sym_c:g}, 95% CI")
+    _ci_points(ax, dls, ests, label=f"SDE Eq. 13 (Euler-Maruyama), c = {spec.sym_c:g}, 95% CI")
     i1 = int(np.argmin(np.abs(dls - 1.0)))
     D = dls[i1] / (spec.sym_c - 1) / spec.a_ratio  # fixed temperature calibrated at dL = dls[i1]
     ax.plot(dls, t[i1] * np.exp((dls - dls[i1]) / D), "--", label="Kramers-Langer, fixed D")
@@ -302,7 +302,7 @@ def _escape_vs_n(spec, k) -> Figure:
     cens = False
     for c in sorted({r.metrics["c"] for r in k["family_b"]}):
         rr = sorted((r.metrics for r in k["family_b"] if r.metrics["c"] == c), key=lambda m: m["n"])
-        ln = _ci_points(ax, [m["n"] for m in rr], [m["estimate"] for m in rr], label=f"S1, c={c:g}")
+        ln = _ci_points(ax, [m["n"] for m in rr], [m["estimate"] for m in rr], label=f"SDE Eq. 13 (Euler-Maruyama), c={c:g}")
         ax.plot([m["n"] for m in rr], [m["pred17"] for m in rr], "--", color=ln[0].get_color(), label=f"eq. 17, c={c:g}")
         cens |= any(m["estimate"]["censored_fraction"] > 0 for m in rr)
     _censored_note(ax, cens)
@@ -323,7 +323,7 @@ def _phi(spec, k) -> list[Figure]:
     fig, (ax,) = _kit.subplots(width=5.0, height=4.0)
     ax.errorbar([f["ratio"] for f in f1], [f["phi_fit"] for f in f1],
                 yerr=[[_nz(f["phi_fit"] - f["phi_lo"]) for f in f1], [_nz(f["phi_hi"] - f["phi_fit"]) for f in f1]],
-                fmt="o", capsize=2, ms=4, color="C0", label="S1 Student-t fit (95% CI, widened)")
+                fmt="o", capsize=2, ms=4, color="C0", label="SDE Eq. 13: Student-t fit (95% CI, widened)")
     xmax, ymax = max(f["ratio"] for f in f1), max(f["phi_fit"] for f in f1)
     for i, eta in enumerate(sorted({f["eta"] for f in sgd})):
         ff = [f for f in sgd if f["eta"] == eta and not f.get("diverged")]
@@ -336,7 +336,7 @@ def _phi(spec, k) -> list[Figure]:
             open_top = ~np.isfinite(hi)  # profile CI reaches the Gaussian limit: no upper bound
             up = np.array([_nz(h - v) for h, v in zip(hi.tolist(), y.tolist())])  # 0 where the CI is open above
             ax.errorbar(xs, y, yerr=[np.array([_nz(v - lw) for v, lw in zip(y.tolist(), lo.tolist())]), up], fmt="s",
-                        capsize=2, ms=4, color=col, label=f"SGD eta={eta:g} (95% CI)")
+                        capsize=2, ms=4, color=col, label=f"genuine SGD, eta={eta:g}: Student-t fit (95% CI)")
             if open_top.any():
                 ax.scatter(xs[open_top], y[open_top], marker="^", s=60, facecolors="none", edgecolors=col,
                            label=f"eta={eta:g}: CI open above (Gaussian limit)")
@@ -357,9 +357,9 @@ def _phi(spec, k) -> list[Figure]:
     fig, (ax,) = _kit.subplots(width=4.2, height=4.0)
     ax.errorbar([f["phi"] for f in f1], [f["phi_fit"] for f in f1],
                 yerr=[[_nz(f["phi_fit"] - f["phi_lo"]) for f in f1], [_nz(f["phi_hi"] - f["phi_fit"]) for f in f1]],
-                fmt="o", capsize=2, ms=4, label="S1 vs phi (criterion: within 3%)")
+                fmt="o", capsize=2, ms=4, label="SDE Eq. 13 vs phi (criterion: within 3%)")
     ff = [f for f in sgd if not f.get("diverged")]
-    for key, mk, lab in (("phi", "s", "SGD vs phi"), ("phi_disc", "D", "SGD vs phi_disc"), ("phi_kesten", "v", "SGD vs Kesten")):
+    for key, mk, lab in (("phi", "s", "genuine SGD vs phi"), ("phi_disc", "D", "genuine SGD vs discrete-time phi"), ("phi_kesten", "v", "genuine SGD vs Kesten's tail")):
         if ff:
             fin = [f for f in ff if math.isfinite(f["phi_hi"])]
             ax.errorbar([f[key] for f in fin], [f["phi_fit"] for f in fin],
@@ -380,14 +380,14 @@ def _phi(spec, k) -> list[Figure]:
 
 def _passage_times(spec, k) -> Figure:
     g = sorted((r.metrics for r in k["gap"]), key=lambda m: m["c"])
-    fig, axes = _kit.subplots(1, len(g), width=3.2, height=3.6)
+    fig, axes = _kit.subplots(1, len(g), width=3.2, height=5.0)
     for ax, m in zip(axes, g):
         sims = [(s, lab) for s, _, lab in SIMULATORS if s in m]
         ests = [m[s] for s, _ in sims]
         _ci_points(ax, np.arange(len(sims)), ests, label="mean t_p, 95% CI")
         ax.axhline(m["quad_eq13"], color="k", lw=0.8, label="Eq. 13 quadrature")
         ax.axhline(m["quad_exact_population"], color="k", ls="--", lw=0.8, label="exact-cov. quadrature")
-        ax.set_xticks(np.arange(len(sims)), [s for s, _ in sims], rotation=60)
+        ax.set_xticks(np.arange(len(sims)), [lab for _, lab in sims], rotation=75, fontsize=8)
         ax.set(yscale="log", title=f"c = {m['c']:g}", ylabel="first passage t_p")
         _censored_note(ax, any(e["censored_fraction"] > 0 for e in ests))
     _kit.legend(axes[0])
