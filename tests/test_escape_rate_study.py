@@ -15,6 +15,7 @@ TINY = {
     "phi_samples": 3, "sgd_etas": [0.3], "sgd_Bs": [1], "sgd_N": 200, "sgd_chains": 5, "sgd_samples": 4,
     "nc_ratio": 0.5, "nc_ns": [1, 4], "nc_times": [1.0, 2.0], "mlp_width": 8, "mlp_epochs": 4, "mlp_top_k": 3, "mlp_n_train": 200,
     "gap_cs": [1.2, 1.5], "gap_N": 200, "gap_chains": 20, "gap_t_max": 40.0,
+    "nd_ds": [1, 2], "nd_targets": [10.0, 30.0], "nd_chains": 30,
 }
 
 
@@ -36,7 +37,8 @@ def test_tiny_end_to_end():
     assert by["T1"].verdict == "holds"
     figs = study.figures(spec, results)
     assert {f.name for f in figs} == {"escape_vs_c", "escape_vs_deltaL", "escape_vs_n", "phi_vs_B", "phi_fit_vs_pred",
-                                      "decoupling_spectra", "passage_times"}
+                                      "decoupling_spectra", "passage_times", "fig3b_dimensions", "escape_survival",
+                                      "stationary_tail", "instability", "dt_convergence"}
     assert all(f.claims and set(f.claims) <= set(study.claims) for f in figs)  # the report links claim -> figure
     dec = next(f for f in figs if f.name == "decoupling_spectra")  # rows: Gauss-Newton, Hessian
     n_checkpoints = len(next(r for r in results if r.params["kind"] == "mlp").metrics["checkpoints"])
@@ -72,6 +74,6 @@ def test_bad_spec_rejected(bad):
 
 def test_presets_validate():
     study = get_study("escape-rate")
-    for scale in ("quick", "paper"):
+    for scale in ("quick", "medium", "paper"):
         spec = study.make_spec(scale)
         assert len(study.jobs(spec)) > 10

@@ -11,8 +11,10 @@ study guide ``docs/studies/escape-rate.md`` states every claim (T1-T10), its rul
    family C), the log-barrier slope on family A (T5), the ``n``-sweep on family B (T6), the
    Student-t fit of the stationary law (T7sde), the instability above ``n_c`` (T8).
 3. Genuine SGD: the stationary exponent against ``phi`` (T7; ``phi_disc`` and the Kesten index
-   reported), noise ∝ loss and the decoupling spectra of an MLP on digits (T9, T9b), and the gap
-   between discrete SGD and the SDE on the paper's regression test (T10, Table 3).
+   reported) and its tail by a Hill estimate (T7tail), noise ∝ loss and the decoupling spectra of
+   an MLP on digits (T9, T9b), the gap between discrete SGD and the SDE on the paper's regression
+   test (T10, Table 3), and Fig. 3b across dimensions: the exponent per d (T11) and its -1/2 per
+   dimension (T12).
 
 Where each part lives: :mod:`.spec` (fields and presets), :mod:`.jobs` (one typed job per kind and
 the planner), :mod:`.runs` (their computations; the MLP run is
@@ -40,7 +42,7 @@ STUDY = Study(
     claims=BOOK.claims,
     resample=resample,
     calibration=CALIBRATION,
-    headline=("T7", "T9", "T9b", "T10"),  # [default] the paper's headline results judged on genuine SGD, led with in the scorecard
+    headline=("T7", "T7tail", "T9", "T9b", "T10", "T11", "T12"),  # [default] the paper's headline results judged on genuine SGD, led with in the scorecard
     schema_version=3,  # 3: the MLP job adds the full-Hessian probe; 2: seeds from nnphys.seeding.derive, one digits-MLP experiment
     description="Log-barrier escape of the loss-proportional SGD noise SDE: formulas, exact quadrature, "
                 "SDE and genuine-SGD Monte Carlo, stationary law, n_c, noise vs loss on an MLP.",

@@ -9,6 +9,7 @@ Times are in units of ``t = eta k``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from nnphys.seeding import derive
@@ -141,6 +142,27 @@ class PhiSGD(Job):
 
 
 @_job
+class PhiTail(Job):
+    """Genuine SGD's stationary law at one eta, every B, read two ways (T7tail): the Student-t MLE
+    of theta - theta* (the bulk, T7's statistic) and the Hill estimate of the loss tail (the
+    density's tail), chains as the unit. Same samples as the phi_sgd job of the same eta (same
+    seeds and data set)."""
+
+    KIND = "phi_tail"
+    eta: float
+    Bs: tuple[int, ...]
+    N: int
+    chains: int
+    samples: int
+    n_boot: int
+    sample_seed: int  # the phi_sgd job's seed of the same eta: its data set and SGD samples
+    seed: int  # the bootstrap and the Hill reference curve
+
+    def run(self) -> dict[str, Any]:
+        return runs.run_phi_tail(self)
+
+
+@_job
 class Instability(_SDE):
     """Growth of <log L> between two times, on both sides of n_c (T8)."""
 
@@ -193,6 +215,42 @@ class Gap(_SDE):
         return runs.run_gap(self)
 
 
+@_job
+class EscapeND(Job):
+    """Fig. 3b across dimensions: genuine SGD on d-dimensional linear regression (x ~ N(0, I_d)),
+    first passage from theta* to the level set L >= c L*, at one (d, c) (T11, T12). ``target`` is
+    the Eq. 13 quadrature time (in steps, nominal h* = 1, L* = 1/2) that ``c`` was solved for."""
+
+    KIND = "escape_nd"
+    d: int
+    c: float
+    target: float
+    B: int
+    eta: float
+    N: int
+    chains: int
+    max_steps: int
+    seed: int
+    data_seed: int
+
+    def run(self) -> dict[str, Any]:
+        return runs.run_escape_nd(self)
+
+
+def nd_c(d: int, target_steps: float, B: int, eta: float) -> float:
+    """The c at which the Eq. 13 level-set quadrature (h* = 1, L* = 1/2, ``d`` dimensions) gives a
+    mean escape time of ``target_steps`` steps of size ``eta``; rounded to 3 decimals (the job's key)."""
+    from scipy.optimize import brentq
+
+    from nnphys.escape import mfpt_levelset
+
+    f = lambda lc: math.log(mfpt_levelset(d, math.exp(lc), B, eta, n_grid=20_001) / eta) - math.log(target_steps)  # noqa: E731
+    hi = 1.0
+    while f(hi) < 0:
+        hi *= 2
+    return round(math.exp(brentq(f, 1e-6, hi, xtol=1e-6)), 3)
+
+
 def jobs(spec: Spec) -> list[Job]:
     """Every job of the sweep (the lab sets ``device``)."""
     sde = {"dt": spec.dt, "correction": spec.correction, "tail": spec.tail}
@@ -220,6 +278,9 @@ def jobs(spec: Spec) -> list[Job]:
     for eta in spec.sgd_etas:
         out.append(PhiSGD(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
                           samples=spec.sgd_samples, seed=seed("phi_sgd", float(eta))))
+        out.append(PhiTail(eta=eta, Bs=tuple(spec.sgd_Bs), N=spec.sgd_N, chains=spec.sgd_chains,
+                           samples=spec.sgd_samples, n_boot=400, sample_seed=seed("phi_sgd", float(eta)),
+                           seed=seed("phi_tail", float(eta))))
     out.append(Instability(ratio=spec.nc_ratio, ns=tuple(spec.nc_ns), times=tuple(spec.nc_times),  # type: ignore[arg-type]
                            chains=spec.chains // 2, **sde, seed=seed("instability")))
     for s in range(spec.mlp_seeds):
@@ -229,4 +290,10 @@ def jobs(spec: Spec) -> list[Job]:
         out.append(Gap(c=c, B=spec.gap_B, eta=spec.gap_eta, N=spec.gap_N, chains=spec.gap_chains, t_max=spec.gap_t_max,
                        dt=2 * spec.dt, correction=spec.correction, tail=spec.tail, s4_pool=True,
                        seed=seed("gap", float(c)), data_seed=seed("gap", "data")))
+    for d in spec.nd_ds:
+        for tgt in spec.nd_targets:
+            c = nd_c(int(d), float(tgt), spec.gap_B, spec.gap_eta)
+            out.append(EscapeND(d=int(d), c=c, target=float(tgt), B=spec.gap_B, eta=spec.gap_eta, N=spec.gap_N,
+                                chains=spec.nd_chains, max_steps=int(math.ceil(spec.nd_cap * tgt)),
+                                seed=seed("escape_nd", int(d), float(tgt)), data_seed=seed("escape_nd", "data", int(d))))
     return out

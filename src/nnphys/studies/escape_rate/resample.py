@@ -10,7 +10,7 @@ import numpy as np
 from nnphys.studies.base import Result
 from nnphys.studies.escape_rate.claims import _ci
 
-_MC_KINDS = ("levelset", "family_a", "family_b")
+_MC_KINDS = ("levelset", "family_a", "family_b", "escape_nd")
 _GAP_SIMS = ("S5", "S4", "S4_exact", "S4_rademacher", "S4_pool", "S1", "S2", "S3")
 
 
@@ -27,9 +27,10 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
     whose per-chain times are not stored, so each Monte Carlo estimate is redrawn from its own
     sampling distribution (normal in log t with the CI's s.e., mean and CI shifted together); the
     Student-t fits of phi and the growth of <log L> likewise (normal with their s.e.). Covers T3, T5,
-    T6, T7sde, T8 and T10. The MLP seeds (T9, T9b) are drawn with replacement. The formula and
+    T6, T7sde, T8, T10, T11 and T12. The MLP seeds (T9, T9b) are drawn with replacement. The formula and
     quadrature claims (T1, T2), the identical-steps count (T4) and the SGD phi fits (T7: skewed
-    profile CIs, often open above) are passed through unchanged."""
+    profile CIs, often open above; T7tail: bootstrap CIs mapped through the Hill
+    reading, often open above) are passed through unchanged."""
     import copy
     import dataclasses
 

@@ -168,6 +168,49 @@ def run_phi_sgd(job: "J.PhiSGD") -> dict:
     return {"fits": out}
 
 
+def run_phi_tail(job: "J.PhiTail") -> dict:
+    """T7tail: per B, genuine-SGD samples (as :func:`run_phi_sgd`: same seeds, same data set), the
+    Student-t MLE of ``theta - theta*`` (bulk) and the Hill estimate of the tail of ``L - L*``
+    (:func:`nnphys.escape.theory.hill_phi`, ``k = floor(sqrt(n))``, CI by a bootstrap over chains),
+    with the paper's ``phi``, the discrete-time ``phi_disc`` and Kesten's exact tail (as a ``phi``)."""
+    out = []
+    lr = LinearRegression.sample(job.N, 1, seed=derive(job.sample_seed, "data"), device=job.device)
+    h = float(lr.curvatures[0])
+    curve = None  # the Hill reference curve (one n for every B): computed once
+    for B in job.Bs:
+        eta = job.eta
+        th = sample_sgd(lr, B=B, eta=eta, n_chains=job.chains, burn_in_steps=int(20 / eta) + 100,
+                        n_samples=job.samples, every=100, seed=derive(job.sample_seed, "B", B), start=lr.theta_star)
+        zt = (th - lr.theta_star)[..., 0]
+        z = zt.reshape(-1).cpu().numpy()
+        ref = {"B": B, "eta": eta, "phi": E.phi(B, eta, h), "phi_disc": E.phi_discrete(B, eta, h),
+               "phi_kesten": E.kesten_index(B, eta, h), "h_star": h}
+        if not np.all(np.isfinite(z)):
+            out.append({**ref, "phi_fit": float("nan"), "phi_tail": float("nan"), "diverged": True})
+            continue
+        f = E.fit_phi_student_t(z)
+        ell = (0.5 * h * zt * zt).cpu().numpy()  # L - L* in 1-D (the exact quadratic form)
+        t = E.hill_phi(np.maximum(ell, np.finfo(float).tiny), dim=1, n_boot=job.n_boot, seed=derive(job.seed, "boot", B))
+        # the raw Hill number is far below phi even for the paper's own law at this n: map it (and its
+        # CI ends) to the phi of the L^-phi law whose Hill estimate at the same n, k has that mean
+        if curve is None:
+            curve = E.hill_reference_curve(t["n"], t["k"], reps=16, seed=derive(job.seed, "hill_reference"))
+        deb = E.hill_phi_debiased([t["phi_tail"], t["phi_tail_lo"], t["phi_tail_hi"]], t["n"], curve=curve)
+        raw = {f"raw_{key}" if key.startswith("phi_tail") else key: v for key, v in t.items()}
+        # the empirical tail of L - L* for the figures: the value exceeded by a fraction p of the samples
+        srt = np.sort(ell.ravel())
+        ps = np.geomspace(1.0 / srt.size, 0.9, 48)
+        raw["ell_ccdf"] = {"p": ps.tolist(), "u": srt[np.clip(np.ceil((1 - ps) * srt.size).astype(int) - 1, 0, srt.size - 1)].tolist()}
+        raw["L_star"] = lr.L_star
+        out.append({**ref, "phi_fit": f["phi"], "phi_lo": f["phi_lo"], "phi_hi": f["phi_hi"], **raw,
+                    "phi_tail": deb[0], "phi_tail_lo": deb[1], "phi_tail_hi": deb[2],
+                    "raw_hill_of_paper_law": float(np.interp(math.log(ref["phi"]), np.log(curve[0]), curve[1])),
+                    "raw_hill_of_kesten_law": float(np.interp(math.log(ref["phi_kesten"]), np.log(curve[0]), curve[1]))
+                    if math.isfinite(ref["phi_kesten"]) else float("nan")})
+    return {"fits": out}
+
+
+
 def run_instability(job: "J.Instability") -> dict:
     out = []
     r = job.ratio
@@ -221,3 +264,28 @@ def run_gap(job: "J.Gap") -> dict:
     out["quad_exact_population"] = E.mfpt_levelset(1, c, B, eta, noise="exact")
     out["h_star"], out["L_star"], out["c"] = h, Ls, c
     return out
+
+
+SURVIVAL_QS = tuple(i / 100 for i in range(1, 100))  # quantile levels of the stored escape-time law
+
+
+def run_escape_nd(job: "J.EscapeND") -> dict:
+    """T11, T12: genuine SGD (S5, all chains at once) on ``d``-dimensional linear regression from
+    ``theta*`` to ``L >= c L*``. The paper's exponent uses the mean curvature ``h* = tr A / d`` of the
+    drawn data set (its eigenvalues are reported: they spread by about ``2 sqrt(d / N)``); the Eq. 13
+    quadrature at the same ``(d, c, h*, L*)`` is reported next to the SGD time."""
+    d, c, B, eta = job.d, job.c, job.B, job.eta
+    lr = LinearRegression.sample(job.N, d, seed=job.data_seed, device=job.device)
+    curv = lr.curvatures
+    h, Ls = float(curv.mean()), lr.L_star
+    thr = c * Ls
+    fp = simulate_sgd(lr, B=B, eta=eta, n_chains=job.chains, max_steps=job.max_steps, seed=job.seed,
+                      event=lambda th: lr.loss(th) >= thr, start=lr.theta_star)
+    steps = np.rint(fp.times / eta)
+    # the escape-time law as quantiles (steps; a censored chain counts at the cap, so quantiles
+    # above 1 - censored_fraction are the cap): enough for survival curves, small in the store
+    qs = np.quantile(steps, SURVIVAL_QS).tolist()
+    return {"estimate": fp.estimate(), "quad_eq13": E.mfpt_levelset(d, c, B, eta, h=h, L_star=Ls),
+            "d": d, "c": c, "target": job.target, "h_star": h, "curvatures": curv.tolist(), "L_star": Ls,
+            "paper_exponent": B / (eta * h) + 1 - d / 2, "survival_q": list(SURVIVAL_QS), "steps_at_q": qs,
+            "max_steps": job.max_steps, "B": B, "eta": eta}

@@ -69,6 +69,12 @@ class Spec(StudySpec):
     gap_N: int = Field(10_000, ge=100, le=10**7, description="[paper] data-set size of Table 3")
     gap_chains: int = Field(400, ge=10, le=10**6, description="[default] chains per simulator in T10 (Table 3: 2000)")
     gap_t_max: float = Field(2000.0, gt=0, le=1e7, description="[default] time cap of the T10 runs (censored beyond)")
+    # T11, T12 (Fig. 3b across dimensions: genuine SGD with gap_B, gap_eta, gap_N)
+    nd_ds: list[PosInt] = Field([1, 2, 5], min_length=2, description="[default] dimensions d of the Fig. 3b SGD sweep (the paper: 1, 2, 5, 10; quick drops 10)")
+    nd_targets: list[PosFloat] = Field([10.0, 100.0, 1000.0], min_length=2, description="[default] Eq. 13 quadrature mean escape times, in SGD steps, that each d's "
+                                                                                       "c grid is solved for (h* = 1, L* = 1/2; Fig. 3b spans t_p ~ 1 to 1e4 steps)")
+    nd_chains: int = Field(300, ge=10, le=10**6, description="[default] SGD chains per (d, c) of T11/T12 (medium: 1000)")
+    nd_cap: float = Field(40.0, ge=2, le=1e4, description="[default] step cap = nd_cap x the target steps (B = 1 SGD escapes 1.6-3.5x later than Eq. 13); later chains are censored")
 
     @model_validator(mode="after")
     def _check(self) -> "Spec":
@@ -84,6 +90,8 @@ class Spec(StudySpec):
             raise ValueError("sgd_Bs: need 1 <= B <= sgd_N")
         if self.mlp_batch > self.mlp_n_train or self.mlp_top_k > self.mlp_n_train:
             raise ValueError("mlp_batch and mlp_top_k must be <= mlp_n_train")
+        if max(self.nd_ds) * 2 > self.gap_N:
+            raise ValueError("nd_ds: need d <= gap_N / 2")
         if self.nc_times[1] <= self.nc_times[0]:
             raise ValueError("nc_times: need t1 < t2")
         return self
@@ -91,6 +99,12 @@ class Spec(StudySpec):
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {},
+    # [default] <= 30 min on 2 free cores: the paper's Fig. 3a data-set size and the full Fig. 3b sweep
+    "medium": {
+        "sgd_N": 100_000, "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8], "sgd_chains": 400, "sgd_samples": 100,
+        "nd_ds": [1, 2, 5, 10], "nd_targets": [10.0, 100.0, 1000.0, 10_000.0], "nd_chains": 1000, "nd_cap": 60.0,
+        "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 1000, "gap_t_max": 10_000.0, "mlp_seeds": 3,
+    },
     "paper": {
         "chains": 10_000, "sde_chains": 100_000, "dt": 0.002, "levelset_dts": [0.01, 0.003, 0.001], "a_ratio": 5.0,
         "a_cs": [1.5, 2.0, 3.0, 4.0, 8.0], "sym_chains": 10_000, "b_ratio": 10.0, "b_ns": [1, 2, 3, 4, 5],
@@ -98,6 +112,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sgd_etas": [0.1, 0.3, 1.0], "sgd_Bs": [1, 2, 4, 8, 16], "sgd_N": 100_000, "sgd_chains": 1000,
         "sgd_samples": 100, "nc_ns": [1, 2, 3, 4, 5, 6, 8], "mlp_epochs": 500, "mlp_seeds": 5,
         "gap_cs": [1.2, 1.5, 1.75, 2.0], "gap_chains": 2000, "gap_t_max": 30_000.0,
+        "nd_ds": [1, 2, 5, 10], "nd_targets": [10.0, 100.0, 1000.0, 10_000.0], "nd_chains": 2000,
     },
 }
 
