@@ -36,7 +36,7 @@ Conventions (the minibatch-noise paper's, its Prop. 1):
 Methods: ``"linear"`` (fast path) records, with hooks, each ``nn.Linear`` / ``nn.Conv2d`` input
 ``a_n`` and the back-propagated signal ``δ_n = ∂ℓ_n/∂z_n`` of its output in ONE forward and ONE
 backward pass of ``Σ_n ℓ_n``. That backward pass asks autograd only for the gradient of the first
-layers' biases (so it skips every weight-gradient product; the mean gradient is summed from the
+layers' biases (weights, without a bias), so it skips the other weight-gradient products ( the mean gradient is summed from the
 per-sample parts). Then ``||g_n^W||² = ||a_n||² ||δ_n||²`` and ``K^W_nm = (a_n·a_m)(δ_n·δ_m)``, bias
 ``δ_n·δ_m``; a Conv2d's per-sample weight gradients come from torch's own weight-gradient kernel
 with the samples as groups (what ``vmap`` does), in chunks of about 2²⁰ entries; layers with a
@@ -48,10 +48,11 @@ rows in float64 (the naive oracle, not a speed baseline).
 
 ``"auto"`` (the default) picks ``"linear"`` when every trainable parameter belongs directly to an
 ``nn.Linear`` or a supported ``nn.Conv2d`` (groups=1, zero padding given as numbers), otherwise
-``"vmap"``. The rule is measured (``python -m benchmarks.gradnoise``, docs/benchmarks.md): on an
-MLP and two CNNs (8×8 and 28×28 inputs, with max-pooling) at N = 1024, 1 and 2 threads, the
-fast path was the fastest of the library's methods and of a plain float32 loop, chunked
-``vmap(grad)``, BackPACK and Opacus, or within the run-to-run spread of the fastest.
+``"vmap"``. The rule is measured (``python -m benchmarks.gradnoise``, docs/benchmarks.md): against
+the library's other methods, a plain float32 loop, chunked ``vmap(grad)``, BackPACK and Opacus at
+N = 1024, the fast path was the fastest on an MLP and on a CNN over 8×8 inputs, and tied (±10 %,
+the order flipping between runs) with chunked ``vmap(grad)`` on a CNN over 28×28 inputs with 5×5
+kernels and max-pooling.
 
 Samples must not interact: BatchNorm in training mode and active dropout raise ConfigError
 (use ``model.eval()``, GroupNorm or LayerNorm).
