@@ -36,9 +36,9 @@ Conventions (the minibatch-noise paper's, its Prop. 1):
 Methods: ``"linear"`` (fast path) records, with hooks, each ``nn.Linear`` / ``nn.Conv2d`` input
 ``a_n`` and the back-propagated signal ``δ_n = ∂ℓ_n/∂z_n`` of its output in ONE forward and ONE
 backward pass of ``Σ_n ℓ_n``. That backward pass asks autograd only for the gradient of the first
-layers' biases (weights, without a bias), so it skips the other weight-gradient products ( the mean gradient is summed from the
-per-sample parts). Then ``||g_n^W||² = ||a_n||² ||δ_n||²`` and ``K^W_nm = (a_n·a_m)(δ_n·δ_m)``, bias
-``δ_n·δ_m``; a Conv2d's per-sample weight gradients come from torch's own weight-gradient kernel
+layers' biases (weights, without a bias), so autograd skips the other weight-gradient
+products (the mean gradient is summed from the per-sample parts). Then
+``||g_n^W||² = ||a_n||² ||δ_n||²`` and ``K^W_nm = (a_n·a_m)(δ_n·δ_m)``, bias ``δ_n·δ_m``; a Conv2d's per-sample weight gradients come from torch's own weight-gradient kernel
 with the samples as groups (what ``vmap`` does), in chunks of about 2²⁰ entries; layers with a
 token axis, or called several times, materialise theirs. Products run in the model's dtype,
 accumulation in float64. ``"vmap"``: ``torch.func.vmap(grad(...))`` for any module (memory
