@@ -260,7 +260,7 @@ def test_layers_whose_input_needs_no_gradient_are_all_seen():
 
 
 def test_fast_path_in_sample_chunks_matches_loop_oracle():
-    """k = 0: the fast path runs over chunks of samples (chunk_size; default 256) and shares the
+    """k = 0: the fast path runs over chunks of samples (chunk_size; default 256 with a Conv2d) and shares the
     sums Σ_n g_n between them; every layer kind, against the float64 loop."""
     with torch.random.fork_rng():
         torch.manual_seed(4)

@@ -623,10 +623,13 @@ def _generic_stats(model, X, y, per_sample, q_count, method, chunk_size, want_gr
 
 
 _LINEAR_CHUNK = 256
-"""Samples per fast-path pass when no Gram is needed (``chunk_size=None``). Measured on the 28×28
-CNN of ``benchmarks/gradnoise.py`` (N = 1024, 1 thread, same process): 1.39 s in chunks of 256
-against 1.79 s in one pass (and 1.46 s for one plain forward + backward of all 1024): activations
-of a chunk stay in cache."""
+"""Samples per fast-path pass of a model with a Conv2d when no Gram is needed (``chunk_size=None``;
+models of Linear layers only run in one pass). Measured with the models of
+``benchmarks/gradnoise.py`` (N = 1024, 1 thread, one process, 5 interleaved rounds, load average
+7), in multiples of one forward + backward of all N samples: CNN on 8×8 inputs 1.23 in one pass,
+0.82 / 0.92 / 0.99 in chunks of 512 / 256 / 128; CNN on 28×28 inputs 1.19, 0.92 / 0.90 / 0.84
+(a chunk's activations stay in cache); MLP 64-512-512-512-1 1.29 in one pass, 1.50 / 1.49 / 1.73
+in chunks (its weight-sized products lose more than its small activations gain)."""
 
 
 def _per_sample_stats(model, loss_fn, X, y, used: str, chunk_size, want_gram: bool):
@@ -641,7 +644,8 @@ def _per_sample_stats(model, loss_fn, X, y, used: str, chunk_size, want_gram: bo
         return v
 
     n = X.shape[0]
-    cs = n if want_gram else (chunk_size or _LINEAR_CHUNK)
+    conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    cs = n if want_gram else (chunk_size or (_LINEAR_CHUNK if conv else n))
     if used == "linear" and cs >= n:
         h, sq, gram, sum_sq = _linear_stats(
             model, X, lambda out: per_sample(out, y).unsqueeze(1), want_gram
@@ -747,7 +751,7 @@ def gradient_noise(
         replacement: ``True``: ``C_B = C_1/B`` (Prop. 1); ``False``: ``(N-B)/(B(N-1)) C_1``.
         method: ``"auto" | "linear" | "vmap" | "loop"`` (module docstring).
         chunk_size: samples per vmap call (memory ``chunk × P``), and per fast-path pass when
-            ``k = 0`` (default 256 there); ignored by ``"loop"``.
+            ``k = 0`` (default there: 256 for a model with a Conv2d, else all); ignored by ``"loop"``.
 
     Returns:
         :class:`GradientNoise`. Gradients are not accumulated into ``.grad``.
