@@ -50,9 +50,9 @@ rows in float64 (the naive oracle, not a speed baseline).
 ``nn.Linear`` or a supported ``nn.Conv2d`` (groups=1, zero padding given as numbers), otherwise
 ``"vmap"``. The rule is measured (``python -m benchmarks.gradnoise``, docs/benchmarks.md): against
 the library's other methods, a plain float32 loop, chunked ``vmap(grad)``, BackPACK and Opacus at
-N = 1024, the fast path was the fastest on an MLP and on a CNN over 8×8 inputs, and tied (±10 %,
-the order flipping between runs) with chunked ``vmap(grad)`` on a CNN over 28×28 inputs with 5×5
-kernels and max-pooling.
+N = 1024, the fast path was the fastest on a CNN over 8×8 inputs, and tied (±10–15 %, the order
+flipping between runs on a loaded machine) with BackPACK on an MLP and with chunked ``vmap(grad)``
+on a CNN over 28×28 inputs with 5×5 kernels and max-pooling.
 
 Samples must not interact: BatchNorm in training mode and active dropout raise ConfigError
 (use ``model.eval()``, GroupNorm or LayerNorm).
