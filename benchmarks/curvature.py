@@ -347,7 +347,7 @@ def main() -> None:
         return
     reps = 1 if a.quick else a.reps
     python = a.python if Path(a.python).exists() else sys.executable
-    if python == sys.executable:
+    if not Path(a.python).exists():
         print(f"note: {a.python} not found; peers run only if installed here")
     import torch
 
