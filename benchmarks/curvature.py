@@ -23,7 +23,12 @@ counts do not depend on the load. The peers live only in the benchmark venv
 (``/work/venv-curv``, ``--python``); missing peers are reported as such.
 
     python -m benchmarks.curvature [--quick] [--reps 3] [--python /work/venv-curv/bin/python]
-                                   [--sections small,hvp,big,demo] [--plan ours:1:3,pyhessian:2:1,...]
+                                   [--sections small,hvp,big,demo,equal] [--plan ours:1:3,pyhessian:2:1,...]
+
+4. ``--sections equal``: equal accuracy, in one process per thread count: ours at several
+   ``tol`` (and with ``verify=False``) against hessian-eigenthings' Lanczos at several step
+   counts, each with its eigenvalue error against ours at ``tol = 1e-10`` and its residuals;
+   interleaved rounds (``--equal-reps``), CPU and wall ratios to ours at ``tol = 1e-6``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,6 +246,57 @@ def hvp_worker(kind: str, path: str, threads: int, calls: int, only: str = "all"
     return out
 
 
+def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: str, reps: int) -> dict:
+    """Equal accuracy, in ONE process: ours at several ``tol`` and hessian-eigenthings' Lanczos at
+    several step counts, each run's eigenvalue error against a tight reference (ours at
+    ``tol = 1e-10``) and its pairs' relative residuals (recomputed with our operator, untimed).
+    Runs are interleaved over ``reps`` rounds so that every configuration sees the same load."""
+    import torch
+
+    from nnphys.curvature import hessian_top
+
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(torch.float64)
+    model = _load(kind, path)
+    X, y = _data()
+    ref = hessian_top(model, _per_sample, (X, y), k=10, tol=1e-10, max_matvec=4000)
+    ref_vals = ref.eigenvalues.sort(descending=True).values
+    try:
+        from hessian_eigenthings import HessianOperator, lanczos, supervised_loss
+    except ImportError:
+        lanczos = None
+    configs = [("ours", t) for t in ours_tols.split(",") if t]  # "1e-6v": verify=False
+    if lanczos is not None:
+        configs += [("eigenthings", int(m)) for m in eig_steps.split(",") if m]
+
+    def run(meth, par):
+        if meth == "ours":
+            r = hessian_top(model, _per_sample, (X, y), k=10, tol=float(par.rstrip("v")), max_matvec=4000,
+                            verify=not par.endswith("v"))
+            return r.eigenvalues, r.eigenvectors, r.n_matvec
+        op = HessianOperator(model, [(X, y)], supervised_loss(torch.nn.CrossEntropyLoss()))
+        r = lanczos(op, k=10, max_iter=par, reorthogonalize=True, which="LA", seed=0)
+        return r.eigenvalues, r.eigenvectors.T, par
+
+    out = {"ref_products": ref.n_matvec, "ref": ref_vals.tolist(), "load": [], "rows": {}}
+    for _ in range(reps):
+        out["load"].append(os.getloadavg()[0])
+        for meth, par in configs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            vals, vecs, nmv = run(meth, par)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            row = out["rows"].setdefault(f"{meth}:{par}", {"wall": [], "cpu": []})
+            row["wall"].append(wall)
+            row["cpu"].append(cpu)
+            if "err" not in row:
+                order = torch.argsort(vals, descending=True)
+                vals, vecs = vals[order], vecs[:, order]
+                row["products"] = int(nmv)
+                row["err"] = float(((vals - ref_vals).abs() / ref_vals.abs()).max())
+                row["res"] = max(_rel_residuals(model, X, y, vals, vecs))
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 def _spawn(python: str, args: list[str], threads: int) -> dict | None:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -265,12 +322,22 @@ def main() -> None:
     ap.add_argument("--peer-reps-1t", type=int, default=1,
                     help="repetitions of PyHessian at 1 thread (it takes minutes per run)")
     ap.add_argument("--plan", default="", help="big-model runs as METHOD:THREADS:REPS,... (default: all)")
-    ap.add_argument("--sections", default="small,hvp,big", help="comma list of small, hvp, big, demo")
+    ap.add_argument("--sections", default="small,hvp,big,equal", help="comma list of small, hvp, big, demo, equal")
     ap.add_argument("--train-steps", type=int, default=100)
     ap.add_argument("--python", default="/work/venv-curv/bin/python", help="interpreter with the peers")
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "KIND", "PATH", "THREADS"))
     ap.add_argument("--hvp-worker", nargs=5, metavar=("KIND", "PATH", "THREADS", "CALLS", "ONLY"))
+    ap.add_argument("--equal-worker", nargs=6, help=argparse.SUPPRESS)
+    ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6v,1e-5v",
+                    help="section equal: our tol values (a trailing v: verify=False)")
+    ap.add_argument("--eig-steps", default="20,25,30,40", help="section equal: eigenthings' Lanczos steps")
+    ap.add_argument("--equal-reps", type=int, default=2, help="section equal: interleaved rounds")
+    ap.add_argument("--equal-threads", default="1", help="section equal: thread counts")
     a = ap.parse_args()
+    if a.equal_worker:
+        w = a.equal_worker
+        print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]))))
+        return
     if a.worker:
         print(json.dumps(worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))))
         return
@@ -280,7 +347,7 @@ def main() -> None:
         return
     reps = 1 if a.quick else a.reps
     python = a.python if Path(a.python).exists() else sys.executable
-    if python == sys.executable:
+    if not Path(a.python).exists():
         print(f"note: {a.python} not found; peers run only if installed here")
     import torch
 
@@ -343,6 +410,29 @@ def main() -> None:
                             f"CPU {_rng(cs)} s ({min(cs) / max(cb):.2f}..{max(cs) / min(cb):.2f}x); "
                             f"peak +{_rng([r[k + '_peak_mib'] for r in rs])} MiB")
             print(f"  {threads} thread(s): " + "; ".join(line), flush=True)
+
+        # --- 4. equal accuracy on the big model, one process per thread count
+        for threads in ((int(t) for t in a.equal_threads.split(",")) if "equal" in sections else ()):
+            print(f"\n## equal accuracy: 64-512-512-10 MLP, top-10, {threads} thread(s), one process, "
+                  f"{a.equal_reps} interleaved rounds; error = max relative eigenvalue error against ours "
+                  f"at tol 1e-10, residual = max ||Hu - lu||/|l| (our operator)")
+            r = _spawn(python, ["--equal-worker", "big", paths["big"], str(threads), a.ours_tols, a.eig_steps,
+                                str(a.equal_reps)], threads)
+            if not r:
+                continue
+            print(f"  reference: ours at tol 1e-10, {r['ref_products']} products; load average (1 min) at "
+                  f"each round start {[round(v, 2) for v in r['load']]}")
+            rows = r["rows"]
+            base = rows.get("ours:1e-6")
+            for key, row in rows.items():
+                meth, par = key.split(":")
+                label = (f"ours tol {float(par.rstrip('v')):.0e}" + (" verify=False" if par.endswith("v") else "")
+                         if meth == "ours" else f"eigenthings {par} steps")
+                rat = (f"  {min(row['cpu']) / min(base['cpu']):.2f}x ours(1e-6) CPU (min), "
+                       f"{statistics.median(row['wall']) / statistics.median(base['wall']):.2f}x wall (median)") if base else ""
+                note = " (10 recompute residuals)" if meth == "ours" and not par.endswith("v") else ""
+                print(f"  {label:24s} products {row['products']:4d}{note}  error {row['err']:.1e}  residual {row['res']:.1e}  "
+                      f"wall {_rng(row['wall'])} s  CPU {_rng(row['cpu'])} s{rat}", flush=True)
 
         # --- 2. the big model
         print("\n## 64-512-512-10 MLP (P = 301066), top-10, tol 1e-6")

@@ -97,6 +97,24 @@ def test_top_k_matches_dense_eigh(mlp_case):
     assert torch.allclose(res, r.residuals, atol=1e-12)
 
 
+@pytest.mark.parametrize("max_basis", [None, 8])
+def test_unverified_pairs_match_dense_eigh(mlp_case, max_basis):
+    """verify=False (residuals from the Lanczos relation, k products fewer) against dense eigh,
+    with and without thick restarts: eigenvalues, eigenvectors and the reported residuals."""
+    model, X, y, H, ev, U = mlp_case
+    k = 6
+    full = hessian_top(model, mse, (X, y), k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000)
+    r = hessian_top(model, mse, (X, y), k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000,
+                    verify=False)
+    assert r.converged and r.n_matvec == full.n_matvec - k
+    assert float(((r.eigenvalues - ev[:k]).abs() / ev[:k].abs()).max()) < 1e-8
+    overlap = (r.eigenvectors * U[:, :k]).sum(0).abs()
+    assert float((1 - overlap).max()) < 1e-8
+    res = (H @ r.eigenvectors - r.eigenvectors * r.eigenvalues).norm(dim=0)
+    assert torch.allclose(res, r.residuals, atol=1e-9 * float(ev[0]))
+    assert bool(((r.eigenvalues - ev[:k]).abs() <= r.bounds + 1e-12).all())
+
+
 def test_smallest_and_magnitude_orders(mlp_case):
     model, X, y, H, ev, _ = mlp_case
     sa = hessian_top(model, mse, (X, y), k=3, tol=1e-10, which="SA", max_matvec=3000)

@@ -196,6 +196,91 @@ def test_conv2d_fast_path():
     assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
 
 
+@pytest.mark.parametrize("chunk", [None, 4])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_per_sample_kernel_heads_and_chunks(monkeypatch, chunk, bias):
+    """The conv blocks (torch's grouped weight-gradient kernel, samples chunked; Q heads through
+    decoupling_check's Gram) against the float64 per-sample loop, with and without bias (the
+    backward then targets the first layer's weight)."""
+    import nnphys.gradnoise as gnmod
+
+    if chunk is not None:  # force several sample chunks on a small N
+        monkeypatch.setattr(gnmod, "_conv_chunk", lambda m, q: chunk)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, stride=2, bias=bias), nn.Tanh(),
+                              nn.Conv2d(3, 4, 3, padding=(1, 0), dilation=(1, 2), bias=bias),
+                              nn.Tanh(), nn.Flatten(), nn.Linear(4 * 6 * 2, 3, bias=bias)).to(DT)
+    g = torch.Generator().manual_seed(6)
+    X = torch.randn(11, 2, 12, 12, generator=g, dtype=DT)
+    y = torch.randn(11, 3, generator=g, dtype=DT)
+    o = oracle_stats(model, X, y, 3, True, 5)
+    gn = gradient_noise(model, mse, (X, y), batch_size=3, replacement=True, k=5)
+    assert gn.method == "linear"
+    assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+    assert rel(gn.grad_norm, o["gbar"]) <= 1e-10
+    assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+    # Q = 3 heads: the Gauss-Newton trace (1/N) Σ_n Σ_c ||∇f_nc||² of decoupling_check
+    params = list(model.parameters())
+    gn_tr = 0.0
+    for i in range(X.shape[0]):
+        out = model(X[i:i + 1]).reshape(-1)
+        for c in range(3):
+            gs = torch.autograd.grad(out[c], params, retain_graph=True)
+            gn_tr += float(sum((t * t).sum() for t in gs)) / X.shape[0]
+    assert rel(decoupling_check(model, mse, (X, y), k=4).gauss_newton_trace, gn_tr) <= 1e-10
+
+
+def test_layers_whose_input_needs_no_gradient_are_all_seen():
+    """The fast path's backward targets the first layers' parameters only: a second layer that
+    reads a constant (a buffer), not X, and an X that itself requires grad must not be missed."""
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(5, 4, dtype=DT)
+            self.c = nn.Linear(3, 4, bias=False, dtype=DT)
+            self.out = nn.Linear(4, 2, dtype=DT)
+            self.register_buffer("const", torch.linspace(-1, 1, 3, dtype=DT))
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.a(x) * self.c(self.const.expand(x.shape[0], 3))))
+
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        model = TwoInputs()
+    X, y = data(dout=2)
+    o = oracle_stats(model, X, y, 4, False, 4)
+    for x in (X, X.clone().requires_grad_(True)):
+        gn = gradient_noise(model, mse, (x, y), batch_size=4, k=4)
+        assert gn.method == "linear"
+        assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+        assert rel(gn.grad_norm, o["gbar"]) <= 1e-10
+        assert rel(gn.cov_eigenvalues, o["ev"]) <= 1e-10
+
+
+def test_fast_path_in_sample_chunks_matches_loop_oracle():
+    """k = 0: the fast path runs over chunks of samples (chunk_size; default 256 with a Conv2d) and shares the
+    sums Σ_n g_n between them; every layer kind, against the float64 loop."""
+    with torch.random.fork_rng():
+        torch.manual_seed(4)
+        conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, stride=2), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(3 * 4 * 4, 2)).to(DT)
+        tok = nn.Sequential(nn.Linear(4, 5, dtype=DT), nn.Tanh(), nn.Flatten(), nn.Linear(15, 2, dtype=DT))
+    g = torch.Generator().manual_seed(7)
+    cases = [(mlp(dout=2), *data(n=13, dout=2)),
+             (conv, torch.randn(13, 2, 8, 8, generator=g, dtype=DT), torch.randn(13, 2, generator=g, dtype=DT)),
+             (tok, torch.randn(13, 3, 4, generator=g, dtype=DT), torch.randn(13, 2, generator=g, dtype=DT))]
+    for model, X, y in cases:
+        o = oracle_stats(model, X, y, 3, False, 1)
+        for cs in (1, 5, 13):
+            gn = gradient_noise(model, mse, (X, y), batch_size=3, method="linear", chunk_size=cs)
+            assert rel(gn.per_sample_grad_norms, o["norms"]) <= 1e-10
+            assert rel(gn.grad_norm, o["gbar"]) <= 1e-10
+            assert rel(gn.trace_noise, o["trB"]) <= 1e-10
+            assert rel(gn.per_sample_losses, mse(model(X), y).detach()) <= 1e-12
+
+
 def test_frozen_parameters_are_excluded():
     model = mlp()
     model[2].weight.requires_grad_(False)
