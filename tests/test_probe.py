@@ -62,7 +62,7 @@ def make():
     return SmallCNN(), loss_fn, DataLoader(TensorDataset(X, y), batch_size=16)
 '''
 
-FILES = ("report.md", "report.json", "gradient_noise.png", "hessian_top.png", "hessian_density.png")
+FILES = ("report.md", "report.html", "report.json", "gradient_noise.png", "hessian_top.png", "hessian_density.png")
 
 
 @pytest.fixture

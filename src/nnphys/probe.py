@@ -18,13 +18,14 @@ measures, with the library's own calls (so every number can be reproduced by cal
   (:func:`~nnphys.curvature.outliers`, with the density's bulk edge), and the escape outlook for SGD
   at ``(B, lr)`` (:func:`~nnphys.curvature.escape_outlook`: ``n_c``, the exponent of Mori22 eq. 17);
 
-and writes ``report.md``, ``report.json`` and three PNG figures (matplotlib, no display needed)
+and writes ``report.md``, ``report.html``, ``report.json`` and three PNG figures (matplotlib, no display needed)
 into one folder. The command line is ``nnphys probe MODULE:CALLABLE [--checkpoint F] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import importlib
 import json
 import math
@@ -240,45 +241,62 @@ def _figures(results: dict, out: Path) -> list[Path]:
     return paths
 
 
-def _markdown(rep: dict, source: str, figures: list[Path]) -> str:
+def _rows(rep: dict) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """The report's header line, its ``(quantity, value)`` rows and its closing lines (one source
+    for report.md and report.html)."""
     gn, ne, top, tr = rep["gradient_noise"], rep["noise_enhancement"], rep["hessian_top"], rep["hessian_trace"]
     o, eo, m = rep["outliers"], rep["escape_outlook"], rep["model"]
-    lines = [
-        f"# nnphys probe: {source}",
-        "",
-        f"P = {m['n_params']} parameters, N = {m['n_samples']} samples ({m['dtype']}, {m['device']}); "
-        f"B = {ne['batch_size']}, lr = {rep['settings']['lr']}, k = {rep['settings']['k']}.",
-        "",
-        "| quantity | value |",
-        "|---|---|",
-        f"| loss L = (1/N) Σ ℓ_n | {_g(rep['loss'], '.6g')} |",
-        f"| ‖∇L‖ | {_g(rep['grad_norm'])} |",
-        f"| tr C_1 (single-sample noise) | {_g(gn['trace_cov'])} |",
-        f"| tr C_B (minibatch noise, B = {gn['batch_size']}, without replacement) | {_g(gn['trace_noise'])} |",
-        f"| noise-to-signal tr C_B / ‖∇L‖² | {_g(gn['noise_to_signal'])} |",
-        f"| top eigenvalues of C_B | {', '.join(_g(v) for v in gn['noise_eigenvalues'][:10])} |",
-        f"| NE α for B_eff = {_g(ne['b_eff'])} (f(α) = 1 + 2α + 2α² = B/B_eff = {_g(ne['f_alpha'])}) "
-        f"| {_g(ne['alpha'])} |",
-        f"| Hessian top-{len(top['eigenvalues'])} | {', '.join(_g(v) for v in top['eigenvalues'][:10])} |",
-        f"| tr H (Hutch++, {tr['n_matvec']} products) | {_g(tr['trace'])} ± {_g(tr['stderr'], '.2g')} |",
-        f"| outliers n, h* [default gap rule] | {o['n']}, {_g(o['h_star'])} |",
-        f"| B/(η h*), n_c = 2(B/(η h*) + 1) (Mori22 eq. 19) | {_g(eo['B_over_eta_h'])}, {_g(eo['n_c'])} |",
-        f"| escape exponent a = B/(η h*) + 1 − n/2 (eq. 17) | {_g(eo['exponent'])} |",
-        f"| noise vs (2L/B)H: tr C_B / (2 L f_B tr H) | {_g(eo['trace_ratio'])} |",
-        "",
-        f"Regime: {eo['regime']}.",
-        "",
-        f"Gradient noise measured on {gn['n_samples_used']} of {m['n_samples']} samples. "
-        "Every number is in report.json and can be reproduced with nnphys.gradient_noise, "
-        "hessian_top, hessian_trace, hessian_density, outliers and escape_outlook.",
-        "",
+    head = (f"P = {m['n_params']} parameters, N = {m['n_samples']} samples ({m['dtype']}, {m['device']}); "
+            f"B = {ne['batch_size']}, lr = {rep['settings']['lr']}, k = {rep['settings']['k']}.")
+    rows = [
+        ("loss L = (1/N) Σ ℓ_n", _g(rep['loss'], '.6g')),
+        ("‖∇L‖", _g(rep['grad_norm'])),
+        ("tr C_1 (single-sample noise)", _g(gn['trace_cov'])),
+        (f"tr C_B (minibatch noise, B = {gn['batch_size']}, without replacement)", _g(gn['trace_noise'])),
+        ("noise-to-signal tr C_B / ‖∇L‖²", _g(gn['noise_to_signal'])),
+        ("top eigenvalues of C_B", ', '.join(_g(v) for v in gn['noise_eigenvalues'][:10])),
+        (f"NE α for B_eff = {_g(ne['b_eff'])} (f(α) = 1 + 2α + 2α² = B/B_eff = {_g(ne['f_alpha'])})", _g(ne['alpha'])),
+        (f"Hessian top-{len(top['eigenvalues'])}", ', '.join(_g(v) for v in top['eigenvalues'][:10])),
+        (f"tr H (Hutch++, {tr['n_matvec']} products)", f"{_g(tr['trace'])} ± {_g(tr['stderr'], '.2g')}"),
+        ("outliers n, h* [default gap rule]", f"{o['n']}, {_g(o['h_star'])}"),
+        ("B/(η h*), n_c = 2(B/(η h*) + 1) (Mori22 eq. 19)", f"{_g(eo['B_over_eta_h'])}, {_g(eo['n_c'])}"),
+        ("escape exponent a = B/(η h*) + 1 − n/2 (eq. 17)", _g(eo['exponent'])),
+        ("noise vs (2L/B)H: tr C_B / (2 L f_B tr H)", _g(eo['trace_ratio'])),
     ]
+    tail = [f"Regime: {eo['regime']}.",
+            f"Gradient noise measured on {gn['n_samples_used']} of {m['n_samples']} samples. "
+            "Every number is in report.json and can be reproduced with nnphys.gradient_noise, "
+            "hessian_top, hessian_trace, hessian_density, outliers and escape_outlook."]
+    return head, rows, tail
+
+
+def _markdown(rep: dict, source: str, figures: list[Path]) -> str:
+    head, rows, tail = _rows(rep)
+    lines = [f"# nnphys probe: {source}", "", head, "", "| quantity | value |", "|---|---|"]
+    lines += [f"| {q} | {v} |" for q, v in rows]
+    lines += ["", tail[0], "", tail[1], ""]
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     return "\n".join(lines) + "\n"
 
 
+def _html(rep: dict, source: str, figures: list[Path]) -> str:
+    """The same report as a standalone page (open it in a browser; figures beside it)."""
+    e = html.escape
+    head, rows, tail = _rows(rep)
+    out = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>nnphys probe: {e(source)}</title>",
+           "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{border:1px solid #ccc;"
+           "padding:2px 6px}table{border-collapse:collapse}img{max-width:100%}</style></head><body>",
+           f"<h1>nnphys probe: {e(source)}</h1>", f"<p>{e(head)}</p>",
+           "<table id='probe-table'><tr><th>quantity</th><th>value</th></tr>"]
+    out += [f"<tr><td>{e(q)}</td><td>{e(v)}</td></tr>" for q, v in rows]
+    out += ["</table>"] + [f"<p>{e(t)}</p>" for t in tail]
+    out += [f"<figure><img src='{e(p.name)}' alt='{e(p.stem)}'><figcaption>{e(p.stem)}</figcaption></figure>"
+            for p in figures]
+    return "\n".join(out + ["</body></html>"]) + "\n"
+
+
 def write_report(report: dict, results: dict, out: str | os.PathLike, source: str = "model") -> list[Path]:
-    """Write ``report.md``, ``report.json`` and the figures into the folder ``out`` (created);
+    """Write ``report.md``, ``report.html``, ``report.json`` and the figures into the folder ``out`` (created);
     returns the paths written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -287,7 +305,8 @@ def write_report(report: dict, results: dict, out: str | os.PathLike, source: st
     figs = _figures(results, out)
     (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     (out / "report.md").write_text(_markdown(report, source, figs))
-    return [out / "report.md", out / "report.json", *figs]
+    (out / "report.html").write_text(_html(report, source, figs))
+    return [out / "report.md", out / "report.html", out / "report.json", *figs]
 
 
 def run_probe(factory: str, *, checkpoint: str | os.PathLike | None = None,
@@ -315,7 +334,7 @@ def summary_lines(rep: dict, out: str | os.PathLike) -> list[str]:
             f"{ne['alpha']:.4g} for B_eff={ne['b_eff']:g}; top Hessian eigenvalue "
             f"{rep['hessian_top']['eigenvalues'][0]:.4g}; outliers n={rep['outliers']['n']}",
             f"regime: {eo['regime']}",
-            f"wrote {Path(out) / 'report.md'}, report.json and 3 figures"]
+            f"wrote {Path(out) / 'report.md'}, report.html, report.json and 3 figures"]
 
 
 # ----------------------------------------------------------------------------- a demo factory
