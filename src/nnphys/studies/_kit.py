@@ -1,7 +1,9 @@
 """The study kit: what every study's analysis and figures share.
 
-- :class:`ClaimBook` builds :class:`~nnphys.studies.base.Claim` objects from a study's ``CLAIMS``
-  table (statement and tag come from there, so a claim's wording lives in one place);
+- :class:`ClaimBook` holds a study's claims: one function per claim registered with
+  :meth:`ClaimBook.claim` (its docstring's first paragraph is the statement, so a claim's wording
+  lives in one place) and builds :class:`~nnphys.studies.base.Claim` objects carrying the rule and
+  its version;
 - :class:`Missing` is the one exception an analysis may turn into ``inconclusive``: it names the
   data that is missing. Every other exception is a bug and propagates (:meth:`ClaimBook.guard`);
 - verdict rules: :func:`band_verdict` (the three-way CI-in-band rule), :func:`all_of`,
