@@ -145,49 +145,43 @@ def _t7sde(rel: float, se: float) -> Gen:
 # ---------------------------------------------------------------- genuine SGD (T7, T10)
 
 
-def _t7(e: float, se: float, diverge: bool = False) -> Gen:
-    """phi/phi_fit - 1 = e in every (eta, B) cell; the profile CI of phi_fit from e ± 1.96 se
-    (open above when 1 + e - 1.96 se <= 0, as for a Gaussian-like bulk)."""
+def _phi_cells(kind: str, e: float, se: float, diverge: bool, cell) -> Gen:
+    """One ``kind`` result per eta holding one fit per (eta, B): ``cell(ref, inv, ee)`` with the
+    cell's reference values ``ref``, ``inv(x) = phi / (1 + x)`` (inf where 1 + x <= 0, as for a
+    Gaussian-like bulk) and the drawn deviation ``ee = e + N(0, se)``; ``diverge``: every cell
+    diverged (no draw)."""
     def gen(rng, spec):
         out = []
         for eta in spec.sgd_etas:
             fits = []
             for B in spec.sgd_Bs:
                 phi = 1 + B / eta
+                ref = {"B": B, "eta": eta, "phi": phi, "phi_disc": B / eta + (1 - B) / 2, "phi_kesten": phi - 1,
+                       "h_star": 1.0}
                 if diverge:
-                    fits.append({"B": B, "eta": eta, "phi_fit": math.nan, "diverged": True, "phi": phi})
+                    fits.append({**ref, "phi_fit": math.nan, "phi_tail": math.nan, "diverged": True})
                     continue
                 ee = e + rng.normal(0, se)
-                inv = lambda x: phi / (1 + x) if 1 + x > 0 else math.inf  # noqa: E731
-                fits.append({"B": B, "eta": eta, "phi": phi, "phi_fit": inv(ee), "phi_lo": inv(ee + 1.96 * se),
-                             "phi_hi": inv(ee - 1.96 * se), "phi_disc": B / eta + (1 - B) / 2, "phi_kesten": phi - 1,
-                             "h_star": 1.0, "n": 10_000})
-            out.append(_res("phi_sgd", {"fits": fits}, eta=eta))
+                fits.append({**ref, **cell(ref, lambda x, phi=phi: phi / (1 + x) if 1 + x > 0 else math.inf, ee)})
+            out.append(_res(kind, {"fits": fits}, eta=eta))
         return out
     return gen
+
+
+def _t7(e: float, se: float, diverge: bool = False) -> Gen:
+    """phi/phi_fit - 1 = e in every (eta, B) cell; the profile CI of phi_fit from e ± 1.96 se
+    (open above when 1 + e - 1.96 se <= 0, as for a Gaussian-like bulk)."""
+    return _phi_cells("phi_sgd", e, se, diverge, lambda ref, inv, ee: {
+        "phi_fit": inv(ee), "phi_lo": inv(ee + 1.96 * se), "phi_hi": inv(ee - 1.96 * se), "n": 10_000})
 
 
 def _t7tail(e: float, se: float, diverge: bool = False) -> Gen:
     """phi/phi_tail - 1 = e in every (eta, B) cell, bootstrap CI of phi_tail from e ± 1.96 se; the
     Student-t bulk next to it sits at phi_disc (it is reported, not judged)."""
-    def gen(rng, spec):
-        out = []
-        for eta in spec.sgd_etas:
-            fits = []
-            for B in spec.sgd_Bs:
-                phi = 1 + B / eta
-                ref = {"B": B, "eta": eta, "phi": phi, "phi_disc": B / eta + (1 - B) / 2, "phi_kesten": phi - 1, "h_star": 1.0}
-                if diverge:
-                    fits.append({**ref, "phi_fit": math.nan, "phi_tail": math.nan, "diverged": True})
-                    continue
-                ee = e + rng.normal(0, se)
-                inv = lambda x: phi / (1 + x) if 1 + x > 0 else math.inf  # noqa: E731
-                fits.append({**ref, "phi_fit": ref["phi_disc"], "phi_lo": 0.9 * ref["phi_disc"], "phi_hi": 1.1 * ref["phi_disc"],
-                             "phi_tail": inv(ee), "phi_tail_lo": inv(ee + 1.96 * se), "phi_tail_hi": inv(ee - 1.96 * se),
-                             "k": 100, "n": 10_000})
-            out.append(_res("phi_tail", {"fits": fits}, eta=eta))
-        return out
-    return gen
+    return _phi_cells("phi_tail", e, se, diverge, lambda ref, inv, ee: {
+        "phi_fit": ref["phi_disc"], "phi_lo": 0.9 * ref["phi_disc"], "phi_hi": 1.1 * ref["phi_disc"],
+        "phi_tail": inv(ee), "phi_tail_lo": inv(ee + 1.96 * se), "phi_tail_hi": inv(ee - 1.96 * se),
+        "k": 100, "n": 10_000})
 
 
 def _t10(delta: float, se: float, prefactor: float = 1.0) -> Gen:
