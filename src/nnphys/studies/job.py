@@ -43,6 +43,12 @@ class Job:
     def run(self) -> dict[str, Any]:  # pragma: no cover - every kind overrides it
         raise NotImplementedError(f"{type(self).__name__} does not define run()")
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Job":
+        """The job whose :meth:`params` are ``params`` (``kind`` dropped; lists stay lists)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
+
 
 def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
