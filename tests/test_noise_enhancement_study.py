@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from nnphys.errors import ConfigError
 from nnphys.noise_enhancement import alpha_for, effective_batch_size
+from nnphys.studies import calibration as CAL
 from nnphys.studies import get_study
 from nnphys.studies.base import Result
 from nnphys.studies.noise_enhancement import STUDY
@@ -64,9 +65,14 @@ def test_jobs_json_and_budgets():
     js = [j.params() for j in STUDY.jobs(spec)]
     json.dumps(js)
     train = [j for j in js if j["kind"] == "train"]
-    assert {j["arm"] for j in train} == set(NS.ARMS)  # quick adds S_half (SGD at B_s/2) to the default arms
+    assert {j["arm"] for j in train} == set(NS.ARMS) - {"S_double"}  # quick adds S_half (SGD at B_s/2) to the default arms
     assert next(j for j in train if j["arm"] == "S_half")["batch_size"] == 2
-    assert set(STUDY.make_spec("medium").arms) == set(NS.DEFAULT_ARMS)  # medium and paper keep the five arms
+    assert set(STUDY.make_spec("paper").arms) == set(NS.DEFAULT_ARMS)  # paper keeps the five arms
+    med = STUDY.make_spec("medium")  # the eta x alpha experiment: plain SGD at B_s/2, B_s, 2 B_s too
+    assert set(med.arms) == set(NS.ARMS) and med.lr_design == "cells" and len(med.lr_grid) == 3
+    mtrain = [j.params() for j in STUDY.jobs(med) if j.KIND == "train"]
+    assert {j["batch_size"] for j in mtrain if j["arm"].startswith("S")} == {8, 16, 32}
+    assert all(tuple(j["lrs"]) == (0.05, 0.1, 0.2) for j in mtrain)
     ne = next(j for j in train if j["arm"] == "NE")
     lj = next(j for j in train if j["arm"] == "L")
     assert ne["batch_size"] == lj["batch_size"] == 16 and ne["samples_per_step"] == 32
@@ -405,8 +411,55 @@ def test_markdown_tables_show_each_cell_with_its_reading():
                                               "digits": {"steps": CEILING, "epochs": CEILING}}))
     errors_part = md.split("Train loss at 3/4")[0]
     lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in errors_part.splitlines() if ln.startswith("| ")}
-    assert lines["task / budget"].split(" | ")[2:4] == ["S", "S_half"]
+    assert lines["cell / budget"].split(" | ")[2:4] == ["S", "S_half"]
     small = lines["mnist1d_small / equal_steps"].split(" | ")
     assert small[2].startswith("0.500±") and small[3].startswith("0.470±")
     assert "div" not in lines["digits / equal_steps"]
     assert "0.011 → 0.01" in md  # plateau: train loss at 3/4 of the budget -> at its end
+
+
+@pytest.mark.slow
+def test_plateau_drop_from_metrics_equals_the_one_from_arrays(tiny_results):
+    """The plateau check reads ``val_error_3q``; for results stored before it existed it reads the
+    job's arrays: the two must agree, and both equal a loop over the stored curves."""
+    spec, js, results = tiny_results
+    r = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "S")
+    live = [i for i, d in enumerate(r.metrics["diverged"]) if not d]
+    for bud in ("steps", "epochs"):
+        got = NC.val_drop(r, bud, live)
+        old = Result(key=r.key, params=r.params, status="done",
+                     metrics={k: v for k, v in r.metrics.items() if k != "val_error_3q"}, inline_arrays=r.arrays)
+        steps = [int(s) for s in r.arrays["eval_steps"]]
+        j3, je = steps.index(round(0.75 * r.metrics["budgets"][bud])), steps.index(r.metrics["budgets"][bud])
+        loop = np.mean([r.arrays["val_error"][i, j3] - r.arrays["val_error"][i, je] for i in live])
+        assert got == pytest.approx(loop, abs=1e-12) and NC.val_drop(old, bud, live) == pytest.approx(loop, abs=1e-12)
+
+
+def test_an_arm_that_has_not_plateaued_makes_its_comparisons_uninformative():
+    """The plateau rule: NE beats L by 2 SESOI at the end of the budget, but its validation error is
+    still falling by 3 SESOI over the last quarter: C5 must never hold, and its cells say why."""
+    spec = STUDY.make_spec("quick")
+    oc = CAL.operating_characteristics(STUDY, spec, "C5", 10, seed=4, scenarios=["not_converged"])
+    assert oc["not_converged"]["holds"] == 0.0 and oc["not_converged"]["uninformative"] == 1.0, oc
+    res = STUDY.calibration["C5"]["not_converged"](np.random.default_rng(0), spec)
+    c5 = next(c for c in STUDY.analyse(spec, res) if c.id == "C5")
+    assert "not converged" in json.dumps(c5.evidence)
+
+
+def test_eta_cells_at_medium_hold_fail_and_show_the_best_batch_and_alpha():
+    """``lr_design = "cells"`` (the medium eta x alpha experiment): every (task, eta) is a cell; C6 holds
+    under its effect, fails under its opposite, is uninformative where more noise does not help plain
+    SGD, and its evidence names per cell plain SGD's best batch and NE's best alpha with the paired
+    difference."""
+    spec = STUDY.make_spec("medium")
+    oc = CAL.operating_characteristics(STUDY, spec, "C6", 6, seed=5, scenarios=["effect", "opposite", "floor"])
+    assert oc["effect"]["holds"] >= 5 / 6 and oc["opposite"]["fails"] >= 5 / 6 and oc["floor"]["uninformative"] >= 5 / 6, oc
+    res = STUDY.calibration["C6"]["effect"](np.random.default_rng(1), spec)
+    c6 = next(c for c in STUDY.analyse(spec, res) if c.id == "C6")
+    best = c6.evidence["best_per_cell"]
+    assert set(best) == {f"{t}/eta={lr:g}/{b}" for t in spec.tasks for lr in (0.05, 0.1, 0.2)
+                         for b in ("equal_steps", "equal_grad_evals")}
+    one = best["mnist1d/eta=0.1/equal_steps"]
+    assert one["best_sgd"]["B"] in (8, 16) and one["best_ne"]["variant"] == NE.ne_key(round(spec.match_alpha, 12))
+    cells = c6.evidence["equal_steps"]["per_alpha"][NE.ne_key(round(spec.match_alpha, 12))]["cells"]
+    assert {c["cell"] for c in cells} == {f"{t}/eta={lr:g}/equal_steps" for t in spec.tasks for lr in (0.05, 0.1, 0.2)}

@@ -28,6 +28,22 @@ BUDGETS = ("steps", "epochs")
 BUDGET_NAME = {"steps": "equal_steps", "epochs": "equal_grad_evals"}
 BUDGET_ROLE = {"steps": "equal optimizer steps: the paper's comparison as we read it [default]",
                "epochs": "equal gradient evaluations (samples; NE and L2 count 2B per step): the compute control [default]"}
+# [default] the plateau rule: an arm has plateaued at a budget when its mean validation error (over the
+# seeds that did not diverge) fell by less than PLATEAU_TOL over the last quarter of the budget. Why the
+# SESOI (0.01): an arm still improving by the smallest effect the claims care about could change a
+# comparison by that effect with more training; an arm whose error rises (overfitting) has plateaued in
+# this sense, since training longer would not help it. A comparison with an arm that has not plateaued
+# is uninformative ("not converged"), never data.
+PLATEAU_TOL = 0.01
+
+
+def design_cells(spec, results: list[Result]) -> list[tuple[str, float | None, str]]:
+    """``[(task, lr, label)]``: the study's cells. ``lr_design = "select"``: one per task at the lr
+    :func:`selected_lr` picks (label: the task); ``"cells"``: one per (task, eta) of the grid (label
+    ``task/eta=...``), no selection."""
+    if spec.lr_design == "cells":
+        return [(t, float(lr), f"{t}/eta={lr:g}") for t in spec.tasks for lr in spec.lrs(t)]
+    return [(t, selected_lr(spec, results, t), t) for t in spec.tasks]
 
 
 # ================================================================================================
@@ -117,20 +133,20 @@ def ne_key(a: float) -> str:
 
 
 def cell_table(spec, results: list[Result]) -> dict[str, Any]:
-    """``{task: {"lr": lr, budget: {arm key: stats}}}``: the results tables (survivor means)."""
+    """``{label: {"task": task, "lr": lr, budget: {arm key: stats}}}`` over :func:`design_cells`: the
+    results tables (survivor means)."""
     table: dict[str, Any] = {}
-    for t in spec.tasks:
-        lr = selected_lr(spec, results, t)
-        table[t] = {"lr": lr}
+    for t, lr, label in design_cells(spec, results):
+        table[label] = {"task": t, "lr": lr}
         for bud in BUDGETS:
-            row = {a: stats(results, t, a, bud, lr) for a in ("S", "S_half", "L", "L2", "LS")}
+            row = {a: stats(results, t, a, bud, lr) for a in ("S", "S_half", "S_double", "L", "L2", "LS")}
             row["LS_warmup"] = stats(results, t, "LS", bud, lr, warmup=True)
             for a in spec.ne_alphas:
                 row[ne_key(a)] = stats(results, t, "NE", bud, lr, alpha=a)
             row["best_val_checkpoint"] = {
                 k: stats(results, t, arm, bud, lr, alpha=al, metric="best_val")
                 for k, arm, al in (("S", "S", None), ("L", "L", None), ("NE_match", "NE", spec.match_alpha))}
-            table[t][bud] = row
+            table[label][bud] = row
     return table
 
 
@@ -218,8 +234,8 @@ def _seed_outcomes(results: list[Result], task: str, budget: str, lr: float, key
     else:
         m = rs[0].metrics
         errs = m["final"][budget]["test_error"] if metric == "final" else m["best_val_test_error"][budget]
-        seeds, raw_l, div_l = [], [], []
-        for mi, e, dv in zip(m["members"], errs, m["diverged"]):
+        seeds, raw_l, div_l, idx = [], [], [], []
+        for i, (mi, e, dv) in enumerate(zip(m["members"], errs, m["diverged"])):
             if mi["lr"] != lr or (alpha is not None and ne_key(mi["alpha"]) != ne_key(alpha)):
                 continue
             if arm == "LS" and bool(mi["warmup_steps"]) != warmup:
@@ -228,10 +244,57 @@ def _seed_outcomes(results: list[Result], task: str, budget: str, lr: float, key
             bad = bool(dv) or e is None or not math.isfinite(e)
             raw_l.append(float("nan") if bad else float(e))
             div_l.append(bad)
+            idx.append(i)
         if not seeds:
             return None
         raw, div = np.array(raw_l, float), np.array(div_l, bool)
-    return {"seeds": seeds, "raw": raw, "diverged": div, "itt": P.itt(raw, div, worst(results, task, budget, lr))}
+        drop = val_drop(rs[0], budget, [i for i, d in zip(idx, div_l) if not d])
+        return {"seeds": seeds, "raw": raw, "diverged": div, "itt": P.itt(raw, div, worst(results, task, budget, lr)),
+                "val_drop": drop}
+    return {"seeds": seeds, "raw": raw, "diverged": div, "itt": P.itt(raw, div, worst(results, task, budget, lr)),
+            "val_drop": float("nan")}
+
+
+def val_drop(r: Result, budget: str, live: list[int]) -> float | None:
+    """Mean over the members ``live`` of (validation error at 3/4 of ``budget`` - at its end): the
+    plateau check (:data:`PLATEAU_TOL`). From the stored ``val_error_3q``, or from the job's arrays
+    for results stored before it was; nan when no member is live (every seed diverged: divergence is
+    the outcome), None when the job stored neither."""
+    if not live:
+        return float("nan")
+    m = r.metrics
+    end = m["final"][budget].get("val_error")
+    if end is None:
+        return None
+    if "val_error_3q" in m:
+        q3 = m["val_error_3q"][budget]
+    else:
+        arr = r.arrays or {}
+        if "val_error" not in arr or "eval_steps" not in arr:
+            return None
+        steps = [int(s) for s in arr["eval_steps"]]
+        j = steps.index(round(0.75 * m["budgets"][budget])) if round(0.75 * m["budgets"][budget]) in steps else None
+        if j is None:
+            return None
+        q3 = arr["val_error"][:, j].tolist()
+    d = [q3[i] - end[i] for i in live if q3[i] is not None and end[i] is not None
+         and math.isfinite(q3[i]) and math.isfinite(end[i])]
+    return float(np.mean(d)) if d else float("nan")
+
+
+def plateaued(o: dict[str, Any]) -> bool:
+    """The plateau rule on one arm's outcomes: its mean validation error fell by less than
+    :data:`PLATEAU_TOL` over the last quarter of the budget (unknown or every seed diverged: True, and
+    the evidence says so)."""
+    d = o.get("val_drop")
+    return d is None or not math.isfinite(d) or d < PLATEAU_TOL
+
+
+def not_plateaued_why(arms: dict[str, dict[str, Any]]) -> str | None:
+    """Why a comparison of ``{key: outcomes}`` is not converged, or None when every arm plateaued."""
+    bad = [f"{k}'s mean validation error still fell by {o['val_drop']:.4f} >= {PLATEAU_TOL} over the last quarter "
+           f"of the budget" for k, o in arms.items() if not plateaued(o)]
+    return ("not converged: " + "; ".join(bad)) if bad else None
 
 
 def paired_diffs(a: dict[str, Any], b: dict[str, Any]) -> tuple[np.ndarray, list[int]]:
@@ -255,7 +318,8 @@ def describe(o: dict[str, Any] | None) -> dict[str, Any] | None:
         m = sum(itt) / n
         se = math.sqrt(sum((v - m) ** 2 for v in itt) / (n - 1) / n) if n > 1 else float("nan")
         o["describe"] = {"n": n, "n_diverged": int(sum(div)), "itt_mean": m, "itt_se": se,
-                         "survivor_mean": sum(live) / len(live) if live else float("nan")}
+                         "survivor_mean": sum(live) / len(live) if live else float("nan"),
+                         "val_drop_last_quarter": o.get("val_drop"), "plateaued": plateaued(o)}
     return o["describe"]
 
 
@@ -279,7 +343,11 @@ def pair_cell(spec, results: list[Result], lr: float | None, task: str, budget: 
     r = P.room(base, floor(spec, task), trivial(task), rule.sesoi)
     if room is not None and not room[0]:
         r = room
-    return P.cell(name or f"{task}/{BUDGET_NAME[budget]}", P.paired(d), rule, room=r,
+    stale = not_plateaued_why({better: a, worse: b})
+    if stale:
+        r = (False, stale)
+    label = task if spec.lr_design != "cells" else f"{task}/eta={lr:g}"
+    return P.cell(name or f"{label}/{BUDGET_NAME[budget]}", P.paired(d), rule, room=r,
                   n_diverged={better: int(a["diverged"].sum()), worse: int(b["diverged"].sum())},
                   extra={better: describe(a), worse: describe(b), "seeds": common, "room_baseline": base,
                          **({"claim_room_rule": room[1]} if room is not None else {})})
@@ -297,6 +365,9 @@ def smaller_batch_helps(spec, results: list[Result], lr: float | None, task: str
     d, _ = paired_diffs(h, s)
     if len(d) < 2:
         return False, "S_half and S share fewer than 2 seeds"
+    stale = not_plateaued_why({"S_half": h, "S": s})
+    if stale:
+        return False, stale
     eff = P.paired(d)
     p = P.p_greater(eff)
     if p < P.ALPHA:

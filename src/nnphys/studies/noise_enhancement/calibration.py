@@ -65,11 +65,11 @@ def _variant_key(arm: str, v: dict[str, Any]) -> str:
 
 
 def base_means(spec, task: str) -> dict[str, float]:
-    """The default world of one task: S and S_half 0.03 below L (a small- vs large-batch gap), L2 and
+    """The default world of one task: S and S_half 0.03 below L (a small- vs large-batch gap), S_double halfway, L2 and
     LS at L, LS_warmup at L, NE(alpha_match) at S, other alphas halfway (alpha < match) or 0.05 above
     L (alpha > match: too much noise)."""
     b = BASE[task]
-    m = {"L": b, "L2": b, "LS": b, "LS_warmup": b, "S": b - 0.03, "S_half": b - 0.03}
+    m = {"L": b, "L2": b, "LS": b, "LS_warmup": b, "S": b - 0.03, "S_half": b - 0.03, "S_double": b - 0.015}
     am = spec.match_alpha
     for a in spec.ne_alphas:
         m[ne_key(a)] = b - 0.03 if abs(a - am) < 1e-9 else (b - 0.015 if a < am else b + 0.05)
@@ -79,13 +79,15 @@ def base_means(spec, task: str) -> dict[str, float]:
 def train_results(spec, rng: np.random.Generator, means: Callable[[str, str], dict[str, float]],
                   arms: tuple[str, ...], diverged: Callable[[str], dict[str, int]] | None = None,
                   sigma_e: Callable[[str], float] | None = None, sigma_u: float = SIGMA_U,
-                  floor_noise: bool = False) -> list[Result]:
+                  floor_noise: bool = False, stale: dict[str, float] | None = None) -> list[Result]:
     """Train results of ``arms`` for every task of ``spec`` (members seed-major: seed x variant x lr,
     as ``run`` writes them).
 
     ``means(task, budget) -> {variant key: mean test error}``; ``diverged(task) -> {variant key:
     number of seeds (the first ones) that diverged}``; ``sigma_e(task)``: the arm x seed noise;
-    ``sigma_u``: the seed effect shared by the arms; ``floor_noise``: arm x seed noise ``FLOOR_SIGMA``."""
+    ``sigma_u``: the seed effect shared by the arms; ``floor_noise``: arm x seed noise ``FLOOR_SIGMA``;
+    ``stale``: ``{variant key: fall of the validation error over the last quarter}`` for arms that have
+    not plateaued (the others: 0, plateaued)."""
     out = []
     js = [j for j in _planned(spec, "train") if j["arm"] in arms]
     u = {t: rng.standard_normal(spec.n_seeds) for t in spec.tasks}
@@ -103,7 +105,8 @@ def train_results(spec, rng: np.random.Generator, means: Callable[[str, str], di
                     "warmup_steps": vs[v]["warmup_steps"], "f_alpha": 1 + 2 * vs[v]["alpha"] + 2 * vs[v]["alpha"] ** 2,
                     "b_eff": job["batch_size"] / (1 + 2 * vs[v]["alpha"] + 2 * vs[v]["alpha"] ** 2)}
                    for s, v, k in zip(si, vi, li)]
-        final, best = {}, {}
+        final, best, val_3q = {}, {}, {}
+        fall = np.array([(stale or {}).get(k, 0.0) for k in keys])[vi]
         for b in ("steps", "epochs"):
             mu = np.array([means(t, b)[k] for k in keys])[vi]
             e = np.clip(mu + sigma_u * u[t][si] + se * rng.standard_normal(len(si)), 0.0, 1.0)
@@ -112,10 +115,11 @@ def train_results(spec, rng: np.random.Generator, means: Callable[[str, str], di
             final[b] = {"test_error": e.tolist(), "val_error": val.tolist(),
                         "train_loss": np.where(div, np.nan, 0.01).tolist()}
             best[b] = e.tolist()
+            val_3q[b] = (val + fall).tolist()
         metrics = {"task": t, "arm": job["arm"], "members": members, "final": final, "best_val_test_error": best,
                    "diverged": div.tolist(), "died_at": np.where(div, job["total_steps"] // 3, -1).tolist(),
                    "optimizer_steps": job["total_steps"],
-                   "train_loss_3q": {b: [0.011] * len(members) for b in ("steps", "epochs")},
+                   "train_loss_3q": {b: [0.011] * len(members) for b in ("steps", "epochs")}, "val_error_3q": val_3q,
                    "budgets": {"steps": job["steps_budget"], "epochs": job["k_epochs"]}}
         out.append(Result(key=f"{t}/{job['arm']}", params=job, status="done", metrics=metrics))
     return out
@@ -192,17 +196,23 @@ def _pair_gen(scenario: str, better: str, worse: str, extra_arms: tuple[str, ...
         def shift(t, m):
             b = m[worse]
             return {"effect": {ne: b - D}, "effect_noisy": {ne: b - D}, "diverged": {ne: b - D},
-                    "none": {ne: b}, "opposite": {ne: b + D}}[scenario]
+                    "not_converged": {ne: b - D}, "none": {ne: b}, "opposite": {ne: b + D}}[scenario]
         means = _floor(spec) if scenario == "floor" else _shifted(spec, shift)
         dead = (lambda t: {ne: 2}) if scenario == "diverged" else None
         noisy = (lambda t: SIGMA_E * (10 if t == "depth_locality" else 1)) if scenario == "effect_noisy" else None
+        stale = {ne: STALE_DROP} if scenario == "not_converged" else None
         return train_results(spec, rng, means, tuple(dict.fromkeys(("S", "L", "NE", worse) + extra_arms)), dead, noisy,
-                             **_floor_kw(scenario))
+                             stale=stale, **_floor_kw(scenario))
     return gen
 
 
+STALE_DROP = 0.03  # the not_converged scenario: NE's validation error still falls by 3 SESOI over the last quarter
+
+
 def gen_c5(scenario: str):
-    """C5 (NE(alpha_match) beats L): the same truths as C4 for alpha_match alone."""
+    """C5 (NE(alpha_match) beats L): the same truths as C4 for alpha_match alone; not_converged: the
+    effect at the end of the budget, but NE(alpha_match)'s validation error is still falling by
+    ``STALE_DROP`` over the last quarter (not converged: must never hold)."""
     return _pair_gen(scenario, "match", "L")
 
 
@@ -372,7 +382,7 @@ CALIBRATION: dict[str, dict[str, Any]] = {
     "C2": {s: gen_c2(s, C2_TOY_MARGIN, C2_NET_MARGIN) for s in ("effect", "none", "opposite", "shape")},
     "C3": {s: gen_c3(s) for s in ("effect", "opposite")},
     "C4": {s: gen_c4(s) for s in _TRAIN + ("effect_noisy", "diverged")},
-    "C5": {s: gen_c5(s) for s in _TRAIN + ("effect_noisy", "diverged")},
+    "C5": {s: gen_c5(s) for s in _TRAIN + ("effect_noisy", "diverged", "not_converged")},
     "C6": {s: gen_c6(s) for s in _TRAIN},
     "C7": {s: gen_c7(s) for s in _TRAIN + ("ls_diverged", "ne_diverged")},
     "C8": {s: gen_c8(s, C8_MARGIN) for s in _TRAIN + ("none_noisy",)},

@@ -36,6 +36,7 @@ def arm_label(arm: str, spec, alpha: float | None = None) -> str:
     """An arm in the paper's words with its batch size (no internal code)."""
     bs, bl = spec.batch_small, spec.batch_large
     return {"S": f"small-batch SGD (B={bs})", "S_half": f"small-batch SGD (B={max(1, bs // 2)})",
+            "S_double": f"small-batch SGD (B={2 * bs})",
             "L": f"large-batch SGD (B={bl})", "L2": f"large-batch SGD (B={2 * bl})",
             "LS": f"large-batch SGD, scaled learning rate (B={bl})",
             "NE": f"noise enhancement (B={bl}" + (f", α={alpha:.3g})" if alpha is not None else ")")}[arm]
@@ -92,27 +93,56 @@ def _legend_wanted(ax, first: bool) -> bool:
     return first or any(lab.startswith("diverged") for lab in ax.get_legend_handles_labels()[1])
 
 
+def cell_name(spec, c: dict, task_label=None) -> str:
+    """A cell's title: the data set's name, and its learning rate when each eta is a cell."""
+    return task_name(c["task"], task_label) + (f", η={c['lr']:g}" if spec.lr_design == "cells" else "")
+
+
 def _grid(spec, table, task_label, cell, xlabel: str):
-    """One panel per (task row, budget column), drawn by ``cell(ax, row)``."""
-    tasks = list(spec.tasks)
-    fig, axes = K.subplots(len(tasks), len(BUDGETS), width=PANEL_W, height=PANEL_H)
-    for i, t in enumerate(tasks):
+    """One panel per (cell row, budget column), drawn by ``cell(ax, row)``."""
+    fig, axes = K.subplots(len(table), len(BUDGETS), width=PANEL_W, height=PANEL_H)
+    for i, c in enumerate(table.values()):
         for j, bud in enumerate(BUDGETS):
             ax = axes[i * len(BUDGETS) + j]
-            cell(ax, table[t][bud])
-            _finish(ax, xlabel, "test MSE" if t == "depth_locality" else "test error",
-                    f"{task_name(t, task_label)}, {PAPER_BUDGET[bud]}", legend=_legend_wanted(ax, i == 0 and j == 0))
+            cell(ax, c[bud])
+            _finish(ax, xlabel, "test MSE" if c["task"] == "depth_locality" else "test error",
+                    f"{cell_name(spec, c, task_label)}, {PAPER_BUDGET[bud]}", legend=_legend_wanted(ax, i == 0 and j == 0))
+    return fig
+
+
+def _eta_grid(spec, table, task_label, cell, xlabel: str):
+    """The eta x alpha layout: one row per (task, budget), one column per eta, drawn by ``cell(ax, row)``;
+    the y axis shared along a row, so the etas compare at a glance."""
+    tasks = list(dict.fromkeys(c["task"] for c in table.values()))
+    etas = sorted({c["lr"] for c in table.values()})
+    fig, axes = K.subplots(len(tasks) * len(BUDGETS), len(etas), width=PANEL_W * 0.75, height=PANEL_H)
+    for i, (t, bud) in enumerate((t, b) for t in tasks for b in BUDGETS):
+        lo, hi = math.inf, -math.inf
+        for j, eta in enumerate(etas):
+            ax = axes[i * len(etas) + j]
+            c = next((c for c in table.values() if c["task"] == t and c["lr"] == eta), None)
+            if c is None:
+                continue
+            cell(ax, c[bud])
+            _finish(ax, xlabel, "test error" if j == 0 else "", f"{task_name(t, task_label)}, η={eta:g}\n{PAPER_BUDGET[bud]}",
+                    legend=_legend_wanted(ax, i == 0 and j == 0))
+            y0, y1 = ax.get_ylim()
+            lo, hi = min(lo, y0), max(hi, y1)
+        if math.isfinite(lo):
+            for j in range(len(etas)):
+                axes[i * len(etas) + j].set_ylim(lo, hi)
     return fig
 
 
 def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure]:
     figs: list[Figure] = []
-    tasks, table = list(spec.tasks), cell_table(spec, results)
+    table = cell_table(spec, results)
     bs, bl = spec.batch_small, spec.batch_large
     beff = {a: bl / ne_covariance_factor(a) for a in spec.ne_alphas}
 
     def vs_beff(ax, row):
-        sgd = [(b, row[a]) for a, b in (("S_half", max(1, bs // 2)), ("S", bs), ("L", bl), ("L2", 2 * bl)) if row.get(a)]
+        sgd = [(b, row[a]) for a, b in (("S_half", max(1, bs // 2)), ("S", bs), ("S_double", 2 * bs), ("L", bl),
+                                        ("L2", 2 * bl)) if row.get(a)]
         ne = [(beff[a], row[ne_key(a)]) for a in spec.ne_alphas if row.get(ne_key(a))]
         for pts, ls, lab in ((sgd, "-", "SGD at B = " + ", ".join(f"{b:g}" for b, _ in sgd)),
                              (ne, "--", f"noise enhancement at B={bl} (x: B_eff)")):
@@ -121,12 +151,21 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
         _mark_dead(ax, sgd + ne)
         K.log_ticks(ax, [b for b, _ in sgd] + [round(v, 1) for v in beff.values()])
 
-    figs.append(Figure("test_error_vs_beff", _grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
-                       "Final test error (mean ± s.e. over the seeds that did not diverge) against the effective batch size: SGD at "
-                       "B_s/2 (when run), B_s, B_l, 2B_l "
-                       "and noise enhancement (NE) at B_l with B_eff = B_l/f(alpha); one row per data set; left: equal "
-                       "number of steps, right: equal gradient evaluations "
-                       "(NE and 2B_l count 2B). Red crosses: configurations with diverged seeds."))
+    if spec.lr_design == "cells":
+        figs.append(Figure("test_error_vs_beff", _eta_grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
+                           "The η × α experiment: final test error (mean ± s.e. over the seeds that did not diverge) "
+                           "against the effective batch size, plain SGD at every batch size run (solid) and noise "
+                           "enhancement at B_l with B_eff = B_l/f(α) (dashed) on one axis; one column per learning rate η, "
+                           "one row per data set and budget (equal steps; equal gradient evaluations, NE and 2B_l "
+                           "counting 2B). Large batch + NE beats small batch where a dashed point lies below every solid "
+                           "one. Red crosses: configurations with diverged seeds."))
+    else:
+        figs.append(Figure("test_error_vs_beff", _grid(spec, table, task_label, vs_beff, "effective batch size B_eff"),
+                           "Final test error (mean ± s.e. over the seeds that did not diverge) against the effective batch size: SGD at "
+                           "B_s/2 (when run), B_s, B_l, 2B_l "
+                           "and noise enhancement (NE) at B_l with B_eff = B_l/f(alpha); one row per data set; left: equal "
+                           "number of steps, right: equal gradient evaluations "
+                           "(NE and 2B_l count 2B). Red crosses: configurations with diverged seeds."))
 
     def sweep(ax, row):
         pts = [(a, c) for a, c in [(0.0, row["L"])] + [(a, row[ne_key(a)]) for a in spec.ne_alphas] if c]
@@ -182,16 +221,16 @@ def draw(spec, results: list[Result], task_label: dict[str, str]) -> list[Figure
     return figs
 
 
-ARM_COLOR = {"S": "C1", "S_half": "C3", "L": "C0", "L2": "C4", "LS": "C5", "NE": "C2"}
+ARM_COLOR = {"S": "C1", "S_half": "C3", "S_double": "C6", "L": "C0", "L2": "C4", "LS": "C5", "NE": "C2"}
 
 
 def _curve_grid(spec, results: list[Result], table, task_label, key: str):
     """One row per task, columns: against steps, against samples; None when no job stored ``key``."""
-    tasks, drawn = list(spec.tasks), False
-    fig, axes = K.subplots(len(tasks), 2, width=PANEL_W, height=PANEL_H)
+    drawn = False
+    fig, axes = K.subplots(len(table), 2, width=PANEL_W, height=PANEL_H)
     ylabel = {"train_loss": "train loss", "test_error": "test error"}[key]
-    for i, t in enumerate(tasks):
-        lr = table[t]["lr"]
+    for i, c in enumerate(table.values()):
+        t, lr = c["task"], c["lr"]
         for arm in spec.arms:
             for r in train_jobs(results, t, arm):
                 alpha = spec.match_alpha if arm == "NE" else None
@@ -214,7 +253,7 @@ def _curve_grid(spec, results: list[Result], table, task_label, key: str):
             if key == "train_loss":
                 ax.set_yscale("log")
             _finish(ax, xl, "test MSE" if key == "test_error" and t == "depth_locality" else ylabel,
-                    task_name(t, task_label), legend=i == 0 and j == 0)
+                    cell_name(spec, c, task_label), legend=i == 0 and j == 0)
     if not drawn:
         K.close(fig)
         return None

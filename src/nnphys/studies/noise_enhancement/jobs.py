@@ -124,10 +124,10 @@ def data_params(spec: Spec, task: str) -> dict[str, Any]:
 
 
 def arm_batch(spec: Spec, arm: str) -> tuple[int, int]:
-    """``(B, samples per step)`` of an arm: S ``B_s``; S_half ``B_s // 2``; L, LS ``B_l``; NE ``B_l`` twice;
-    L2 ``2 B_l``."""
+    """``(B, samples per step)`` of an arm: S ``B_s``; S_half ``B_s // 2``; S_double ``2 B_s``; L, LS ``B_l``;
+    NE ``B_l`` twice; L2 ``2 B_l``."""
     bs, bl = spec.batch_small, spec.batch_large
-    return {"S": (bs, bs), "S_half": (max(1, bs // 2),) * 2, "L": (bl, bl), "LS": (bl, bl), "NE": (bl, 2 * bl),
+    return {"S": (bs, bs), "S_half": (max(1, bs // 2),) * 2, "S_double": (2 * bs, 2 * bs), "L": (bl, bl), "LS": (bl, bl), "NE": (bl, 2 * bl),
             "L2": (2 * bl, 2 * bl)}[arm]
 
 

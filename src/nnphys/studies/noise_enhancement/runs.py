@@ -82,6 +82,7 @@ def run_train(job: "TrainJob") -> dict[str, Any]:
         "epochs_at_counting_B": {k: v * b / n for k, v in budgets.items()},
         "final": {k: at(v) for k, v in budgets.items()},
         "train_loss_3q": {k: at(round(0.75 * v), ("train_loss",))["train_loss"] for k, v in budgets.items()},
+        "val_error_3q": {k: at(round(0.75 * v), ("val_error",))["val_error"] for k, v in budgets.items()},
         "best_val_test_error": {k: best_val(v) for k, v in budgets.items()},
         "diverged": out["diverged"], "died_at": out["died_at"], "mean_batch_loss": out["mean_batch_loss"],
         "arrays": arrays,

@@ -17,8 +17,10 @@ from nnphys.noise_enhancement import alpha_for
 from nnphys.studies.base import NonNegFloat, PosFloat, StudySpec
 
 TASKS = ("digits", "mnist1d", "mnist1d_small", "depth_locality", "fashion_mnist", "cifar10")
-ARMS = ("S", "L", "NE", "L2", "LS", "S_half")
-DEFAULT_ARMS = ("S", "L", "NE", "L2", "LS")  # S_half (SGD at B_s / 2, C6's room to move) is opt-in
+ARMS = ("S", "L", "NE", "L2", "LS", "S_half", "S_double")
+# S_half (SGD at B_s / 2, C6's room to move) and S_double (SGD at 2 B_s: where plain SGD's best batch lies)
+# are opt-in
+DEFAULT_ARMS = ("S", "L", "NE", "L2", "LS")
 TASK_LABEL = {"digits": "T1 digits", "mnist1d": "T2 MNIST-1D", "mnist1d_small": "T2s MNIST-1D (small N)",
               "depth_locality": "T3 depth-locality", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 TASK_WIDTH = {"digits": 256, "mnist1d": 256, "mnist1d_small": 256, "depth_locality": 256, "fashion_mnist": 512}
@@ -35,10 +37,11 @@ class Spec(StudySpec):
         description="[default] tasks (guide: Protocol): digits = T1, mnist1d = T2, mnist1d_small = T2 with "
                     "mnist1d_small_n_train rows (batch noise matters), depth_locality = T3; "
                     "fashion_mnist / cifar10 need data_root")
-    arms: list[Literal["S", "L", "NE", "L2", "LS", "S_half"]] = Field(
+    arms: list[Literal["S", "L", "NE", "L2", "LS", "S_half", "S_double"]] = Field(
         list(DEFAULT_ARMS), min_length=1,
         description="[default] training arms (guide: Protocol; LS includes its warmup variant); S_half (SGD at B_s/2, "
-                    "ours) is C6's room-to-move arm: without it C6 is uninformative")
+                    "ours) is C6's room-to-move arm: without it C6 is uninformative; S_double (SGD at 2 B_s, ours) "
+                    "locates plain SGD's best batch size")
     n_seeds: int = Field(5, ge=1, le=100, description="[default] seeds per arm (5, at least 3)")
     seed: int = Field(0, ge=0, le=2**31, description="[default] first seed; seeds are seed..seed+n_seeds-1")
     batch_small: int = Field(128, ge=1, le=65536, description="[default] B_s of arm S")
@@ -52,6 +55,11 @@ class Spec(StudySpec):
     lr_grid: list[PosFloat] = Field(
         [0.01, 0.02, 0.05, 0.1, 0.2], min_length=1,
         description="[default] learning rates; one is selected per task on arm S's validation error")
+    lr_design: Literal["select", "cells"] = Field(
+        "select",
+        description="[default] select: one learning rate per task, chosen on arm S's validation error; cells: every "
+                    "learning rate of lr_grid is a design factor and each (task, eta) is its own cell (the eta x alpha "
+                    "experiment)")
     ls_warmup_epochs: float = Field(5.0, ge=0, le=1000, description="[default] linear warmup of the LS variant")
     steps: int = Field(20_000, ge=1, le=10_000_000, description="[default] equal-steps budget K")
     epochs: float = Field(100.0, gt=0, le=100_000,
@@ -149,12 +157,14 @@ PRESETS: dict[str, dict[str, Any]] = {
               "alphas": [1.0, 3.0], "steps": 1500, "epochs": 12.0, "n_curve": 8,
               # + S_half (SGD at B_s/2 = 8): C6's room to move; measured cost in the guide (<= 15 % of quick)
               "arms": [*DEFAULT_ARMS, "S_half"]},
-    # the quick settings trained until every arm's train loss has plateaued (docs: estimated from a
-    # measured piece, <= 60 min on 2 cores), on the tasks where batch noise can matter (digits sits at
-    # its floor); E = 512 epochs gives NE and L2 >= 2000 steps at equal gradient evaluations (a 6000-step
-    # NE(alpha_match) run on T2 was still falling at 3000 steps: 0.37 -> 0.17 over its last quarter)
-    "medium": {**_SMALL, "tasks": ["mnist1d", "mnist1d_small", "depth_locality"], "n_seeds": 8,
-               "alphas": [1.0, 3.0], "steps": 6000, "epochs": 512.0, "n_curve": 16},
+    # the eta x alpha experiment (guide: Scales): MNIST-1D with 3000 rows and with 1000 rows, eta in {0.05, 0.1,
+    # 0.2} each its own cell (no selection), NE at B_l = 128 with alpha in {0.5, 1, alpha_match, 2, 2.5, 3}
+    # (alpha = 0 is arm L), plain SGD at B = 8, 16, 32, 128, 256, the LS controls, 8 seeds; K = 6000
+    # steps, E = 512 epochs (NE and L2 take 6000 steps on the 3000-row task at equal gradient
+    # evaluations, S takes 96 000); the measured cost is in the guide
+    "medium": {**_SMALL, "tasks": ["mnist1d", "mnist1d_small"], "n_seeds": 8, "lr_grid": [0.05, 0.1, 0.2],
+               "lr_design": "cells", "arms": ["S", "S_half", "S_double", "L", "NE", "L2", "LS"],
+               "alphas": [0.5, 1.0, 2.0, 2.5, 3.0], "steps": 6000, "epochs": 512.0, "n_curve": 16},
     # the paper's scale: Fashion-MNIST and CIFAR-10 from local files, 20k steps, 100 epochs
     "paper": {
         # digits (1200 training rows) cannot hold two large batches of 1024: the paper scale

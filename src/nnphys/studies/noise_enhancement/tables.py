@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 from nnphys.studies.base import Result
-from nnphys.studies.noise_enhancement._cells import BUDGET_NAME, BUDGETS, cell_table, describe, ne_key, seed_outcomes
+from nnphys.studies.noise_enhancement._cells import (BUDGET_NAME, BUDGETS, PLATEAU_TOL, cell_table, describe, ne_key,
+                                                      seed_outcomes)
 
 
 def num(c: dict | None) -> str:
@@ -28,28 +29,36 @@ def itt_num(d: dict | None) -> str:
 
 def markdown_tables(spec, results: list[Result]) -> str:
     """The per-cell results table (test error over seeds with diverged seeds at the task's trivial
-    error, intention to treat; diverged seeds counted) and the train-loss plateau table (survivors),
-    as markdown, for the guide."""
+    error, intention to treat; diverged seeds counted) and the plateau table (train loss and the
+    validation-error drop over the last quarter of each budget, survivors), as markdown, for the guide.
+    One row per cell (task, or task and eta when ``lr_design = "cells"``) and budget."""
     table = cell_table(spec, results)
-    half = ["S_half"] if "S_half" in spec.arms else []
-    arms = ["S"] + half + ["L"] + [ne_key(a) for a in spec.ne_alphas] + ["L2", "LS", "LS_warmup"]
-    head = "| task / budget | lr | " + " | ".join(arms) + " |"
+    extra = [a for a in ("S_half", "S_double") if a in spec.arms]
+    arms = ["S"] + extra + ["L"] + [ne_key(a) for a in spec.ne_alphas] + ["L2", "LS", "LS_warmup"]
+    head = "| cell / budget | lr | " + " | ".join(arms) + " |"
     rows = [head, "|" + "---|" * (len(arms) + 2)]
-    loss = ["| task / budget | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 1)]
-    for t in spec.tasks:
-        lr = table[t]["lr"]
+    loss = ["| cell / budget | " + " | ".join(arms) + " |", "|" + "---|" * (len(arms) + 1)]
+    for label, cell in table.items():
+        t, lr = cell["task"], cell["lr"]
         for bud in BUDGETS:
-            row = table[t][bud]
-            rows.append(f"| {t} / {BUDGET_NAME[bud]} | {lr} | "
-                        + " | ".join(itt_num(describe(seed_outcomes(spec, results, t, bud, lr, a))) for a in arms) + " |")
+            row = cell[bud]
+            outs = {a: seed_outcomes(spec, results, t, bud, lr, a) for a in arms}
+            rows.append(f"| {label} / {BUDGET_NAME[bud]} | {lr} | "
+                        + " | ".join(itt_num(describe(outs[a])) for a in arms) + " |")
 
-            def plateau(c):
+            def plateau(a):
+                c, o = row.get(a), outs[a]
                 if not c or "train_loss_end" not in c:
                     return "n/a"
                 q3 = c.get("train_loss_3q")
-                return (f"{q3:.3g} → " if q3 is not None else "") + f"{c['train_loss_end']:.3g}"
-            loss.append(f"| {t} / {BUDGET_NAME[bud]} | " + " | ".join(plateau(row.get(a)) for a in arms) + " |")
+                txt = (f"{q3:.3g} → " if q3 is not None else "") + f"{c['train_loss_end']:.3g}"
+                d = describe(o) if o else None
+                if d and d["val_drop_last_quarter"] is not None and math.isfinite(d["val_drop_last_quarter"]):
+                    txt += f"; Δval {d['val_drop_last_quarter']:+.3f}" + ("" if d["plateaued"] else " **not converged**")
+                return txt
+            loss.append(f"| {label} / {BUDGET_NAME[bud]} | " + " | ".join(plateau(a) for a in arms) + " |")
     return ("Test error (T3 `depth_locality`: test MSE), mean ± s.e. over seeds, a diverged seed counted as the task's "
             "trivial error (0.9; T3: 1.0) or the worst error any seed reached in the cell if larger, as every claim compares them; `k/n div`: diverged seeds.\n\n" + "\n".join(rows)
-            + "\n\nTrain loss at 3/4 of the budget → at its end (mean over the seeds that did not diverge; the "
-              "plateau check):\n\n" + "\n".join(loss) + "\n")
+            + "\n\nTrain loss at 3/4 of the budget → at its end, and Δval = the fall of the mean validation error over the "
+              f"last quarter (mean over the seeds that did not diverge; the plateau rule: an arm whose Δval is ≥ {PLATEAU_TOL} "
+              "has not converged and its comparisons are uninformative):\n\n" + "\n".join(loss) + "\n")
