@@ -264,7 +264,7 @@ def gen_c6(scenario: str):
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
         amax = max(spec.alphas)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         ntk = ntk_curve()
         main_curve = interplay(0.0, 0.0) if scenario == "floor" else interplay(-EFFECT, EFFECT)
         lazy_curve = {"effect": ntk, "unconverged": ntk, "diverged": ntk, "floor": ntk,
@@ -311,7 +311,7 @@ def gen_x2(scenario: str, margin: float = 0.05):
 
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         base = CURVES["effect"]
         dep = _ctrl_depths(spec)
         main = [j for j in _plan(spec) if (j["k"], j["n"]) in ctrl and j["depth"] in spec.ctrl_depths()]
@@ -328,7 +328,7 @@ def gen_x2k(scenario: str, bug: float = 1e-3):
     kernel that sees the permutation changes the NTK error by ``bug`` (opposite)."""
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         kp = [j for j in _plan(spec, "kernel") if (j["k"], j["n"]) in ctrl]
         kx = _plan(spec, "kernel", group="x2")
         shift = {"effect": 1e-13, "opposite": bug}[scenario]

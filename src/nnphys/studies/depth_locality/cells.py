@@ -253,7 +253,7 @@ def depth_cell(cid: str, runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1
     return P.cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(used), extra=extra)
 
 
-def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule) -> P.Cell:
+def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule, label: str = "") -> P.Cell:
     """C4 at one (k, N): the net-minus-NTK change of the local error with depth, per seed on the same
     data set (the kernel job's seed ``s`` is the nets' data set ``s``):
 
@@ -281,7 +281,7 @@ def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule:
              "ntk_local_L_min": _mean(k0), "ntk_local_L_max": _mean(k1),
              "ntk_global_L_min": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L0)]),
              "ntk_global_L_max": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L1)])}
-    return P.cell(f"k={k} N={n}", P.paired(d), rule, room=room,
+    return P.cell(label or f"k={k} N={n}", P.paired(d), rule, room=room,
                   n_diverged=_ndiv({f"local L={L0}": a0, f"local L={L1}": a1}), extra=extra)
 
 

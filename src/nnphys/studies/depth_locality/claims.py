@@ -102,7 +102,7 @@ def depth_cells(cid: str, runs: Runs, spec: Any, group: str = "main", variant: s
     depths = depths or spec.depths
     ns_for = ns_for or spec.ns_for
     cells, missing = [], []
-    for k in spec.ks:
+    for k in spec.active_ks():
         for n in ns_for(k):
             try:
                 cells.append(depth_cell(cid, runs, group, variant, k, n, depths[0], depths[-1],
@@ -124,8 +124,20 @@ def judged(cid: str, cells: list[P.Cell], missing: list[str], **evidence: Any) -
     return BOOK.judged(cid, j)
 
 
+def main_depth_cells(cid: str, runs: Runs, spec: Spec, rule: P.Rule | None = None) -> tuple[list[P.Cell], list[str]]:
+    """The C1/C2/C3 cells of every main cell (``Spec.main_cells``: N x init x target kind) and (k, N):
+    one cell each, all judged together by ``P.judge`` (the one aggregation rule, as in the map)."""
+    cells, missing = [], []
+    for variant, cs in spec.main_cells():
+        label = (lambda k, n: f"k={k} N={n}") if variant == "main" else (lambda k, n, v=variant: f"{v} k={k} N={n}")
+        c, m = depth_cells(cid, runs, cs, "main", variant, rule=rule, label=label)
+        cells += c
+        missing += m
+    return cells, missing
+
+
 def _c123(cid: str, spec: Spec, ctx: Context) -> Claim:
-    cells, missing = depth_cells(cid, ctx.runs, spec)
+    cells, missing = main_depth_cells(cid, ctx.runs, spec)
     return judged(cid, cells, missing, seeds=spec.n_seeds, depths=[spec.depths[0], spec.depths[-1]])
 
 

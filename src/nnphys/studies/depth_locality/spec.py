@@ -101,6 +101,24 @@ class Spec(StudySpec):
     blind_n_test: int = Field(2000, ge=10, le=100_000, description="[derived] C5: test points per data set (the reference values use 2000)")
     blind_laws: list[Literal["cube", "gauss"]] = Field(["cube", "gauss"], description="[derived] C5: input laws")
     blind_chunk: int = Field(100, ge=1, le=100_000, description="[default] C5: data sets per job")
+    # --- the main grid's cells (guide: "The medium design"): init x target kind, each its own lr grid ---
+    main_inits: list[Literal["he_normal", "lecun_normal", "torch_default"]] = Field(
+        [], description="[default] init families of the main grid, each a cell with its family's sigma_w^2 and bias "
+                        "variance and its own lr grid (lr_grid_by_init); []: the single cell of init/sigma_w2 "
+                        "(variant 'main'); the first is the control cell's (C6, C7, X2)")
+    main_kinds: list[Literal["regression", "sign"]] = Field(
+        [], description="[default] target kinds of the main grid (regression targets and their sign labels, "
+                        "classification error); []: target_kind only. A sign cell at even d without tie_break "
+                        "runs at d+1 (no ties), as C7's sign variant")
+    lr_grid_by_init: dict[str, list[Annotated[float, Field(gt=0, le=100)]]] = Field(
+        {}, description="[default] lr grid of the main cells of one init family (chosen on validation per job); "
+                        "missing family: lr_grid")
+    k_rule: Literal["all", "learnable"] = Field(
+        "all", description="[default] which (k, N) are run: all, or 'learnable' = k <= 2 always and k >= 3 only "
+                           "where N >= sum_{j<=k} C(d, j), the number of parity monomials of degree <= k (fixed "
+                           "before any run; guide: 'The k = 3 rule')")
+    lazy_max_epochs: int | None = Field(
+        None, ge=1, le=1_000_000, description="[default] epoch cap of the alpha > 1 (lazy) runs (None: max_epochs)")
     # ---- cross-field checks: each names its field (declared after the fields it reads) ----
     @field_validator("d")
     @classmethod
@@ -208,7 +226,34 @@ class Spec(StudySpec):
 
     # ---- derived settings ----
     def ns_for(self, k: int) -> list[int]:
-        return sorted(self.n_train_by_k.get(k, self.n_train))
+        ns = sorted(self.n_train_by_k.get(k, self.n_train))
+        return [n for n in ns if learnable(k, self.d, n)] if self.k_rule == "learnable" else ns
+
+    def active_ks(self) -> list[int]:
+        """The ks with at least one N to run (``k_rule``); every k of ``ks`` when ``k_rule = 'all'``."""
+        return [k for k in self.ks if self.ns_for(k)]
+
+    def main_cells(self) -> list[tuple[str, "Spec"]]:
+        """The main grid's cells ``(variant, cell spec)``: ``[("main", self)]`` without ``main_inits`` and
+        ``main_kinds`` (the single-cell presets, job keys unchanged); else one ``"init/kind"`` per init x
+        kind, each the spec with that init (its family's sigma_w^2 and bias variance), that target kind
+        and its lr grid. The first is the control cell (C6 lazy runs, C7 variants, X2)."""
+        if not self.main_inits and not self.main_kinds:
+            return [("main", self)]
+        out = []
+        for init in self.main_inits or [self.init]:
+            for kind in self.main_kinds or [self.target_kind]:
+                up: dict[str, Any] = {"init": init, "target_kind": kind, "main_inits": [], "main_kinds": [],
+                                      "lr_grid": self.lr_grid_by_init.get(init, self.lr_grid)}
+                if self.main_inits:
+                    up.update(sigma_w2=None, sigma_b2=None, kernel_sigma_b2=None)
+                if kind == "sign" and self.d % 2 == 0 and self.tie_break is None:
+                    up["d"] = self.d + 1
+                out.append((f"{init}/{kind}", self.model_copy(update=up)))
+        return out
+
+    def control_cell(self) -> tuple[str, "Spec"]:
+        return self.main_cells()[0]
 
     def lrs(self, lr_mode: str | None = None, param: str | None = None) -> list[float]:
         mode = lr_mode or self.lr_mode
@@ -248,6 +293,15 @@ class Spec(StudySpec):
             return self.kernel_sigma_b2
         sb2 = self.sb2()
         return sb2 / self.d if self.init == "torch_default" and self.param == "standard" else sb2
+
+
+def learnable(k: int, d: int, n: int) -> bool:
+    """The k rule [default], fixed before any run: k <= 2 always; k >= 3 only when ``n`` reaches the number
+    of parity monomials of degree <= k in d coordinates, ``sum_{j<=k} C(d, j)``. Below it a dot-product
+    kernel (the NTK at every depth) cannot fit a degree-k parity (its spectrum fits lower degrees first),
+    and the medium run of 44ee175 measured the 3-global target at 1.23-1.51 x trivial at every depth
+    (d = 32, N = 1000; the count is 5489). Quick's k = 3 cell (d = 16, N = 800 >= 697) passes it."""
+    return k <= 2 or n >= sum(math.comb(d, j) for j in range(k + 1))
 
 
 PRESETS: dict[str, dict[str, Any]] = {
