@@ -182,7 +182,9 @@ def kernels(spec, rng, plan: list[dict[str, Any]], curve: Curve, seeds: _Seeds, 
                 for s in range(len(j["data_seeds"])):
                     u = seeds(j, t)[s]
                     # a kernel predictor is deterministic given the data: the error moves with the data set only
-                    row = [max(curve({**j, "target": t}, _frac(L, j["depths"])) + u, 1e-4) for L in j["depths"]]
+                    # in trivial units, like the nets (a sign-label kernel job's error is a classification error)
+                    triv = _trivial({**j, "target": t})
+                    row = [max(curve({**j, "target": t}, _frac(L, j["depths"])) + u, 1e-4) * triv for L in j["depths"]]
                     if kern == "ntk" and j["permute_seed"] is not None:
                         row = [v + perturb for v in row]
                     rows.append(row)

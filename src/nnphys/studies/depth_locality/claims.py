@@ -229,18 +229,22 @@ def c5(spec: Spec, ctx: Context) -> Claim:
 
 @BOOK.claim("C6", tag="paper", rule=_dir(
     "mean d <= 0 (laziness does not shrink the interplay)", "mean d >= SESOI", _FAILS,
-    room="IC(alpha=1) - IC(NTK) >= SESOI (an interplay to shrink); every alpha=1 and alpha_max run "
-         "met the stopping rule; power", itt_worst_d=0.0))
+    room="IC(alpha=1) - IC(NTK) >= SESOI (an interplay to shrink); every alpha=1 run met the stopping rule; "
+         "power", itt_worst_d=0.0, rule_version=2,
+    lazy_outcome="a lazy (alpha_max) run that diverged, exploded (train nMSE > 1) or missed the stopping rule "
+                 "counts as d = 0 for its seed (no shrink): an outcome, not data; version 1 made the cell "
+                 "uninformative instead"))
 def c6(spec: Spec, ctx: Context) -> Claim:
     """feature learning drives it: the depth dependence of the local/global gap shrinks toward the
     NTK's as the lazy scale alpha grows. Rule [default]: IC = [glob(L_max) - glob(L_min)] - [loc(L_max)
     - loc(L_min)] per seed at the control N and depths; d_s = IC_s(alpha=1) - IC_s(alpha_max), one-sided
-    paired t, SESOI 0.1; unconverged lazy runs make the cell uninformative, diverged ones count as d = 0
+    paired t, SESOI 0.1; a diverged, exploded or unconverged lazy run counts as d = 0 (no shrink)
 
-    Rule: per k at the control N and depths, each seed's interaction contrast at alpha = 1 minus that
-    at the largest alpha; informative when every compared run met the stopping rule and the alpha = 1
-    contrast exceeds the NTK's by 0.1 (an interplay to remove). Verdict as C1. The first-layer movement
-    and kernel-target alignment are reported beside it, not judged."""
+    Rule: per k at the control cell, N and depths, each seed's interaction contrast at alpha = 1 minus
+    that at the largest alpha; informative when every alpha = 1 run met the stopping rule and the
+    alpha = 1 contrast exceeds the NTK's by 0.1 (an interplay to remove); a lazy run that failed to
+    converge is an outcome (no shrink). Verdict as C1. The first-layer movement and kernel-target
+    alignment are reported beside it, not judged."""
     return _judge("C6", ctl.c6_cells, spec, ctx)
 
 

@@ -74,11 +74,13 @@ def _ic(arms: dict[tuple[str, int], Arm], L0: int, L1: int) -> np.ndarray:
 def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     """C6 per k at the control N and depths: ``d_s = IC_s(alpha=1) - IC_s(alpha_max)`` (``_ic``).
 
-    - unconverged runs (stopping rule unmet at alpha = 1 or alpha_max) make the cell uninformative:
-      "lazy runs not converged (stopping rule unmet in n/m)" - an unfinished lazy run says nothing
-      about the lazy regime, and it must never count as support;
-    - a seed with a diverged run counts as ``d = 0`` (no shrink, ITT at the effect level: the error-level
-      ITT value would make a diverged lazy net look perfectly lazy, IC = 0, i.e. support);
+    - an alpha = 1 run short of the stopping rule makes the cell uninformative (the C8 regime: the
+      main nets must interpolate for there to be a feature-learning interplay to compare);
+    - a lazy (alpha_max) run that diverged, exploded or did not meet the stopping rule within its cap
+      is an outcome, not data (rule version 2, issue 20): its seed counts as ``d = 0`` (no shrink, ITT
+      at the effect level: the error-level ITT value would make a failed lazy net look perfectly lazy,
+      IC = 0, i.e. support). Before, an unconverged lazy run made the cell uninformative, so lazy runs
+      that never converge kept C6 silent forever instead of counting against it;
     - room: the alpha = 1 contrast must exceed the NTK's (on the same data sets; 0 when the kernel job
       is absent, by the kernels' blindness to locality, claim C5) by the SESOI: without an interplay
       there is nothing for laziness to remove.
@@ -106,16 +108,23 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             ic_ntk = (K["global"][:, ds.index(L1)] - K["global"][:, ds.index(L0)]) \
                 - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
         dead = np.zeros(len(ic1), bool)
-        for a in list(a1.values()) + list(aa.values()):
+        for a in a1.values():
             dead |= a.diverged
-        d = P.itt(ic1 - ica, dead, 0.0)
+        lazy_failed = np.zeros(len(ic1), bool)
+        for a in aa.values():
+            lazy_failed |= a.diverged | a.unreached  # an outcome: no shrink
+        d = P.itt(ic1 - ica, dead | lazy_failed, 0.0)
         named = {**{f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()},
                  **{f"alpha={amax:g} {t} L={L}": a for (t, L), a in aa.items()}}
         base = float(np.mean(ic1 - ic_ntk))
         ok, why = P.room(base, 0.0, 2.0, rule.sesoi)
-        room = _both(regime(named, "lazy runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
+        main_named = {f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()}
+        room = _both(regime(main_named, "alpha=1 runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": _mean(ic1),
-                 "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None}
+                 "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None,
+                 "lazy_seeds_failed": int(lazy_failed.sum()),
+                 "lazy_unreached": sum(int(a.unreached.sum()) for a in aa.values()),
+                 "lazy_diverged": sum(int(a.diverged.sum()) for a in aa.values())}
         cells.append(P.cell(f"k={k} N={n}", P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra))
         rows.append(extra)
     wrows = []

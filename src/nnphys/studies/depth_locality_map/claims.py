@@ -26,7 +26,8 @@ BOOK = _kit.ClaimBook()
 
 
 def cell_name(c: dict[str, Any]) -> str:
-    return f"{c['label']} d={c['d']} N={c['N']} H={c['width']} k={c['k']}"
+    kind = c.get("kind", "regression")
+    return f"{c['label']} d={c['d']} N={c['N']} H={c['width']} k={c['k']}" + ("" if kind == "regression" else f" {kind}")
 
 
 def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
