@@ -457,3 +457,10 @@ def test_medium_cells_are_judged_together():
         names = [c["cell"] for c in by[cid].evidence["cells"]]
         assert len(names) == 4 * len(spec.n_train) and any(n.startswith("torch_default/sign") for n in names), names
     assert by["C4"].verdict == "holds"
+
+
+def test_single_cell_presets_keep_the_main_variant():
+    """Without main_inits/main_kinds the main grid is the one cell 'main' (quick's job keys unchanged)."""
+    spec = STUDY.make_spec("quick")
+    assert [v for v, _ in spec.main_cells()] == ["main"] and spec.main_cells()[0][1] is spec
+    assert {j.variant for j in jobs(spec) if isinstance(j, NetJob) and j.group == "main"} == {"main"}
