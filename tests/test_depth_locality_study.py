@@ -347,7 +347,8 @@ def test_map_says_where_claims_hold():
     mirror = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: _mirrored(t, 2, 0, L)))}
     assert [mirror[m].verdict for m in ("M1", "M2", "M3")] == ["fails"] * 3
     none = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: 0.005 if t == "local" else 0.99))}
-    assert all(c.verdict == "uninformative" for c in none.values())
+    assert all(none[m].verdict == "uninformative" for m in ("M1", "M2", "M3"))
+    assert none["M4"].verdict == "inconclusive"  # quick runs no kernels: M4 not run
     figs = MAP.figures(spec, _map_results(spec, err))
     assert [f.name for f in figs] == ["regime_map"]
 
@@ -376,7 +377,7 @@ def test_map_spec_checks():
     assert len(m.cells()) == 4 and {c["init"] for c in m.cells()} == {"torch_default", "he_normal"}
     assert m.ds == [16] and min(m.widths) >= 256 and m.n_seeds >= 5 and m.depths[0] == 1 and m.depths[-1] == 8
     # issue 20: every init its own lr grid, chosen on validation (the old medium ran He at its single lr 0.1)
-    jobs_ = MAP.jobs(m)
+    jobs_ = [j for j in MAP.jobs(m) if isinstance(j, NetJob)]
     grids = {j.init: j.lrs for j in jobs_}
     assert grids["he_normal"] != grids["torch_default"] and all(len(g) >= 2 for g in grids.values())
     assert all(j.n_val >= 500 for j in jobs_)
@@ -464,3 +465,17 @@ def test_single_cell_presets_keep_the_main_variant():
     spec = STUDY.make_spec("quick")
     assert [v for v, _ in spec.main_cells()] == ["main"] and spec.main_cells()[0][1] is spec
     assert {j.variant for j in jobs(spec) if isinstance(j, NetJob) and j.group == "main"} == {"main"}
+
+
+def test_map_m4_is_c4_over_the_map_cells():
+    """The NTK half of the map's headline: M4 applies C4's rule per map cell (kernels on the cells' data)."""
+    from nnphys.studies.depth_locality_map.calibration import gen_map_c4
+
+    spec = MAP.make_spec("medium")
+    assert spec.kernels and MAP.claims["M4"].rule == CLAIMS["C4"].rule
+    by = {c.id: c for c in MAP.analyse(spec, gen_map_c4("effect")(np.random.default_rng(0), spec))}
+    assert by["M4"].verdict == "holds" and by["M4"].evidence["n_cells"] == len(spec.cells())
+    by = {c.id: c for c in MAP.analyse(spec, gen_map_c4("none")(np.random.default_rng(0), spec))}
+    assert by["M4"].verdict == "fails"
+    quick = MAP.make_spec("quick")
+    assert {c.id: c for c in MAP.analyse(quick, [])}["M4"].verdict == "inconclusive"  # not run without kernels

@@ -212,6 +212,17 @@ def gen_main(scenario: str):
     return gen
 
 
+def c4_curves(scenario: str) -> tuple[Curve, Curve]:
+    """The nets' and the NTK's curves of C4's (and the map's M4's) scenarios (:func:`gen_c4`)."""
+    ntk = ntk_curve()
+    net = {"effect": interplay(-EFFECT, EFFECT, base_loc=0.4),
+           "none": lambda j, f: ntk(j, f) + 0.05,
+           "opposite": lambda j, f: ntk(j, f) + 0.05 + EFFECT * f,
+           "floor": interplay(0.0, 0.0, base_loc=0.0, base_glob=0.5),
+           "diverged": interplay(-EFFECT, EFFECT, base_loc=0.4)}[scenario]
+    return net, (ntk if scenario != "floor" else (lambda j, f: 1.0))
+
+
 def gen_c4(scenario: str):
     """C4: nets and NTK on the same data. effect: the nets' local error falls with depth while the
     NTK's rises (the papers); none: the nets' local curve parallel to the NTK's; opposite: the nets'
@@ -219,13 +230,7 @@ def gen_c4(scenario: str):
     (no room for the contrast to grow)."""
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ntk = ntk_curve()
-        net = {"effect": interplay(-EFFECT, EFFECT, base_loc=0.4),
-               "none": lambda j, f: ntk(j, f) + 0.05,
-               "opposite": lambda j, f: ntk(j, f) + 0.05 + EFFECT * f,
-               "floor": interplay(0.0, 0.0, base_loc=0.0, base_glob=0.5),
-               "diverged": interplay(-EFFECT, EFFECT, base_loc=0.4)}[scenario]
-        kern = ntk if scenario != "floor" else (lambda j, f: 1.0)
+        net, kern = c4_curves(scenario)
         dep = _main_depths(spec)
         out = nets(spec, rng, _plan(spec), net, depths_of=dep, seeds=seeds,
                    diverged=_one_deep_seed_dead(dep) if scenario == "diverged" else None)

@@ -36,6 +36,8 @@ class Spec(StudySpec):
     seed: int = Field(0, ge=0, le=2**31, description="[default] base seed")
     max_epochs_by_depth: dict[Annotated[int, Field(ge=1, le=1000)], Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
         {}, description="[default] epoch cap per depth L (missing L: max_epochs), as depth-locality's")
+    kernels: bool = Field(False, description="[default] the analytic NTK/NNGP baseline per cell on the nets' data "
+                                             "sets (claim M4, C4's rule: the NTK half of the headline)")
     kinds: list[Literal["regression", "sign"]] = Field(
         ["regression"], min_length=1, description="[default] target kinds: regression targets and/or their sign "
                                                   "labels (classification error; even d runs at d+1, no ties)")
@@ -98,7 +100,7 @@ class Spec(StudySpec):
         return out
 
     def cell_spec(self, c: dict[str, Any]) -> DLSpec:
-        """The depth-locality spec whose main grid is cell ``c`` (controls and kernels off)."""
+        """The depth-locality spec whose main grid is cell ``c`` (controls off; kernels if ``kernels``)."""
         sign = c.get("kind", "regression") == "sign"
         extra: dict[str, Any] = {}
         if sign:  # the sign labels at odd d (no ties), as depth-locality's sign cells
@@ -108,7 +110,7 @@ class Spec(StudySpec):
                        lr_grid=self.lr_grid_by_init.get(c["label"], self.lr_grid),
                        max_epochs=self.max_epochs, max_epochs_by_depth=self.max_epochs_by_depth,
                        n_val=self.n_val, n_test=self.n_test, seed=self.seed,
-                       kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
+                       kta_points=0, kernel_baseline=self.kernels, alphas=[1.0], width_sweep=[], robustness=[],
                        control_permutation=False, blind_datasets=0, device=self.device, **extra)
 
 
@@ -123,7 +125,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # {0.003, 0.01}; the He cells of the old medium all diverged at its single lr 0.1), chosen per job on
     # 500 validation draws; the study's per-depth caps. Sized with the study to the lead's 40-min budget.
     "medium": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [250, 1000], "widths": [256], "ks": [2],
-               "kinds": ["regression"], "depths": [1, 2, 4, 8], "n_seeds": 5, "lr_grid": [0.03, 0.1],
+               "kinds": ["regression"], "kernels": True, "depths": [1, 2, 4, 8], "n_seeds": 5, "lr_grid": [0.03, 0.1],
                "lr_grid_by_init": {"he_normal": [0.003, 0.01]}, "max_epochs": 2000,
                "max_epochs_by_depth": {1: 2000, 2: 1500, 4: 1000, 8: 800}, "n_val": 500, "n_test": 2000},
     "paper": {"inits": ["torch_default", "lecun_normal", "he_normal:1", "he_normal"], "ds": [16, 32],
