@@ -419,7 +419,7 @@ def test_medium_is_the_decisive_design():
     assert {j.n for j in main} == set(spec.n_train) and len(spec.n_train) >= 2
     assert all(len(j.lrs) >= 2 and j.n_val > 0 for j in main)  # lr chosen on held-out validation data
     assert {j.lrs for j in main if j.init == "he_normal"} != {j.lrs for j in main if j.init == "torch_default"}
-    assert {j.d for j in main if j.target_kind == "sign"} == {33} and {j.loss for j in main if j.target_kind == "sign"} == {"logistic"}
+    assert {j.d for j in main if j.target_kind == "sign"} == {33} and {j.loss for j in main if j.target_kind == "sign"} == {"mse"}
     # paired: one data set per seed, shared by both targets, every depth and both inits (per d)
     assert len({(j.d, j.data_seeds) for j in main}) == 2
     kern = [j for j in jobs(spec) if isinstance(j, KernelJob) and j.group == "main"]
