@@ -245,7 +245,13 @@ def c6(spec: Spec, ctx: Context) -> Claim:
     alpha = 1 contrast exceeds the NTK's by 0.1 (an interplay to remove); a lazy run that failed to
     converge is an outcome (no shrink). Verdict as C1. The first-layer movement and kernel-target
     alignment are reported beside it, not judged."""
-    return _judge("C6", ctl.c6_cells, spec, ctx)
+    c = _judge("C6", ctl.c6_cells, spec, ctx)
+    failed = [(x["cell"], x["lazy_seeds_failed"], x.get("lazy_unreached", 0), x.get("lazy_diverged", 0))
+              for x in c.evidence.get("cells", []) if x.get("lazy_seeds_failed")]
+    if failed:  # say in the summary when the verdict rests on lazy runs that failed (no shrink by the rule)
+        c = dataclasses.replace(c, summary=f"{c.summary}; lazy runs failed (counted as no shrink): " + ", ".join(
+            f"{name}: {n}/{spec.n_seeds} seeds ({u} runs unconverged, {d} diverged)" for name, n, u, d in failed))
+    return c
 
 
 @BOOK.claim("C7", tag="default", rule=_dir(
