@@ -479,3 +479,25 @@ def test_map_m4_is_c4_over_the_map_cells():
     assert by["M4"].verdict == "fails"
     quick = MAP.make_spec("quick")
     assert {c.id: c for c in MAP.analyse(quick, [])}["M4"].verdict == "inconclusive"  # not run without kernels
+
+
+def test_tiny_multi_cell_end_to_end():
+    """The medium design's shape at toy size, run for real: two inits x regression/sign labels (odd d),
+    each init its own lr grid; every claim gets a verdict and C1/C4 one cell per (main cell, N)."""
+    spec = STUDY.make_spec("quick", {**TINY, "d": 6, "main_inits": ["he_normal", "torch_default"],
+                                     "main_kinds": ["regression", "sign"], "sign_loss": "mse",
+                                     "lr_grid_by_init": {"he_normal": [0.003, 0.01], "torch_default": [0.03, 0.1]},
+                                     "max_epochs_by_depth": {1: 30, 2: 20}, "lazy_max_epochs": 25,
+                                     "lazy_lr_grid": [0.003, 0.01], "robustness": [], "blind_datasets": 0})
+    js = jobs(spec)
+    results = [Result.from_output(j, j.run()) for j in js]
+    main = [j for j in js if isinstance(j, NetJob) and j.group == "main"]
+    assert {j.max_epochs for j in main} == {30, 20} and {j.d for j in main if j.target_kind == "sign"} == {7}
+    assert {j.max_epochs for j in js if isinstance(j, NetJob) and j.group == "lazy"} == {25}
+    by = {c.id: c for c in STUDY.analyse(spec, results)}
+    assert all(c.verdict in ("holds", "fails", "inconclusive", "uninformative") for c in by.values())
+    names = [c["cell"] for c in by["C1"].evidence["cells"]]
+    assert sorted(names) == sorted(f"{v} k=2 N=40" for v, _ in spec.main_cells())
+    assert len(by["C4"].evidence["cells"]) == 4
+    figs = STUDY.figures(spec, results)
+    assert "error_vs_depth" in {f.name for f in figs}
