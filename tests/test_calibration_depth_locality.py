@@ -33,6 +33,7 @@ def test_claim_is_calibrated(study, cid):
 
 
 def test_c6_diverged_lazy_runs_never_support_the_claim():
-    """ITT at the effect level for C6: a diverged lazy seed counts as 'no shrink', never as the NTK."""
+    """ITT at the effect level for C6: a diverged or unconverged lazy seed counts as 'no shrink', never as the NTK."""
     oc = cal.operating_characteristics(DL, DL.make_spec("medium"), "C6", 8, seed=2, scenarios=["diverged", "unconverged"])
-    assert oc["diverged"]["holds"] == 0 and oc["unconverged"]["uninformative"] == 1.0
+    # rule version 2: an unconverged lazy run is an outcome (no shrink), so it can fail the claim, never hold it
+    assert oc["diverged"]["holds"] == 0 and oc["unconverged"]["holds"] == 0 and oc["unconverged"]["fails"] >= 0.8

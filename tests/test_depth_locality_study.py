@@ -262,8 +262,11 @@ def test_c6_unconverged_lazy_runs_never_hold():
 
     spec = STUDY.make_spec("medium")
     c6 = _verdicts(spec, gen_c6("unconverged")(np.random.default_rng(2), spec))["C6"]
-    assert c6.verdict == "uninformative"
-    assert "lazy runs not converged (stopping rule unmet in 20/40)" in c6.summary
+    # rule version 2 (issue 20): an unconverged lazy run is an outcome (no shrink, d = 0), not data, so
+    # lazy runs that never converge count against the claim instead of keeping it silent
+    assert c6.verdict == "fails"
+    assert all(c["lazy_seeds_failed"] == spec.n_seeds for c in c6.evidence["cells"])
+    assert c6.evidence["pooled"]["mean"] == 0.0
 
 
 def test_resample_shares_one_draw_and_is_reproducible():
@@ -344,7 +347,8 @@ def test_map_says_where_claims_hold():
     mirror = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: _mirrored(t, 2, 0, L)))}
     assert [mirror[m].verdict for m in ("M1", "M2", "M3")] == ["fails"] * 3
     none = {c.id: c for c in MAP.analyse(spec, _map_results(spec, lambda i, t, L: 0.005 if t == "local" else 0.99))}
-    assert all(c.verdict == "uninformative" for c in none.values())
+    assert all(none[m].verdict == "uninformative" for m in ("M1", "M2", "M3"))
+    assert none["M4"].verdict == "inconclusive"  # quick runs no kernels: M4 not run
     figs = MAP.figures(spec, _map_results(spec, err))
     assert [f.name for f in figs] == ["regime_map"]
 
@@ -369,10 +373,14 @@ def test_map_spec_checks():
     with pytest.raises(ValidationError) as e:
         MAP.make_spec("quick", {"inits": ["glorot"]})
     assert _field_of(e.value) == "inits"
-    assert len(MAP.make_spec("medium").cells()) >= 12
     m = MAP.make_spec("medium")
-    assert set(m.ds) == {16, 32} and min(m.widths) >= 256 and min(m.ns) >= 1000 and m.n_seeds == 5
-    assert m.depths[0] == 1 and m.depths[-1] == 8 and len(m.lr_grid) == 1
+    assert len(m.cells()) == 4 and {c["init"] for c in m.cells()} == {"torch_default", "he_normal"}
+    assert m.ds == [16] and min(m.widths) >= 256 and m.n_seeds >= 5 and m.depths[0] == 1 and m.depths[-1] == 8
+    # issue 20: every init its own lr grid, chosen on validation (the old medium ran He at its single lr 0.1)
+    jobs_ = [j for j in MAP.jobs(m) if isinstance(j, NetJob)]
+    grids = {j.init: j.lrs for j in jobs_}
+    assert grids["he_normal"] != grids["torch_default"] and all(len(g) >= 2 for g in grids.values())
+    assert all(j.n_val >= 500 for j in jobs_)
 
 
 def test_map_cell_with_a_fully_diverged_net_counts_by_itt():
@@ -392,3 +400,104 @@ def test_map_cell_with_a_fully_diverged_net_counts_by_itt():
     assert dead and all(c["informative"] is False and "ceiling" in c["why"] for c in dead)
     assert by["M3"].verdict == "holds" and by["M3"].evidence["n_informative"] == 1
     assert by["M3"].evidence["diverged"]["local L=1"] == spec.n_seeds
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 20: the medium design (main cells N x init x target kind), the k rule, the sign-label fix
+# ---------------------------------------------------------------------------------------------
+
+
+def test_medium_is_the_decisive_design():
+    """d = 32, k = 2, depths 1-8, four main cells (two inits x regression/sign), each init its own lr
+    grid chosen on validation, both targets and every init on the same data sets per seed."""
+    spec = STUDY.make_spec("medium")
+    cells = dict(spec.main_cells())
+    assert set(cells) == {f"{i}/{k}" for i in ("he_normal", "torch_default") for k in ("regression", "sign")}
+    assert spec.control_cell()[0] == "he_normal/regression"
+    main = [j for j in jobs(spec) if isinstance(j, NetJob) and j.group == "main"]
+    assert {j.k for j in main} == {2} and sorted({j.depth for j in main}) == [1, 2, 4, 8]
+    assert {j.n for j in main} == set(spec.n_train) and len(spec.n_train) >= 2
+    assert all(len(j.lrs) >= 2 and j.n_val > 0 for j in main)  # lr chosen on held-out validation data
+    assert {j.lrs for j in main if j.init == "he_normal"} != {j.lrs for j in main if j.init == "torch_default"}
+    assert {j.d for j in main if j.target_kind == "sign"} == {33} and {j.loss for j in main if j.target_kind == "sign"} == {"mse"}
+    # paired: one data set per seed, shared by both targets, every depth and both inits (per d)
+    assert len({(j.d, j.data_seeds) for j in main}) == 2
+    kern = [j for j in jobs(spec) if isinstance(j, KernelJob) and j.group == "main"]
+    assert len(kern) == len(cells) * len(spec.n_train)
+    assert {j.sigma_w2 for j in kern} == {2.0, 1 / 3}
+
+
+def test_k_rule():
+    from nnphys.studies.depth_locality.spec import learnable
+
+    assert learnable(2, 32, 10) and not learnable(3, 32, 5488) and learnable(3, 32, 5489)  # 1 + 32 + 496 + 4960
+    assert learnable(3, 16, 800)  # 697: quick's k = 3 cell stays
+    spec = STUDY.make_spec("medium")
+    assert spec.active_ks() == [2] and spec.ns_for(3) == []
+    assert STUDY.make_spec("quick").active_ks() == [2, 3]
+    assert STUDY.make_spec("medium", {"n_train": [250, 6000]}).ns_for(3) == [6000]
+
+
+def test_a_sign_label_net_that_fit_its_data_is_not_exploded():
+    """Bug (fixed): the exploded test (train nMSE > 1) was applied to logistic-loss runs, whose logits
+    grow past +-1 as the loss falls, so a sign-label net at loss 0.005 read as diverged."""
+    from nnphys.studies.depth_locality.cells import _exploded
+
+    m = {"train_loss": [0.005, 0.9], "train_nmse": [13.0, 13.0]}
+    assert _exploded({"loss": "logistic"}, m, 2).tolist() == [False, True]  # log 2 = 0.693 is the zero output's loss
+    assert _exploded({"loss": "mse"}, m, 2).tolist() == [True, True]
+
+
+def test_medium_cells_are_judged_together():
+    """C1-C4 have one cell per (main cell, N); the map-style labels name the cell."""
+    from nnphys.studies.depth_locality.calibration import gen_c4
+
+    spec = STUDY.make_spec("medium")
+    by = _verdicts(spec, gen_c4("effect")(np.random.default_rng(0), spec))
+    for cid in ("C1", "C4"):
+        names = [c["cell"] for c in by[cid].evidence["cells"]]
+        assert len(names) == 4 * len(spec.n_train) and any(n.startswith("torch_default/sign") for n in names), names
+    assert by["C4"].verdict == "holds"
+
+
+def test_single_cell_presets_keep_the_main_variant():
+    """Without main_inits/main_kinds the main grid is the one cell 'main' (quick's job keys unchanged)."""
+    spec = STUDY.make_spec("quick")
+    assert [v for v, _ in spec.main_cells()] == ["main"] and spec.main_cells()[0][1] is spec
+    assert {j.variant for j in jobs(spec) if isinstance(j, NetJob) and j.group == "main"} == {"main"}
+
+
+def test_map_m4_is_c4_over_the_map_cells():
+    """The NTK half of the map's headline: M4 applies C4's rule per map cell (kernels on the cells' data)."""
+    from nnphys.studies.depth_locality_map.calibration import gen_map_c4
+
+    spec = MAP.make_spec("medium")
+    assert spec.kernels and MAP.claims["M4"].rule == CLAIMS["C4"].rule
+    by = {c.id: c for c in MAP.analyse(spec, gen_map_c4("effect")(np.random.default_rng(0), spec))}
+    assert by["M4"].verdict == "holds" and by["M4"].evidence["n_cells"] == len(spec.cells())
+    by = {c.id: c for c in MAP.analyse(spec, gen_map_c4("none")(np.random.default_rng(0), spec))}
+    assert by["M4"].verdict == "fails"
+    quick = MAP.make_spec("quick")
+    assert {c.id: c for c in MAP.analyse(quick, [])}["M4"].verdict == "inconclusive"  # not run without kernels
+
+
+def test_tiny_multi_cell_end_to_end():
+    """The medium design's shape at toy size, run for real: two inits x regression/sign labels (odd d),
+    each init its own lr grid; every claim gets a verdict and C1/C4 one cell per (main cell, N)."""
+    spec = STUDY.make_spec("quick", {**TINY, "d": 6, "main_inits": ["he_normal", "torch_default"],
+                                     "main_kinds": ["regression", "sign"], "sign_loss": "mse",
+                                     "lr_grid_by_init": {"he_normal": [0.003, 0.01], "torch_default": [0.03, 0.1]},
+                                     "max_epochs_by_depth": {1: 30, 2: 20}, "lazy_max_epochs": 25,
+                                     "lazy_lr_grid": [0.003, 0.01], "robustness": [], "blind_datasets": 0})
+    js = jobs(spec)
+    results = [Result.from_output(j, j.run()) for j in js]
+    main = [j for j in js if isinstance(j, NetJob) and j.group == "main"]
+    assert {j.max_epochs for j in main} == {30, 20} and {j.d for j in main if j.target_kind == "sign"} == {7}
+    assert {j.max_epochs for j in js if isinstance(j, NetJob) and j.group == "lazy"} == {25}
+    by = {c.id: c for c in STUDY.analyse(spec, results)}
+    assert all(c.verdict in ("holds", "fails", "inconclusive", "uninformative") for c in by.values())
+    names = [c["cell"] for c in by["C1"].evidence["cells"]]
+    assert sorted(names) == sorted(f"{v} k=2 N=40" for v, _ in spec.main_cells())
+    assert len(by["C4"].evidence["cells"]) == 4
+    figs = STUDY.figures(spec, results)
+    assert "error_vs_depth" in {f.name for f in figs}

@@ -182,7 +182,9 @@ def kernels(spec, rng, plan: list[dict[str, Any]], curve: Curve, seeds: _Seeds, 
                 for s in range(len(j["data_seeds"])):
                     u = seeds(j, t)[s]
                     # a kernel predictor is deterministic given the data: the error moves with the data set only
-                    row = [max(curve({**j, "target": t}, _frac(L, j["depths"])) + u, 1e-4) for L in j["depths"]]
+                    # in trivial units, like the nets (a sign-label kernel job's error is a classification error)
+                    triv = _trivial({**j, "target": t})
+                    row = [max(curve({**j, "target": t}, _frac(L, j["depths"])) + u, 1e-4) * triv for L in j["depths"]]
                     if kern == "ntk" and j["permute_seed"] is not None:
                         row = [v + perturb for v in row]
                     rows.append(row)
@@ -210,6 +212,17 @@ def gen_main(scenario: str):
     return gen
 
 
+def c4_curves(scenario: str) -> tuple[Curve, Curve]:
+    """The nets' and the NTK's curves of C4's (and the map's M4's) scenarios (:func:`gen_c4`)."""
+    ntk = ntk_curve()
+    net = {"effect": interplay(-EFFECT, EFFECT, base_loc=0.4),
+           "none": lambda j, f: ntk(j, f) + 0.05,
+           "opposite": lambda j, f: ntk(j, f) + 0.05 + EFFECT * f,
+           "floor": interplay(0.0, 0.0, base_loc=0.0, base_glob=0.5),
+           "diverged": interplay(-EFFECT, EFFECT, base_loc=0.4)}[scenario]
+    return net, (ntk if scenario != "floor" else (lambda j, f: 1.0))
+
+
 def gen_c4(scenario: str):
     """C4: nets and NTK on the same data. effect: the nets' local error falls with depth while the
     NTK's rises (the papers); none: the nets' local curve parallel to the NTK's; opposite: the nets'
@@ -217,13 +230,7 @@ def gen_c4(scenario: str):
     (no room for the contrast to grow)."""
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ntk = ntk_curve()
-        net = {"effect": interplay(-EFFECT, EFFECT, base_loc=0.4),
-               "none": lambda j, f: ntk(j, f) + 0.05,
-               "opposite": lambda j, f: ntk(j, f) + 0.05 + EFFECT * f,
-               "floor": interplay(0.0, 0.0, base_loc=0.0, base_glob=0.5),
-               "diverged": interplay(-EFFECT, EFFECT, base_loc=0.4)}[scenario]
-        kern = ntk if scenario != "floor" else (lambda j, f: 1.0)
+        net, kern = c4_curves(scenario)
         dep = _main_depths(spec)
         out = nets(spec, rng, _plan(spec), net, depths_of=dep, seeds=seeds,
                    diverged=_one_deep_seed_dead(dep) if scenario == "diverged" else None)
@@ -264,7 +271,7 @@ def gen_c6(scenario: str):
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
         amax = max(spec.alphas)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         ntk = ntk_curve()
         main_curve = interplay(0.0, 0.0) if scenario == "floor" else interplay(-EFFECT, EFFECT)
         lazy_curve = {"effect": ntk, "unconverged": ntk, "diverged": ntk, "floor": ntk,
@@ -311,7 +318,7 @@ def gen_x2(scenario: str, margin: float = 0.05):
 
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         base = CURVES["effect"]
         dep = _ctrl_depths(spec)
         main = [j for j in _plan(spec) if (j["k"], j["n"]) in ctrl and j["depth"] in spec.ctrl_depths()]
@@ -328,7 +335,7 @@ def gen_x2k(scenario: str, bug: float = 1e-3):
     kernel that sees the permutation changes the NTK error by ``bug`` (opposite)."""
     def gen(rng, spec):
         seeds = _Seeds(rng, spec.n_seeds)
-        ctrl = [(k, spec.ctrl_n(k)) for k in spec.ks]
+        ctrl = [(k, spec.ctrl_n(k)) for k in spec.active_ks()]
         kp = [j for j in _plan(spec, "kernel") if (j["k"], j["n"]) in ctrl]
         kx = _plan(spec, "kernel", group="x2")
         shift = {"effect": 1e-13, "opposite": bug}[scenario]

@@ -157,7 +157,7 @@ class Arm:
 
     ``x``: ``(n_seeds,)`` err / trivial, a diverged seed replaced by ``WORST`` (``P.itt``);
     ``diverged``: non-finite error, the trainer's divergence flag, or an exploded run (final train
-    nMSE above the trivial predictor's, ``> 1``) [default]; ``unreached``: finite but the stopping
+    loss above the trivial predictor's, :func:`_exploded`) [default]; ``unreached``: finite but the stopping
     rule unmet; ``small_p``: ``P <= N`` (not over-parameterised, C8)."""
 
     x: np.ndarray
@@ -180,10 +180,24 @@ def arm(runs: Runs, key: tuple) -> Arm:
     m = r.metrics
     triv = np.asarray(m["trivial_err"], float)
     e = np.asarray(m["err"], float) / triv
-    tr = np.asarray(m.get("train_nmse", [0.0] * len(e)), float)
-    div = np.asarray(m["diverged"], bool) | ~np.isfinite(e) | (np.isfinite(tr) & (tr > 1.0))
+    div = np.asarray(m["diverged"], bool) | ~np.isfinite(e) | _exploded(r.params, m, len(e))
     unreached = ~np.asarray(m["reached"], bool) & ~div
     return Arm(P.itt(e, div, WORST), div, unreached, not m["p_over_n"] > 1)
+
+
+LOG2 = float(np.log(2.0))
+
+
+def _exploded(p: dict[str, Any], m: dict[str, Any], n: int) -> np.ndarray:
+    """An exploded run [default]: its final training loss is worse than the trivial predictor's. Regression
+    (and MSE on sign labels): train nMSE > 1; logistic loss on sign labels: train loss > log 2, the loss
+    of the zero output. (Bug fixed, issue 20: the nMSE test was applied to logistic runs too, whose
+    logits grow past +-1 as the loss falls, so a sign-label net that fit its data read as exploded.)"""
+    if p.get("loss") == "logistic":
+        tl = np.asarray(m.get("train_loss", [0.0] * n), float)
+        return np.isfinite(tl) & (tl > LOG2)
+    tr = np.asarray(m.get("train_nmse", [0.0] * n), float)
+    return np.isfinite(tr) & (tr > 1.0)
 
 
 def regime(arms: dict[str, Arm], what: str = "runs") -> tuple[bool, str]:
@@ -253,7 +267,7 @@ def depth_cell(cid: str, runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1
     return P.cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(used), extra=extra)
 
 
-def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule) -> P.Cell:
+def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule: P.Rule, label: str = "") -> P.Cell:
     """C4 at one (k, N): the net-minus-NTK change of the local error with depth, per seed on the same
     data set (the kernel job's seed ``s`` is the nets' data set ``s``):
 
@@ -281,7 +295,7 @@ def ntk_cell(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int, rule:
              "ntk_local_L_min": _mean(k0), "ntk_local_L_max": _mean(k1),
              "ntk_global_L_min": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L0)]),
              "ntk_global_L_max": _mean(np.asarray(kr.metrics["ntk_global"], float)[:, depths.index(L1)])}
-    return P.cell(f"k={k} N={n}", P.paired(d), rule, room=room,
+    return P.cell(label or f"k={k} N={n}", P.paired(d), rule, room=room,
                   n_diverged=_ndiv({f"local L={L0}": a0, f"local L={L1}": a1}), extra=extra)
 
 

@@ -18,18 +18,21 @@ Cells = tuple[list[P.Cell], list[str], dict[str, Any]]
 
 
 def c4_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
-    """C4 at every main (k, N) (:func:`.cells.ntk_cell`); the NTK/NNGP curves of every kernel job
-    (main and the sign variant) are recorded in the evidence, with the NTK's own depth direction."""
+    """C4 at every main cell (variant) and (k, N) (:func:`.cells.ntk_cell`); the NTK/NNGP curves of every
+    kernel job (main and the sign variant) are recorded in the evidence, with the NTK's own depth direction."""
     cells, missing, curves = [], [], []
     L0, L1 = spec.depths[0], spec.depths[-1]
-    for k in spec.ks:
-        for n in spec.ns_for(k):
-            try:
-                cells.append(ntk_cell(runs, "main", "main", k, n, L0, L1, rule))
-            except Missing as e:
-                missing.append(f"k={k} N={n}: {e.what}")
-    combos = [("main", "main", k, n) for k in spec.ks for n in spec.ns_for(k)]
-    combos += [("robust", "sign", k, spec.ctrl_n(k)) for k in spec.ks if "sign" in spec.robustness]
+    combos = []
+    for v, cs in spec.main_cells():
+        for k in cs.active_ks():
+            for n in cs.ns_for(k):
+                combos.append(("main", v, k, n))
+                try:
+                    cells.append(ntk_cell(runs, "main", v, k, n, L0, L1, rule,
+                                          label="" if v == "main" else f"{v} k={k} N={n}"))
+                except Missing as e:
+                    missing.append(f"{'' if v == 'main' else v + ' '}k={k} N={n}: {e.what}")
+    combos += [("robust", "sign", k, spec.ctrl_n(k)) for k in spec.active_ks() if "sign" in spec.robustness]
     for g, v, k, n in combos:
         kc = runs.kernel_curves(g, v, k, n)
         if kc is not None:
@@ -44,7 +47,7 @@ def c5_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     targets on the same inputs); a cell with fewer than 200 data sets is uninformative (the guide's C5 row)."""
     cells, missing = [], []
     for law in spec.blind_laws:
-        for k in spec.ks:
+        for k in spec.active_ks():
             rs = runs.blind.get((law, k), [])
             if not rs:
                 missing.append(f"{law}/k={k}: no results")
@@ -71,11 +74,13 @@ def _ic(arms: dict[tuple[str, int], Arm], L0: int, L1: int) -> np.ndarray:
 def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     """C6 per k at the control N and depths: ``d_s = IC_s(alpha=1) - IC_s(alpha_max)`` (``_ic``).
 
-    - unconverged runs (stopping rule unmet at alpha = 1 or alpha_max) make the cell uninformative:
-      "lazy runs not converged (stopping rule unmet in n/m)" - an unfinished lazy run says nothing
-      about the lazy regime, and it must never count as support;
-    - a seed with a diverged run counts as ``d = 0`` (no shrink, ITT at the effect level: the error-level
-      ITT value would make a diverged lazy net look perfectly lazy, IC = 0, i.e. support);
+    - an alpha = 1 run short of the stopping rule makes the cell uninformative (the C8 regime: the
+      main nets must interpolate for there to be a feature-learning interplay to compare);
+    - a lazy (alpha_max) run that diverged, exploded or did not meet the stopping rule within its cap
+      is an outcome, not data (rule version 2, issue 20): its seed counts as ``d = 0`` (no shrink, ITT
+      at the effect level: the error-level ITT value would make a failed lazy net look perfectly lazy,
+      IC = 0, i.e. support). Before, an unconverged lazy run made the cell uninformative, so lazy runs
+      that never converge kept C6 silent forever instead of counting against it;
     - room: the alpha = 1 contrast must exceed the NTK's (on the same data sets; 0 when the kernel job
       is absent, by the kernels' blindness to locality, claim C5) by the SESOI: without an interplay
       there is nothing for laziness to remove.
@@ -84,17 +89,18 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     if amax == 1.0:
         raise Missing("alpha > 1 (lazy) runs: alphas has only 1")
     L0, L1 = spec.ctrl_depths()[0], spec.ctrl_depths()[-1]
+    cv, _ = spec.control_cell()
     cells, missing, rows = [], [], []
-    for k in spec.ks:
+    for k in spec.active_ks():
         n = spec.ctrl_n(k)
         try:
-            a1 = {(t, L): arm(runs, ("main", "main", t, k, n, L)) for t in TARGETS for L in (L0, L1)}
+            a1 = {(t, L): arm(runs, ("main", cv, t, k, n, L)) for t in TARGETS for L in (L0, L1)}
             aa = {(t, L): arm(runs, ("lazy", f"alpha={amax:g}", t, k, n, L)) for t in TARGETS for L in (L0, L1)}
         except Missing as e:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
         ic1, ica = _ic(a1, L0, L1), _ic(aa, L0, L1)
-        kr = runs.kernel.get(("main", "main", k, n))
+        kr = runs.kernel.get(("main", cv, k, n))
         ic_ntk = np.zeros_like(ic1)
         if kr is not None and L0 in kr.metrics["depths"] and L1 in kr.metrics["depths"]:
             ds = kr.metrics["depths"]
@@ -102,26 +108,34 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             ic_ntk = (K["global"][:, ds.index(L1)] - K["global"][:, ds.index(L0)]) \
                 - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
         dead = np.zeros(len(ic1), bool)
-        for a in list(a1.values()) + list(aa.values()):
+        for a in a1.values():
             dead |= a.diverged
-        d = P.itt(ic1 - ica, dead, 0.0)
+        lazy_failed = np.zeros(len(ic1), bool)
+        for a in aa.values():
+            lazy_failed |= a.diverged | a.unreached  # an outcome: no shrink
+        d = P.itt(ic1 - ica, dead | lazy_failed, 0.0)
         named = {**{f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()},
                  **{f"alpha={amax:g} {t} L={L}": a for (t, L), a in aa.items()}}
         base = float(np.mean(ic1 - ic_ntk))
         ok, why = P.room(base, 0.0, 2.0, rule.sesoi)
-        room = _both(regime(named, "lazy runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
+        main_named = {f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()}
+        room = _both(regime(main_named, "alpha=1 runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": _mean(ic1),
-                 "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None}
+                 "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None,
+                 "lazy_seeds_failed": int(lazy_failed.sum()),
+                 "lazy_unreached": sum(int(a.unreached.sum()) for a in aa.values()),
+                 "lazy_diverged": sum(int(a.diverged.sum()) for a in aa.values())}
         cells.append(P.cell(f"k={k} N={n}", P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra))
         rows.append(extra)
     wrows = []
-    for k in spec.ks:
+    for k in spec.active_ks():
         n = spec.ctrl_n(k)
         for h in spec.width_sweep:
             st = {t: runs.stat(("width", f"ntk_H={h}", t, k, n, L1), unflagged=False) for t in TARGETS}
             wrows.append({"k": k, "N": n, "L": L1, "H": h, "err_local": fnum(st["local"][0]),
                           "err_global": fnum(st["global"][0]), "gap": fnum(st["global"][0] - st["local"][0])})
-    feat = feature_rows(runs, [{"k": k, "N": n, "informative": True} for k in spec.ks for n in spec.ns_for(k)], spec)
+    feat = feature_rows(runs, [{"variant": v, "k": k, "N": n, "informative": True} for v, cs in spec.main_cells()
+                               for k in cs.active_ks() for n in cs.ns_for(k)], spec)
     return cells, missing, {"width_rows": wrows, "width_sweep_run": bool(spec.width_sweep), "alphas_run": spec.alphas,
                             "feature_learning": feat, "seeds": spec.n_seeds,
                             "note": "feature_learning (||W1 - W1_0|| / ||W1_0||, kernel-target alignment) is "
@@ -135,7 +149,7 @@ def c7_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     cd = spec.ctrl_depths()
     ran = [v for v in ROBUST_VARIANTS if v in spec.robustness]
     for v in ran:
-        for k in spec.ks:
+        for k in spec.active_ks():
             n = spec.ctrl_n(k)
             for cid, t in (("C1", "local"), ("C2", "global")):
                 label = f"{v} k={k} N={n} {t}"
@@ -145,7 +159,7 @@ def c7_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
                     missing.append(f"{label}: {e.what}")
     not_run = [v for v in ROBUST_VARIANTS if v not in ran]
     return cells, missing, {"run": ran, "not_run": not_run, "depths": cd,
-                            "N_by_k": {str(k): spec.ctrl_n(k) for k in spec.ks}}
+                            "N_by_k": {str(k): spec.ctrl_n(k) for k in spec.active_ks()}}
 
 
 def c8_cells(runs: Runs, spec, planned: list[tuple], rule: P.Rule) -> Cells:
@@ -179,13 +193,14 @@ def x2_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     is an intersection-union test over cells and 5 seeds give too little power for 8 separate ones
     (calibration: P(holds | no shift) 0.35 per depth against >= 0.8 per (k, target))."""
     cells, missing = [], []
-    for k in spec.ks:
+    cv, _ = spec.control_cell()
+    for k in spec.active_ks():
         n = spec.ctrl_n(k)
         for t in TARGETS:
             name = f"k={k} N={n} {t}"
             try:
                 arms = {f"{w} L={L}": arm(runs, (g, v, t, k, n, L)) for L in spec.ctrl_depths()
-                        for w, g, v in (("original", "main", "main"), ("permuted", "x2", "permuted"))}
+                        for w, g, v in (("original", "main", cv), ("permuted", "x2", "permuted"))}
             except Missing as e:
                 missing.append(f"{name}: {e.what}")
                 continue
@@ -198,13 +213,14 @@ def x2_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
 def x2k_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     """X2K per (k, kernel, target): ``max_{s, L} |err_perm - err| / trivial`` of the kernel baselines."""
     cells, missing = [], []
-    for k in spec.ks:
+    cv, _ = spec.control_cell()
+    for k in spec.active_ks():
         n = spec.ctrl_n(k)
-        a, b = runs.kernel.get(("main", "main", k, n)), runs.kernel.get(("x2", "permuted", k, n))
+        a, b = runs.kernel.get(("main", cv, k, n)), runs.kernel.get(("x2", "permuted", k, n))
         if a is None or b is None:
             missing.append(f"k={k} N={n}: kernel {'original' if a is None else 'permuted'}")
             continue
-        r = runs.net.get(("main", "main", "local", k, n, spec.depths[0]))
+        r = runs.net.get(("main", cv, "local", k, n, spec.depths[0]))
         triv = float(np.mean(r.metrics["trivial_err"])) if r is not None else 1.0
         for kern in ("ntk", "nngp"):
             for t in TARGETS:
@@ -225,11 +241,14 @@ def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str
             continue
         for t in TARGETS:
             for L in spec.depths:
-                r = runs.net.get(("main", "main", t, c["k"], c["N"], L))
+                v = c.get("variant", "main")
+                r = runs.net.get(("main", v, t, c["k"], c["N"], L))
                 if r is None or "w1_rel_change" not in r.metrics:
                     continue
                 ok = ~np.asarray(r.metrics["diverged"], bool)
                 row: dict[str, Any] = {"k": c["k"], "N": c["N"], "target": t, "L": L}
+                if v != "main":
+                    row["variant"] = v
                 for key in ("w1_rel_change", "kta_init", "kta_trained"):
                     v = np.asarray(r.metrics.get(key, []), float)
                     v = v[np.isfinite(v) & ok] if len(v) == len(ok) else v[:0]

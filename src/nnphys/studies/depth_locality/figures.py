@@ -35,15 +35,15 @@ def _diverged_depths(runs: Runs, g: str, v: str, t: str, k: int, n: int, depths:
 
 
 def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
-    """One (k, N) panel; True when it marked diverged runs."""
-    k, n = cell["k"], cell["N"]
+    """One (main cell, k, N) panel; True when it marked diverged runs."""
+    k, n, v = cell["k"], cell["N"], cell.get("variant", "main")
     top = 0.0
     for t in TARGETS:
-        st = [runs.stat(("main", "main", t, k, n, L)) for L in spec.depths]
+        st = [runs.stat(("main", v, t, k, n, L)) for L in spec.depths]
         m = np.array([s[0] for s in st])
         top = max(top, np.nanmax(m, initial=0.0))
         _kit.errorbar(ax, spec.depths, m, [s[1] for s in st], color=_COLORS[t], label=f"network, k-{t} target")
-    kc = runs.kernel_curves("main", "main", k, n)
+    kc = runs.kernel_curves("main", v, k, n)
     if kc is not None:
         for t in TARGETS:
             _kit.errorbar(ax, kc["depths"], kc[f"ntk_{t}"]["mean"], kc[f"ntk_{t}"]["se"], ls="--", marker="s", ms=3,
@@ -51,13 +51,14 @@ def _depth_panel(ax, runs: Runs, cell: dict[str, Any], spec) -> bool:
     y_mark = 1.05 * max(top, 1e-3)
     marked = False
     for t in TARGETS:
-        dv = _diverged_depths(runs, "main", "main", t, k, n, spec.depths)
+        dv = _diverged_depths(runs, "main", v, t, k, n, spec.depths)
         _kit.mark_diverged(ax, dv, [y_mark] * len(dv), label=f"diverged seed(s), k-{t} target" if dv else None)
         marked = marked or bool(dv)
     state = "" if cell["informative"] else (" (uninformative)" if cell["informative"] is False else " (missing)")
-    ax.set_title(f"k={k}, N={n}{state}")
+    sign = cell.get("kind", spec.target_kind) == "sign"
+    ax.set_title(f"{'' if v == 'main' else v + ', '}k={k}, N={n}{state}", fontsize=8 if v != "main" else None)
     ax.set_xlabel("depth L")
-    ax.set_ylabel("test error" if spec.target_kind == "sign" else "normalised test MSE")
+    ax.set_ylabel("test classification error" if sign else "normalised test MSE")
     return marked
 
 
@@ -69,24 +70,27 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
 
 
 def figure_cells(runs: Runs, spec: Spec) -> list[dict[str, Any]]:
-    """Per main (k, N): whether its C3 cell is informative (``None``: data missing), for the figures."""
+    """Per main cell (variant) and (k, N): whether its C3 cell is informative (``None``: data missing)."""
     out = []
-    for k in spec.ks:
-        for n in spec.ns_for(k):
-            try:
-                c = depth_cell("C3", runs, "main", "main", k, n, spec.depths[0], spec.depths[-1], CLAIMS["C3"].rule)
-                out.append({"k": k, "N": n, "informative": bool(c.informative)})
-            except Missing:
-                out.append({"k": k, "N": n, "informative": None})
+    for v, cs in spec.main_cells():
+        for k in cs.active_ks():
+            for n in cs.ns_for(k):
+                row = {"variant": v, "kind": cs.target_kind, "k": k, "N": n}
+                try:
+                    c = depth_cell("C3", runs, "main", v, k, n, spec.depths[0], spec.depths[-1], CLAIMS["C3"].rule)
+                    out.append({**row, "informative": bool(c.informative)})
+                except Missing:
+                    out.append({**row, "informative": None})
     return out
 
 
 def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     figs: list[Figure] = []
-    cols = max(len(spec.ns_for(k)) for k in spec.ks)
-    fig, axes = _kit.subplots(len(spec.ks), cols, width=3.6, height=3.0)
-    for i, k in enumerate(spec.ks):
-        row = [c for c in cells if c["k"] == k]
+    rows = list(dict.fromkeys((c["variant"], c["k"]) for c in cells))
+    cols = max((len([c for c in cells if (c["variant"], c["k"]) == r]) for r in rows), default=1)
+    fig, axes = _kit.subplots(max(len(rows), 1), cols, width=3.6, height=3.0)
+    for i, rk in enumerate(rows):
+        row = [c for c in cells if (c["variant"], c["k"]) == rk]
         for j in range(cols):
             ax = axes[i * cols + j]
             if j >= len(row):
@@ -97,27 +101,30 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     figs.append(Figure("error_vs_depth", fig,
                        f"Test error vs depth, nets (mean ± s.e. over interpolating seeds, {spec.n_seeds} seeds; red "
                        f"crosses: depths with diverged seeds) and analytic NTK regression on the same data; d={spec.d}, "
-                       f"H={spec.width}, {spec.param}, init {spec.init} (sigma_w^2={spec.sw2():.3g})."))
+                       f"H={spec.width}, {spec.param}, " + (f"init {spec.init} (sigma_w^2={spec.sw2():.3g})."
+                       if len(spec.main_cells()) == 1 else "one row per main cell (init/target kind) and k; the "
+                       "sign cells give the classification error of the sign labels (d odd).")))
 
-    multi = [k for k in spec.ks if len(spec.ns_for(k)) >= 2]
+    multi = [(v, k) for v, cs in spec.main_cells() for k in cs.active_ks() if len(cs.ns_for(k)) >= 2]
     if multi:
         fig, axes = _kit.subplots(1, len(multi), width=3.6, height=3.0)
-        for ax, k in zip(axes, multi):
+        for ax, (v, k) in zip(axes, multi):
             ns = spec.ns_for(k)
             for L, ls in ((spec.depths[0], "-"), (spec.depths[-1], ":")):
                 for t in TARGETS:
-                    st = [runs.stat(("main", "main", t, k, n, L)) for n in ns]
+                    st = [runs.stat(("main", v, t, k, n, L)) for n in ns]
                     _kit.errorbar(ax, ns, [s[0] for s in st], [s[1] for s in st], ls=ls, color=_COLORS[t],
                                   label=f"network, k-{t} target, depth {L}")
             _kit.log_ticks(ax, ns)
-            ax.set_title(f"k={k}")
+            ax.set_title(f"k={k}" if v == "main" else f"{v}, k={k}", fontsize=8 if v != "main" else None)
             ax.set_xlabel("training-set size N")
             ax.set_ylabel("test error")
             _kit.legend(ax)
         figs.append(Figure("error_vs_n", fig, "Test error vs training-set size at the smallest and largest depth "
                                                "(mean ± s.e. over seeds); only k with >= 2 N are drawn."))
 
-    feat = feature_rows(runs, cells, spec)
+    cv, _ = spec.control_cell()  # one main cell drawn (the control cell); every cell's rows are in C6's evidence
+    feat = [r for r in feature_rows(runs, [c for c in cells if c["variant"] == cv], spec)]
     if feat:
         keys = sorted({(r["k"], r["N"]) for r in feat})
         has_kta = any(r["kta_trained"] is not None and np.isfinite(r["kta_trained"]) for r in feat)
@@ -148,7 +155,7 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     if runs.blind:
         fig, axes = _kit.subplots(1, len(spec.blind_laws), width=3.6, height=3.0)
         for ax, law in zip(axes, spec.blind_laws):
-            for k in spec.ks:
+            for k in spec.active_ks():
                 rs = runs.blind.get((law, k), [])
                 if not rs:
                     continue

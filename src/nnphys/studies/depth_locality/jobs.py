@@ -169,10 +169,14 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
              settings: dict[str, Any], width: int | None = None, param: str | None = None,
              alpha: float = 1.0, permute: bool = False) -> NetJob:
     s = dict(settings)
+    if alpha == 1.0 and depth in spec.max_epochs_by_depth:  # {} (every preset before issue 20): max_epochs
+        s["max_epochs"] = spec.max_epochs_by_depth[depth]
     if alpha != 1.0:
         grid = spec.lazy_lr_grid or sorted(set(s["lrs"]) | {round(v / 10, 12) for v in s["lrs"]})
         s["lrs"] = list(grid)
         s["n_val"] = _n_val(spec, grid)
+        if spec.lazy_max_epochs is not None:  # None: the main cap (the job keys of the presets without it)
+            s["max_epochs"] = spec.lazy_max_epochs
     if param is not None and param != s["param"]:
         s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.lrs(param=param))
         s["n_val"] = _n_val(spec, s["lrs"])
@@ -197,49 +201,52 @@ def _kernel_job(spec: Spec, group: str, variant: str, k: int, n: int, settings: 
 
 
 def main_jobs(spec: Spec, with_kernels: bool = True) -> list[Job]:
-    """The main grid: both targets at every (k, N, L), plus the kernel baseline per (k, N)."""
+    """The main grid: per main cell (``Spec.main_cells``: variant ``main``, or one ``init/kind`` per init x
+    target kind) both targets at every (k, N, L), plus the kernel baseline per (cell, k, N)."""
     out: list[Job] = []
-    main = _settings(spec)
-    for k in spec.ks:
-        for n in spec.ns_for(k):
-            for target in TARGETS:
-                for L in spec.depths:
-                    out.append(_net_job(spec, "main", "main", target, k, n, L, main))
-            if spec.kernel_baseline and with_kernels:
-                out.append(_kernel_job(spec, "main", "main", k, n, main))
+    for variant, cs in spec.main_cells():
+        main = _settings(cs)
+        for k in cs.active_ks():
+            for n in cs.ns_for(k):
+                for target in TARGETS:
+                    for L in cs.depths:
+                        out.append(_net_job(cs, "main", variant, target, k, n, L, main))
+                if cs.kernel_baseline and with_kernels:
+                    out.append(_kernel_job(cs, "main", variant, k, n, main))
     return out
 
 
 def jobs(spec: Spec) -> list[Job]:
     """All jobs of ``spec``: main grid, kernel baselines, C5 blindness, C6/C7 and the X2 controls."""
     out = main_jobs(spec)
-    main = _settings(spec)
+    _, cs = spec.control_cell()  # the controls run at the first main cell's settings (spec itself: one cell)
+    main = _settings(cs)
     cd = spec.ctrl_depths()
-    for k in spec.ks:
+    for k in spec.active_ks():
         n = spec.ctrl_n(k)
         for target in TARGETS:
             for L in cd:
                 for a in spec.alphas:
                     if a != 1.0:
-                        out.append(_net_job(spec, "lazy", f"alpha={a:g}", target, k, n, L, main, alpha=a))
+                        out.append(_net_job(cs, "lazy", f"alpha={a:g}", target, k, n, L, main, alpha=a))
                 for h in spec.width_sweep:
-                    out.append(_net_job(spec, "width", f"ntk_H={h}", target, k, n, L, main, width=h, param="ntk"))
+                    out.append(_net_job(cs, "width", f"ntk_H={h}", target, k, n, L, main, width=h, param="ntk"))
         for v in spec.robustness:
-            s = _settings(spec, v)
+            s = _settings(cs, v)
             for target in TARGETS:
                 for L in cd:
-                    out.append(_net_job(spec, "robust", v, target, k, n, L, s))
+                    out.append(_net_job(cs, "robust", v, target, k, n, L, s))
             if v == "sign" and spec.kernel_baseline:
-                out.append(_kernel_job(spec, "robust", v, k, n, s))
+                out.append(_kernel_job(cs, "robust", v, k, n, s))
         if spec.control_permutation:
             for target in TARGETS:
                 for L in cd:
-                    out.append(_net_job(spec, "x2", "permuted", target, k, n, L, main, permute=True))
+                    out.append(_net_job(cs, "x2", "permuted", target, k, n, L, main, permute=True))
             if spec.kernel_baseline:
-                out.append(_kernel_job(spec, "x2", "permuted", k, n, main, permute=True))
+                out.append(_kernel_job(cs, "x2", "permuted", k, n, main, permute=True))
     if spec.blind_datasets:
         for law in spec.blind_laws:
-            for k in spec.ks:
+            for k in spec.active_ks():
                 for start in range(0, spec.blind_datasets, spec.blind_chunk):
                     stop = min(spec.blind_datasets, start + spec.blind_chunk)
                     out.append(BlindJob(

@@ -4,11 +4,11 @@ Papers: those of study ``depth-locality``. Guide: ``docs/studies/depth-locality-
 
 A grid of *cells* over the init family and scale, the training-set size N, the input dimension d, the
 width H and the target order k. Each cell is the main grid of study ``depth-locality`` at those
-settings (both targets, every depth, ``n_seeds`` seeds, lr tuned per job; the very same jobs, so a
-store shares them). Claims M1-M3 are C1-C3 over the map's cells, judged by C1-C3's rules.
+settings (both targets, every depth, ``n_seeds`` seeds, lr tuned per job; the very same job kinds).
+Claims M1-M4 are C1-C4 over the map's cells, judged by C1-C4's rules (M4 needs ``kernels``).
 
 - :mod:`.spec`: the map's axes and the presets; :mod:`.jobs`: the planner (depth-locality's net jobs);
-- :mod:`.claims`: the cells and M1-M3; :mod:`.figures`: the regime map;
+- :mod:`.claims`: the cells and M1-M4; :mod:`.figures`: the regime map;
 - :mod:`.calibration`: synthetic results with a known truth.
 """
 
@@ -26,5 +26,5 @@ STUDY = Study(
                 "the C1-C3 protocol cells (paired L_min vs L_max effects, room, power), judged by C1-C3's rules.",
     resample=claims.resample,
     calibration=calibration.CALIBRATION,
-    headline=("M1", "M2", "M3"),  # [default] where C1-C3 hold over the map
+    headline=("M1", "M2", "M3", "M4"),  # [default] where C1-C3 hold over the map, the NTK half (C4) alongside
 )

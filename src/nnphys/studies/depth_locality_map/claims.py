@@ -1,4 +1,4 @@
-"""The claims of study ``depth-locality-map``: M1-M3, depth-locality's C1-C3 over the map's cells.
+"""The claims of study ``depth-locality-map``: M1-M4, depth-locality's C1-C4 over the map's cells.
 
 Each map cell gives one C1, C2 and C3 protocol cell (:func:`nnphys.studies.depth_locality.cells.depth_cell`:
 paired per-seed L_min vs L_max effects in trivial units, intention to treat, room to move, the C8
@@ -9,6 +9,7 @@ uninformative with its reason, so the map still says *where* an effect shows.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,16 @@ from nnphys.studies import protocol as P
 from nnphys.studies._kit import Missing
 from nnphys.studies.base import Claim, Result, canonical_json
 from nnphys.studies.depth_locality import claims as dl_claims
-from nnphys.studies.depth_locality.cells import Runs, depth_cell, net_key, planned
+from nnphys.studies.depth_locality.cells import Runs, depth_cell, net_key, ntk_cell, planned
 from nnphys.studies.depth_locality_map.spec import Spec
 
-SOURCE = {"M1": "C1", "M2": "C2", "M3": "C3"}  # the depth-locality claim each map claim applies
+SOURCE = {"M1": "C1", "M2": "C2", "M3": "C3", "M4": "C4"}  # the depth-locality claim each map claim applies
 BOOK = _kit.ClaimBook()
 
 
 def cell_name(c: dict[str, Any]) -> str:
-    return f"{c['label']} d={c['d']} N={c['N']} H={c['width']} k={c['k']}"
+    kind = c.get("kind", "regression")
+    return f"{c['label']} d={c['d']} N={c['N']} H={c['width']} k={c['k']}" + ("" if kind == "regression" else f" {kind}")
 
 
 def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
@@ -39,9 +41,13 @@ def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
         runs = Runs(plan, [keyed[k] for k in plan if k in keyed], net_key)
         row: dict[str, Any] = {**c, "name": cell_name(c), "missing": None}
         for m, cid in SOURCE.items():
+            if cid == "C4" and not spec.kernels:
+                row[cid] = None
+                continue
             try:
-                row[cid] = depth_cell(cid, runs, "main", "main", c["k"], c["N"], spec.depths[0], spec.depths[-1],
-                                      BOOK.claims[m].rule, label=cell_name(c))
+                cell = ntk_cell if cid == "C4" else functools.partial(depth_cell, cid)
+                row[cid] = cell(runs, "main", "main", c["k"], c["N"], spec.depths[0], spec.depths[-1],
+                                BOOK.claims[m].rule, label=cell_name(c))
             except Missing as e:
                 row[cid], row["missing"] = None, e.what
         out.append(row)
@@ -99,6 +105,19 @@ def m3(spec: Spec, cells: list[dict[str, Any]]) -> Claim:
     Rule: depth-locality's C3 rule, each map cell one C3 cell (the per-seed interaction contrast, room
     on both targets), pooled over the informative cells."""
     return _claim("M3", cells, spec)
+
+
+@BOOK.claim("M4", tag="paper", rule=dl_claims.CLAIMS["C4"].rule)
+def m4(spec: Spec, cells: list[dict[str, Any]]) -> Claim:
+    """C4 (the NTK does not capture the nets' depth dependence: the net-NTK local gap grows with depth)
+    over the map's cells, under C4's rule: the NTK half of the map's headline
+
+    Rule: depth-locality's C4 rule, each map cell one C4 cell (per seed, the NTK's change of the local
+    error from the shallowest to the deepest depth minus the net's, on the same data set, matched
+    sigma_w^2, sigma_b^2), pooled over the informative cells. Not run without ``kernels``."""
+    if not spec.kernels:
+        return BOOK.inconclusive("M4", "not run (kernels = false)", run=False)
+    return _claim("M4", cells, spec)
 
 
 CLAIMS = BOOK.claims  # {id: ClaimInfo(statement, tag, rule)}

@@ -62,16 +62,16 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
     from matplotlib.patches import Patch, Rectangle
 
     cells = map_cells(spec, results)
-    panels = sorted({(c["d"], c["width"], c["k"]) for c in cells})
+    panels = sorted({(c["d"], c["width"], c["k"], c.get("kind", "regression")) for c in cells})
     ncols = min(len(panels), 2)
     nrows = -(-len(panels) // ncols)
     fig, axes = _kit.subplots(nrows, ncols, width=max(4.2, 1.9 + 1.2 * len(spec.ns)),
                               height=max(2.6, 1.3 + 0.85 * len(spec.inits)))
     seen: set[str] = set()
     any_uninformative = False
-    for ax, (d, w, k) in zip(axes, panels):
+    for ax, (d, w, k, kind) in zip(axes, panels):
         for c in cells:
-            if (c["d"], c["width"], c["k"]) != (d, w, k):
+            if (c["d"], c["width"], c["k"], c.get("kind", "regression")) != (d, w, k, kind):
                 continue
             i, j = spec.inits.index(c["label"]), spec.ns.index(c["N"])
             c3 = c["C3"]
@@ -88,7 +88,8 @@ def figures(spec: Spec, results: list[Result]) -> list[Figure]:
         ax.set_xticks(range(len(spec.ns)), [str(n) for n in spec.ns])
         ax.set_yticks(range(len(spec.inits)), [init_name(s) for s in spec.inits])
         ax.set_xlabel("training-set size N")
-        ax.set_title(f"input dim d={d}, width H={w}, locality k={k}")
+        ax.set_title(f"input dim d={d}, width H={w}, locality k={k}"
+                     + ("" if kind == "regression" else f",\n{kind} labels (classification error, d+1 if d even)"))
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     handles = [Patch(facecolor=CATEGORY[c][0], edgecolor="black", label=CATEGORY[c][1]) for c in CATEGORY

@@ -6,7 +6,7 @@ Every setting not named here is depth-locality's default (:meth:`Spec.cell_spec`
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -34,6 +34,16 @@ class Spec(StudySpec):
     n_val: int = Field(1000, ge=0, le=1_000_000, description="[default] validation draws (lr selection only)")
     n_test: int = Field(5000, ge=10, le=10_000_000, description="[default] test draws")
     seed: int = Field(0, ge=0, le=2**31, description="[default] base seed")
+    max_epochs_by_depth: dict[Annotated[int, Field(ge=1, le=1000)], Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
+        {}, description="[default] epoch cap per depth L (missing L: max_epochs), as depth-locality's")
+    kernels: bool = Field(False, description="[default] the analytic NTK/NNGP baseline per cell on the nets' data "
+                                             "sets (claim M4, C4's rule: the NTK half of the headline)")
+    kinds: list[Literal["regression", "sign"]] = Field(
+        ["regression"], min_length=1, description="[default] target kinds: regression targets and/or their sign "
+                                                  "labels (classification error; even d runs at d+1, no ties)")
+    lr_grid_by_init: dict[str, list[Annotated[float, Field(gt=0, le=100)]]] = Field(
+        {}, description="[default] lr grid of the cells of one init label ('family' or 'family:sigma_w2'), "
+                        "tuned per job on validation; missing label: lr_grid")
 
     @field_validator("inits")
     @classmethod
@@ -76,7 +86,7 @@ class Spec(StudySpec):
         return sorted(v)
 
     def cells(self) -> list[dict[str, Any]]:
-        """One dict per cell: init, sigma_w2 (None: the family's), d, N, width, k."""
+        """One dict per cell: init, sigma_w2 (None: the family's), d, N, width, k and target kind."""
         out = []
         for s in self.inits:
             fam, _, scale = s.partition(":")
@@ -84,17 +94,24 @@ class Spec(StudySpec):
                 for w in self.widths:
                     for n in self.ns:
                         for k in self.ks:
-                            out.append({"label": s, "init": fam, "sigma_w2": float(scale) if scale else None,
-                                        "d": d, "N": n, "width": w, "k": k})
+                            for kind in self.kinds:
+                                out.append({"label": s, "init": fam, "sigma_w2": float(scale) if scale else None,
+                                            "d": d, "N": n, "width": w, "k": k, "kind": kind})
         return out
 
     def cell_spec(self, c: dict[str, Any]) -> DLSpec:
-        """The depth-locality spec whose main grid is cell ``c`` (controls and kernels off)."""
+        """The depth-locality spec whose main grid is cell ``c`` (controls off; kernels if ``kernels``)."""
+        sign = c.get("kind", "regression") == "sign"
+        extra: dict[str, Any] = {}
+        if sign:  # the sign labels at odd d (no ties), as depth-locality's sign cells
+            extra = {"target_kind": "sign", "d": c["d"] + 1 if c["d"] % 2 == 0 else c["d"]}
         return DLSpec(ks=[c["k"]], d=c["d"], n_train=[c["N"]], init=c["init"], sigma_w2=c["sigma_w2"],
-                       width=c["width"], depths=self.depths, n_seeds=self.n_seeds, lr_grid=self.lr_grid,
-                       max_epochs=self.max_epochs, n_val=self.n_val, n_test=self.n_test, seed=self.seed,
-                       kta_points=0, kernel_baseline=False, alphas=[1.0], width_sweep=[], robustness=[],
-                       control_permutation=False, blind_datasets=0, device=self.device)
+                       width=c["width"], depths=self.depths, n_seeds=self.n_seeds,
+                       lr_grid=self.lr_grid_by_init.get(c["label"], self.lr_grid),
+                       max_epochs=self.max_epochs, max_epochs_by_depth=self.max_epochs_by_depth,
+                       n_val=self.n_val, n_test=self.n_test, seed=self.seed,
+                       kta_points=0, kernel_baseline=self.kernels, alphas=[1.0], width_sweep=[], robustness=[],
+                       control_permutation=False, blind_datasets=0, device=self.device, **extra)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -102,9 +119,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [400], "widths": [64], "ks": [2],
               "depths": [1, 2, 4], "n_seeds": 3, "lr_grid": [0.03, 0.1], "max_epochs": 200, "n_val": 300,
               "n_test": 1000},
-    # medium: 12 cells (3 inits x 2 d x 2 N), d in {16, 32}, H = 256, depths 1-8 (1, 2, 4, 8), 5 seeds;
-    # one lr (0.1, the one the pilots selected at most depths) to approach the 60-min budget
-    "medium": {"depths": [1, 2, 4, 8], "lr_grid": [0.1], "max_epochs": 300, "n_val": 0, "n_test": 2000},
+    # medium (issue 20): the complement of depth-locality's medium design at d = 16 (the study runs d = 32):
+    # 4 cells = PyTorch default and He init x N in {250, 1000}, H = 256, k = 2, regression, depths 1, 2, 4, 8,
+    # 5 seeds; each init its own lr grid (He: the grid the timing pilot found to train the deepest net,
+    # {0.003, 0.01}; the He cells of the old medium all diverged at its single lr 0.1), chosen per job on
+    # 500 validation draws; the study's per-depth caps. Sized with the study to the lead's 40-min budget.
+    "medium": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [250, 1000], "widths": [256], "ks": [2],
+               "kinds": ["regression"], "kernels": True, "depths": [1, 2, 4, 8], "n_seeds": 5, "lr_grid": [0.03, 0.1],
+               "lr_grid_by_init": {"he_normal": [0.003, 0.01]}, "max_epochs": 2000,
+               "max_epochs_by_depth": {1: 2000, 2: 1500, 4: 1000, 8: 800}, "n_val": 500, "n_test": 2000},
     "paper": {"inits": ["torch_default", "lecun_normal", "he_normal:1", "he_normal"], "ds": [16, 32],
               "ns": [500, 1000, 2000, 5000], "widths": [256, 512], "ks": [2, 3], "depths": [1, 2, 3, 4, 6, 8, 10],
               "max_epochs": 2000, "n_test": 10_000, "n_val": 2000},
