@@ -246,7 +246,31 @@ def hvp_worker(kind: str, path: str, threads: int, calls: int, only: str = "all"
     return out
 
 
-def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: str, reps: int) -> dict:
+def _pyhessian(model, X, y, tol: float):
+    """PyHessian's top-10 (deflated power iteration, ``maxIter=100``), its products counted."""
+    import torch
+    from pyhessian import hessian
+
+    ph = sys.modules["pyhessian.hessian"]  # the package re-binds the name `hessian` to the class
+    count = [0]
+    hvp = ph.hessian_vector_product
+
+    def counted(*args, **kw):
+        count[0] += 1
+        return hvp(*args, **kw)
+
+    ph.hessian_vector_product = counted
+    try:
+        h = hessian(model, torch.nn.CrossEntropyLoss(), data=(X, y), cuda=False)
+        ev, evec = h.eigenvalues(maxIter=100, tol=tol, top_n=10)
+    finally:
+        ph.hessian_vector_product = hvp
+    vecs = torch.stack([torch.cat([t.reshape(-1) for t in v]) for v in evec], 1).detach()
+    return torch.tensor(ev), vecs, count[0]
+
+
+def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: str, reps: int,
+                 pyhessian_tols: str = "") -> dict:
     """Equal accuracy, in ONE process: ours at several ``tol`` and hessian-eigenthings' Lanczos at
     several step counts, each run's eigenvalue error against a tight reference (ours at
     ``tol = 1e-10``) and its pairs' relative residuals (recomputed with our operator, untimed).
@@ -265,23 +289,33 @@ def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: 
         from hessian_eigenthings import HessianOperator, lanczos, supervised_loss
     except ImportError:
         lanczos = None
-    configs = [("ours", t) for t in ours_tols.split(",") if t]  # "1e-6v": verify=False
+    configs = [("ours", t) for t in ours_tols.split(",") if t]  # "1e-6v": verify=False, "1e-6f": "fresh"
     if lanczos is not None:
         configs += [("eigenthings", int(m)) for m in eig_steps.split(",") if m]
+    try:
+        import pyhessian  # noqa: F401
+    except ImportError:
+        pyhessian_tols = ""
+    configs += [("pyhessian", t) for t in pyhessian_tols.split(",") if t]  # first round only (minutes)
 
     def run(meth, par):
         if meth == "ours":
-            r = hessian_top(model, _per_sample, (X, y), k=10, tol=float(par.rstrip("v")), max_matvec=4000,
-                            verify=not par.endswith("v"))
+            verify = {"v": False, "f": "fresh"}.get(par[-1], True)
+            r = hessian_top(model, _per_sample, (X, y), k=10, tol=float(par.rstrip("vf")), max_matvec=4000,
+                            verify=verify)
             return r.eigenvalues, r.eigenvectors, r.n_matvec
+        if meth == "pyhessian":
+            return _pyhessian(model, X, y, float(par))
         op = HessianOperator(model, [(X, y)], supervised_loss(torch.nn.CrossEntropyLoss()))
         r = lanczos(op, k=10, max_iter=par, reorthogonalize=True, which="LA", seed=0)
         return r.eigenvalues, r.eigenvectors.T, par
 
     out = {"ref_products": ref.n_matvec, "ref": ref_vals.tolist(), "load": [], "rows": {}}
-    for _ in range(reps):
+    for rnd in range(reps):
         out["load"].append(os.getloadavg()[0])
         for meth, par in configs:
+            if meth == "pyhessian" and rnd:
+                continue
             t0, c0 = time.perf_counter(), time.process_time()
             vals, vecs, nmv = run(meth, par)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -327,16 +361,18 @@ def main() -> None:
     ap.add_argument("--python", default="/work/venv-curv/bin/python", help="interpreter with the peers")
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "KIND", "PATH", "THREADS"))
     ap.add_argument("--hvp-worker", nargs=5, metavar=("KIND", "PATH", "THREADS", "CALLS", "ONLY"))
-    ap.add_argument("--equal-worker", nargs=6, help=argparse.SUPPRESS)
-    ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6v,1e-5v",
-                    help="section equal: our tol values (a trailing v: verify=False)")
+    ap.add_argument("--equal-worker", nargs=7, help=argparse.SUPPRESS)
+    ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6f,1e-6v",
+                    help="section equal: our tol values (a trailing v: verify=False; f: verify='fresh')")
+    ap.add_argument("--pyhessian-tols", default="1e-3",
+                    help="section equal: PyHessian's tol values (first round only: minutes per run)")
     ap.add_argument("--eig-steps", default="20,25,30,40", help="section equal: eigenthings' Lanczos steps")
-    ap.add_argument("--equal-reps", type=int, default=2, help="section equal: interleaved rounds")
+    ap.add_argument("--equal-reps", type=int, default=3, help="section equal: interleaved rounds")
     ap.add_argument("--equal-threads", default="1", help="section equal: thread counts")
     a = ap.parse_args()
     if a.equal_worker:
         w = a.equal_worker
-        print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]))))
+        print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]), "" if w[6] == "none" else w[6])))
         return
     if a.worker:
         print(json.dumps(worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))))
@@ -417,7 +453,7 @@ def main() -> None:
                   f"{a.equal_reps} interleaved rounds; error = max relative eigenvalue error against ours "
                   f"at tol 1e-10, residual = max ||Hu - lu||/|l| (our operator)")
             r = _spawn(python, ["--equal-worker", "big", paths["big"], str(threads), a.ours_tols, a.eig_steps,
-                                str(a.equal_reps)], threads)
+                                str(a.equal_reps), a.pyhessian_tols or "none"], threads)
             if not r:
                 continue
             print(f"  reference: ours at tol 1e-10, {r['ref_products']} products; load average (1 min) at "
@@ -426,11 +462,13 @@ def main() -> None:
             base = rows.get("ours:1e-6")
             for key, row in rows.items():
                 meth, par = key.split(":")
-                label = (f"ours tol {float(par.rstrip('v')):.0e}" + (" verify=False" if par.endswith("v") else "")
-                         if meth == "ours" else f"eigenthings {par} steps")
+                label = (f"ours tol {float(par.rstrip('vf')):.0e}"
+                         + {"v": " verify=False", "f": " verify=fresh"}.get(par[-1], "")
+                         if meth == "ours" else f"eigenthings {par} steps" if meth == "eigenthings"
+                         else f"pyhessian tol {par} (1 round)")
                 rat = (f"  {min(row['cpu']) / min(base['cpu']):.2f}x ours(1e-6) CPU (min), "
                        f"{statistics.median(row['wall']) / statistics.median(base['wall']):.2f}x wall (median)") if base else ""
-                note = " (10 recompute residuals)" if meth == "ours" and not par.endswith("v") else ""
+                note = " (10 recompute residuals)" if meth == "ours" and par.endswith("f") else ""
                 print(f"  {label:24s} products {row['products']:4d}{note}  error {row['err']:.1e}  residual {row['res']:.1e}  "
                       f"wall {_rng(row['wall'])} s  CPU {_rng(row['cpu'])} s{rat}", flush=True)
 
