@@ -23,12 +23,18 @@ counts do not depend on the load. The peers live only in the benchmark venv
 (``/work/venv-curv``, ``--python``); missing peers are reported as such.
 
     python -m benchmarks.curvature [--quick] [--reps 3] [--python /work/venv-curv/bin/python]
-                                   [--sections small,hvp,big,demo,equal] [--plan ours:1:3,pyhessian:2:1,...]
+                                   [--sections small,hvp,big,demo,equal,block] [--plan ours:1:3,pyhessian:2:1,...]
 
 4. ``--sections equal``: equal accuracy, in one process per thread count: ours at several
    ``tol`` (and with ``verify=False``) against hessian-eigenthings' Lanczos at several step
    counts, each with its eigenvalue error against ours at ``tol = 1e-10`` and its residuals;
-   interleaved rounds (``--equal-reps``), CPU and wall ratios to ours at ``tol = 1e-6``.
+   interleaved rounds (``--equal-reps``), CPU and wall ratios to ours at ``tol = 1e-6``; our
+   ``tol`` values take a suffix ``f`` (``verify="fresh"``) or ``v`` (``verify=False``); PyHessian
+   (``--pyhessian-tols``) runs in the first round only (minutes per run).
+5. ``--sections block``: the cost per vector of a block of b = 4, 8, 16 Hessian-vector products in
+   one call (batched double backward through the kept graph; ``vmap`` of ``jvp(grad)``) against
+   single products, at the ``--equal-threads`` counts, interleaved rounds: the measurement that
+   decides whether a block Lanczos can pay off.
 """
 
 from __future__ import annotations
@@ -331,6 +337,63 @@ def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: 
     return out
 
 
+def block_worker(kind: str, path: str, threads: int, reps: int) -> dict:
+    """CPU seconds per Hessian-vector product, one process, interleaved rounds: the operator's
+    product (double backward through the kept gradient graph), forward-over-reverse
+    ``jvp(grad(L))``, and blocks of b vectors in one call (the kept graph with
+    ``is_grads_batched=True``; ``vmap`` of the jvp over the tangents): a block method pays off only
+    if a block of b costs much less than b single products."""
+    import torch
+    from torch.func import grad, jvp, vmap
+
+    from nnphys.curvature import CurvatureOperator
+
+    torch.set_num_threads(threads)
+    model = _load(kind, path)
+    X, y = _data()
+    op = CurvatureOperator(model, _per_sample, (X, y))
+    V = torch.randn(op.P, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    op.matvec(V[:, 0])  # builds the kept graph
+    p, gs = op._graph
+    params = list(p.values())
+    g_fn = grad(lambda q: op._losses(q, X, y).sum())
+
+    def stacked(b):
+        cols = [op.unflatten(V[:, i]) for i in range(b)]
+        return {k: torch.stack([c[k] for c in cols]) for k in op.names}
+
+    def batched(b):
+        def f():
+            go = stacked(b)
+            with torch.enable_grad():
+                return torch.autograd.grad(gs, params, grad_outputs=[go[k] for k in p], retain_graph=True,
+                                           is_grads_batched=True)
+        return f
+
+    def vmapped(b):
+        return lambda: vmap(lambda t: jvp(g_fn, (op.params,), (t,))[1])(stacked(b))
+
+    hv = batched(4)()  # the batched product against single products
+    ref = torch.stack([op.matvec(V[:, i]) for i in range(4)], 1)
+    got = torch.stack([torch.cat([h[i].reshape(-1) for h in hv]) for i in range(4)], 1).double() / op.N
+    cfg = [("single (operator)", 1, lambda: op.matvec(V[:, 0])),
+           ("jvp(grad)", 1, lambda: op._hvp_jvp(op.unflatten(V[:, 0]), X, y))]
+    for b in (4, 8, 16):
+        cfg += [(f"kept graph, batched b={b}", b, batched(b)), (f"vmap(jvp(grad)) b={b}", b, vmapped(b))]
+    for _, _, f in cfg:
+        f()
+    out = {"batched_rel_err": float((got - ref).norm() / ref.norm()), "load": [], "rows": {}}
+    for _ in range(reps):
+        out["load"].append(os.getloadavg()[0])
+        for name, b, f in cfg:
+            t0, c0 = time.perf_counter(), time.process_time()
+            f()
+            row = out["rows"].setdefault(name, {"cpu": [], "wall": []})
+            row["cpu"].append((time.process_time() - c0) / b)
+            row["wall"].append((time.perf_counter() - t0) / b)
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 def _spawn(python: str, args: list[str], threads: int) -> dict | None:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -356,12 +419,13 @@ def main() -> None:
     ap.add_argument("--peer-reps-1t", type=int, default=1,
                     help="repetitions of PyHessian at 1 thread (it takes minutes per run)")
     ap.add_argument("--plan", default="", help="big-model runs as METHOD:THREADS:REPS,... (default: all)")
-    ap.add_argument("--sections", default="small,hvp,big,equal", help="comma list of small, hvp, big, demo, equal")
+    ap.add_argument("--sections", default="small,hvp,big,equal", help="comma list of small, hvp, big, demo, equal, block")
     ap.add_argument("--train-steps", type=int, default=100)
     ap.add_argument("--python", default="/work/venv-curv/bin/python", help="interpreter with the peers")
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "KIND", "PATH", "THREADS"))
     ap.add_argument("--hvp-worker", nargs=5, metavar=("KIND", "PATH", "THREADS", "CALLS", "ONLY"))
     ap.add_argument("--equal-worker", nargs=7, help=argparse.SUPPRESS)
+    ap.add_argument("--block-worker", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6f,1e-6v",
                     help="section equal: our tol values (a trailing v: verify=False; f: verify='fresh')")
     ap.add_argument("--pyhessian-tols", default="1e-3",
@@ -373,6 +437,10 @@ def main() -> None:
     if a.equal_worker:
         w = a.equal_worker
         print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]), "" if w[6] == "none" else w[6])))
+        return
+    if a.block_worker:
+        w = a.block_worker
+        print(json.dumps(block_worker(w[0], w[1], int(w[2]), int(w[3]))))
         return
     if a.worker:
         print(json.dumps(worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))))
@@ -446,6 +514,20 @@ def main() -> None:
                             f"CPU {_rng(cs)} s ({min(cs) / max(cb):.2f}..{max(cs) / min(cb):.2f}x); "
                             f"peak +{_rng([r[k + '_peak_mib'] for r in rs])} MiB")
             print(f"  {threads} thread(s): " + "; ".join(line), flush=True)
+
+        # --- 5. block products: does a block of b products cost less than b single ones?
+        for threads in ((int(t) for t in a.equal_threads.split(",")) if "block" in sections else ()):
+            r = _spawn(sys.executable, ["--block-worker", "big", paths["big"], str(threads), str(a.equal_reps)],
+                       threads)
+            if not r:
+                continue
+            single = min(r["rows"]["single (operator)"]["cpu"])
+            print(f"\n## block products: 64-512-512-10 MLP, {threads} thread(s), one process, {a.equal_reps} "
+                  f"interleaved rounds, per-vector cost; batched vs single products rel. diff "
+                  f"{r['batched_rel_err']:.1e}; load average (1 min) {[round(v, 2) for v in r['load']]}")
+            for name, row in r["rows"].items():
+                print(f"  {name:28s} CPU/vector {_rng(row['cpu'])} s ({min(row['cpu']) / single:.2f}x single, min)  "
+                      f"wall/vector {_rng(row['wall'])} s", flush=True)
 
         # --- 4. equal accuracy on the big model, one process per thread count
         for threads in ((int(t) for t in a.equal_threads.split(",")) if "equal" in sections else ()):
