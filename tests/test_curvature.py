@@ -136,6 +136,13 @@ def test_stored_products_residual_catches_a_wrong_pair(mlp_case):
     assert torch.allclose(res, r.residuals, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_verify_takes_only_its_three_values(mlp_case, bad):
+    model, X, y, *_ = mlp_case
+    with pytest.raises(ConfigError, match="verify"):
+        hessian_top(model, mse, (X, y), k=2, verify=bad)
+
+
 def _planted(spectrum, d_extra=0, seed=5):
     """A linear least-squares model whose Hessian XᵀX/N has the given eigenvalues (exactly,
     up to rounding): X = √N Q diag(√λ) Oᵀ with orthonormal Q (N × d) and O (d × d)."""

@@ -7,17 +7,23 @@ reorthogonalisation, "twice is enough"), the projected matrix ``T = Vᵀ H V`` i
 and ``H V = V T + f e_mᵀ`` holds throughout. A Ritz pair ``(θ_i, V s_i)`` then has residual
 ``||H V s_i - θ_i V s_i|| = ||f|| |s_{m,i}|``. When the basis reaches ``max_basis`` columns it is
 compressed to the ``k + ⌈(max_basis - k)/2⌉`` wanted Ritz vectors and the Krylov process continues
-from ``f / ||f||``. Memory ``O(max_basis · P)`` (twice that with the stored products), ``max_basis = max(2k + 20, 40)`` by default
-(capped at ``P``).
+from ``f / ||f||``. Memory ``O(max_basis · P)`` (twice that with the stored products below),
+``max_basis = max(2k + 20, 40)`` by default (capped at ``P``).
 
 Convergence [default]: every wanted Ritz pair has residual ``r_i <= tol · max(|θ_i|, 10⁻³ max_j |θ_j|)``
 (relative to its own eigenvalue, as ARPACK and hessian-eigenthings, with a floor at 10⁻³ of the
-operator's scale so that bulk eigenvalues near 0 can converge). The returned residuals are recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``,
-from the products already made: the raw products ``W = H V`` are kept beside the basis (and
-compressed with it at a restart), so ``H u_i = W s_i`` without a new product (``verify="fresh"``
-spends k new products instead, as before 2026-12-07), and ``bound_i = min(r_i, r_i² / gap_i)`` bounds ``|θ_i - λ_i|`` for the
+operator's scale so that bulk eigenvalues near 0 can converge). The returned residuals are
+recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``, from the products already made: the raw
+products ``W = H V`` are kept beside the basis (and compressed with it at a restart), so
+``H u_i = W s_i`` without a new product (``verify="fresh"`` spends k new products instead, as
+before 2026-12-07), and ``bound_i = min(r_i, r_i² / gap_i)`` bounds ``|θ_i - λ_i|`` for the
 eigenvalue ``λ_i`` nearest ``θ_i`` (Weyl / Kato-Temple; ``gap_i`` the distance from ``θ_i`` to the
 nearest other Ritz value, an estimate of the true gap).
+
+Breakdown (``β ≈ 0``, ``V`` an invariant subspace): the run continues from a fresh random
+direction orthogonal to ``V``; if the latest sequence (since the previous breakdown) holds a
+wanted Ritz vector, it does not stop there even when every residual is 0, because one Krylov
+sequence shows one copy of a repeated eigenvalue and the complement may hold more.
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
     check_pos("max_iter", max_iter, integer=True)
     if which not in _WHICH:
         raise ConfigError("which", f"must be one of {_WHICH} (got {which!r})")
-    if verify not in (True, False, "fresh") or isinstance(verify, (int, float)) and not isinstance(verify, bool):
+    if not (isinstance(verify, bool) or verify == "fresh"):
         raise ConfigError("verify", f"must be True, False or 'fresh' (got {verify!r})")
     m_max = max(2 * k + 20, 40) if max_basis is None else max_basis
     if isinstance(m_max, bool) or not isinstance(m_max, int) or m_max < k + 2 and m_max < P:
