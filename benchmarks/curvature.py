@@ -23,12 +23,18 @@ counts do not depend on the load. The peers live only in the benchmark venv
 (``/work/venv-curv``, ``--python``); missing peers are reported as such.
 
     python -m benchmarks.curvature [--quick] [--reps 3] [--python /work/venv-curv/bin/python]
-                                   [--sections small,hvp,big,demo,equal] [--plan ours:1:3,pyhessian:2:1,...]
+                                   [--sections small,hvp,big,demo,equal,block] [--plan ours:1:3,pyhessian:2:1,...]
 
 4. ``--sections equal``: equal accuracy, in one process per thread count: ours at several
    ``tol`` (and with ``verify=False``) against hessian-eigenthings' Lanczos at several step
    counts, each with its eigenvalue error against ours at ``tol = 1e-10`` and its residuals;
-   interleaved rounds (``--equal-reps``), CPU and wall ratios to ours at ``tol = 1e-6``.
+   interleaved rounds (``--equal-reps``), CPU and wall ratios to ours at ``tol = 1e-6``; our
+   ``tol`` values take a suffix ``f`` (``verify="fresh"``) or ``v`` (``verify=False``); PyHessian
+   (``--pyhessian-tols``) runs in the first round only (minutes per run).
+5. ``--sections block``: the cost per vector of a block of b = 4, 8, 16 Hessian-vector products in
+   one call (batched double backward through the kept graph; ``vmap`` of ``jvp(grad)``) against
+   single products, at the ``--equal-threads`` counts, interleaved rounds: the measurement that
+   decides whether a block Lanczos can pay off.
 """
 
 from __future__ import annotations
@@ -246,7 +252,31 @@ def hvp_worker(kind: str, path: str, threads: int, calls: int, only: str = "all"
     return out
 
 
-def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: str, reps: int) -> dict:
+def _pyhessian(model, X, y, tol: float):
+    """PyHessian's top-10 (deflated power iteration, ``maxIter=100``), its products counted."""
+    import torch
+    from pyhessian import hessian
+
+    ph = sys.modules["pyhessian.hessian"]  # the package re-binds the name `hessian` to the class
+    count = [0]
+    hvp = ph.hessian_vector_product
+
+    def counted(*args, **kw):
+        count[0] += 1
+        return hvp(*args, **kw)
+
+    ph.hessian_vector_product = counted
+    try:
+        h = hessian(model, torch.nn.CrossEntropyLoss(), data=(X, y), cuda=False)
+        ev, evec = h.eigenvalues(maxIter=100, tol=tol, top_n=10)
+    finally:
+        ph.hessian_vector_product = hvp
+    vecs = torch.stack([torch.cat([t.reshape(-1) for t in v]) for v in evec], 1).detach()
+    return torch.tensor(ev), vecs, count[0]
+
+
+def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: str, reps: int,
+                 pyhessian_tols: str = "") -> dict:
     """Equal accuracy, in ONE process: ours at several ``tol`` and hessian-eigenthings' Lanczos at
     several step counts, each run's eigenvalue error against a tight reference (ours at
     ``tol = 1e-10``) and its pairs' relative residuals (recomputed with our operator, untimed).
@@ -265,23 +295,33 @@ def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: 
         from hessian_eigenthings import HessianOperator, lanczos, supervised_loss
     except ImportError:
         lanczos = None
-    configs = [("ours", t) for t in ours_tols.split(",") if t]  # "1e-6v": verify=False
+    configs = [("ours", t) for t in ours_tols.split(",") if t]  # "1e-6v": verify=False, "1e-6f": "fresh"
     if lanczos is not None:
         configs += [("eigenthings", int(m)) for m in eig_steps.split(",") if m]
+    try:
+        import pyhessian  # noqa: F401
+    except ImportError:
+        pyhessian_tols = ""
+    configs += [("pyhessian", t) for t in pyhessian_tols.split(",") if t]  # first round only (minutes)
 
     def run(meth, par):
         if meth == "ours":
-            r = hessian_top(model, _per_sample, (X, y), k=10, tol=float(par.rstrip("v")), max_matvec=4000,
-                            verify=not par.endswith("v"))
+            verify = {"v": False, "f": "fresh"}.get(par[-1], True)
+            r = hessian_top(model, _per_sample, (X, y), k=10, tol=float(par.rstrip("vf")), max_matvec=4000,
+                            verify=verify)
             return r.eigenvalues, r.eigenvectors, r.n_matvec
+        if meth == "pyhessian":
+            return _pyhessian(model, X, y, float(par))
         op = HessianOperator(model, [(X, y)], supervised_loss(torch.nn.CrossEntropyLoss()))
         r = lanczos(op, k=10, max_iter=par, reorthogonalize=True, which="LA", seed=0)
         return r.eigenvalues, r.eigenvectors.T, par
 
     out = {"ref_products": ref.n_matvec, "ref": ref_vals.tolist(), "load": [], "rows": {}}
-    for _ in range(reps):
+    for rnd in range(reps):
         out["load"].append(os.getloadavg()[0])
         for meth, par in configs:
+            if meth == "pyhessian" and rnd:
+                continue
             t0, c0 = time.perf_counter(), time.process_time()
             vals, vecs, nmv = run(meth, par)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -294,6 +334,63 @@ def equal_worker(kind: str, path: str, threads: int, ours_tols: str, eig_steps: 
                 row["products"] = int(nmv)
                 row["err"] = float(((vals - ref_vals).abs() / ref_vals.abs()).max())
                 row["res"] = max(_rel_residuals(model, X, y, vals, vecs))
+    return out
+
+
+def block_worker(kind: str, path: str, threads: int, reps: int) -> dict:
+    """CPU seconds per Hessian-vector product, one process, interleaved rounds: the operator's
+    product (double backward through the kept gradient graph), forward-over-reverse
+    ``jvp(grad(L))``, and blocks of b vectors in one call (the kept graph with
+    ``is_grads_batched=True``; ``vmap`` of the jvp over the tangents): a block method pays off only
+    if a block of b costs much less than b single products."""
+    import torch
+    from torch.func import grad, jvp, vmap
+
+    from nnphys.curvature import CurvatureOperator
+
+    torch.set_num_threads(threads)
+    model = _load(kind, path)
+    X, y = _data()
+    op = CurvatureOperator(model, _per_sample, (X, y))
+    V = torch.randn(op.P, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    op.matvec(V[:, 0])  # builds the kept graph
+    p, gs = op._graph
+    params = list(p.values())
+    g_fn = grad(lambda q: op._losses(q, X, y).sum())
+
+    def stacked(b):
+        cols = [op.unflatten(V[:, i]) for i in range(b)]
+        return {k: torch.stack([c[k] for c in cols]) for k in op.names}
+
+    def batched(b):
+        def f():
+            go = stacked(b)
+            with torch.enable_grad():
+                return torch.autograd.grad(gs, params, grad_outputs=[go[k] for k in p], retain_graph=True,
+                                           is_grads_batched=True)
+        return f
+
+    def vmapped(b):
+        return lambda: vmap(lambda t: jvp(g_fn, (op.params,), (t,))[1])(stacked(b))
+
+    hv = batched(4)()  # the batched product against single products
+    ref = torch.stack([op.matvec(V[:, i]) for i in range(4)], 1)
+    got = torch.stack([torch.cat([h[i].reshape(-1) for h in hv]) for i in range(4)], 1).double() / op.N
+    cfg = [("single (operator)", 1, lambda: op.matvec(V[:, 0])),
+           ("jvp(grad)", 1, lambda: op._hvp_jvp(op.unflatten(V[:, 0]), X, y))]
+    for b in (4, 8, 16):
+        cfg += [(f"kept graph, batched b={b}", b, batched(b)), (f"vmap(jvp(grad)) b={b}", b, vmapped(b))]
+    for _, _, f in cfg:
+        f()
+    out = {"batched_rel_err": float((got - ref).norm() / ref.norm()), "load": [], "rows": {}}
+    for _ in range(reps):
+        out["load"].append(os.getloadavg()[0])
+        for name, b, f in cfg:
+            t0, c0 = time.perf_counter(), time.process_time()
+            f()
+            row = out["rows"].setdefault(name, {"cpu": [], "wall": []})
+            row["cpu"].append((time.process_time() - c0) / b)
+            row["wall"].append((time.perf_counter() - t0) / b)
     return out
 
 
@@ -322,21 +419,28 @@ def main() -> None:
     ap.add_argument("--peer-reps-1t", type=int, default=1,
                     help="repetitions of PyHessian at 1 thread (it takes minutes per run)")
     ap.add_argument("--plan", default="", help="big-model runs as METHOD:THREADS:REPS,... (default: all)")
-    ap.add_argument("--sections", default="small,hvp,big,equal", help="comma list of small, hvp, big, demo, equal")
+    ap.add_argument("--sections", default="small,hvp,big,equal", help="comma list of small, hvp, big, demo, equal, block")
     ap.add_argument("--train-steps", type=int, default=100)
     ap.add_argument("--python", default="/work/venv-curv/bin/python", help="interpreter with the peers")
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "KIND", "PATH", "THREADS"))
     ap.add_argument("--hvp-worker", nargs=5, metavar=("KIND", "PATH", "THREADS", "CALLS", "ONLY"))
-    ap.add_argument("--equal-worker", nargs=6, help=argparse.SUPPRESS)
-    ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6v,1e-5v",
-                    help="section equal: our tol values (a trailing v: verify=False)")
+    ap.add_argument("--equal-worker", nargs=7, help=argparse.SUPPRESS)
+    ap.add_argument("--block-worker", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--ours-tols", default="1e-6,1e-5,1e-4,1e-6f,1e-6v",
+                    help="section equal: our tol values (a trailing v: verify=False; f: verify='fresh')")
+    ap.add_argument("--pyhessian-tols", default="1e-3",
+                    help="section equal: PyHessian's tol values (first round only: minutes per run)")
     ap.add_argument("--eig-steps", default="20,25,30,40", help="section equal: eigenthings' Lanczos steps")
-    ap.add_argument("--equal-reps", type=int, default=2, help="section equal: interleaved rounds")
+    ap.add_argument("--equal-reps", type=int, default=3, help="section equal: interleaved rounds")
     ap.add_argument("--equal-threads", default="1", help="section equal: thread counts")
     a = ap.parse_args()
     if a.equal_worker:
         w = a.equal_worker
-        print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]))))
+        print(json.dumps(equal_worker(w[0], w[1], int(w[2]), w[3], w[4], int(w[5]), "" if w[6] == "none" else w[6])))
+        return
+    if a.block_worker:
+        w = a.block_worker
+        print(json.dumps(block_worker(w[0], w[1], int(w[2]), int(w[3]))))
         return
     if a.worker:
         print(json.dumps(worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))))
@@ -411,13 +515,27 @@ def main() -> None:
                             f"peak +{_rng([r[k + '_peak_mib'] for r in rs])} MiB")
             print(f"  {threads} thread(s): " + "; ".join(line), flush=True)
 
+        # --- 5. block products: does a block of b products cost less than b single ones?
+        for threads in ((int(t) for t in a.equal_threads.split(",")) if "block" in sections else ()):
+            r = _spawn(sys.executable, ["--block-worker", "big", paths["big"], str(threads), str(a.equal_reps)],
+                       threads)
+            if not r:
+                continue
+            single = min(r["rows"]["single (operator)"]["cpu"])
+            print(f"\n## block products: 64-512-512-10 MLP, {threads} thread(s), one process, {a.equal_reps} "
+                  f"interleaved rounds, per-vector cost; batched vs single products rel. diff "
+                  f"{r['batched_rel_err']:.1e}; load average (1 min) {[round(v, 2) for v in r['load']]}")
+            for name, row in r["rows"].items():
+                print(f"  {name:28s} CPU/vector {_rng(row['cpu'])} s ({min(row['cpu']) / single:.2f}x single, min)  "
+                      f"wall/vector {_rng(row['wall'])} s", flush=True)
+
         # --- 4. equal accuracy on the big model, one process per thread count
         for threads in ((int(t) for t in a.equal_threads.split(",")) if "equal" in sections else ()):
             print(f"\n## equal accuracy: 64-512-512-10 MLP, top-10, {threads} thread(s), one process, "
                   f"{a.equal_reps} interleaved rounds; error = max relative eigenvalue error against ours "
                   f"at tol 1e-10, residual = max ||Hu - lu||/|l| (our operator)")
             r = _spawn(python, ["--equal-worker", "big", paths["big"], str(threads), a.ours_tols, a.eig_steps,
-                                str(a.equal_reps)], threads)
+                                str(a.equal_reps), a.pyhessian_tols or "none"], threads)
             if not r:
                 continue
             print(f"  reference: ours at tol 1e-10, {r['ref_products']} products; load average (1 min) at "
@@ -426,11 +544,13 @@ def main() -> None:
             base = rows.get("ours:1e-6")
             for key, row in rows.items():
                 meth, par = key.split(":")
-                label = (f"ours tol {float(par.rstrip('v')):.0e}" + (" verify=False" if par.endswith("v") else "")
-                         if meth == "ours" else f"eigenthings {par} steps")
+                label = (f"ours tol {float(par.rstrip('vf')):.0e}"
+                         + {"v": " verify=False", "f": " verify=fresh"}.get(par[-1], "")
+                         if meth == "ours" else f"eigenthings {par} steps" if meth == "eigenthings"
+                         else f"pyhessian tol {par} (1 round)")
                 rat = (f"  {min(row['cpu']) / min(base['cpu']):.2f}x ours(1e-6) CPU (min), "
                        f"{statistics.median(row['wall']) / statistics.median(base['wall']):.2f}x wall (median)") if base else ""
-                note = " (10 recompute residuals)" if meth == "ours" and not par.endswith("v") else ""
+                note = " (10 recompute residuals)" if meth == "ours" and par.endswith("f") else ""
                 print(f"  {label:24s} products {row['products']:4d}{note}  error {row['err']:.1e}  residual {row['res']:.1e}  "
                       f"wall {_rng(row['wall'])} s  CPU {_rng(row['cpu'])} s{rat}", flush=True)
 

@@ -98,21 +98,80 @@ def test_top_k_matches_dense_eigh(mlp_case):
 
 
 @pytest.mark.parametrize("max_basis", [None, 8])
-def test_unverified_pairs_match_dense_eigh(mlp_case, max_basis):
-    """verify=False (residuals from the Lanczos relation, k products fewer) against dense eigh,
-    with and without thick restarts: eigenvalues, eigenvectors and the reported residuals."""
+@pytest.mark.parametrize("verify", [True, "fresh", False])
+def test_verify_modes_match_dense_eigh(mlp_case, max_basis, verify):
+    """Each way of reporting the residuals against dense eigh, with and without thick restarts:
+    True (from the stored products W = H V, no product spent), "fresh" (k new products) and
+    False (the Lanczos relation): eigenvalues, eigenvectors, the reported residuals against the
+    dense residual ||H u - θ u|| of the returned pairs, and the product counts."""
     model, X, y, H, ev, U = mlp_case
     k = 6
-    full = hessian_top(model, mse, (X, y), k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000)
-    r = hessian_top(model, mse, (X, y), k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000,
-                    verify=False)
-    assert r.converged and r.n_matvec == full.n_matvec - k
+    kw = dict(k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000)
+    r = hessian_top(model, mse, (X, y), verify=verify, **kw)
+    bare = hessian_top(model, mse, (X, y), verify=False, **kw)
+    assert r.converged
+    assert r.n_matvec == bare.n_matvec + (k if verify == "fresh" else 0)
+    assert (r.n_restarts > 0) == (max_basis is not None)
     assert float(((r.eigenvalues - ev[:k]).abs() / ev[:k].abs()).max()) < 1e-8
     overlap = (r.eigenvectors * U[:, :k]).sum(0).abs()
     assert float((1 - overlap).max()) < 1e-8
+    assert float((r.eigenvectors.T @ r.eigenvectors - torch.eye(k, dtype=D)).abs().max()) < 1e-12
     res = (H @ r.eigenvectors - r.eigenvectors * r.eigenvalues).norm(dim=0)
-    assert torch.allclose(res, r.residuals, atol=1e-9 * float(ev[0]))
+    atol = 1e-9 * float(ev[0]) if verify is False else 1e-12
+    assert torch.allclose(res, r.residuals, atol=atol)
+    if verify is not False:  # the Rayleigh quotients of the returned vectors
+        assert torch.allclose(r.eigenvalues, (r.eigenvectors * (H @ r.eigenvectors)).sum(0), rtol=1e-13)
     assert bool(((r.eigenvalues - ev[:k]).abs() <= r.bounds + 1e-12).all())
+
+
+def test_stored_products_residual_catches_a_wrong_pair(mlp_case):
+    """The stored-product residual is a real residual, not the Lanczos estimate: stopped early
+    (max_matvec below convergence) it reports the dense residual of the returned, unconverged
+    pairs, and converged is False."""
+    model, X, y, H, ev, _ = mlp_case
+    r = hessian_top(model, mse, (X, y), k=6, tol=1e-10, seed=3, max_matvec=9)
+    assert not r.converged and r.n_matvec == 9
+    res = (H @ r.eigenvectors - r.eigenvectors * r.eigenvalues).norm(dim=0)
+    assert float(res.max()) > 1e-6 * float(ev[0])
+    assert torch.allclose(res, r.residuals, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None])
+def test_verify_takes_only_its_three_values(mlp_case, bad):
+    model, X, y, *_ = mlp_case
+    with pytest.raises(ConfigError, match="verify"):
+        hessian_top(model, mse, (X, y), k=2, verify=bad)
+
+
+def _planted(spectrum, d_extra=0, seed=5):
+    """A linear least-squares model whose Hessian XᵀX/N has the given eigenvalues (exactly,
+    up to rounding): X = √N Q diag(√λ) Oᵀ with orthonormal Q (N × d) and O (d × d)."""
+    g = torch.Generator().manual_seed(seed)
+    lam = torch.tensor(list(spectrum) + [0.0] * d_extra, dtype=D)
+    d, N = len(lam), 4 * len(lam)
+    Q, _ = torch.linalg.qr(torch.randn(N, d, generator=g, dtype=D))
+    O, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=D))
+    X = math.sqrt(N) * Q @ torch.diag(lam.sqrt()) @ O.T
+    model = nn.Linear(d, 1, bias=False).to(D)
+    return model, (X, torch.zeros(N, 1, dtype=D)), lam.sort(descending=True).values
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_planted_clustered_and_degenerate_spectrum(verify):
+    """Planted spectra against the exact eigenvalues: a cluster of close eigenvalues (relative
+    gaps 1e-4) straddling k, and an exactly 3-fold top eigenvalue with k larger than the
+    multiplicity (single-vector Krylov sees one copy; the breakdown restart must find the rest)."""
+    bulk = torch.linspace(0.05, 0.5, 40).tolist()
+    clustered = [4.0, 2.0, 1.0 + 2e-4, 1.0 + 1e-4, 1.0, 0.9] + bulk
+    model, data, lam = _planted(clustered)
+    r = hessian_top(model, mse, data, k=4, tol=1e-10, seed=1, verify=verify, max_matvec=4000)
+    assert r.converged
+    assert torch.allclose(r.eigenvalues, lam[:4], rtol=0, atol=1e-9)
+    degenerate = [3.0, 3.0, 3.0, 2.5, 2.0] + torch.linspace(0.1, 1.0, 11).tolist()
+    model, data, lam = _planted(degenerate)
+    r = hessian_top(model, mse, data, k=5, tol=1e-10, seed=2, verify=verify, max_matvec=4000)
+    assert r.converged
+    assert torch.allclose(r.eigenvalues, lam[:5], rtol=0, atol=1e-9)
 
 
 def test_smallest_and_magnitude_orders(mlp_case):

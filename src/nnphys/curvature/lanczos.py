@@ -7,15 +7,23 @@ reorthogonalisation, "twice is enough"), the projected matrix ``T = Vᵀ H V`` i
 and ``H V = V T + f e_mᵀ`` holds throughout. A Ritz pair ``(θ_i, V s_i)`` then has residual
 ``||H V s_i - θ_i V s_i|| = ||f|| |s_{m,i}|``. When the basis reaches ``max_basis`` columns it is
 compressed to the ``k + ⌈(max_basis - k)/2⌉`` wanted Ritz vectors and the Krylov process continues
-from ``f / ||f||``. Memory ``O(max_basis · P)``, ``max_basis = max(2k + 20, 40)`` by default
-(capped at ``P``).
+from ``f / ||f||``. Memory ``O(max_basis · P)`` (twice that with the stored products below),
+``max_basis = max(2k + 20, 40)`` by default (capped at ``P``).
 
 Convergence [default]: every wanted Ritz pair has residual ``r_i <= tol · max(|θ_i|, 10⁻³ max_j |θ_j|)``
 (relative to its own eigenvalue, as ARPACK and hessian-eigenthings, with a floor at 10⁻³ of the
-operator's scale so that bulk eigenvalues near 0 can converge). The returned residuals are recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``
-(k extra products), and ``bound_i = min(r_i, r_i² / gap_i)`` bounds ``|θ_i - λ_i|`` for the
+operator's scale so that bulk eigenvalues near 0 can converge). The returned residuals are
+recomputed explicitly, ``r_i = ||H u_i - θ_i u_i||``, from the products already made: the raw
+products ``W = H V`` are kept beside the basis (and compressed with it at a restart), so
+``H u_i = W s_i`` without a new product (``verify="fresh"`` spends k new products instead, as
+before 2026-12-07), and ``bound_i = min(r_i, r_i² / gap_i)`` bounds ``|θ_i - λ_i|`` for the
 eigenvalue ``λ_i`` nearest ``θ_i`` (Weyl / Kato-Temple; ``gap_i`` the distance from ``θ_i`` to the
 nearest other Ritz value, an estimate of the true gap).
+
+Breakdown (``β ≈ 0``, ``V`` an invariant subspace): the run continues from a fresh random
+direction orthogonal to ``V``; if the latest sequence (since the previous breakdown) holds a
+wanted Ritz vector, it does not stop there even when every residual is 0, because one Krylov
+sequence shows one copy of a repeated eigenvalue and the complement may hold more.
 """
 
 from __future__ import annotations
@@ -40,12 +48,13 @@ class HessianTop(Result):
     Attributes:
         eigenvalues: ``(k,)`` ordered by ``which`` (``"LA"``: descending).
         eigenvectors: ``(P, k)`` orthonormal columns.
-        residuals: ``(k,)`` ``||H u_i - θ_i u_i||`` recomputed explicitly (``verify=False``: from
-            the Lanczos relation).
+        residuals: ``(k,)`` ``||H u_i - θ_i u_i||`` recomputed explicitly from the stored
+            products (``verify="fresh"``: from new products; ``verify=False``: from the Lanczos
+            relation).
         bounds: ``(k,)`` ``min(r_i, r_i²/gap_i)``, a bound on each eigenvalue's error.
         converged: every residual met ``tol · max(|θ_i|, 1e-3 max|θ|)`` (10x slack on the recomputed ones).
-        n_matvec: curvature-vector products used (including the k residual checks, unless
-            ``verify=False``).
+        n_matvec: curvature-vector products used (including the k residual checks with
+            ``verify="fresh"``).
         n_restarts, tol, which, curvature: as run.
         n_params, n_samples, loss: ``P``, ``N`` and ``L`` at the evaluation point.
     """
@@ -101,7 +110,7 @@ def _random_unit(P: int, gen: torch.Generator) -> Tensor:
 
 def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: int = 1000,
                 seed: int = 0, which: str = "LA", max_basis: int | None = None,
-                v0: Tensor | None = None, verify: bool = True) -> HessianTop:
+                v0: Tensor | None = None, verify: bool | str = True) -> HessianTop:
     """Thick-restart Lanczos on a built operator (see :func:`hessian_top`)."""
     P = op.P
     check_k(k, P)
@@ -109,6 +118,8 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
     check_pos("max_iter", max_iter, integer=True)
     if which not in _WHICH:
         raise ConfigError("which", f"must be one of {_WHICH} (got {which!r})")
+    if not (isinstance(verify, bool) or verify == "fresh"):
+        raise ConfigError("verify", f"must be True, False or 'fresh' (got {verify!r})")
     m_max = max(2 * k + 20, 40) if max_basis is None else max_basis
     if isinstance(m_max, bool) or not isinstance(m_max, int) or m_max < k + 2 and m_max < P:
         raise ConfigError("max_basis", f"must be an integer >= k + 2 (got {max_basis!r})")
@@ -119,15 +130,20 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
     gen = torch_generator(seed, "curvature.lanczos")
     q = _random_unit(P, gen) if v0 is None else (v0.double() / v0.double().norm())
     V = torch.zeros(P, 0, dtype=torch.float64)
+    keep_w = verify is True  # store the products: W = H V, so that H u = W s costs no product
+    W = torch.zeros(P, 0, dtype=torch.float64) if keep_w else None
     T = torch.zeros(0, 0, dtype=torch.float64)
     used0 = op.n_matvec
     restarts, converged = 0, False
+    seq0 = 0  # first column of the current Krylov sequence (after a breakdown restart)
     theta = S = None
     beta = 0.0
     while True:
         # extend the basis by q
         w = op.matvec(q)
         V = torch.cat([V, q[:, None]], 1)
+        if keep_w:
+            W = torch.cat([W, w.to(torch.float64)[:, None]], 1)
         w, h = _orth(V, w)
         j = V.shape[1]
         Tn = torch.zeros(j, j, dtype=torch.float64)
@@ -141,33 +157,47 @@ def lanczos_top(op: CurvatureOperator, k: int, *, tol: float = 1e-6, max_iter: i
         scale = float(theta.abs().max()) or 1.0
         res = beta * S[-1, idx].abs()
         done_iter = op.n_matvec - used0 >= max_iter
-        if j >= k and bool((res <= tol * _ref(theta[idx], scale)).all()):
+        breakdown = beta <= 1e-14 * scale
+        # an invariant subspace whose latest sequence (since the last breakdown) holds a wanted
+        # Ritz vector: the complement may hold further copies of that eigenvalue, which a single
+        # Krylov sequence cannot show; do not stop, continue from a fresh direction
+        fresh = breakdown and bool((S[seq0:, idx] ** 2).sum(0).max() > 0.5)
+        if j >= k and not fresh and bool((res <= tol * _ref(theta[idx], scale)).all()):
             converged = True
             break
         if done_iter or j == P:
             converged = j == P
             break
-        if beta <= 1e-14 * scale:  # invariant subspace: continue from a fresh direction
+        if breakdown:  # invariant subspace: continue from a fresh direction
             w, _ = _orth(V, torch.randn(P, dtype=torch.float64, generator=gen))
             w, _ = _orth(V, w)
             beta_new = float(w.norm())
             q = w / beta_new
+            seq0 = j
             continue
         q = w / beta
         if j >= m_max:  # thick restart onto the `keep` wanted Ritz vectors
             sel = _select(theta, keep, which)
             Ssel = S[:, sel]
             V = V @ Ssel
+            if keep_w:
+                W = W @ Ssel
             T = torch.diag(theta[sel])
+            seq0 = 0
             # H V' = V' Θ + f (S[-1, sel])ᵀ: the next column q = f/β couples through h = V'ᵀ H q
             restarts += 1
     sel = _select(theta, k, which)
     vals = theta[sel]
-    U = V @ S[:, sel]
-    U, _ = torch.linalg.qr(U)  # re-orthonormalise against rounding; columns keep their order
-    U = U * torch.sign((U * (V @ S[:, sel])).sum(0))[None, :]
+    U0 = V @ S[:, sel]
+    U, Rq = torch.linalg.qr(U0)  # re-orthonormalise against rounding; columns keep their order
+    sign = torch.sign((U * U0).sum(0))
+    U = U * sign[None, :]
     if verify:
-        R = torch.stack([op.matvec(U[:, i]) for i in range(k)], 1)
+        if keep_w:  # H U = (H V) S R⁻¹ from the stored products: explicit, and no product spent
+            HU0 = W @ S[:, sel]
+            R = torch.linalg.solve_triangular(Rq, HU0, upper=True, left=False) * sign[None, :]
+        else:  # verify="fresh": one new product per pair
+            R = torch.stack([op.matvec(U[:, i]) for i in range(k)], 1)
         vals = (U * R).sum(0)  # Rayleigh quotients of the returned vectors
         order = _select(vals, k, which)  # rounding may swap (near-)equal values
         vals, U, R, sel = vals[order], U[:, order], R[:, order], sel[order]
@@ -195,7 +225,7 @@ def hessian_top(model, loss_fn, data, *args, k: int | None = None, tol: float = 
                 max_matvec: int | None = None, seed: int = 0, which: str = "LA",
                 curvature: str = "hessian", chunk_size: int | None = None, hvp_method: str = "auto",
                 max_basis: int | None = None, max_iter: int | None = None,
-                verify: bool = True) -> HessianTop:
+                verify: bool | str = True) -> HessianTop:
     """Top-``k`` eigenpairs of ``∇²L`` (or the Gauss-Newton ``G``) of ``model`` on ``data``.
 
     Args:
@@ -208,10 +238,13 @@ def hessian_top(model, loss_fn, data, *args, k: int | None = None, tol: float = 
         which: ``"LA"`` largest algebraic (default), ``"LM"`` largest magnitude, ``"SA"`` smallest.
         curvature: ``"hessian"`` or ``"ggn"``. chunk_size, hvp_method (its ``method``): see :class:`CurvatureOperator`.
         max_basis: Krylov basis size before a thick restart (default ``max(2k + 20, 40)``).
-        verify: recompute each returned pair's residual and Rayleigh quotient with one product
-            each (``k`` products; default). ``False``: residuals from the Lanczos relation
-            ``β |s_{j,i}|`` and the Ritz values, which hold up to rounding with the full
-            reorthogonalisation used here (the tests check both against dense ``eigh``).
+        verify: recompute each returned pair's residual ``||H u - θ u||`` and Rayleigh quotient
+            explicitly. ``True`` (default): from the products already made, kept as ``W = H V``
+            beside the basis, ``H u = W s`` (no product spent; a second ``max_basis × P`` array).
+            ``"fresh"``: one new product per pair (``k`` products; the default before 2026-12-07,
+            which also catches an operator that changes between calls). ``False``: residuals from
+            the Lanczos relation ``β |s_{j,i}|`` and the Ritz values, which hold up to rounding with
+            the full reorthogonalisation used here (the tests check all three against dense ``eigh``).
 
     Returns:
         :class:`HessianTop`.
