@@ -1,4 +1,4 @@
-"""Calibration of the escape-rate claims added for issue 22 (T11, T12: Fig. 3b across dimensions on
+"""Calibration of the escape-rate claims T11 and T12 (T11, T12: Fig. 3b across dimensions on
 genuine SGD): the study's real ``analyse`` on synthetic results with a known truth
 (``nnphys.studies.escape_rate.calibration``) holds under the effect, fails under the opposite,
 holds at most ~alpha of the time on the margin and never holds when too noisy to decide."""

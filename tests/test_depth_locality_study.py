@@ -262,7 +262,7 @@ def test_c6_unconverged_lazy_runs_never_hold():
 
     spec = STUDY.make_spec("medium")
     c6 = _verdicts(spec, gen_c6("unconverged")(np.random.default_rng(2), spec))["C6"]
-    # rule version 2 (issue 20): an unconverged lazy run is an outcome (no shrink, d = 0), not data, so
+    # rule version 2: an unconverged lazy run is an outcome (no shrink, d = 0), not data, so
     # lazy runs that never converge count against the claim instead of keeping it silent
     assert c6.verdict == "fails"
     assert all(c["lazy_seeds_failed"] == spec.n_seeds for c in c6.evidence["cells"])
@@ -376,7 +376,7 @@ def test_map_spec_checks():
     m = MAP.make_spec("medium")
     assert len(m.cells()) == 4 and {c["init"] for c in m.cells()} == {"torch_default", "he_normal"}
     assert m.ds == [16] and min(m.widths) >= 256 and m.n_seeds >= 5 and m.depths[0] == 1 and m.depths[-1] == 8
-    # issue 20: every init its own lr grid, chosen on validation (the old medium ran He at its single lr 0.1)
+    # every init its own lr grid, chosen on validation (the old medium ran He at its single lr 0.1)
     jobs_ = [j for j in MAP.jobs(m) if isinstance(j, NetJob)]
     grids = {j.init: j.lrs for j in jobs_}
     assert grids["he_normal"] != grids["torch_default"] and all(len(g) >= 2 for g in grids.values())
@@ -403,7 +403,7 @@ def test_map_cell_with_a_fully_diverged_net_counts_by_itt():
 
 
 # ---------------------------------------------------------------------------------------------
-# issue 20: the medium design (main cells N x init x target kind), the k rule, the sign-label fix
+# the medium design (main cells N x init x target kind), the k rule, the sign-label fix
 # ---------------------------------------------------------------------------------------------
 
 

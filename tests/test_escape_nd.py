@@ -1,4 +1,4 @@
-"""Issue 22's new escape-rate kinds against naive oracles: the d-dimensional genuine-SGD first
+"""The escape-rate kinds escape_nd and phi_tail against naive oracles: the d-dimensional genuine-SGD first
 passage (escape_nd, T11/T12) against a per-chain Python loop in float64, and the Hill tail estimator
 (phi_tail, T7tail) against a loop and against laws with a known tail index."""
 

@@ -191,7 +191,7 @@ LOG2 = float(np.log(2.0))
 def _exploded(p: dict[str, Any], m: dict[str, Any], n: int) -> np.ndarray:
     """An exploded run [default]: its final training loss is worse than the trivial predictor's. Regression
     (and MSE on sign labels): train nMSE > 1; logistic loss on sign labels: train loss > log 2, the loss
-    of the zero output. (Bug fixed, issue 20: the nMSE test was applied to logistic runs too, whose
+    of the zero output. (A bug fixed on 2026-12-07: the nMSE test was applied to logistic runs too, whose
     logits grow past +-1 as the loss falls, so a sign-label net that fit its data read as exploded.)"""
     if p.get("loss") == "logistic":
         tl = np.asarray(m.get("train_loss", [0.0] * n), float)

@@ -77,7 +77,7 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     - an alpha = 1 run short of the stopping rule makes the cell uninformative (the C8 regime: the
       main nets must interpolate for there to be a feature-learning interplay to compare);
     - a lazy (alpha_max) run that diverged, exploded or did not meet the stopping rule within its cap
-      is an outcome, not data (rule version 2, issue 20): its seed counts as ``d = 0`` (no shrink, ITT
+      is an outcome, not data (rule version 2): its seed counts as ``d = 0`` (no shrink, ITT
       at the effect level: the error-level ITT value would make a failed lazy net look perfectly lazy,
       IC = 0, i.e. support). Before, an unconverged lazy run made the cell uninformative, so lazy runs
       that never converge kept C6 silent forever instead of counting against it;

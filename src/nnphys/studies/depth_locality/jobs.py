@@ -169,7 +169,7 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
              settings: dict[str, Any], width: int | None = None, param: str | None = None,
              alpha: float = 1.0, permute: bool = False) -> NetJob:
     s = dict(settings)
-    if alpha == 1.0 and depth in spec.max_epochs_by_depth:  # {} (every preset before issue 20): max_epochs
+    if alpha == 1.0 and depth in spec.max_epochs_by_depth:  # {} (quick, paper): max_epochs
         s["max_epochs"] = spec.max_epochs_by_depth[depth]
     if alpha != 1.0:
         grid = spec.lazy_lr_grid or sorted(set(s["lrs"]) | {round(v / 10, 12) for v in s["lrs"]})

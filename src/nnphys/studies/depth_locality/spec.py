@@ -321,7 +321,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "control_permutation": True, "control_depths": [1, 4],
         "blind_datasets": 200, "blind_n": 100, "blind_n_test": 500, "blind_chunk": 200,
     },
-    # medium (issue 20, "the decisive experiment"; guide: "The medium design"): d = 32, k = 2 (k = 3 only
+    # medium ("the decisive experiment"; guide: "The medium design"): d = 32, k = 2 (k = 3 only
     # where the k rule says its target is learnable: nowhere at N <= 1000, d = 32), N spanning the hard
     # regime, depths 1, 2, 4, 8, both targets on the same data, four main cells = two inits (He first:
     # the control cell, whose lazy runs converge; PyTorch's default) x two target kinds (regression; sign

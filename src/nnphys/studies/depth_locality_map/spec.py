@@ -119,7 +119,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"inits": ["torch_default", "he_normal"], "ds": [16], "ns": [400], "widths": [64], "ks": [2],
               "depths": [1, 2, 4], "n_seeds": 3, "lr_grid": [0.03, 0.1], "max_epochs": 200, "n_val": 300,
               "n_test": 1000},
-    # medium (issue 20): the complement of depth-locality's medium design at d = 16 (the study runs d = 32):
+    # medium: the complement of depth-locality's medium design at d = 16 (the study runs d = 32):
     # 4 cells = PyTorch default and He init x N in {250, 1000}, H = 256, k = 2, regression, depths 1, 2, 4, 8,
     # 5 seeds; each init its own lr grid (He: the grid the timing pilot found to train the deepest net,
     # {0.003, 0.01}; the He cells of the old medium all diverged at its single lr 0.1), chosen per job on
