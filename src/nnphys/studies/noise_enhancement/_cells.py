@@ -231,6 +231,7 @@ def _seed_outcomes(results: list[Result], task: str, budget: str, lr: float, key
             return None
         seeds = list(dead[0].params["seeds"])
         raw, div = np.full(len(seeds), np.nan), np.ones(len(seeds), bool)
+        drop = float("nan")  # every seed diverged: divergence is the outcome
     else:
         m = rs[0].metrics
         errs = m["final"][budget]["test_error"] if metric == "final" else m["best_val_test_error"][budget]
@@ -249,10 +250,8 @@ def _seed_outcomes(results: list[Result], task: str, budget: str, lr: float, key
             return None
         raw, div = np.array(raw_l, float), np.array(div_l, bool)
         drop = val_drop(rs[0], budget, [i for i, d in zip(idx, div_l) if not d])
-        return {"seeds": seeds, "raw": raw, "diverged": div, "itt": P.itt(raw, div, worst(results, task, budget, lr)),
-                "val_drop": drop}
     return {"seeds": seeds, "raw": raw, "diverged": div, "itt": P.itt(raw, div, worst(results, task, budget, lr)),
-            "val_drop": float("nan")}
+            "val_drop": drop}
 
 
 def val_drop(r: Result, budget: str, live: list[int]) -> float | None:
@@ -272,11 +271,10 @@ def val_drop(r: Result, budget: str, live: list[int]) -> float | None:
         arr = r.arrays or {}
         if "val_error" not in arr or "eval_steps" not in arr:
             return None
-        steps = [int(s) for s in arr["eval_steps"]]
-        j = steps.index(round(0.75 * m["budgets"][budget])) if round(0.75 * m["budgets"][budget]) in steps else None
-        if j is None:
+        steps, at = [int(s) for s in arr["eval_steps"]], round(0.75 * m["budgets"][budget])
+        if at not in steps:
             return None
-        q3 = arr["val_error"][:, j].tolist()
+        q3 = arr["val_error"][:, steps.index(at)].tolist()
     d = [q3[i] - end[i] for i in live if q3[i] is not None and end[i] is not None
          and math.isfinite(q3[i]) and math.isfinite(end[i])]
     return float(np.mean(d)) if d else float("nan")

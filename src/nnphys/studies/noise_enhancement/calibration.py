@@ -34,6 +34,7 @@ import numpy as np
 
 from nnphys.noise_enhancement import ne_trace_ratio
 from nnphys.studies.base import Result
+from nnphys.studies.noise_enhancement._cells import ne_key
 from nnphys.studies.noise_enhancement.claims import C1_MARGIN, C2_NET_MARGIN, C2_TOY_MARGIN, C8_MARGIN
 from nnphys.studies.noise_enhancement.jobs import jobs
 
@@ -50,10 +51,6 @@ D = 0.02          # the effect size of the scenarios: 2 x the SESOI (0.01)
 def _planned(spec, kind: str) -> list[dict[str, Any]]:
     """The ``params()`` of the planned jobs of ``kind``, on the spec's device (as the lab stores them)."""
     return [j.on(spec.device).params() for j in jobs(spec) if j.KIND == kind]
-
-
-def ne_key(a: float) -> str:
-    return f"NE({a:.4g})"
 
 
 def _variant_key(arm: str, v: dict[str, Any]) -> str:
