@@ -26,7 +26,7 @@ TINY = dict(
 
 def test_registered():
     assert get_study("depth-locality") is STUDY
-    assert set(STUDY.claims) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "X2", "X2K"}
+    assert set(STUDY.claims) == {"C1", "C2", "C3", "C4", "C5", "C6", "C6W", "C7", "C8", "X2", "X2K"}
     for cid, info in CLAIMS.items():
         assert info.tag in ("paper", "derived", "default")
         assert info.rule is not None and not info.statement.startswith("["), cid  # pre-registered; tag printed apart
@@ -501,3 +501,60 @@ def test_tiny_multi_cell_end_to_end():
     assert len(by["C4"].evidence["cells"]) == 4
     figs = STUDY.figures(spec, results)
     assert "error_vs_depth" in {f.name for f in figs}
+
+
+# ---------------------------------------------------------------------------------------------
+# C6W: the width half of C6 (ntk parameterisation, alpha = 1)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_width_sweep_runs_on_its_own_ntk_grid_with_its_own_kernel():
+    """The width runs are ntk-parameterised at the control cell's sigma_w^2 and choose their lr on
+    validation from their own grid (an ntk-param. lr is not a standard-param. one); their NTK has their
+    own bias variance (ntk param.: 0.1), not the control cell's (He, standard: 0)."""
+    spec = STUDY.make_spec("medium")
+    wide = [j for j in jobs(spec) if isinstance(j, NetJob) and j.group == "width"]
+    assert sorted({j.width for j in wide}) == [128, 512, 2048]
+    assert {j.param for j in wide} == {"ntk"} and {j.lrs for j in wide} == {(0.1, 0.3)}
+    assert {j.n_val for j in wide} == {500} and {j.alpha for j in wide} == {1.0}
+    assert {j.sigma_w2 for j in wide} == {2.0} and {j.sigma_b2 for j in wide} == {0.1}
+    ctrl = {j.data_seeds for j in jobs(spec) if isinstance(j, NetJob) and j.group == "main"
+            and j.variant == "he_normal/regression" and j.n == 250}
+    assert {j.data_seeds for j in wide} == ctrl  # paired with the control cell's data sets
+    assert {j.max_epochs for j in wide if j.depth == 8} == {spec.max_epochs_by_depth[8]}
+    kern = [j for j in jobs(spec) if isinstance(j, KernelJob) and j.group == "width"]
+    assert len(kern) == 1 and kern[0].kernel_sigma_b2 == 0.1 and kern[0].sigma_w2 == 2.0
+    # no width sweep, no width jobs and C6W not run
+    quick = STUDY.make_spec("quick")
+    assert not [j for j in jobs(quick) if getattr(j, "group", None) == "width"]
+
+
+def test_c6w_shrink_holds_failed_wide_runs_never_hold():
+    from nnphys.studies.depth_locality.calibration import gen_c6w
+
+    spec = STUDY.make_spec("medium")
+    rng = np.random.default_rng(4)
+    ok = _verdicts(spec, gen_c6w("effect")(rng, spec))["C6W"]
+    assert ok.verdict == "holds" and ok.evidence["cells"][0]["ic_H_min"] > 0.3
+    assert [r["H"] for r in ok.evidence["width_rows"]] == [128, 512, 2048]
+    assert _verdicts(spec, gen_c6w("opposite")(rng, spec))["C6W"].verdict == "fails"
+    assert _verdicts(spec, gen_c6w("floor")(rng, spec))["C6W"].verdict == "uninformative"
+    bad = _verdicts(spec, gen_c6w("unconverged")(rng, spec))["C6W"]
+    # a widest run that missed the stopping rule is an outcome (no shrink), never support
+    assert bad.verdict == "fails" and bad.evidence["cells"][0]["wide_seeds_failed"] == spec.n_seeds
+    quick = STUDY.make_spec("quick")
+    c = _verdicts(quick, gen_c6w("effect")(rng, quick))["C6W"]
+    assert c.verdict == "inconclusive" and c.evidence["run"] is False
+
+
+def test_tiny_width_sweep_end_to_end():
+    """Real width jobs (two widths, ntk param.) and their kernel job: C6W is judged and its figure drawn."""
+    spec = STUDY.make_spec("quick", dict(TINY, width_sweep=[8, 32], width_lr_grid=[0.1, 0.3], alphas=[1.0],
+                                         robustness=[], control_permutation=False, blind_datasets=0))
+    js = [j for j in jobs(spec)]
+    assert any(getattr(j, "group", None) == "width" for j in js)
+    results = [Result.from_output(j, j.run()) for j in js]
+    c = _verdicts(spec, results)["C6W"]
+    assert c.verdict in ("holds", "fails", "uninformative") and c.evidence["cells"][0]["kernel_job"]
+    assert {r["H"] for r in c.evidence["width_rows"]} == {8, 32}
+    assert "width_sweep" in {f.name for f in STUDY.figures(spec, results)}

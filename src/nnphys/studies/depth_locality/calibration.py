@@ -18,7 +18,7 @@ The model of a net's test error (in units of the trivial error, so the sign vari
   ``effect`` the claimed effect at 2.5 x SESOI, ``none`` no effect, ``opposite`` the reverse effect,
   ``floor`` the baseline leaves no room (local error at L_min ~ 0.01, global ~ 0.97),
   ``diverged`` the effect with one seed of each deepest net diverged (``nan``, ``diverged=True``),
-  ``unconverged`` (C6) the lazy runs stop at the epoch cap above the stopping rule.
+  ``unconverged`` (C6, C6W) the lazy (widest) runs stop at the epoch cap above the stopping rule.
 
 The spreads are of the order the quick runs show (per-seed depth differences of a few 1e-2); they are a
 model, stated here, not fitted to any verdict.
@@ -288,6 +288,33 @@ def gen_c6(scenario: str):
     return gen
 
 
+def gen_c6w(scenario: str):
+    """C6W: the width sweep's ntk-parameterised nets at the control N and depths, plus their NTK (kernel job
+    of group ``width``). IC is 2 x EFFECT at the narrowest width; at the widest it is 0 (effect: wide nets
+    follow the NTK), unchanged (none) or larger (opposite); the middle widths halfway. floor: no interplay
+    at the narrowest width; unconverged: the effect, but every widest run stops at the epoch cap;
+    diverged: the effect with seed 0 of every widest run diverged."""
+    def gen(rng, spec):
+        seeds = _Seeds(rng, spec.n_seeds)
+        hs = sorted(set(spec.width_sweep))
+        ntk = ntk_curve()
+        narrow = interplay(0.0, 0.0) if scenario == "floor" else interplay(-EFFECT, EFFECT)
+        wide = {"effect": ntk, "unconverged": ntk, "diverged": ntk, "floor": ntk,
+                "none": narrow, "opposite": interplay(-2 * EFFECT, 2 * EFFECT)}[scenario]
+
+        def curve(j, f):
+            h = hs.index(j["width"]) / max(len(hs) - 1, 1)
+            return (1 - h) * narrow(j, f) + h * wide(j, f)
+
+        widest = lambda j: j["width"] == hs[-1]  # noqa: E731
+        n_of = lambda j: len(j["data_seeds"])  # noqa: E731
+        out = nets(spec, rng, _plan(spec, group="width"), curve, depths_of=_ctrl_depths(spec), seeds=seeds,
+                   reached=(lambda j: np.full(n_of(j), not widest(j))) if scenario == "unconverged" else None,
+                   diverged=(lambda j: (np.arange(n_of(j)) == 0) & widest(j)) if scenario == "diverged" else None)
+        return out + kernels(spec, rng, _plan(spec, "kernel", group="width"), ntk, seeds)
+    return gen
+
+
 def gen_c7(scenario: str):
     """C7: the robustness variants' nets at the control N and depths, under ``CURVES[scenario]``."""
     def gen(rng, spec):
@@ -350,6 +377,7 @@ def _calibration() -> dict[str, dict[str, Callable]]:
         "C4": {s: gen_c4(s) for s in SCENARIOS},
         "C5": {s: gen_c5(s) for s in ("effect", "none", "opposite")},
         "C6": {s: gen_c6(s) for s in ("effect", "none", "opposite", "floor", "unconverged", "diverged")},
+        "C6W": {s: gen_c6w(s) for s in ("effect", "none", "opposite", "floor", "unconverged", "diverged")},
         "C7": {s: gen_c7(s) for s in SCENARIOS},
         "C8": {s: gen_c8(s) for s in ("effect", "opposite", "diverged")},
         "X2": {s: gen_x2(s) for s in ("effect", "none", "opposite", "diverged")},

@@ -1,4 +1,4 @@
-"""The claims of study ``depth-locality``: C1-C8 and the controls X2, X2K.
+"""The claims of study ``depth-locality``: C1-C8 (with C6W, the width half of C6) and the controls X2, X2K.
 
 Every claim goes through the claim protocol (``nnphys.studies.protocol``): its rule is pre-registered
 with the claim (test, SESOI, alpha, informativeness, fails-if), each cell gives one paired per-seed
@@ -252,6 +252,31 @@ def c6(spec: Spec, ctx: Context) -> Claim:
         c = dataclasses.replace(c, summary=f"{c.summary}; lazy runs failed (counted as no shrink): " + ", ".join(
             f"{name}: {n}/{spec.n_seeds} seeds ({u} runs unconverged, {d} diverged)" for name, n, u, d in failed))
     return c
+
+
+@BOOK.claim("C6W", tag="paper", rule=_dir(
+    "mean d <= 0 (width does not shrink the interplay)", "mean d >= SESOI", _FAILS,
+    room="IC(H_min) - IC(NTK) >= SESOI, the NTK with the width runs' sigma_w^2 and sigma_b^2 (an interplay to "
+         "shrink); every H_min run met the stopping rule; power", itt_worst_d=0.0,
+    widths="the spec's width_sweep, ntk parameterisation, alpha = 1, the control cell's sigma_w^2; its own lr "
+           "grid (width_lr_grid) chosen per job on validation",
+    wide_outcome="a widest run that diverged, exploded (train nMSE > 1) or missed the stopping rule counts as "
+                 "d = 0 for its seed (no shrink), as in C6"))
+def c6w(spec: Spec, ctx: Context) -> Claim:
+    """feature learning drives it (width): in the ntk parameterisation the depth dependence of the
+    local/global gap shrinks toward the NTK's as the width H grows. Rule [default]: IC per seed at the
+    control N and depths as C6; d_s = IC_s(H_min) - IC_s(H_max), one-sided paired t, SESOI 0.1; a
+    diverged, exploded or unconverged widest run counts as d = 0 (no shrink)
+
+    Rule: per k at the control cell's sigma_w^2, N and depths, each seed's interaction contrast of the
+    narrowest ntk-parameterised net minus that of the widest (alpha = 1, lr chosen on validation per
+    job); informative when every narrowest run met the stopping rule and its contrast exceeds the
+    NTK's (same sigma_w^2 and sigma_b^2) by 0.1; a widest run that failed is an outcome (no shrink).
+    Verdict as C1. The contrast at every width and the first-layer movement are reported beside it.
+    Not run without a width sweep of two or more widths."""
+    if len(set(spec.width_sweep)) < 2:
+        return BOOK.inconclusive("C6W", "not run (width_sweep has fewer than two widths)", run=False)
+    return _judge("C6W", ctl.c6w_cells, spec, ctx)
 
 
 @BOOK.claim("C7", tag="default", rule=_dir(

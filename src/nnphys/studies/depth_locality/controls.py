@@ -6,6 +6,7 @@ and :mod:`.claims` judges them with ``P.judge`` under the claim's pre-registered
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -71,8 +72,51 @@ def _ic(arms: dict[tuple[str, int], Arm], L0: int, L1: int) -> np.ndarray:
     return (arms[("global", L1)].x - arms[("global", L0)].x) - (arms[("local", L1)].x - arms[("local", L0)].x)
 
 
+def _ic_kernel(kr, L0: int, L1: int, n: int) -> np.ndarray:
+    """Per-seed interaction contrast of the NTK of kernel job result ``kr`` (zeros when absent: the
+    kernels are blind to locality, claim C5)."""
+    if kr is None or L0 not in kr.metrics["depths"] or L1 not in kr.metrics["depths"]:
+        return np.zeros(n)
+    ds = kr.metrics["depths"]
+    K = {t: np.asarray(kr.metrics[f"ntk_{t}"], float) for t in TARGETS}
+    return (K["global"][:, ds.index(L1)] - K["global"][:, ds.index(L0)]) \
+        - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
+
+
+def _shrink(name: str, feat: dict[tuple[str, int], Arm], lazy: dict[tuple[str, int], Arm], ic_ntk: np.ndarray,
+            L0: int, L1: int, rule: P.Rule, flab: str, llab: str) -> tuple[P.Cell, dict[str, Any]]:
+    """The protocol cell "the interplay shrinks from the feature-learning arm ``feat`` to the lazier arm
+    ``lazy``" (C6: alpha = 1 vs alpha_max; C6W: the narrowest vs the widest ntk-param. net), per seed
+    ``d_s = IC_s(feat) - IC_s(lazy)``. A diverged ``feat`` seed and a ``lazy`` seed that diverged,
+    exploded or missed the stopping rule count as ``d = 0`` (no shrink; an outcome, not data). Room:
+    every ``feat`` run met the stopping rule and ``IC(feat) - IC(NTK) >= SESOI`` (an interplay to remove)."""
+    ic1, ica = _ic(feat, L0, L1), _ic(lazy, L0, L1)
+    dead = np.zeros(len(ic1), bool)
+    for a in feat.values():
+        dead |= a.diverged
+    lazy_failed = np.zeros(len(ic1), bool)
+    for a in lazy.values():
+        lazy_failed |= a.diverged | a.unreached  # an outcome: no shrink
+    d = P.itt(ic1 - ica, dead | lazy_failed, 0.0)
+    feat_named = {f"{flab} {t} L={L}": a for (t, L), a in feat.items()}
+    named = {**feat_named, **{f"{llab} {t} L={L}": a for (t, L), a in lazy.items()}}
+    base = float(np.mean(ic1 - ic_ntk))
+    ok, why = P.room(base, 0.0, 2.0, rule.sesoi)
+    room = _both(regime(feat_named, f"{flab} runs"), (ok, "" if ok else f"IC({flab}) - IC(NTK) = {base:.3g}: {why}"))
+    extra = {"ic_feat": _mean(ic1), "ic_lazy": _mean(ica), "ic_ntk": _mean(ic_ntk),
+             "lazy_seeds_failed": int(lazy_failed.sum()),
+             "lazy_unreached": sum(int(a.unreached.sum()) for a in lazy.values()),
+             "lazy_diverged": sum(int(a.diverged.sum()) for a in lazy.values())}
+    return P.cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra), extra
+
+
+def _arms(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int) -> dict[tuple[str, int], Arm]:
+    return {(t, L): arm(runs, (g, v, t, k, n, L)) for t in TARGETS for L in (L0, L1)}
+
+
 def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
-    """C6 per k at the control N and depths: ``d_s = IC_s(alpha=1) - IC_s(alpha_max)`` (``_ic``).
+    """C6 per k at the control N and depths: ``d_s = IC_s(alpha=1) - IC_s(alpha_max)`` (``_ic``,
+    ``_shrink``).
 
     - an alpha = 1 run short of the stopping rule makes the cell uninformative (the C8 regime: the
       main nets must interpolate for there to be a feature-learning interplay to compare);
@@ -94,52 +138,86 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     for k in spec.active_ks():
         n = spec.ctrl_n(k)
         try:
-            a1 = {(t, L): arm(runs, ("main", cv, t, k, n, L)) for t in TARGETS for L in (L0, L1)}
-            aa = {(t, L): arm(runs, ("lazy", f"alpha={amax:g}", t, k, n, L)) for t in TARGETS for L in (L0, L1)}
+            a1 = _arms(runs, "main", cv, k, n, L0, L1)
+            aa = _arms(runs, "lazy", f"alpha={amax:g}", k, n, L0, L1)
         except Missing as e:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
-        ic1, ica = _ic(a1, L0, L1), _ic(aa, L0, L1)
         kr = runs.kernel.get(("main", cv, k, n))
-        ic_ntk = np.zeros_like(ic1)
-        if kr is not None and L0 in kr.metrics["depths"] and L1 in kr.metrics["depths"]:
-            ds = kr.metrics["depths"]
-            K = {t: np.asarray(kr.metrics[f"ntk_{t}"], float) for t in TARGETS}
-            ic_ntk = (K["global"][:, ds.index(L1)] - K["global"][:, ds.index(L0)]) \
-                - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
-        dead = np.zeros(len(ic1), bool)
-        for a in a1.values():
-            dead |= a.diverged
-        lazy_failed = np.zeros(len(ic1), bool)
-        for a in aa.values():
-            lazy_failed |= a.diverged | a.unreached  # an outcome: no shrink
-        d = P.itt(ic1 - ica, dead | lazy_failed, 0.0)
-        named = {**{f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()},
-                 **{f"alpha={amax:g} {t} L={L}": a for (t, L), a in aa.items()}}
-        base = float(np.mean(ic1 - ic_ntk))
-        ok, why = P.room(base, 0.0, 2.0, rule.sesoi)
-        main_named = {f"alpha=1 {t} L={L}": a for (t, L), a in a1.items()}
-        room = _both(regime(main_named, "alpha=1 runs"), (ok, "" if ok else f"IC(alpha=1) - IC(NTK) = {base:.3g}: {why}"))
-        extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": _mean(ic1),
-                 "ic_alpha_max": _mean(ica), "ic_ntk": _mean(ic_ntk), "kernel_job": kr is not None,
-                 "lazy_seeds_failed": int(lazy_failed.sum()),
-                 "lazy_unreached": sum(int(a.unreached.sum()) for a in aa.values()),
-                 "lazy_diverged": sum(int(a.diverged.sum()) for a in aa.values())}
-        cells.append(P.cell(f"k={k} N={n}", P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra))
+        cell, ex = _shrink(f"k={k} N={n}", a1, aa, _ic_kernel(kr, L0, L1, len(a1[("local", L0)].x)), L0, L1, rule,
+                           "alpha=1", f"alpha={amax:g}")
+        extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": ex["ic_feat"],
+                 "ic_alpha_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"], "kernel_job": kr is not None,
+                 **{key: ex[key] for key in ("lazy_seeds_failed", "lazy_unreached", "lazy_diverged")}}
+        cells.append(dataclasses.replace(cell, extra=extra))
         rows.append(extra)
-    wrows = []
+    feat = feature_rows(runs, [{"variant": v, "k": k, "N": n, "informative": True} for v, cs in spec.main_cells()
+                               for k in cs.active_ks() for n in cs.ns_for(k)], spec)
+    return cells, missing, {"width_rows": width_rows(runs, spec), "width_sweep_run": bool(spec.width_sweep),
+                            "alphas_run": spec.alphas, "feature_learning": feat, "seeds": spec.n_seeds,
+                            "note": "feature_learning (||W1 - W1_0|| / ||W1_0||, kernel-target alignment) is "
+                                    "reported, not judged"}
+
+
+def width_rows(runs: Runs, spec) -> list[dict[str, Any]]:
+    """Per (k, H, L) of the width sweep: mean local and global errors and their gap, the interaction
+    contrast ``IC`` (mean, s.e.) and the first-layer movement (evidence of C6 and C6W)."""
+    rows = []
+    cd = spec.ctrl_depths()
+    L0, L1 = cd[0], cd[-1]
     for k in spec.active_ks():
         n = spec.ctrl_n(k)
         for h in spec.width_sweep:
-            st = {t: runs.stat(("width", f"ntk_H={h}", t, k, n, L1), unflagged=False) for t in TARGETS}
-            wrows.append({"k": k, "N": n, "L": L1, "H": h, "err_local": fnum(st["local"][0]),
-                          "err_global": fnum(st["global"][0]), "gap": fnum(st["global"][0] - st["local"][0])})
-    feat = feature_rows(runs, [{"variant": v, "k": k, "N": n, "informative": True} for v, cs in spec.main_cells()
-                               for k in cs.active_ks() for n in cs.ns_for(k)], spec)
-    return cells, missing, {"width_rows": wrows, "width_sweep_run": bool(spec.width_sweep), "alphas_run": spec.alphas,
-                            "feature_learning": feat, "seeds": spec.n_seeds,
-                            "note": "feature_learning (||W1 - W1_0|| / ||W1_0||, kernel-target alignment) is "
-                                    "reported, not judged"}
+            v = f"ntk_H={h}"
+            st = {t: runs.stat(("width", v, t, k, n, L1), unflagged=False) for t in TARGETS}
+            row = {"k": k, "N": n, "L": L1, "H": h, "err_local": fnum(st["local"][0]),
+                   "err_global": fnum(st["global"][0]), "gap": fnum(st["global"][0] - st["local"][0])}
+            try:
+                ic = _ic(_arms(runs, "width", v, k, n, L0, L1), L0, L1)
+                m, se = mean_se(ic)
+                row.update(ic=fnum(m), ic_se=fnum(se))
+            except Missing:
+                pass
+            mv = [runs.net[("width", v, t, k, n, L)].metrics.get("w1_rel_change") for t in TARGETS for L in (L0, L1)
+                  if ("width", v, t, k, n, L) in runs.net]
+            mv = [x for m_ in mv if m_ for x in m_ if x is not None and np.isfinite(x)]
+            if mv:
+                row["w1_rel_change"] = fnum(float(np.mean(mv)))
+            rows.append(row)
+    return rows
+
+
+def c6w_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
+    """C6W per k at the control cell's sigma_w^2, control N and depths: ``d_s = IC_s(H_min) - IC_s(H_max)``
+    of the ntk-parameterised nets at alpha = 1 (``_shrink``): the interplay shrinks toward the NTK's as
+    the width grows. Room: ``IC(H_min) - IC(NTK) >= SESOI``, the NTK with the width runs' own
+    ``sigma_w^2`` and ``sigma_b^2`` (kernel job of group ``width``); a widest run that diverged, exploded
+    or missed the stopping rule counts as ``d = 0`` (no shrink), as in C6."""
+    hs = sorted(set(spec.width_sweep))
+    if len(hs) < 2:
+        raise Missing("width sweep: fewer than two widths")
+    hmin, hmax = hs[0], hs[-1]
+    L0, L1 = spec.ctrl_depths()[0], spec.ctrl_depths()[-1]
+    cells, missing = [], []
+    for k in spec.active_ks():
+        n = spec.ctrl_n(k)
+        try:
+            lo = _arms(runs, "width", f"ntk_H={hmin}", k, n, L0, L1)
+            hi = _arms(runs, "width", f"ntk_H={hmax}", k, n, L0, L1)
+        except Missing as e:
+            missing.append(f"k={k} N={n}: {e.what}")
+            continue
+        kr = runs.kernel.get(("width", "ntk", k, n))
+        cell, ex = _shrink(f"k={k} N={n}", lo, hi, _ic_kernel(kr, L0, L1, len(lo[("local", L0)].x)), L0, L1, rule,
+                           f"H={hmin}", f"H={hmax}")
+        extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "H_min": hmin, "H_max": hmax,
+                 "ic_H_min": ex["ic_feat"], "ic_H_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"],
+                 "kernel_job": kr is not None, "wide_seeds_failed": ex["lazy_seeds_failed"],
+                 "wide_unreached": ex["lazy_unreached"], "wide_diverged": ex["lazy_diverged"]}
+        cells.append(dataclasses.replace(cell, extra=extra))
+    return cells, missing, {"width_rows": width_rows(runs, spec), "widths": hs, "seeds": spec.n_seeds,
+                            "param": "ntk", "lr_grid": spec.width_lr_grid or spec.lrs(param="ntk"),
+                            "note": "IC per width, first-layer movement: reported beside the judged H_min vs H_max"}
 
 
 def c7_cells(runs: Runs, spec, rule: P.Rule) -> Cells:

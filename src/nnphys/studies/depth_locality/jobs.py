@@ -178,8 +178,10 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
         if spec.lazy_max_epochs is not None:  # None: the main cap (the job keys of the presets without it)
             s["max_epochs"] = spec.lazy_max_epochs
     if param is not None and param != s["param"]:
-        s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.lrs(param=param))
+        s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.width_lr_grid or spec.lrs(param=param))
         s["n_val"] = _n_val(spec, s["lrs"])
+        if spec.width_max_epochs is not None:  # None: the alpha = 1 cap (the job keys of the presets without it)
+            s["max_epochs"] = spec.width_max_epochs
     s["batch_size"] = min(s["batch_size"], n)
     s["lrs"] = tuple(s["lrs"])
     members = [(i, lr) for i in range(spec.n_seeds) for lr in s["lrs"]]  # seed-major, as run_net stacks them
@@ -194,9 +196,12 @@ _KERNEL_SETTINGS = ("d", "law", "target_kind", "block_start", "global_norm", "ti
 
 
 def _kernel_job(spec: Spec, group: str, variant: str, k: int, n: int, settings: dict[str, Any],
-                permute: bool = False) -> KernelJob:
+                permute: bool = False, sigma_b2: float | None = None) -> KernelJob:
+    """The analytic kernels on the data sets of ``(group, variant, k, n)``; ``sigma_b2``: the kernels'
+    bias variance (None: the spec's, matched to its nets' init, ``Spec.kernel_sb2``)."""
     return KernelJob(group=group, variant=variant, k=k, n=n, depths=tuple(spec.depths),
-                     kernel_sigma_b2=spec.kernel_sb2(), bias=spec.bias, permute_seed=_permute_seed(spec, permute),
+                     kernel_sigma_b2=spec.kernel_sb2() if sigma_b2 is None else sigma_b2, bias=spec.bias,
+                     permute_seed=_permute_seed(spec, permute),
                      data_seeds=_data_seeds(spec), **{key: settings[key] for key in _KERNEL_SETTINGS})
 
 
@@ -231,6 +236,8 @@ def jobs(spec: Spec) -> list[Job]:
                         out.append(_net_job(cs, "lazy", f"alpha={a:g}", target, k, n, L, main, alpha=a))
                 for h in spec.width_sweep:
                     out.append(_net_job(cs, "width", f"ntk_H={h}", target, k, n, L, main, width=h, param="ntk"))
+        if spec.width_sweep and spec.kernel_baseline:  # the width runs' own infinite-width limit (C6W)
+            out.append(_kernel_job(cs, "width", "ntk", k, n, main, sigma_b2=cs.sb2("ntk") if cs.bias else 0.0))
         for v in spec.robustness:
             s = _settings(cs, v)
             for target in TARGETS:
