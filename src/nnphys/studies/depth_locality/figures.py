@@ -155,26 +155,26 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
     wrows = [r for r in width_rows(runs, spec) if r.get("ic") is not None]
     if wrows:
         ks = sorted({r["k"] for r in wrows})
-        fig, axes = _kit.subplots(2, len(ks), width=3.4, height=2.8)
+        fig, axes = _kit.subplots(2, len(ks), width=4.2, height=2.8)
         cd = spec.ctrl_depths()
         for j, k in enumerate(ks):
             rr = sorted((r for r in wrows if r["k"] == k), key=lambda r: r["H"])
             n = rr[0]["N"]
             ax = axes[j]
             _kit.errorbar(ax, [r["H"] for r in rr], [r["ic"] for r in rr], [r["ic_se"] for r in rr], color="k",
-                          label="network (ntk param., alpha = 1)")
+                          label="network (ntk param., α = 1)")
             kc = runs.kernel_curves("width", "ntk", k, n)
             if kc is not None and cd[0] in kc["depths"] and cd[-1] in kc["depths"]:
                 i0, i1 = kc["depths"].index(cd[0]), kc["depths"].index(cd[-1])
                 g, lo = kc["ntk_global"]["mean"], kc["ntk_local"]["mean"]
                 ax.axhline((g[i1] - g[i0]) - (lo[i1] - lo[i0]), color="tab:gray", ls="--",
-                           label="NTK regression (same sigma_w^2, sigma_b^2)")
+                           label="NTK regression (same σ_w², σ_b²)")
             ax.axhline(0.0, color="tab:gray", lw=0.5)
             ax.set_xscale("log", base=2)
             ax.set_title(f"k={k}, N={n}, depths {cd[0]} vs {cd[-1]}")
             ax.set_xlabel("width H")
             ax.set_ylabel("interaction contrast IC")
-            _kit.legend(ax)
+            _kit.legend(ax, loc="lower right")
             ax = axes[len(ks) + j]
             mv = [(r["H"], r["w1_rel_change"]) for r in rr if r.get("w1_rel_change") is not None]
             if mv:
