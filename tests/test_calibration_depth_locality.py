@@ -37,3 +37,11 @@ def test_c6_diverged_lazy_runs_never_support_the_claim():
     oc = cal.operating_characteristics(DL, DL.make_spec("medium"), "C6", 8, seed=2, scenarios=["diverged", "unconverged"])
     # rule version 2: an unconverged lazy run is an outcome (no shrink), so it can fail the claim, never hold it
     assert oc["diverged"]["holds"] == 0 and oc["unconverged"]["holds"] == 0 and oc["unconverged"]["fails"] >= 0.8
+
+
+def test_a_claim_the_design_does_not_run_is_named_not_run():
+    """C6W needs a width sweep: quick has none, so its calibration row says 'not run' instead of
+    reporting operating characteristics of a claim that can only be inconclusive there."""
+    assert "width_sweep" in cal.not_run(DL, DL.make_spec("quick"), "C6W")
+    assert cal.not_run(DL, DL.make_spec("medium"), "C6W") == ""
+    assert cal.not_run(DL, DL.make_spec("quick"), "C6") == ""
