@@ -215,8 +215,9 @@ def c6w_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
                  "kernel_job": kr is not None, "wide_seeds_failed": ex["lazy_seeds_failed"],
                  "wide_unreached": ex["lazy_unreached"], "wide_diverged": ex["lazy_diverged"]}
         cells.append(dataclasses.replace(cell, extra=extra))
+    grids = sorted({tuple(r.params["lrs"]) for key, r in runs.net.items() if key[0] == "width"})
     return cells, missing, {"width_rows": width_rows(runs, spec), "widths": hs, "seeds": spec.n_seeds,
-                            "param": "ntk", "lr_grid": spec.width_lr_grid or spec.lrs(param="ntk"),
+                            "param": "ntk", "lr_grids": [list(g) for g in grids],  # as run, from the jobs
                             "note": "IC per width, first-layer movement: reported beside the judged H_min vs H_max"}
 
 
