@@ -555,6 +555,6 @@ def test_tiny_width_sweep_end_to_end():
     assert any(getattr(j, "group", None) == "width" for j in js)
     results = [Result.from_output(j, j.run()) for j in js]
     c = _verdicts(spec, results)["C6W"]
-    assert c.verdict in ("holds", "fails", "uninformative") and c.evidence["cells"][0]["kernel_job"]
+    assert c.verdict != "inconclusive" and c.evidence["n_cells"] == 1 and c.evidence["cells"][0]["kernel_job"]
     assert {r["H"] for r in c.evidence["width_rows"]} == {8, 32}
     assert "width_sweep" in {f.name for f in STUDY.figures(spec, results)}

@@ -6,14 +6,14 @@ and :mod:`.claims` judges them with ``P.judge`` under the claim's pre-registered
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 
 from nnphys.studies import protocol as P
 from nnphys.studies._kit import Missing, fnum, mean_se
-from nnphys.studies.depth_locality.cells import Arm, Runs, _both, _mean, _ndiv, arm, depth_cell, ntk_cell, regime
+from nnphys.studies.depth_locality.cells import (Arm, Runs, _both, _mean, _ndiv, arm, depth_cell, ntk_cell, planned,
+                                                 regime)
 from nnphys.studies.depth_locality.spec import ROBUST_VARIANTS, TARGETS
 Cells = tuple[list[P.Cell], list[str], dict[str, Any]]
 
@@ -83,13 +83,14 @@ def _ic_kernel(kr, L0: int, L1: int, n: int) -> np.ndarray:
         - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
 
 
-def _shrink(name: str, feat: dict[tuple[str, int], Arm], lazy: dict[tuple[str, int], Arm], ic_ntk: np.ndarray,
-            L0: int, L1: int, rule: P.Rule, flab: str, llab: str) -> tuple[P.Cell, dict[str, Any]]:
-    """The protocol cell "the interplay shrinks from the feature-learning arm ``feat`` to the lazier arm
-    ``lazy``" (C6: alpha = 1 vs alpha_max; C6W: the narrowest vs the widest ntk-param. net), per seed
-    ``d_s = IC_s(feat) - IC_s(lazy)``. A diverged ``feat`` seed and a ``lazy`` seed that diverged,
-    exploded or missed the stopping rule count as ``d = 0`` (no shrink; an outcome, not data). Room:
-    every ``feat`` run met the stopping rule and ``IC(feat) - IC(NTK) >= SESOI`` (an interplay to remove)."""
+def _shrink(feat: dict[tuple[str, int], Arm], lazy: dict[tuple[str, int], Arm], ic_ntk: np.ndarray,
+            L0: int, L1: int, sesoi: float, flab: str, llab: str) -> tuple[P.Effect, tuple[bool, str], dict, dict]:
+    """The parts of the protocol cell "the interplay shrinks from the feature-learning arm ``feat`` to the
+    lazier arm ``lazy``" (C6: alpha = 1 vs alpha_max; C6W: the narrowest vs the widest ntk-param. net):
+    the effect ``d_s = IC_s(feat) - IC_s(lazy)``, its room, the arms by name and the numbers of the
+    evidence. A diverged ``feat`` seed and a ``lazy`` seed that diverged, exploded or missed the stopping
+    rule count as ``d = 0`` (no shrink; an outcome, not data). Room: every ``feat`` run met the stopping
+    rule and ``IC(feat) - IC(NTK) >= SESOI`` (an interplay to remove)."""
     ic1, ica = _ic(feat, L0, L1), _ic(lazy, L0, L1)
     dead = np.zeros(len(ic1), bool)
     for a in feat.values():
@@ -101,13 +102,13 @@ def _shrink(name: str, feat: dict[tuple[str, int], Arm], lazy: dict[tuple[str, i
     feat_named = {f"{flab} {t} L={L}": a for (t, L), a in feat.items()}
     named = {**feat_named, **{f"{llab} {t} L={L}": a for (t, L), a in lazy.items()}}
     base = float(np.mean(ic1 - ic_ntk))
-    ok, why = P.room(base, 0.0, 2.0, rule.sesoi)
+    ok, why = P.room(base, 0.0, 2.0, sesoi)
     room = _both(regime(feat_named, f"{flab} runs"), (ok, "" if ok else f"IC({flab}) - IC(NTK) = {base:.3g}: {why}"))
-    extra = {"ic_feat": _mean(ic1), "ic_lazy": _mean(ica), "ic_ntk": _mean(ic_ntk),
+    stats = {"ic_feat": _mean(ic1), "ic_lazy": _mean(ica), "ic_ntk": _mean(ic_ntk),
              "lazy_seeds_failed": int(lazy_failed.sum()),
              "lazy_unreached": sum(int(a.unreached.sum()) for a in lazy.values()),
              "lazy_diverged": sum(int(a.diverged.sum()) for a in lazy.values())}
-    return P.cell(name, P.paired(d), rule, room=room, n_diverged=_ndiv(named), extra=extra), extra
+    return P.paired(d), room, named, stats
 
 
 def _arms(runs: Runs, g: str, v: str, k: int, n: int, L0: int, L1: int) -> dict[tuple[str, int], Arm]:
@@ -134,7 +135,7 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
         raise Missing("alpha > 1 (lazy) runs: alphas has only 1")
     L0, L1 = spec.ctrl_depths()[0], spec.ctrl_depths()[-1]
     cv, _ = spec.control_cell()
-    cells, missing, rows = [], [], []
+    cells, missing = [], []
     for k in spec.active_ks():
         n = spec.ctrl_n(k)
         try:
@@ -144,13 +145,12 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
         kr = runs.kernel.get(("main", cv, k, n))
-        cell, ex = _shrink(f"k={k} N={n}", a1, aa, _ic_kernel(kr, L0, L1, len(a1[("local", L0)].x)), L0, L1, rule,
-                           "alpha=1", f"alpha={amax:g}")
+        eff, room, named, ex = _shrink(a1, aa, _ic_kernel(kr, L0, L1, len(a1[("local", L0)].x)), L0, L1, rule.sesoi,
+                                       "alpha=1", f"alpha={amax:g}")
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": ex["ic_feat"],
                  "ic_alpha_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"], "kernel_job": kr is not None,
                  **{key: ex[key] for key in ("lazy_seeds_failed", "lazy_unreached", "lazy_diverged")}}
-        cells.append(dataclasses.replace(cell, extra=extra))
-        rows.append(extra)
+        cells.append(P.cell(f"k={k} N={n}", eff, rule, room=room, n_diverged=_ndiv(named), extra=extra))
     feat = feature_rows(runs, [{"variant": v, "k": k, "N": n, "informative": True} for v, cs in spec.main_cells()
                                for k in cs.active_ks() for n in cs.ns_for(k)], spec)
     return cells, missing, {"width_rows": width_rows(runs, spec), "width_sweep_run": bool(spec.width_sweep),
@@ -193,9 +193,7 @@ def c6w_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
     the width grows. Room: ``IC(H_min) - IC(NTK) >= SESOI``, the NTK with the width runs' own
     ``sigma_w^2`` and ``sigma_b^2`` (kernel job of group ``width``); a widest run that diverged, exploded
     or missed the stopping rule counts as ``d = 0`` (no shrink), as in C6."""
-    hs = sorted(set(spec.width_sweep))
-    if len(hs) < 2:
-        raise Missing("width sweep: fewer than two widths")
+    hs = sorted(set(spec.width_sweep))  # two or more: the claim does not run C6W otherwise
     hmin, hmax = hs[0], hs[-1]
     L0, L1 = spec.ctrl_depths()[0], spec.ctrl_depths()[-1]
     cells, missing = [], []
@@ -208,16 +206,17 @@ def c6w_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
         kr = runs.kernel.get(("width", "ntk", k, n))
-        cell, ex = _shrink(f"k={k} N={n}", lo, hi, _ic_kernel(kr, L0, L1, len(lo[("local", L0)].x)), L0, L1, rule,
-                           f"H={hmin}", f"H={hmax}")
+        eff, room, named, ex = _shrink(lo, hi, _ic_kernel(kr, L0, L1, len(lo[("local", L0)].x)), L0, L1, rule.sesoi,
+                                       f"H={hmin}", f"H={hmax}")
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "H_min": hmin, "H_max": hmax,
                  "ic_H_min": ex["ic_feat"], "ic_H_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"],
                  "kernel_job": kr is not None, "wide_seeds_failed": ex["lazy_seeds_failed"],
                  "wide_unreached": ex["lazy_unreached"], "wide_diverged": ex["lazy_diverged"]}
-        cells.append(dataclasses.replace(cell, extra=extra))
-    grids = sorted({tuple(r.params["lrs"]) for key, r in runs.net.items() if key[0] == "width"})
+        cells.append(P.cell(f"k={k} N={n}", eff, rule, room=room, n_diverged=_ndiv(named), extra=extra))
+    # the grids as planned (present even when every width job diverged)
+    grids = sorted({tuple(p["lrs"]) for p in planned(spec).values() if p.get("group") == "width" and p["kind"] == "net"})
     return cells, missing, {"width_rows": width_rows(runs, spec), "widths": hs, "seeds": spec.n_seeds,
-                            "param": "ntk", "lr_grids": [list(g) for g in grids],  # as run, from the jobs
+                            "param": "ntk", "lr_grids": [list(g) for g in grids],
                             "note": "IC per width, first-layer movement: reported beside the judged H_min vs H_max"}
 
 
@@ -318,9 +317,9 @@ def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str
     for c in cells:
         if not c["informative"]:
             continue
+        v = c.get("variant", "main")
         for t in TARGETS:
             for L in spec.depths:
-                v = c.get("variant", "main")
                 r = runs.net.get(("main", v, t, c["k"], c["N"], L))
                 if r is None or "w1_rel_change" not in r.metrics:
                     continue
@@ -329,9 +328,9 @@ def feature_rows(runs: Runs, cells: list[dict[str, Any]], spec) -> list[dict[str
                 if v != "main":
                     row["variant"] = v
                 for key in ("w1_rel_change", "kta_init", "kta_trained"):
-                    v = np.asarray(r.metrics.get(key, []), float)
-                    v = v[np.isfinite(v) & ok] if len(v) == len(ok) else v[:0]
-                    m, se = mean_se(v) if len(v) else (np.nan, np.nan)
+                    x = np.asarray(r.metrics.get(key, []), float)
+                    x = x[np.isfinite(x) & ok] if len(x) == len(ok) else x[:0]
+                    m, se = mean_se(x) if len(x) else (np.nan, np.nan)
                     row[key], row[f"{key}_se"] = fnum(m), fnum(se)
                 rows.append(row)
     return rows

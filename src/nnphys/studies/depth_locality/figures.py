@@ -12,7 +12,7 @@ from nnphys.studies._kit import Missing, mean_se
 from nnphys.studies.base import Figure, Result
 from nnphys.studies.depth_locality.cells import Runs, depth_cell, runs_of
 from nnphys.studies.depth_locality.claims import CLAIMS
-from nnphys.studies.depth_locality.controls import feature_rows, width_rows
+from nnphys.studies.depth_locality.controls import _ic_kernel, feature_rows, width_rows
 from nnphys.studies.depth_locality.spec import TARGETS, Spec
 
 FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n": ("C1", "C2"),
@@ -124,7 +124,7 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                                                "(mean ± s.e. over seeds); only k with >= 2 N are drawn."))
 
     cv, _ = spec.control_cell()  # one main cell drawn (the control cell); every cell's rows are in C6's evidence
-    feat = [r for r in feature_rows(runs, [c for c in cells if c["variant"] == cv], spec)]
+    feat = feature_rows(runs, [c for c in cells if c["variant"] == cv], spec)
     if feat:
         keys = sorted({(r["k"], r["N"]) for r in feat})
         has_kta = any(r["kta_trained"] is not None and np.isfinite(r["kta_trained"]) for r in feat)
@@ -163,11 +163,9 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
             ax = axes[j]
             _kit.errorbar(ax, [r["H"] for r in rr], [r["ic"] for r in rr], [r["ic_se"] for r in rr], color="k",
                           label="network (ntk param., α = 1)")
-            kc = runs.kernel_curves("width", "ntk", k, n)
-            if kc is not None and cd[0] in kc["depths"] and cd[-1] in kc["depths"]:
-                i0, i1 = kc["depths"].index(cd[0]), kc["depths"].index(cd[-1])
-                g, lo = kc["ntk_global"]["mean"], kc["ntk_local"]["mean"]
-                ax.axhline((g[i1] - g[i0]) - (lo[i1] - lo[i0]), color="tab:gray", ls="--",
+            kr = runs.kernel.get(("width", "ntk", k, n))
+            if kr is not None:
+                ax.axhline(float(np.mean(_ic_kernel(kr, cd[0], cd[-1], spec.n_seeds))), color="tab:gray", ls="--",
                            label="NTK regression (same σ_w², σ_b²)")
             ax.axhline(0.0, color="tab:gray", lw=0.5)
             ax.set_xscale("log", base=2)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from nnphys.seeding import derive
 from nnphys.studies.depth_locality.runs import run_blind, run_kernel, run_net
-from nnphys.studies.depth_locality.spec import TARGETS, Spec
+from nnphys.studies.depth_locality.spec import TARGETS, Spec, sign_d
 from nnphys.studies.job import Job
 
 CONTROL_MIN_VAL = 500  # [default] validation draws of a control run that selects among several lrs
@@ -145,8 +145,7 @@ def _settings(spec: Spec, variant: str = "main") -> dict[str, Any]:
         if spec.target_kind == "sign":
             s.update(target_kind="regression", loss="mse", tie_break=None)
         else:
-            d = spec.d if spec.d % 2 == 1 or spec.tie_break is not None else spec.d + 1
-            s.update(target_kind="sign", loss=spec.sign_loss, d=d)
+            s.update(target_kind="sign", loss=spec.sign_loss, d=sign_d(spec.d, spec.tie_break))
     return s
 
 

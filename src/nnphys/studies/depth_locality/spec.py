@@ -257,8 +257,8 @@ class Spec(StudySpec):
                                       "lr_grid": self.lr_grid_by_init.get(init, self.lr_grid)}
                 if self.main_inits:
                     up.update(sigma_w2=None, sigma_b2=None, kernel_sigma_b2=None)
-                if kind == "sign" and self.d % 2 == 0 and self.tie_break is None:
-                    up["d"] = self.d + 1
+                if kind == "sign":
+                    up["d"] = sign_d(self.d, self.tie_break)
                 out.append((f"{init}/{kind}", self.model_copy(update=up)))
         return out
 
@@ -303,6 +303,12 @@ class Spec(StudySpec):
             return self.kernel_sigma_b2
         sb2 = self.sb2()
         return sb2 / self.d if self.init == "torch_default" and self.param == "standard" else sb2
+
+
+def sign_d(d: int, tie_break: float | None = None) -> int:
+    """The input dimension of a sign-label run: ``d``, or ``d + 1`` when ``d`` is even and no tie break
+    is set (an odd d leaves no ties among the global target's sign labels)."""
+    return d if d % 2 == 1 or tie_break is not None else d + 1
 
 
 def learnable(k: int, d: int, n: int) -> bool:

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from nnphys.nets import INITS
 from nnphys.studies.base import StudySpec
 from nnphys.studies.depth_locality.spec import Spec as DLSpec
+from nnphys.studies.depth_locality.spec import sign_d
 
 
 class Spec(StudySpec):
@@ -104,7 +105,7 @@ class Spec(StudySpec):
         sign = c.get("kind", "regression") == "sign"
         extra: dict[str, Any] = {}
         if sign:  # the sign labels at odd d (no ties), as depth-locality's sign cells
-            extra = {"target_kind": "sign", "d": c["d"] + 1 if c["d"] % 2 == 0 else c["d"]}
+            extra = {"target_kind": "sign", "d": sign_d(c["d"])}
         return DLSpec(ks=[c["k"]], d=c["d"], n_train=[c["N"]], init=c["init"], sigma_w2=c["sigma_w2"],
                        width=c["width"], depths=self.depths, n_seeds=self.n_seeds,
                        lr_grid=self.lr_grid_by_init.get(c["label"], self.lr_grid),
