@@ -558,3 +558,21 @@ def test_tiny_width_sweep_end_to_end():
     assert c.verdict != "inconclusive" and c.evidence["n_cells"] == 1 and c.evidence["cells"][0]["kernel_job"]
     assert {r["H"] for r in c.evidence["width_rows"]} == {8, 32}
     assert "width_sweep" in {f.name for f in STUDY.figures(spec, results)}
+
+
+def test_width_runs_take_their_own_grid_when_the_main_runs_are_ntk_parameterised_too():
+    spec = STUDY.make_spec("quick", dict(TINY, param="ntk", width_sweep=[8, 16], width_lr_grid=[0.7],
+                                         width_max_epochs=7))
+    wide = [j for j in jobs(spec) if isinstance(j, NetJob) and j.group == "width"]
+    assert wide and {j.lrs for j in wide} == {(0.7,)} and {j.max_epochs for j in wide} == {7}
+
+
+def test_c6_takes_the_ntk_contrast_in_trivial_units_at_a_sign_control_cell():
+    """At a sign-label control cell the two targets' trivial errors differ; the NTK's contrast must be in
+    the nets' units (the calibration's NTK rises alike for both targets, so its contrast is 0 there)."""
+    from nnphys.studies.depth_locality.calibration import gen_c6
+
+    spec = STUDY.make_spec("medium", {"main_kinds": ["sign", "regression"]})
+    assert spec.control_cell()[0].endswith("/sign")
+    c6 = _verdicts(spec, gen_c6("effect")(np.random.default_rng(5), spec))["C6"]
+    assert all(abs(c["ic_ntk"]) < 1e-9 for c in c6.evidence["cells"])

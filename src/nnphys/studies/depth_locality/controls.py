@@ -72,15 +72,23 @@ def _ic(arms: dict[tuple[str, int], Arm], L0: int, L1: int) -> np.ndarray:
     return (arms[("global", L1)].x - arms[("global", L0)].x) - (arms[("local", L1)].x - arms[("local", L0)].x)
 
 
-def _ic_kernel(kr, L0: int, L1: int, n: int) -> np.ndarray:
-    """Per-seed interaction contrast of the NTK of kernel job result ``kr`` (zeros when absent: the
-    kernels are blind to locality, claim C5)."""
+def _ic_kernel(kr, L0: int, L1: int, n: int, trivial: dict[str, float] | None = None) -> np.ndarray:
+    """Per-seed interaction contrast of the NTK of kernel job result ``kr`` in units of each target's
+    trivial error ``trivial`` (as the nets' ``_ic``; default 1, the regression targets' normalised MSE);
+    zeros when absent: the kernels are blind to locality, claim C5."""
     if kr is None or L0 not in kr.metrics["depths"] or L1 not in kr.metrics["depths"]:
         return np.zeros(n)
     ds = kr.metrics["depths"]
-    K = {t: np.asarray(kr.metrics[f"ntk_{t}"], float) for t in TARGETS}
+    tr = trivial or {}
+    K = {t: np.asarray(kr.metrics[f"ntk_{t}"], float) / tr.get(t, 1.0) for t in TARGETS}
     return (K["global"][:, ds.index(L1)] - K["global"][:, ds.index(L0)]) \
         - (K["local"][:, ds.index(L1)] - K["local"][:, ds.index(L0)])
+
+
+def _trivials(runs: Runs, g: str, v: str, k: int, n: int, L: int) -> dict[str, float]:
+    """Each target's trivial error as the nets of ``(g, v, k, n, L)`` measured it (1 where absent)."""
+    out = {t: runs.trivial((g, v, t, k, n, L)) for t in TARGETS}
+    return {t: x if np.isfinite(x) else 1.0 for t, x in out.items()}
 
 
 def _shrink(feat: dict[tuple[str, int], Arm], lazy: dict[tuple[str, int], Arm], ic_ntk: np.ndarray,
@@ -145,7 +153,8 @@ def c6_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
         kr = runs.kernel.get(("main", cv, k, n))
-        eff, room, named, ex = _shrink(a1, aa, _ic_kernel(kr, L0, L1, len(a1[("local", L0)].x)), L0, L1, rule.sesoi,
+        ic_ntk = _ic_kernel(kr, L0, L1, len(a1[("local", L0)].x), _trivials(runs, "main", cv, k, n, L0))
+        eff, room, named, ex = _shrink(a1, aa, ic_ntk, L0, L1, rule.sesoi,
                                        "alpha=1", f"alpha={amax:g}")
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "alpha_max": amax, "ic_alpha1": ex["ic_feat"],
                  "ic_alpha_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"], "kernel_job": kr is not None,
@@ -178,10 +187,14 @@ def width_rows(runs: Runs, spec) -> list[dict[str, Any]]:
                 row.update(ic=fnum(m), ic_se=fnum(se))
             except Missing:
                 pass
-            mv = [runs.net[("width", v, t, k, n, L)].metrics.get("w1_rel_change") for t in TARGETS for L in (L0, L1)
-                  if ("width", v, t, k, n, L) in runs.net]
-            mv = [x for m_ in mv if m_ for x in m_ if x is not None and np.isfinite(x)]
-            if mv:
+            mv = []
+            for t in TARGETS:
+                for L in (L0, L1):
+                    r = runs.net.get(("width", v, t, k, n, L))
+                    if r is not None and r.metrics.get("w1_rel_change"):
+                        x = np.asarray(r.metrics["w1_rel_change"], float)
+                        mv += list(x[np.isfinite(x) & ~np.asarray(r.metrics["diverged"], bool)])
+            if mv:  # over the non-diverged seeds, as feature_rows
                 row["w1_rel_change"] = fnum(float(np.mean(mv)))
             rows.append(row)
     return rows
@@ -206,7 +219,8 @@ def c6w_cells(runs: Runs, spec, rule: P.Rule) -> Cells:
             missing.append(f"k={k} N={n}: {e.what}")
             continue
         kr = runs.kernel.get(("width", "ntk", k, n))
-        eff, room, named, ex = _shrink(lo, hi, _ic_kernel(kr, L0, L1, len(lo[("local", L0)].x)), L0, L1, rule.sesoi,
+        ic_ntk = _ic_kernel(kr, L0, L1, len(lo[("local", L0)].x), _trivials(runs, "width", f"ntk_H={hmin}", k, n, L0))
+        eff, room, named, ex = _shrink(lo, hi, ic_ntk, L0, L1, rule.sesoi,
                                        f"H={hmin}", f"H={hmax}")
         extra = {"k": k, "N": n, "L_min": L0, "L_max": L1, "H_min": hmin, "H_max": hmax,
                  "ic_H_min": ex["ic_feat"], "ic_H_max": ex["ic_lazy"], "ic_ntk": ex["ic_ntk"],

@@ -12,7 +12,7 @@ from nnphys.studies._kit import Missing, mean_se
 from nnphys.studies.base import Figure, Result
 from nnphys.studies.depth_locality.cells import Runs, depth_cell, runs_of
 from nnphys.studies.depth_locality.claims import CLAIMS
-from nnphys.studies.depth_locality.controls import _ic_kernel, feature_rows, width_rows
+from nnphys.studies.depth_locality.controls import _ic_kernel, _trivials, feature_rows, width_rows
 from nnphys.studies.depth_locality.spec import TARGETS, Spec
 
 FIGURE_CLAIMS = {"error_vs_depth": ("C1", "C2", "C3", "C4", "C8"), "error_vs_n": ("C1", "C2"),
@@ -105,11 +105,11 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                        if len(spec.main_cells()) == 1 else "one row per main cell (init/target kind) and k; the "
                        "sign cells give the classification error of the sign labels (d odd).")))
 
-    multi = [(v, k) for v, cs in spec.main_cells() for k in cs.active_ks() if len(cs.ns_for(k)) >= 2]
+    # each cell's own N (a sign cell runs at its own d, where the k rule may keep other N)
+    multi = [(v, k, cs.ns_for(k)) for v, cs in spec.main_cells() for k in cs.active_ks() if len(cs.ns_for(k)) >= 2]
     if multi:
         fig, axes = _kit.subplots(1, len(multi), width=3.6, height=3.0)
-        for ax, (v, k) in zip(axes, multi):
-            ns = spec.ns_for(k)
+        for ax, (v, k, ns) in zip(axes, multi):
             for L, ls in ((spec.depths[0], "-"), (spec.depths[-1], ":")):
                 for t in TARGETS:
                     st = [runs.stat(("main", v, t, k, n, L)) for n in ns]
@@ -165,7 +165,8 @@ def _draw(spec: Spec, runs: Runs, cells: list[dict[str, Any]]) -> list[Figure]:
                           label="network (ntk param., α = 1)")
             kr = runs.kernel.get(("width", "ntk", k, n))
             if kr is not None:
-                ax.axhline(float(np.mean(_ic_kernel(kr, cd[0], cd[-1], spec.n_seeds))), color="tab:gray", ls="--",
+                ic_ntk = _ic_kernel(kr, cd[0], cd[-1], spec.n_seeds, _trivials(runs, "width", f"ntk_H={rr[0]['H']}", k, n, cd[0]))
+                ax.axhline(float(np.mean(ic_ntk)), color="tab:gray", ls="--",
                            label="NTK regression (same σ_w², σ_b²)")
             ax.axhline(0.0, color="tab:gray", lw=0.5)
             ax.set_xscale("log", base=2)

@@ -177,8 +177,12 @@ def _net_job(spec: Spec, group: str, variant: str, target: str, k: int, n: int, 
         if spec.lazy_max_epochs is not None:  # None: the main cap (the job keys of the presets without it)
             s["max_epochs"] = spec.lazy_max_epochs
     if param is not None and param != s["param"]:
-        s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.width_lr_grid or spec.lrs(param=param))
+        s.update(param=param, sigma_b2=spec.sb2(param), lrs=spec.lrs(param=param))
         s["n_val"] = _n_val(spec, s["lrs"])
+    if group == "width":  # its own grid and cap whatever the main runs' parameterisation
+        if spec.width_lr_grid:
+            s["lrs"] = list(spec.width_lr_grid)
+            s["n_val"] = _n_val(spec, s["lrs"])
         if spec.width_max_epochs is not None:  # None: the alpha = 1 cap (the job keys of the presets without it)
             s["max_epochs"] = spec.width_max_epochs
     s["batch_size"] = min(s["batch_size"], n)

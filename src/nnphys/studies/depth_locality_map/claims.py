@@ -49,7 +49,7 @@ def map_cells(spec: Spec, results: list[Result]) -> list[dict[str, Any]]:
                 row[cid] = cell(runs, "main", "main", c["k"], c["N"], spec.depths[0], spec.depths[-1],
                                 BOOK.claims[m].rule, label=cell_name(c))
             except Missing as e:
-                row[cid], row["missing"] = None, e.what
+                row[cid], row["missing"] = None, row["missing"] or e.what  # the first missing input
         out.append(row)
     return out
 
