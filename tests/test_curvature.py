@@ -108,7 +108,7 @@ def test_verify_modes_match_dense_eigh(mlp_case, max_basis, verify):
     k = 6
     kw = dict(k=k, tol=1e-10, seed=3, max_basis=max_basis, max_matvec=4000)
     r = hessian_top(model, mse, (X, y), verify=verify, **kw)
-    bare = hessian_top(model, mse, (X, y), verify=False, **kw)
+    bare = r if verify is False else hessian_top(model, mse, (X, y), verify=False, **kw)
     assert r.converged
     assert r.n_matvec == bare.n_matvec + (k if verify == "fresh" else 0)
     assert (r.n_restarts > 0) == (max_basis is not None)
@@ -160,7 +160,8 @@ def _planted(spectrum, d_extra=0, seed=5):
 def test_planted_clustered_and_degenerate_spectrum(verify):
     """Planted spectra against the exact eigenvalues: a cluster of close eigenvalues (relative
     gaps 1e-4) straddling k, and an exactly 3-fold top eigenvalue with k larger than the
-    multiplicity (single-vector Krylov sees one copy; the breakdown restart must find the rest)."""
+    multiplicity in a space the run exhausts (P = 16: single-vector Krylov sees one copy, and the
+    restart after the breakdown must find the rest; the larger space is the xfail below)."""
     bulk = torch.linspace(0.05, 0.5, 40).tolist()
     clustered = [4.0, 2.0, 1.0 + 2e-4, 1.0 + 1e-4, 1.0, 0.9] + bulk
     model, data, lam = _planted(clustered)
@@ -171,6 +172,15 @@ def test_planted_clustered_and_degenerate_spectrum(verify):
     model, data, lam = _planted(degenerate)
     r = hessian_top(model, mse, data, k=5, tol=1e-10, seed=2, verify=verify, max_matvec=4000)
     assert r.converged
+    assert torch.allclose(r.eigenvalues, lam[:5], rtol=0, atol=1e-9)
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: a repeated eigenvalue in a space larger than the run "
+                   "(no breakdown) can lose copies; docs/curvature.md, 'Left out / limits'")
+def test_degenerate_spectrum_in_a_larger_space():
+    degenerate = [3.0, 3.0, 3.0, 2.5, 2.0] + torch.linspace(0.1, 1.0, 11).tolist()
+    model, data, lam = _planted(degenerate, d_extra=30)
+    r = hessian_top(model, mse, data, k=5, tol=1e-10, seed=2, max_matvec=4000)
     assert torch.allclose(r.eigenvalues, lam[:5], rtol=0, atol=1e-9)
 
 
