@@ -463,3 +463,21 @@ def test_eta_cells_at_medium_hold_fail_and_show_the_best_batch_and_alpha():
     assert one["best_sgd"]["B"] in (8, 16) and one["best_ne"]["variant"] == NE.ne_key(round(spec.match_alpha, 12))
     cells = c6.evidence["equal_steps"]["per_alpha"][NE.ne_key(round(spec.match_alpha, 12))]["cells"]
     assert {c["cell"] for c in cells} == {f"{t}/eta={lr:g}/equal_steps" for t in spec.tasks for lr in (0.05, 0.1, 0.2)}
+
+
+@pytest.mark.slow
+def test_resampled_old_results_take_the_plateau_point_of_the_resampled_members(tiny_results):
+    """A result stored before ``val_error_3q`` existed reads it from its arrays; resampling the seeds must
+    re-index it with the other metrics (the arrays are not resampled), so the old and the new store give
+    the same plateau check on the same draw."""
+    spec, js, results = tiny_results
+    r = next(r for r in results if r.params["kind"] == "train" and r.params["arm"] == "S")
+    old = Result(key=r.key, params=r.params, status="done",
+                 metrics={k: v for k, v in r.metrics.items() if k != "val_error_3q"}, inline_arrays=r.arrays)
+    from nnphys.studies.noise_enhancement.claims import resample
+
+    for seed in range(3):
+        a, b = resample([r], np.random.default_rng(seed))[0], resample([old], np.random.default_rng(seed))[0]
+        live = [i for i, d in enumerate(a.metrics["diverged"]) if not d]
+        for bud in ("steps", "epochs"):
+            assert NC.val_drop(b, bud, live) == pytest.approx(NC.val_drop(a, bud, live), abs=1e-12)

@@ -14,7 +14,10 @@ C6's own room rule (more noise than ``B_s`` must help plain SGD) is :func:`small
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -254,27 +257,62 @@ def _seed_outcomes(results: list[Result], task: str, budget: str, lr: float, key
             "val_drop": drop}
 
 
+def val_error_3q(r: Result) -> dict[str, list] | None:
+    """Per budget, each member's validation error at 3/4 of the budget: the stored ``val_error_3q``, or,
+    for results stored before it was, read once from the job's arrays (cached per arrays file); None
+    when the job stored neither."""
+    m = r.metrics
+    if "val_error_3q" in m:
+        return m["val_error_3q"]
+    if "budgets" not in m:
+        return None
+    if r.inline_arrays is None and r.arrays_path is not None:
+        if not Path(r.arrays_path).exists():
+            return None
+        return _val_3q_from_file(str(r.arrays_path), tuple(sorted(m["budgets"].items())))
+    return _val_3q(r.arrays, m["budgets"])
+
+
+@functools.lru_cache(maxsize=256)
+def _val_3q_from_file(path: str, budgets: tuple) -> dict[str, list] | None:
+    with np.load(path, allow_pickle=False) as z:
+        return _val_3q({k: z[k] for k in ("val_error", "eval_steps") if k in z.files}, dict(budgets))
+
+
+def _val_3q(arr: dict, budgets: dict[str, int]) -> dict[str, list] | None:
+    if "val_error" not in arr or "eval_steps" not in arr:
+        return None
+    steps = [int(s) for s in arr["eval_steps"]]
+    out = {}
+    for b, n in budgets.items():
+        at = round(0.75 * n)
+        if at in steps:
+            out[b] = arr["val_error"][:, steps.index(at)].tolist()
+    return out
+
+
+def with_val_3q(r: Result) -> Result:
+    """``r`` with ``val_error_3q`` among its metrics (from the arrays when it predates the metric), so
+    that resampling the members re-indexes it with the rest (the arrays are not resampled)."""
+    if not r.ok or r.params.get("kind") != "train" or "val_error_3q" in r.metrics:
+        return r
+    q = val_error_3q(r)
+    return r if q is None else dataclasses.replace(r, metrics={**r.metrics, "val_error_3q": q})
+
+
 def val_drop(r: Result, budget: str, live: list[int]) -> float | None:
     """Mean over the members ``live`` of (validation error at 3/4 of ``budget`` - at its end): the
-    plateau check (:data:`PLATEAU_TOL`). From the stored ``val_error_3q``, or from the job's arrays
-    for results stored before it was; nan when no member is live (every seed diverged: divergence is
-    the outcome), None when the job stored neither."""
+    plateau check (:data:`PLATEAU_TOL`), from :func:`val_error_3q`; nan when no member is live (every
+    seed diverged: divergence is the outcome), None when the job stored neither."""
     if not live:
         return float("nan")
     m = r.metrics
     end = m["final"][budget].get("val_error")
     if end is None:
         return None
-    if "val_error_3q" in m:
-        q3 = m["val_error_3q"][budget]
-    else:
-        arr = r.arrays or {}
-        if "val_error" not in arr or "eval_steps" not in arr:
-            return None
-        steps, at = [int(s) for s in arr["eval_steps"]], round(0.75 * m["budgets"][budget])
-        if at not in steps:
-            return None
-        q3 = arr["val_error"][:, steps.index(at)].tolist()
+    q3 = (val_error_3q(r) or {}).get(budget)
+    if q3 is None:
+        return None
     d = [q3[i] - end[i] for i in live if q3[i] is not None and end[i] is not None
          and math.isfinite(q3[i]) and math.isfinite(end[i])]
     return float(np.mean(d)) if d else float("nan")

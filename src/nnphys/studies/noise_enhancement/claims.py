@@ -26,9 +26,9 @@ from nnphys.noise_enhancement import ne_covariance_factor
 from nnphys.studies import _kit as K
 from nnphys.studies import protocol as P
 from nnphys.studies.base import Claim, Result
-from nnphys.studies.noise_enhancement._cells import (BUDGET_NAME, BUDGET_ROLE, BUDGETS, PLATEAU_TOL, Indexed,
-                                                      describe, design_cells, ne_key, pair_cell, paired_diffs,
-                                                      seed_outcomes, smaller_batch_helps, train_jobs)
+from nnphys.studies.noise_enhancement._cells import (BUDGET_NAME, BUDGET_ROLE, BUDGETS, Indexed, describe,
+                                                      design_cells, ne_key, pair_cell, paired_diffs, seed_outcomes,
+                                                      smaller_batch_helps, train_jobs, with_val_3q)
 from nnphys.studies.noise_enhancement.spec import Spec
 
 # ------------------------------------------------------------------------------------------------
@@ -436,7 +436,7 @@ def resample(results: list[Result], rng: np.random.Generator) -> list[Result]:
                 draws[n_seeds] = rng.integers(0, n_seeds, n_seeds)
             per = len(r.metrics["members"]) // n_seeds
             idx = (draws[n_seeds][:, None] * per + np.arange(per)[None, :]).ravel()
-            r = K.resample_result(r, idx, len(r.metrics["members"]))
+            r = K.resample_result(with_val_3q(r), idx, len(r.metrics["members"]))  # the arrays' 3/4 point too
         out.append(r)
     return out
 
